@@ -1,0 +1,22 @@
+"""keras_autolr: automatic learning-rate warmup for large-batch Keras training.
+
+`model.fit(..., callbacks=[AutoLR()])` warms the learning rate up
+exponentially, detects with Gaussian-process smoothing when the loss minimum
+lies in the past, and decays from the best learning rate to zero at the end
+of the budget (Kim et al., "Automated Learning Rate Scheduler for
+Large-batch Training", arXiv 2107.05855).
+"""
+
+from keras_autolr.callback import AutoLR
+from keras_autolr.controller import Decision
+from keras_autolr.detector import TestResult
+from keras_autolr.detector import WarmupDetector
+from keras_autolr.offline import replay
+from keras_autolr.schedule import AutoLRSchedule
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AutoLR", "AutoLRSchedule", "Decision", "TestResult", "WarmupDetector",
+    "replay",
+]

@@ -1,0 +1,302 @@
+"""`AutoLR`: the callback that finds the warmup length and peak LR during `fit`."""
+
+import collections
+
+import numpy as np
+
+from keras_autolr import _keras
+from keras_autolr import _validation
+from keras_autolr.controller import WarmupController
+from keras_autolr.detector import WarmupDetector
+from keras_autolr.loss_record import ExecutionLossReader
+from keras_autolr.schedule import AutoLRSchedule
+
+keras = _keras.keras
+
+StepRecord = collections.namedtuple("StepRecord", ["step", "learning_rate", "loss"])
+
+
+class AutoLR(keras.callbacks.Callback):
+    """Automatic warmup: grows the LR until the loss minimum has passed, then decays.
+
+    Large-batch training is sensitive to the warmup length and the peak
+    learning rate, and both are usually found by an expensive grid search.
+    `AutoLR` removes it (Kim et al., arXiv 2107.05855): the LR grows
+    exponentially from `min_lr`; the callback records the training loss of
+    every step and, at intervals spaced by LR growth, smooths the record with
+    a Gaussian process and tests whether the minimum of the smoothed loss
+    lies in the past. After `patience` positive tests in a row, the schedule
+    switches to a decay that reaches zero at the end of the budget, starting
+    from the LR at which the smoothed loss was lowest.
+
+    The LR itself is computed in-graph by an `AutoLRSchedule`, so XLA,
+    `steps_per_execution > 1` and `tf.distribute` work; the callback only
+    sets the schedule's switch step and peak LR, once.
+
+    Example:
+
+    ```python
+    model.compile(optimizer=keras.optimizers.Lamb(),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    autolr = keras_autolr.AutoLR()
+    model.fit(x, y, batch_size=1024, epochs=10, callbacks=[autolr])
+    print(autolr.switch_step, autolr.peak_lr)
+    ```
+
+    Pair form, with the schedule given to the optimizer:
+
+    ```python
+    schedule = keras_autolr.AutoLRSchedule()
+    model.compile(optimizer=keras.optimizers.Lamb(learning_rate=schedule), ...)
+    model.fit(x, y, epochs=10, callbacks=[keras_autolr.AutoLR(schedule=schedule)])
+    ```
+
+    Args:
+        schedule: `AutoLRSchedule` or None. None (zero-config) builds one from
+            the warmup/decay arguments below and installs it on the compiled
+            optimizer, replacing its learning rate. When given, the
+            warmup/decay arguments below are taken from it.
+        total_steps: int or None. The budget in optimizer steps. None takes
+            it from `fit` (steps per epoch x epochs).
+        check_every: `"auto"` (default), a positive int, or `"epoch"`. When
+            to test: `"auto"` spaces tests so that the LR grows at most 1.2x
+            between two tests; an int tests every that many steps; `"epoch"`
+            tests at epoch ends, as the paper's reference does.
+        min_lr: float. Warmup start. Defaults to 1e-5.
+        max_lr: float. Warmup end at the cap. Defaults to 1.0.
+        max_warmup_fraction: float in (0, 1]. Longest warmup, as a fraction
+            of the budget. Defaults to 0.5.
+        warmup: `"exponential"` (default) or `"linear"`.
+        decay: `"cosine"` (default), `"constant_then_cosine"` or `"linear"`.
+        cooldown_fraction: float in (0, 1]. Defaults to 0.2.
+        confidence: float in (0, 1). Past-minimum probability a posterior
+            must exceed. Defaults to 0.95.
+        patience: int. Positive tests in a row to switch. Defaults to 3.
+        num_posteriors: int. Posteriors per test (majority vote). Defaults to 5.
+        fit_points: int. Most points the GP is fitted on. Defaults to 100.
+        predict_points: int. Most points a posterior uses. Defaults to 500.
+        grid_points: int. Posterior grid size. Defaults to 500.
+        seed: int. Seed of the detector's random draws. Defaults to 0.
+        initial_noise: float or None. GP noise variance the first test starts
+            from, in loss units. None (default) estimates it from the losses;
+            1e-3 is the paper's reference.
+        verbose: 0 (silent) or 1 (a line when the LR is replaced and one when
+            warmup ends). Defaults to 1.
+    """
+
+    def __init__(
+        self,
+        schedule=None,
+        total_steps=None,
+        check_every="auto",
+        min_lr=1e-5,
+        max_lr=1.0,
+        max_warmup_fraction=0.5,
+        warmup="exponential",
+        decay="cosine",
+        cooldown_fraction=0.2,
+        confidence=0.95,
+        patience=3,
+        num_posteriors=5,
+        fit_points=100,
+        predict_points=500,
+        grid_points=500,
+        seed=0,
+        initial_noise=None,
+        verbose=1,
+    ):
+        super().__init__()
+        if schedule is not None and not isinstance(schedule, AutoLRSchedule):
+            raise TypeError(
+                "`schedule` must be an `AutoLRSchedule` or None. "
+                f"Received schedule={schedule!r}"
+            )
+        self.total_steps = _validation.positive_int(
+            "total_steps", total_steps, allow_none=True)
+        if (schedule is not None and schedule.total_steps is not None
+                and self.total_steps is not None
+                and schedule.total_steps != self.total_steps):
+            raise ValueError(
+                "`total_steps` disagrees with the schedule's. Received "
+                f"total_steps={total_steps!r}, "
+                f"schedule.total_steps={schedule.total_steps!r}"
+            )
+        self.check_every = _validation.check_every(check_every)
+        if verbose not in (0, 1, 2):
+            raise ValueError(f"`verbose` must be 0, 1 or 2. Received verbose={verbose!r}")
+        self.verbose = verbose
+        schedule_args = dict(
+            min_lr=min_lr, max_lr=max_lr,
+            max_warmup_fraction=max_warmup_fraction, warmup=warmup,
+            decay=decay, cooldown_fraction=cooldown_fraction,
+        )
+        # Validates the warmup/decay arguments now, before training starts.
+        self._template = schedule or AutoLRSchedule(**schedule_args)
+        self._user_schedule = schedule
+        self._detector_args = dict(
+            confidence=confidence, patience=patience,
+            num_posteriors=num_posteriors, fit_points=fit_points,
+            predict_points=predict_points, grid_points=grid_points, seed=seed,
+            initial_noise=initial_noise,
+        )
+        WarmupDetector(**self._detector_args)  # validates
+        self.schedule = schedule
+        self.controller = None
+        self._steps_seen = 0
+        self._epoch = 0
+
+    # ------------------------------------------------------------ results
+    @property
+    def switch_step(self):
+        """Step at which decay started, or None while warming up."""
+        return None if self.controller is None else self.controller.switch_step
+
+    @property
+    def peak_lr(self):
+        """LR at which decay started, or None while warming up."""
+        return None if self.controller is None else self.controller.peak_lr
+
+    @property
+    def decision(self):
+        """The `Decision`: switch step, peak LR, reason, every test's result."""
+        return None if self.controller is None else self.controller.decision
+
+    @property
+    def record(self):
+        """`StepRecord(step, learning_rate, loss)`: NumPy arrays, one row per step."""
+        if self.controller is None:
+            empty = np.zeros(0)
+            return StepRecord(empty.astype(np.int64), empty, empty)
+        loss = self.controller.record.values.copy()
+        step = np.arange(len(loss), dtype=np.int64)
+        lr = np.asarray(self.schedule(step)) if len(step) else np.zeros(0)
+        return StepRecord(step, lr.astype(np.float64), loss)
+
+    # ------------------------------------------------------------ training
+    def on_train_begin(self, logs=None):
+        optimizer = _keras.optimizer_of(self.model)
+        if optimizer is None:
+            raise ValueError(
+                "AutoLR needs a compiled model with an optimizer. "
+                "Received model.optimizer=None"
+            )
+        total = self._budget()
+        self._install(optimizer)
+        if self.schedule.total_steps is None:
+            self.schedule.total_steps = total
+        elif self.schedule.total_steps != total and self.total_steps is None:
+            total = self.schedule.total_steps
+        strategy = getattr(self.model, "distribute_strategy", None)
+        self.schedule.build(strategy)
+        self._optimizer = optimizer
+        start = int(optimizer.iterations.numpy())
+        if self.controller is None or self.controller.record.n_steps > start:
+            self._new_controller()
+        gap = start - self.controller.record.n_steps
+        if gap > 0:  # steps trained before this callback saw them
+            self.controller.record.extend(np.full(gap, np.nan))
+        self._steps_seen = start
+        self._reader = ExecutionLossReader(self.model)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+        self._reader.start_epoch()
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self._optimizer.iterations.numpy())
+        steps = step - self._steps_seen
+        if steps <= 0:
+            return
+        loss = self._reader.read(logs, steps)
+        self._steps_seen = step
+        controller = self.controller
+        was_warming = controller.warming_up
+        controller.observe(np.full(steps, loss))
+        if was_warming and not controller.warming_up:
+            self._apply_switch()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(self.schedule(self._steps_seen))
+
+    # ------------------------------------------------------------ helpers
+    def _budget(self):
+        if self.total_steps is not None:
+            return self.total_steps
+        if self._template.total_steps is not None:
+            return self._template.total_steps
+        steps = (self.params or {}).get("steps")
+        epochs = (self.params or {}).get("epochs")
+        if not steps or not epochs:
+            raise ValueError(
+                "AutoLR cannot tell the training budget: `fit` does not know "
+                "the steps per epoch of this dataset (an endless or unsized "
+                "dataset). Pass `steps_per_epoch` to `fit`, or "
+                "`total_steps` to `AutoLR`. "
+                f"Received steps per epoch={steps!r}, epochs={epochs!r}"
+            )
+        return int(steps) * int(epochs)
+
+    def _install(self, optimizer):
+        """Puts the schedule on the optimizer (zero-config) or checks it (pair)."""
+        current = _keras.raw_learning_rate(optimizer)
+        if self._user_schedule is not None:
+            self.schedule = self._user_schedule
+            if current is self.schedule:
+                return
+        elif isinstance(current, AutoLRSchedule):
+            self.schedule = current  # e.g. a model loaded with its schedule
+            return
+        elif self.schedule is None:
+            self.schedule = AutoLRSchedule(
+                total_steps=self._template.total_steps,
+                **{k: getattr(self._template, k) for k in (
+                    "min_lr", "max_lr", "max_warmup_fraction", "warmup",
+                    "decay", "cooldown_fraction")},
+            )
+        if current is self.schedule:
+            return
+        if isinstance(current, keras.optimizers.schedules.LearningRateSchedule):
+            if self._user_schedule is not None:
+                raise ValueError(
+                    "The optimizer already has another learning-rate schedule, "
+                    "and `AutoLR(schedule=...)` was given a different one. Give "
+                    "the same `AutoLRSchedule` to both. Received "
+                    f"optimizer learning_rate={current!r}"
+                )
+            described = type(current).__name__
+        else:
+            described = f"{float(np.asarray(current)):g}"
+        optimizer.learning_rate = self.schedule
+        # A train function traced before now (an earlier `fit`) holds the
+        # old learning rate: trace it anew.
+        if getattr(self.model, "train_function", None) is not None:
+            self.model.make_train_function(force=True)
+        if self.verbose:
+            _keras.print_msg(
+                f"AutoLR: replacing the learning rate of "
+                f"{type(optimizer).__name__} ({described}) with AutoLRSchedule."
+            )
+
+    def _new_controller(self):
+        schedule = self.schedule
+        steps_per_epoch = (self.params or {}).get("steps")
+        self.controller = WarmupController(
+            schedule, WarmupDetector(**self._detector_args), self.check_every,
+            steps_per_epoch=steps_per_epoch,
+        )
+        if schedule.switch_step is not None:  # a restored, decided schedule
+            self.controller._end_warmup(schedule.switch_step, schedule.peak_lr,
+                                        "restored")
+
+    def _apply_switch(self):
+        controller = self.controller
+        self.schedule.switch(controller.switch_step, controller.peak_lr)
+        if self.verbose:
+            _keras.print_msg(
+                f"AutoLR: warmup ended ({controller.reason}) at step "
+                f"{controller.switch_step} (epoch {self._epoch + 1}); "
+                f"peak LR {controller.peak_lr:.4g}, then {self.schedule.decay} "
+                f"decay to 0 at step {self.schedule.total_steps}."
+            )
+

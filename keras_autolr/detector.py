@@ -1,0 +1,309 @@
+"""`WarmupDetector`: has the loss minimum passed? (ALGORITHM.md sections 4-5)
+
+Host-side and deterministic: a test is a pure function of the loss record,
+the seed, the test's index and the GP hyperparameters carried over from the
+previous test (the reference's warm start). The random draws of test `i` come
+from `numpy.random.default_rng([seed, i])`, so every worker of a distributed
+run, a replay of the record, and a resumed run draw the same points.
+"""
+
+import dataclasses
+import math
+from typing import Optional, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from keras_autolr import _validation
+from keras_autolr import gp
+
+MIN_FINITE_LOSSES = 10  # no test on fewer points
+_JITTERS = (0.0, 1e-6, 1e-4, 1e-2)  # Cholesky retries, in units of y's variance
+
+
+@dataclasses.dataclass(frozen=True)
+class TestResult:
+    """One test of the detector.
+
+    Attributes:
+        index: int. 0-based number of the test.
+        step: int. Losses of steps `0 .. step - 1` were seen; a switch decided
+            by this test takes effect at `step`.
+        probabilities: tuple of float. Past-minimum probability of each
+            posterior (empty when the test was inconclusive).
+        positive: bool. A majority of posteriors exceeded the confidence.
+        peak_lr: float or None. Mean over posteriors of the warmup LR at the
+            posterior argmin.
+        amplitude, noise, mean: GP hyperparameters after the fit, in the
+            units of the losses.
+        inconclusive: bool. The GP failed numerically; the test counts as
+            negative.
+    """
+
+    __test__ = False  # not a pytest class
+
+    index: int
+    step: int
+    probabilities: Tuple[float, ...]
+    positive: bool
+    peak_lr: Optional[float]
+    amplitude: float = float("nan")
+    noise: float = float("nan")
+    mean: float = float("nan")
+    inconclusive: bool = False
+
+    @property
+    def probability(self):
+        """Median past-minimum probability over the posteriors."""
+        if not self.probabilities:
+            return float("nan")
+        return float(np.median(self.probabilities))
+
+
+class WarmupDetector:
+    """Gaussian-process test that the minimum of the loss curve lies in the past.
+
+    Each `test` fits a GP (constant mean, RBF kernel with length scale 0.2,
+    Gaussian noise) to at most `fit_points` of the finite losses, conditions
+    `num_posteriors` posteriors on at most `predict_points` each, and asks of
+    each posterior whether `max_i P(f_i < f_last) > confidence`. A majority
+    makes the test positive; `patience` positive tests in a row mean switch.
+
+    Example:
+
+    ```python
+    detector = WarmupDetector(seed=0)
+    steps = np.arange(300)
+    losses = (np.log10(lr_of(steps)) + 2.0) ** 2  # a valley at LR 1e-2
+    result = detector.test(steps, losses, n_steps=300, lr_at=lr_of)
+    detector.should_switch  # True after `patience` positive tests in a row
+    ```
+
+    Args:
+        confidence: float in (0, 1). Probability a posterior must exceed.
+            Defaults to 0.95.
+        patience: int. Positive tests in a row needed to switch. Defaults to 3.
+        num_posteriors: int. Posteriors per test. Defaults to 5.
+        fit_points: int. Most points the GP is fitted on. Defaults to 100.
+        predict_points: int. Most points a posterior conditions on.
+            Defaults to 500.
+        grid_points: int. Grid of the posterior. Defaults to 500.
+        seed: int. Seed of the random draws. Defaults to 0.
+        initial_noise: float or None. Noise variance (in the units of the
+            losses) the first fit starts from. None (default) estimates it
+            from successive differences of the losses; `1e-3` is the
+            paper's reference.
+    """
+
+    def __init__(
+        self,
+        confidence=0.95,
+        patience=3,
+        num_posteriors=5,
+        fit_points=100,
+        predict_points=500,
+        grid_points=500,
+        seed=0,
+        initial_noise=None,
+    ):
+        self.confidence = _validation.fraction(
+            "confidence", confidence, include_one=False
+        )
+        self.patience = _validation.positive_int("patience", patience)
+        self.num_posteriors = _validation.positive_int(
+            "num_posteriors", num_posteriors
+        )
+        self.fit_points = _validation.positive_int("fit_points", fit_points)
+        self.predict_points = _validation.positive_int(
+            "predict_points", predict_points
+        )
+        self.grid_points = _validation.positive_int("grid_points", grid_points)
+        if self.grid_points < 2:
+            raise ValueError(
+                f"`grid_points` must be at least 2. Received grid_points={grid_points!r}"
+            )
+        self.seed = _validation.non_negative_int("seed", seed)
+        self.initial_noise = None if initial_noise is None else (
+            _validation.positive_float("initial_noise", initial_noise))
+        self._smoother = None
+        self.reset()
+
+    def reset(self):
+        """Forgets all tests and the warm-started hyperparameters."""
+        self.params = None
+        self.hyperparameters = None  # (a2, s2, m) in the units of the losses
+        self.results = []
+        self.last_posterior_mean = None
+
+    @property
+    def smoother(self):
+        if self._smoother is None:
+            self._smoother = _shared_smoother(
+                self.fit_points, self.predict_points, self.grid_points
+            )
+        return self._smoother
+
+    @property
+    def should_switch(self):
+        """True when the last `patience` tests were all positive."""
+        recent = self.results[-self.patience:]
+        return len(recent) == self.patience and all(r.positive for r in recent)
+
+    @property
+    def majority(self):
+        return self.num_posteriors // 2 + 1
+
+    def test(self, finite_steps, finite_losses, n_steps, lr_at):
+        """Runs one test on the record of the first `n_steps` steps.
+
+        Args:
+            finite_steps: int array. Steps whose loss is finite, ascending.
+            finite_losses: float array. Their losses.
+            n_steps: int. Steps recorded so far (finite or not).
+            lr_at: callable mapping an array of (fractional) steps to the
+                warmup LR; maps the posterior argmin to the peak LR.
+
+        Returns:
+            The `TestResult`, also appended to `results`; None when fewer than
+            `MIN_FINITE_LOSSES` finite losses exist (no test is counted).
+        """
+        count = len(finite_steps)
+        if count < MIN_FINITE_LOSSES:
+            return None
+        index = len(self.results)
+        rng = np.random.default_rng([self.seed, index])
+        x_all = np.asarray(finite_steps, np.float64) / float(n_steps)
+        y_all = np.asarray(finite_losses, np.float64)
+
+        fit_idx = _draw(rng, count, self.fit_points)
+        center, scale = _standardizer(y_all[fit_idx])
+        standardize = lambda y: (y - center) / scale  # noqa: E731
+        start = self._start_params(standardize(y_all[fit_idx]), center, scale)
+        try:
+            params = self.smoother.fit(
+                x_all[fit_idx], standardize(y_all[fit_idx]), start)
+        except tf.errors.InvalidArgumentError:
+            params = None
+        if params is None or not np.all(np.isfinite(params)):
+            return self._record(index, n_steps, (), None, None, center, scale)
+        a2, s2, mean = gp.constrained(params)
+        self.hyperparameters = (a2 * scale**2, s2 * scale**2,
+                                center + mean * scale)
+        self.params = params
+
+        if count <= self.predict_points:  # every draw is the whole record
+            draws = [np.arange(count)]
+        else:
+            draws = [_draw(rng, count, self.predict_points)
+                     for _ in range(self.num_posteriors)]
+        probs, peaks = [], []
+        grid = self.smoother.grid
+        for idx in draws:
+            outcome = self._posterior(x_all[idx], standardize(y_all[idx]))
+            if outcome is None:
+                return self._record(index, n_steps, (), None, params, center, scale)
+            post_mean, prob, argmin = outcome
+            probs.append(prob)
+            peaks.append(float(lr_at(grid[argmin] * n_steps)))
+            self.last_posterior_mean = center + scale * post_mean
+        if len(draws) == 1:
+            probs = probs * self.num_posteriors
+        votes = sum(p > self.confidence for p in probs)
+        result = self._record(
+            index, n_steps, tuple(probs), float(np.mean(peaks)), params,
+            center, scale, positive=votes >= self.majority,
+        )
+        return result
+
+    def _start_params(self, y_fit, center, scale):
+        """Warm start: the last fit's hyperparameters, in today's units.
+
+        They are kept in the units of the losses, so they stay meaningful
+        while the standardization changes from test to test. The first test
+        starts from GPyTorch's amplitude, the mean of the losses, and a noise
+        variance estimated from successive differences
+        (`mean(diff(y)**2) / 2`), or `initial_noise` when given.
+        """
+        if self.hyperparameters is None:
+            if self.initial_noise is None:
+                noise = 0.5 * float(np.mean(np.diff(y_fit) ** 2))
+            else:
+                noise = self.initial_noise / scale**2
+            return gp.to_params(gp.OUTPUTSCALE_INIT, max(noise, gp.NOISE_INIT),
+                                0.0)
+        a2, s2, mean = self.hyperparameters
+        return gp.to_params(a2 / scale**2, s2 / scale**2, (mean - center) / scale)
+
+    def _posterior(self, x, y):
+        for jitter in _JITTERS:
+            try:
+                post_mean, prob, argmin = self.smoother.posterior(
+                    x, y, self.params, jitter
+                )
+            except tf.errors.InvalidArgumentError:
+                continue
+            if np.all(np.isfinite(post_mean)) and math.isfinite(prob):
+                return post_mean, prob, argmin
+        return None
+
+    def _record(self, index, step, probs, peak, params, center, scale,
+                positive=False):
+        hyper = {}
+        if params is not None:
+            a2, s2, mean = gp.constrained(params)
+            hyper = dict(amplitude=math.sqrt(a2) * scale, noise=s2 * scale**2,
+                         mean=center + mean * scale)
+        result = TestResult(
+            index=index, step=int(step), probabilities=probs,
+            positive=bool(positive), peak_lr=peak,
+            inconclusive=not probs, **hyper,
+        )
+        self.results.append(result)
+        return result
+
+    # ------------------------------------------------------------ state
+    def get_state(self):
+        """JSON-friendly state: warm-start parameters and the test results."""
+        return {
+            "hyperparameters": None if self.hyperparameters is None
+            else list(self.hyperparameters),
+            "results": [dataclasses.asdict(r) for r in self.results],
+        }
+
+    def set_state(self, state):
+        hyper = state["hyperparameters"]
+        self.hyperparameters = None if hyper is None else tuple(hyper)
+        self.results = [
+            TestResult(**{**r, "probabilities": tuple(r["probabilities"])})
+            for r in state["results"]
+        ]
+
+
+def _draw(rng, count, size):
+    """At most `size` of `count` indices, uniformly without replacement, sorted."""
+    if count <= size:
+        return np.arange(count)
+    return np.sort(rng.choice(count, size=size, replace=False))
+
+
+def _standardizer(values):
+    """Center and scale that map the losses to mean 0 and unit spread."""
+    center = float(np.mean(values))
+    scale = float(np.std(values))
+    if not math.isfinite(center):
+        center = float(np.median(values))
+    if not math.isfinite(scale) or scale <= 1e-300 * max(1.0, abs(center)):
+        spread = float(np.max(values) - np.min(values))
+        scale = spread if math.isfinite(spread) and spread > 0 else 1.0
+    return center, scale
+
+
+_SMOOTHERS = {}
+
+
+def _shared_smoother(fit_points, predict_points, grid_points):
+    """One compiled smoother per shape in a process: traced once, reused."""
+    key = (fit_points, predict_points, grid_points)
+    if key not in _SMOOTHERS:
+        _SMOOTHERS[key] = gp.GaussianProcessSmoother(*key)
+    return _SMOOTHERS[key]

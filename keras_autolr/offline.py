@@ -1,0 +1,88 @@
+"""`replay`: the detector run offline on a recorded loss curve."""
+
+import numpy as np
+
+from keras_autolr import _validation
+from keras_autolr.controller import WarmupController
+from keras_autolr.detector import WarmupDetector
+from keras_autolr.schedule import AutoLRSchedule
+
+SCHEDULE_OPTIONS = ("min_lr", "max_lr", "max_warmup_fraction", "warmup",
+                    "decay", "cooldown_fraction")
+DETECTOR_OPTIONS = ("confidence", "patience", "num_posteriors", "fit_points",
+                    "predict_points", "grid_points", "seed", "initial_noise")
+
+
+def split_options(options):
+    """Splits keyword options into schedule and detector arguments."""
+    unknown = set(options) - set(SCHEDULE_OPTIONS) - set(DETECTOR_OPTIONS)
+    if unknown:
+        name = sorted(unknown)[0]
+        raise TypeError(
+            f"Unknown option `{name}`. Received {name}={options[name]!r}"
+        )
+    schedule = {k: v for k, v in options.items() if k in SCHEDULE_OPTIONS}
+    detector = {k: v for k, v in options.items() if k in DETECTOR_OPTIONS}
+    return schedule, detector
+
+
+def execution_ends(n_steps, steps_per_epoch=None, steps_per_execution=1):
+    """Steps after which the host sees the loss, as `fit` runs them."""
+    epoch = steps_per_epoch or n_steps
+    ends = []
+    for start in range(0, n_steps, epoch):
+        stop = min(start + epoch, n_steps)
+        ends.extend(range(start + steps_per_execution, stop, steps_per_execution))
+        ends.append(stop)
+    return ends
+
+
+def replay(losses, total_steps, steps_per_epoch=None, steps_per_execution=1,
+           check_every="auto", **options):
+    """Runs AutoLR's detector offline on a per-step loss record.
+
+    Gives exactly the decision the `AutoLR` callback takes live on the same
+    losses, with the same options and seed: both drive one
+    `WarmupController`, and tests happen at the same execution ends.
+
+    Example:
+
+    ```python
+    decision = keras_autolr.replay(autolr.record.loss, total_steps=1000)
+    decision.switch_step, decision.peak_lr, decision.probabilities
+    ```
+
+    Args:
+        losses: 1-D array of the loss of each step from step 0 (NaN allowed).
+        total_steps: int. The budget of the run.
+        steps_per_epoch: int or None. Epoch length (needed by
+            `check_every="epoch"`; places execution ends).
+        steps_per_execution: int. Steps per execution of the live run.
+        check_every: `"auto"`, `"epoch"` or a positive int.
+        **options: any `AutoLRSchedule` warmup/decay option (`min_lr`,
+            `max_lr`, `max_warmup_fraction`, `warmup`, ...) and any
+            `WarmupDetector` option (`confidence`, `patience`, `seed`, ...).
+
+    Returns:
+        A `Decision`: `switch_step` (None when warmup would go on past the
+        record), `peak_lr`, `reason` and the per-test results.
+    """
+    losses = np.asarray(losses, np.float64).reshape(-1)
+    total_steps = _validation.positive_int("total_steps", total_steps)
+    steps_per_epoch = _validation.positive_int(
+        "steps_per_epoch", steps_per_epoch, allow_none=True)
+    steps_per_execution = _validation.positive_int(
+        "steps_per_execution", steps_per_execution)
+    check_every = _validation.check_every(check_every)
+    schedule_args, detector_args = split_options(options)
+    schedule = AutoLRSchedule(total_steps=total_steps, **schedule_args)
+    controller = WarmupController(
+        schedule, WarmupDetector(**detector_args), check_every, steps_per_epoch)
+    start = 0
+    for end in execution_ends(min(len(losses), total_steps), steps_per_epoch,
+                              steps_per_execution):
+        controller.observe(losses[start:end])
+        start = end
+        if not controller.warming_up:
+            break
+    return controller.decision

@@ -1,0 +1,242 @@
+"""`AutoLRSchedule`: adaptive warmup, then a predefined decay to zero."""
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from keras_autolr import _validation
+from keras_autolr import warmup as warmup_lib
+from keras_autolr._keras import keras
+from keras_autolr._keras import register_serializable
+
+_NOT_SWITCHED = -1
+
+
+@register_serializable
+class AutoLRSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """Exponential (or linear) warmup until a switch, then decay to zero.
+
+    The learning rate is a pure function of the optimizer step `t` and two
+    state variables, the switch step `s` and the peak LR `p`, which the
+    `AutoLR` callback sets once, when its detector finds that the loss
+    minimum lies in the past. The math runs in-graph, so the schedule works
+    under XLA, under `tf.distribute` and inside `steps_per_execution > 1`
+    loops, where the host only acts between executions.
+
+    With budget `T = total_steps` and `W = floor(max_warmup_fraction * T)`:
+
+    - warmup (`t < s`): `min_lr * gamma**t` with
+      `gamma = (max_lr / min_lr)**(1 / W)` (`warmup="exponential"`) or
+      `min_lr + (max_lr - min_lr) * t / W` (`warmup="linear"`).
+    - decay (`s <= t < T`), with `f = (t - s) / (T - s)`:
+      `"cosine"`: `p / 2 * (1 + cos(pi * f))`;
+      `"linear"`: `p * (1 - f)`;
+      `"constant_then_cosine"`: `p` until `c = max(s, (1 - cooldown_fraction) * T)`,
+      then cosine from `c` to `T`.
+    - `t >= T`: exactly 0.
+
+    Before a switch, `s = W` and `p = lr(W) = max_lr`: a warmup that reaches
+    its cap decays from there without any host involvement.
+
+    Example:
+
+    ```python
+    schedule = keras_autolr.AutoLRSchedule(total_steps=1000)
+    optimizer = keras.optimizers.Lamb(learning_rate=schedule)
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=10, callbacks=[keras_autolr.AutoLR(schedule=schedule)])
+    ```
+
+    Args:
+        total_steps: int or None. The budget in optimizer steps. None lets the
+            `AutoLR` callback fill it in from `fit` (steps per epoch x epochs).
+        min_lr: float. LR at step 0. Defaults to 1e-5.
+        max_lr: float. LR at the end of the longest warmup. Defaults to 1.0.
+        max_warmup_fraction: float in (0, 1]. Longest warmup, as a fraction of
+            the budget. Defaults to 0.5.
+        warmup: `"exponential"` (default, the paper's) or `"linear"`.
+        decay: `"cosine"` (default), `"constant_then_cosine"` or `"linear"`.
+        cooldown_fraction: float in (0, 1]. Fraction of the budget spent in the
+            cosine of `"constant_then_cosine"`. Defaults to 0.2.
+        switch_step: int or None. Initial state: the step at which decay
+            starts (None: not switched). Set by `AutoLR`; kept by `get_config`
+            so that a saved model resumes its decay.
+        peak_lr: float or None. Initial state: the LR decay starts from.
+        name: str. Name scope of the ops.
+    """
+
+    def __init__(
+        self,
+        total_steps=None,
+        min_lr=1e-5,
+        max_lr=1.0,
+        max_warmup_fraction=0.5,
+        warmup="exponential",
+        decay="cosine",
+        cooldown_fraction=0.2,
+        switch_step=None,
+        peak_lr=None,
+        name="AutoLRSchedule",
+    ):
+        super().__init__()
+        self.total_steps = _validation.positive_int(
+            "total_steps", total_steps, allow_none=True
+        )
+        self.min_lr, self.max_lr = _validation.lr_range(min_lr, max_lr)
+        self.max_warmup_fraction = _validation.fraction(
+            "max_warmup_fraction", max_warmup_fraction
+        )
+        self.warmup = _validation.choice(
+            "warmup", warmup, _validation.WARMUP_KINDS
+        )
+        self.decay = _validation.choice("decay", decay, _validation.DECAY_KINDS)
+        self.cooldown_fraction = _validation.fraction(
+            "cooldown_fraction", cooldown_fraction
+        )
+        if switch_step is not None:
+            switch_step = _validation.non_negative_int("switch_step", switch_step)
+            if peak_lr is None:
+                raise ValueError(
+                    "`peak_lr` is required with `switch_step`. "
+                    f"Received switch_step={switch_step}, peak_lr=None"
+                )
+            peak_lr = _validation.positive_float("peak_lr", peak_lr)
+        self._initial_switch = (switch_step, peak_lr)
+        self.name = name
+        self._state = None
+
+    # ------------------------------------------------------------------ state
+    def build(self, strategy=None):
+        """Creates the state variables, under `strategy`'s scope if given.
+
+        `AutoLR` calls this in `on_train_begin` under the model's
+        distribution strategy, so the variables are mirrored on every
+        replica. Standalone use builds lazily on the first call.
+        """
+        if self._state is not None:
+            return
+        switch_step, peak_lr = self._initial_switch
+        scope = strategy.scope() if strategy is not None else _null_scope()
+        with scope, tf.init_scope():
+            self._state = {
+                "switch_step": tf.Variable(
+                    _NOT_SWITCHED if switch_step is None else switch_step,
+                    dtype=tf.int64, trainable=False, name="switch_step",
+                ),
+                "peak_lr": tf.Variable(
+                    0.0 if peak_lr is None else peak_lr,
+                    dtype=tf.float32, trainable=False, name="peak_lr",
+                ),
+            }
+
+    @property
+    def built(self):
+        return self._state is not None
+
+    @property
+    def switch_step(self):
+        """The step decay starts at, or None while warming up."""
+        if self._state is None:
+            return self._initial_switch[0]
+        value = int(self._state["switch_step"].numpy())
+        return None if value == _NOT_SWITCHED else value
+
+    @property
+    def peak_lr(self):
+        """The LR decay starts from, or None while warming up."""
+        if self.switch_step is None:
+            return None
+        if self._state is None:
+            return self._initial_switch[1]
+        return float(self._state["peak_lr"].numpy())
+
+    @property
+    def warmup_steps(self):
+        """`W`, the longest warmup allowed, in steps."""
+        self._require_budget()
+        return warmup_lib.warmup_steps(self.total_steps, self.max_warmup_fraction)
+
+    def switch(self, step, peak_lr):
+        """Ends warmup: decay from `peak_lr` starts at `step`. Host-side."""
+        self.build()
+        self._state["peak_lr"].assign(float(peak_lr))
+        self._state["switch_step"].assign(int(step))
+
+    def warmup_lr(self, step):
+        """The warmup curve at `step` on the host (NumPy), for the detector."""
+        return warmup_lib.warmup_lr(
+            np.asarray(step, dtype=np.float64),
+            min_lr=self.min_lr, max_lr=self.max_lr,
+            warmup_steps=self.warmup_steps, kind=self.warmup,
+        )
+
+    def _require_budget(self):
+        if self.total_steps is None:
+            raise ValueError(
+                "`AutoLRSchedule.total_steps` is not set. Pass `total_steps=` "
+                "or let the `AutoLR` callback set it from `fit`. "
+                "Received total_steps=None"
+            )
+
+    # ------------------------------------------------------------------- math
+    def __call__(self, step):
+        self._require_budget()
+        self.build()
+        with tf.name_scope(self.name):
+            t = tf.cast(step, tf.float32)
+            total = float(self.total_steps)
+            cap = float(self.warmup_steps)
+            switch_var = self._state["switch_step"]
+            switched = switch_var >= 0
+            s = tf.where(switched, tf.cast(switch_var, tf.float32), cap)
+            p = tf.where(
+                switched,
+                self._state["peak_lr"],
+                tf.constant(self._warmup_graph(cap), tf.float32),
+            )
+            warm = self._warmup_graph(t)
+            decayed = self._decay_graph(t, s, p, total)
+            lr = tf.where(t < s, warm, decayed)
+            return tf.where(t >= total, tf.zeros_like(lr), lr)
+
+    def _warmup_graph(self, t):
+        if not tf.is_tensor(t):
+            return float(self.warmup_lr(t))
+        return warmup_lib.warmup_lr(
+            t, min_lr=self.min_lr, max_lr=self.max_lr,
+            warmup_steps=float(self.warmup_steps), kind=self.warmup,
+            xp=tf.math,
+        )
+
+    def _decay_graph(self, t, s, p, total):
+        if self.decay == "constant_then_cosine":
+            s = tf.maximum(s, (1.0 - self.cooldown_fraction) * total)
+        span = tf.maximum(total - s, 1.0)
+        f = tf.clip_by_value((t - s) / span, 0.0, 1.0)
+        if self.decay == "linear":
+            return p * (1.0 - f)
+        return p * 0.5 * (1.0 + tf.cos(math.pi * f))
+
+    # ---------------------------------------------------------- serialization
+    def get_config(self):
+        return {
+            "total_steps": self.total_steps,
+            "min_lr": self.min_lr,
+            "max_lr": self.max_lr,
+            "max_warmup_fraction": self.max_warmup_fraction,
+            "warmup": self.warmup,
+            "decay": self.decay,
+            "cooldown_fraction": self.cooldown_fraction,
+            "switch_step": self.switch_step,
+            "peak_lr": self.peak_lr,
+            "name": self.name,
+        }
+
+
+class _null_scope:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
