@@ -105,6 +105,7 @@ class WarmupDetector:
         grid_points=500,
         seed=0,
         initial_noise=None,
+        peak="minimum",
     ):
         self.confidence = _validation.fraction(
             "confidence", confidence, include_one=False
@@ -123,6 +124,7 @@ class WarmupDetector:
                 f"`grid_points` must be at least 2. Received grid_points={grid_points!r}"
             )
         self.seed = _validation.non_negative_int("seed", seed)
+        self.peak = _validation.choice("peak", peak, ("minimum", "steepest"))
         self.initial_noise = None if initial_noise is None else (
             _validation.positive_float("initial_noise", initial_noise))
         self._smoother = None
@@ -204,7 +206,8 @@ class WarmupDetector:
                 return self._record(index, n_steps, (), None, params, center, scale)
             post_mean, prob, argmin = outcome
             probs.append(prob)
-            peaks.append(float(lr_at(grid[argmin] * n_steps)))
+            point = _steepest(post_mean, argmin) if self.peak == "steepest" else argmin
+            peaks.append(float(lr_at(grid[point] * n_steps)))
             self.last_posterior_mean = center + scale * post_mean
         if len(draws) == 1:
             probs = probs * self.num_posteriors
@@ -277,6 +280,14 @@ class WarmupDetector:
             TestResult(**{**r, "probabilities": tuple(r["probabilities"])})
             for r in state["results"]
         ]
+
+
+def _steepest(post_mean, argmin):
+    """Grid index of the steepest descent of the posterior mean before its minimum."""
+    if argmin < 1:
+        return argmin
+    slope = np.diff(post_mean[:argmin + 1])
+    return int(np.argmin(slope))
 
 
 def _draw(rng, count, size):

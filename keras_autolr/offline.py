@@ -10,7 +10,7 @@ from keras_autolr.schedule import AutoLRSchedule
 SCHEDULE_OPTIONS = ("min_lr", "max_lr", "max_warmup_fraction", "warmup",
                     "decay", "cooldown_fraction")
 DETECTOR_OPTIONS = ("confidence", "patience", "num_posteriors", "fit_points",
-                    "predict_points", "grid_points", "seed", "initial_noise")
+                    "predict_points", "grid_points", "seed", "initial_noise", "peak")
 
 
 def split_options(options):
