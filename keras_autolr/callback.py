@@ -1,12 +1,15 @@
 """`AutoLR`: the callback that finds the warmup length and peak LR during `fit`."""
 
 import collections
+import warnings
 
 import numpy as np
 
 from keras_autolr import _keras
 from keras_autolr import _validation
+from keras_autolr.controller import DIVERGED
 from keras_autolr.controller import WarmupController
+from keras_autolr.snapshot import WeightSnapshot
 from keras_autolr.detector import WarmupDetector
 from keras_autolr.loss_record import ExecutionLossReader
 from keras_autolr.schedule import AutoLRSchedule
@@ -80,6 +83,15 @@ class AutoLR(keras.callbacks.Callback):
         initial_noise: float or None. GP noise variance the first test starts
             from, in loss units. None (default) estimates it from the losses;
             1e-3 is the paper's reference.
+        peak: `"minimum"` (default, the paper's) or `"steepest"`. Which
+            point of the smoothed loss-versus-LR curve gives the peak LR: its
+            minimum, or its steepest descent before the minimum.
+        peak_factor: float in (0, 1]. The peak LR is this times the LR the
+            detector chose. Defaults to 1.0 (the paper's).
+        restore_on_divergence: bool. When the weights turn non-finite during
+            warmup, restore them (and the optimizer state) from the copy
+            taken in host memory at the last test. Costs one host copy of
+            the weights and optimizer state. Defaults to True.
         verbose: 0 (silent) or 1 (a line when the LR is replaced and one when
             warmup ends). Defaults to 1.
     """
@@ -103,6 +115,9 @@ class AutoLR(keras.callbacks.Callback):
         grid_points=500,
         seed=0,
         initial_noise=None,
+        peak="minimum",
+        peak_factor=1.0,
+        restore_on_divergence=True,
         verbose=1,
     ):
         super().__init__()
@@ -137,9 +152,16 @@ class AutoLR(keras.callbacks.Callback):
             confidence=confidence, patience=patience,
             num_posteriors=num_posteriors, fit_points=fit_points,
             predict_points=predict_points, grid_points=grid_points, seed=seed,
-            initial_noise=initial_noise,
+            initial_noise=initial_noise, peak=peak,
         )
         WarmupDetector(**self._detector_args)  # validates
+        self.peak_factor = _validation.fraction("peak_factor", peak_factor)
+        if not isinstance(restore_on_divergence, bool):
+            raise TypeError(
+                "`restore_on_divergence` must be True or False. "
+                f"Received restore_on_divergence={restore_on_divergence!r}"
+            )
+        self.restore_on_divergence = restore_on_divergence
         self.schedule = schedule
         self.controller = None
         self._steps_seen = 0
@@ -197,6 +219,9 @@ class AutoLR(keras.callbacks.Callback):
             self.controller.record.extend(np.full(gap, np.nan))
         self._steps_seen = start
         self._reader = ExecutionLossReader(self.model)
+        self._snapshot = WeightSnapshot(self.model, optimizer)
+        if self.restore_on_divergence and self.controller.warming_up:
+            self._snapshot.take()
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -211,9 +236,15 @@ class AutoLR(keras.callbacks.Callback):
         self._steps_seen = step
         controller = self.controller
         was_warming = controller.warming_up
-        controller.observe(np.full(steps, loss))
+        result = controller.observe(np.full(steps, loss))
+        if result is not None:
+            self._on_test(result)
         if was_warming and not controller.warming_up:
+            if controller.reason == DIVERGED:
+                self._on_divergence(step)
             self._apply_switch()
+        elif result is not None and self.restore_on_divergence:
+            self._snapshot.take()
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
@@ -283,11 +314,47 @@ class AutoLR(keras.callbacks.Callback):
         steps_per_epoch = (self.params or {}).get("steps")
         self.controller = WarmupController(
             schedule, WarmupDetector(**self._detector_args), self.check_every,
-            steps_per_epoch=steps_per_epoch,
+            steps_per_epoch=steps_per_epoch, peak_factor=self.peak_factor,
         )
         if schedule.switch_step is not None:  # a restored, decided schedule
-            self.controller._end_warmup(schedule.switch_step, schedule.peak_lr,
-                                        "restored")
+            self.controller.restore_switch(schedule.switch_step, schedule.peak_lr)
+
+    def _on_test(self, result):
+        """One line per test at `verbose=1`; GP hyperparameters at `verbose=2`."""
+        if not self.verbose:
+            return
+        detector = self.controller.detector
+        window = detector.results[-detector.patience:]
+        votes = sum(p > detector.confidence for p in result.probabilities)
+        line = (
+            f"AutoLR: test {result.index + 1} at step {result.step}: "
+            f"P(minimum passed) {result.probability:.3f}, "
+            f"{votes}/{len(result.probabilities)} posteriors above "
+            f"{detector.confidence:g}, "
+            f"{sum(r.positive for r in window)}/{detector.patience} positive"
+        )
+        if result.inconclusive:
+            line += " (inconclusive: the GP failed numerically)"
+        if self.verbose >= 2:
+            line += (f"; GP amplitude {result.amplitude:.4g}, noise "
+                     f"{result.noise:.4g}, mean {result.mean:.4g}")
+        _keras.print_msg(line)
+
+    def _on_divergence(self, step):
+        """Warns; restores the weights from the last snapshot if they are not finite."""
+        restored = False
+        if self.restore_on_divergence and not self._snapshot.weights_finite():
+            restored = self._snapshot.restore()
+            self._reader.reset()
+        message = (
+            f"AutoLR: non-finite loss at step <= {step} during warmup; warmup "
+            f"ends now and decays from the GP's best LR "
+            f"{self.controller.peak_lr:.4g}."
+        )
+        if restored:
+            message += (f" The weights were not finite and were restored from "
+                        f"the copy taken at step {self._snapshot.step}.")
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
 
     def _apply_switch(self):
         controller = self.controller

@@ -9,6 +9,9 @@ import dataclasses
 import math
 from typing import List, Optional
 
+import numpy as np
+
+from keras_autolr import _validation
 from keras_autolr.cadence import TestCadence
 from keras_autolr.detector import TestResult
 from keras_autolr.detector import WarmupDetector
@@ -16,6 +19,8 @@ from keras_autolr.loss_record import LossRecord
 
 DETECTED = "detected"  # the GP test found the minimum in the past
 CAP = "cap"  # the warmup reached `max_warmup_fraction` of the budget
+DIVERGED = "diverged"  # a NaN or Inf loss during warmup
+RESTORED = "restored"  # a schedule that had already switched (resume)
 
 
 @dataclasses.dataclass
@@ -26,7 +31,8 @@ class Decision:
         switch_step: int or None. Step at which decay starts; None while
             warming up.
         peak_lr: float or None. LR at which decay starts.
-        reason: `"detected"`, `"cap"`, or None while warming up.
+        reason: `"detected"`, `"cap"`, `"diverged"`, `"restored"`, or None
+            while warming up.
         tests: list of `TestResult`, in order.
         total_steps: int. The budget.
         warmup_steps: int. The longest warmup allowed (`W`).
@@ -64,10 +70,14 @@ class WarmupController:
         detector: `WarmupDetector`.
         check_every: `"auto"`, `"epoch"` or a positive int.
         steps_per_epoch: int or None.
+        peak_factor: float in (0, 1]. The peak LR is this times the LR the
+            detector chose. Defaults to 1.0 (the paper).
     """
 
-    def __init__(self, schedule, detector, check_every, steps_per_epoch=None):
+    def __init__(self, schedule, detector, check_every, steps_per_epoch=None,
+                 peak_factor=1.0):
         self.schedule = schedule
+        self.peak_factor = _validation.fraction("peak_factor", peak_factor)
         self.detector = detector
         self.cadence = TestCadence(
             check_every, min_lr=schedule.min_lr, max_lr=schedule.max_lr,
@@ -87,33 +97,66 @@ class WarmupController:
     def observe(self, losses):
         """Adds the losses of one execution's steps; tests if a test is due.
 
+        Warmup ends when `patience` tests in a row are positive (`"detected"`),
+        when the warmup cap `W` is reached (`"cap"`), or at once when a loss
+        is NaN or Inf (`"diverged"`). At the cap and on divergence, a last
+        test on the finite record picks the peak LR (the GP's best LR);
+        without one, the LR of the last finite step is used.
+
         Returns:
             The `TestResult` of a test run now, else None.
         """
+        losses = np.asarray(losses, np.float64).reshape(-1)
+        first = self.record.n_steps
         self.record.extend(losses)
         step = self.record.n_steps
         if not self.warming_up:
             return None
+        bad = np.flatnonzero(~np.isfinite(losses))
+        if len(bad):
+            return self._final_test(first + int(bad[0]), step, DIVERGED)
         cap = self.schedule.warmup_steps
         if step >= cap:
-            self._end_warmup(cap, float(self.schedule.warmup_lr(cap)), CAP)
-            return None
+            return self._final_test(step, cap, CAP)
         if step < self.next_test:
             return None
         self.next_test = self.cadence.next_due(step)
-        result = self.detector.test(
+        result = self._test(step)
+        if result is not None and self.detector.should_switch:
+            self._end_warmup(step, result.peak_lr, DETECTED)
+        return result
+
+    def _test(self, step):
+        return self.detector.test(
             self.record.finite_steps, self.record.finite_losses, step,
             self.schedule.warmup_lr,
         )
-        if result is not None and self.detector.should_switch:
-            lr_now = float(self.schedule.warmup_lr(step))
-            self._end_warmup(step, min(result.peak_lr, lr_now), DETECTED)
+
+    def _final_test(self, last_good, switch_at, reason):
+        """Ends warmup at `switch_at`, decaying from the GP's best LR so far."""
+        result = self._test(self.record.n_steps)
+        chosen = result.peak_lr if result is not None else None
+        if chosen is None or not math.isfinite(chosen):
+            chosen = float(self.schedule.warmup_lr(max(last_good - 1, 0)))
+        self._end_warmup(switch_at, chosen, reason)
         return result
 
-    def _end_warmup(self, step, peak_lr, reason):
-        if not math.isfinite(peak_lr) or peak_lr <= 0:
-            peak_lr = float(self.schedule.warmup_lr(step))
-        self.switch_step, self.peak_lr, self.reason = int(step), peak_lr, reason
+    def _end_warmup(self, step, chosen_lr, reason):
+        """Switches at `step` from `peak_factor` times the chosen LR.
+
+        The peak never exceeds the LR at the switch: decay starts at or
+        below where warmup stopped.
+        """
+        lr_now = float(self.schedule.warmup_lr(min(step, self.schedule.warmup_steps)))
+        peak = chosen_lr
+        if peak is None or not math.isfinite(peak) or peak <= 0:
+            peak = lr_now
+        peak = self.peak_factor * min(peak, lr_now)
+        self.switch_step, self.peak_lr, self.reason = int(step), float(peak), reason
+
+    def restore_switch(self, step, peak_lr):
+        """Marks warmup as over, as a restored schedule already decided."""
+        self.switch_step, self.peak_lr, self.reason = int(step), float(peak_lr), RESTORED
 
     @property
     def decision(self):

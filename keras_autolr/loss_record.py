@@ -88,6 +88,14 @@ class ExecutionLossReader:
         self._count = 0.0
         self._epoch_steps = 0
 
+    def reset(self):
+        """Clears the loss metric (e.g. of a NaN) and starts counting anew."""
+        if self._tracker is not None:
+            reset = getattr(self._tracker, "reset_state", None) or self._tracker.reset_states
+            reset()
+        self._total = 0.0
+        self._count = 0.0
+
     def read(self, logs, steps):
         self._epoch_steps += steps
         if self._tracker is not None:

@@ -11,11 +11,13 @@ SCHEDULE_OPTIONS = ("min_lr", "max_lr", "max_warmup_fraction", "warmup",
                     "decay", "cooldown_fraction")
 DETECTOR_OPTIONS = ("confidence", "patience", "num_posteriors", "fit_points",
                     "predict_points", "grid_points", "seed", "initial_noise", "peak")
+CONTROLLER_OPTIONS = ("peak_factor",)
 
 
 def split_options(options):
-    """Splits keyword options into schedule and detector arguments."""
-    unknown = set(options) - set(SCHEDULE_OPTIONS) - set(DETECTOR_OPTIONS)
+    """Splits keyword options into schedule, detector and controller arguments."""
+    unknown = (set(options) - set(SCHEDULE_OPTIONS) - set(DETECTOR_OPTIONS)
+               - set(CONTROLLER_OPTIONS))
     if unknown:
         name = sorted(unknown)[0]
         raise TypeError(
@@ -23,7 +25,8 @@ def split_options(options):
         )
     schedule = {k: v for k, v in options.items() if k in SCHEDULE_OPTIONS}
     detector = {k: v for k, v in options.items() if k in DETECTOR_OPTIONS}
-    return schedule, detector
+    controller = {k: v for k, v in options.items() if k in CONTROLLER_OPTIONS}
+    return schedule, detector, controller
 
 
 def execution_ends(n_steps, steps_per_epoch=None, steps_per_execution=1):
@@ -61,7 +64,8 @@ def replay(losses, total_steps, steps_per_epoch=None, steps_per_execution=1,
         check_every: `"auto"`, `"epoch"` or a positive int.
         **options: any `AutoLRSchedule` warmup/decay option (`min_lr`,
             `max_lr`, `max_warmup_fraction`, `warmup`, ...) and any
-            `WarmupDetector` option (`confidence`, `patience`, `seed`, ...).
+            `WarmupDetector` option (`confidence`, `patience`, `seed`,
+            `peak`, ...) and `peak_factor`.
 
     Returns:
         A `Decision`: `switch_step` (None when warmup would go on past the
@@ -74,10 +78,11 @@ def replay(losses, total_steps, steps_per_epoch=None, steps_per_execution=1,
     steps_per_execution = _validation.positive_int(
         "steps_per_execution", steps_per_execution)
     check_every = _validation.check_every(check_every)
-    schedule_args, detector_args = split_options(options)
+    schedule_args, detector_args, controller_args = split_options(options)
     schedule = AutoLRSchedule(total_steps=total_steps, **schedule_args)
     controller = WarmupController(
-        schedule, WarmupDetector(**detector_args), check_every, steps_per_epoch)
+        schedule, WarmupDetector(**detector_args), check_every, steps_per_epoch,
+        **controller_args)
     start = 0
     for end in execution_ends(min(len(losses), total_steps), steps_per_epoch,
                               steps_per_execution):
