@@ -97,6 +97,7 @@ class GaussianProcessSmoother:
         self.fit_points = fit_points
         self.predict_points = predict_points
         self.grid_points = grid_points
+        self.device = None
         with tf.device(CPU):
             self._grid = tf.linspace(
                 tf.constant(0.0, _F64), tf.constant(1.0, _F64), grid_points
@@ -125,6 +126,7 @@ class GaussianProcessSmoother:
         x, y, mask = _pad(x, y, self.fit_points)
         with tf.device(CPU):
             out = self._fit_fn(x, y, mask, tf.constant(params, _F64))
+        self.device = out.device  # where the fit ran: the host CPU
         return out.numpy()
 
     def posterior(self, x, y, params, jitter=0.0):
@@ -139,6 +141,39 @@ class GaussianProcessSmoother:
                 x, y, mask, tf.constant(params, _F64), tf.constant(jitter, _F64)
             )
         return mean.numpy(), float(prob), int(argmin)
+
+    def posterior_band(self, x, y, params, jitter=0.0):
+        """Posterior mean and pointwise variance of the latent curve on the grid.
+
+        For plots (the 2-sigma band): the posterior of `posterior`, with
+        `Var(f_i) = a2 - |L^-1 k_i|^2` at each grid point, which the test
+        itself does not need. Eager and unpadded (any number of points);
+        noise-free, in the units of `y`. Raises
+        `tf.errors.InvalidArgumentError` when the Cholesky factorization
+        fails; the caller retries with more `jitter`.
+
+        Returns:
+            `(mean, variance)`: float64 arrays of shape `[grid_points]`.
+        """
+        with tf.device(CPU):
+            x = tf.constant(np.asarray(x, np.float64).reshape(-1, 1))  # [n, 1]
+            y = tf.constant(np.asarray(y, np.float64).reshape(-1))  # [n]
+            a2, s2, mean = _hyper(tf.constant(params, _F64))
+            kernel = _unit_kernel()
+            n = int(x.shape[0])
+            k_nn = a2 * kernel.matrix(x, x)
+            k_nn += (s2 + jitter) * tf.eye(n, dtype=_F64)
+            chol = tf.linalg.cholesky(k_nn)  # [n, n]
+            alpha = tf.linalg.cholesky_solve(chol, (y - mean)[:, None])  # [n, 1]
+            k_gn = a2 * kernel.matrix(self._grid[:, None], x)  # [G, n]
+            post_mean = mean + tf.linalg.matvec(k_gn, alpha[:, 0])  # [G]
+            solved = tf.linalg.triangular_solve(
+                chol, tf.transpose(k_gn), lower=True)  # [n, G]
+            var = tf.maximum(a2 - tf.reduce_sum(solved * solved, axis=0), 0.0)
+            if not bool(tf.reduce_all(tf.math.is_finite(chol))):
+                raise tf.errors.InvalidArgumentError(
+                    None, None, "Cholesky decomposition was not successful.")
+        return post_mean.numpy(), var.numpy()
 
     @property
     def grid(self):

@@ -181,6 +181,11 @@ class AutoLRSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
     # ------------------------------------------------------------------- math
     def __call__(self, step):
+        if self.total_steps is None and not tf.inside_function():
+            # Keras 2 optimizers call their schedule once when constructed,
+            # before `AutoLR` knows the budget: the LR at step 0 is min_lr
+            # whatever the budget. A traced train step still requires it.
+            return tf.fill(tf.shape(step), tf.constant(self.min_lr, tf.float32))
         self._require_budget()
         self.build()
         with tf.name_scope(self.name):

@@ -128,6 +128,11 @@ def test_model_save_and_load_keep_the_schedule_working(tmp_path):
     loaded.fit(np.ones((8, 3)), np.ones((8, 1)), epochs=1, verbose=0)
 
 
-def test_budget_must_be_known_before_use():
+def test_budget_must_be_known_before_a_traced_use():
     with pytest.raises(ValueError, match="total_steps"):
-        AutoLRSchedule()(0)
+        tf.function(AutoLRSchedule())(tf.constant(0))
+
+
+def test_eager_call_without_budget_gives_the_warmup_start():
+    """Keras 2 optimizers call the schedule when they are built, before fit."""
+    assert float(AutoLRSchedule(min_lr=3e-5)(0)) == pytest.approx(3e-5)
