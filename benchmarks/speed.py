@@ -1,0 +1,142 @@
+"""Speed of AutoLR: detector test time, per-step callback cost, wall ratio.
+
+    python benchmarks/speed.py            # full (~3 minutes on 2 cores)
+    python benchmarks/speed.py --quick    # fewer repeats
+
+Measures, in one run:
+1. the median time of one detector test at 1e3, 1e5 and 1e6 recorded steps
+   (the GP is compiled once with fixed shapes, so it must not grow);
+2. the callback's cost per step outside tests: `on_train_batch_end` on a
+   record in decay (no test due), in microseconds;
+3. the wall-time ratio of the README's main job (examples/mnist_autolr.py:
+   small CNN, LAMB, 4,000 MNIST images, batch 256, 10 epochs) with `AutoLR`
+   to the same `fit` with Keras `CosineDecay` with linear warmup to the same
+   peak, the two run alternately.
+Writes benchmarks/results/speed.json and prints a Markdown table.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples"))
+
+import keras_autolr  # noqa: E402
+from keras_autolr import WarmupDetector  # noqa: E402
+from keras_autolr import warmup  # noqa: E402
+from keras_autolr._keras import keras  # noqa: E402
+
+
+def detector_test_ms(n_steps, repeats):
+    """Median ms of one `WarmupDetector.test` on `n_steps` recorded losses."""
+    rng = np.random.default_rng(0)
+    steps = np.arange(n_steps)
+    losses = 2.0 - np.log1p(steps / n_steps) + 0.05 * rng.normal(size=n_steps)
+    lr_at = lambda s: warmup.warmup_lr(  # noqa: E731
+        s, min_lr=1e-5, max_lr=1.0, warmup_steps=2 * n_steps, kind="exponential")
+    detector = WarmupDetector()
+    detector.test(steps, losses, n_steps, lr_at)  # compile
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        detector.test(steps, losses, n_steps, lr_at)
+        times.append(time.perf_counter() - start)
+    return 1e3 * float(np.median(times))
+
+
+def callback_us_per_step(repeats):
+    """Microseconds of `on_train_batch_end` per step when no test is due."""
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(), loss="mse")
+    autolr = keras_autolr.AutoLR(total_steps=10 ** 6, verbose=0)
+    model.fit(np.zeros((8, 4)), np.zeros((8, 1)), batch_size=8, epochs=1,
+              verbose=0, callbacks=[autolr])
+    autolr.controller.restore_switch(1, 0.1)  # in decay: never a test
+    optimizer = model.optimizer
+    times = []
+    for _ in range(repeats):
+        optimizer.iterations.assign_add(1)
+        start = time.perf_counter()
+        autolr.on_train_batch_end(0, {"loss": 1.0})
+        times.append(time.perf_counter() - start)
+    return 1e6 * float(np.median(times))
+
+
+def main_job_seconds(kind, epochs, batch_size, peak_lr):
+    """Wall seconds of the README's main job `fit` with AutoLR or CosineDecay."""
+    import mnist_autolr
+
+    (x, y), _ = mnist_autolr.load_data()
+    model = mnist_autolr.build_model()
+    steps = epochs * int(np.ceil(len(x) / batch_size))
+    callbacks = []
+    if kind == "autolr":
+        optimizer = mnist_autolr.lamb()
+        callbacks = [keras_autolr.AutoLR(verbose=0)]
+    else:
+        warm = max(1, steps // 2 // 4)
+        schedule = keras.optimizers.schedules.CosineDecay(
+            0.0, steps - warm, warmup_target=peak_lr, warmup_steps=warm)
+        optimizer = mnist_autolr.lamb(learning_rate=schedule)
+    mnist_autolr.compile_model(model, optimizer)
+    start = time.perf_counter()
+    model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0,
+              callbacks=callbacks)
+    seconds = time.perf_counter() - start
+    return seconds, callbacks[0] if callbacks else None
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out", default=os.path.join(
+        os.path.dirname(__file__), "results", "speed.json"))
+    args = parser.parse_args(argv)
+    repeats = 5 if args.quick else 20
+    pairs = 1 if args.quick else 3
+
+    tests = {n: detector_test_ms(n, repeats) for n in (10 ** 3, 10 ** 5, 10 ** 6)}
+    per_step = callback_us_per_step(200 if args.quick else 2000)
+    main_job_seconds("autolr", 1, 256, 0.05)  # warm up caches and imports
+    ratios, auto_s, cosine_s, peak = [], [], [], 0.05
+    for _ in range(pairs):
+        a, autolr = main_job_seconds("autolr", 10, 256, None)
+        peak = autolr.peak_lr
+        c, _ = main_job_seconds("cosine", 10, 256, peak)
+        auto_s.append(a)
+        cosine_s.append(c)
+        ratios.append(a / c)
+    result = {
+        "date": datetime.date.today().isoformat(),
+        "machine": f"{platform.processor() or platform.machine()}, "
+                   f"{os.cpu_count()} cores",
+        "versions": {"tensorflow": tf.__version__, "keras": getattr(
+            keras, "__version__", "2"), "python": platform.python_version()},
+        "detector_test_ms": {str(k): v for k, v in tests.items()},
+        "callback_us_per_step": per_step,
+        "main_job_seconds_autolr": auto_s,
+        "main_job_seconds_cosine": cosine_s,
+        "wall_ratio_median": float(np.median(ratios)),
+        "tests_in_main_job": len(autolr.decision.tests),
+    }
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(result, f, indent=1)
+    print("| measure | value | target |\n|---|---|---|")
+    for n, ms in tests.items():
+        print(f"| one detector test, {n:.0e} steps recorded | {ms:.1f} ms | <= 100 ms |")
+    print(f"| callback per step, no test due | {per_step:.1f} us | |")
+    print(f"| main job wall time, AutoLR / CosineDecay+warmup | "
+          f"{result['wall_ratio_median']:.3f} (median of {pairs}) | <= 1.05 |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
