@@ -12,11 +12,13 @@ from keras_autolr.controller import Decision
 from keras_autolr.detector import TestResult
 from keras_autolr.detector import WarmupDetector
 from keras_autolr.offline import replay
+from keras_autolr.plotting import plot_decision
 from keras_autolr.schedule import AutoLRSchedule
+from keras_autolr.training_loop import WarmupDriver
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AutoLR", "AutoLRSchedule", "Decision", "TestResult", "WarmupDetector",
-    "replay",
+    "plot_decision", "replay",
 ]

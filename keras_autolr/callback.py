@@ -1,14 +1,18 @@
 """`AutoLR`: the callback that finds the warmup length and peak LR during `fit`."""
 
 import collections
+import os
 import warnings
 
 import numpy as np
 
 from keras_autolr import _keras
 from keras_autolr import _validation
+from keras_autolr import distributed
+from keras_autolr import summaries
 from keras_autolr.controller import DIVERGED
 from keras_autolr.controller import WarmupController
+from keras_autolr import state as state_lib
 from keras_autolr.snapshot import WeightSnapshot
 from keras_autolr.detector import WarmupDetector
 from keras_autolr.loss_record import ExecutionLossReader
@@ -92,6 +96,21 @@ class AutoLR(keras.callbacks.Callback):
             warmup, restore them (and the optimizer state) from the copy
             taken in host memory at the last test. Costs one host copy of
             the weights and optimizer state. Defaults to True.
+        log_dir: path or None. Writes TensorBoard scalars (`autolr/...`,
+            see `keras_autolr.summaries`) to the run `log_dir/train`, as
+            `keras.callbacks.TensorBoard(log_dir)` does. None (default):
+            into the `train` run of a `keras.callbacks.TensorBoard` passed
+            to the same `fit`, if one is found; else nowhere.
+        summary_writer: `tf.summary.SummaryWriter` or None. Writes the
+            scalars with this writer instead of `log_dir`. Defaults to None.
+        backup_dir: str or None. Directory where AutoLR's state (loss record
+            and decision) is written atomically at each epoch end and read
+            back when `fit` resumes. Give it the `backup_dir` of
+            `keras.callbacks.BackupAndRestore` (or any directory when
+            resuming from `ModelCheckpoint` with `initial_epoch`): the run
+            resumes with the same warmup, tests and LR at every step.
+            None (default): no state is saved; a resumed run keeps its
+            schedule (from a saved model) but tests only on new losses.
         verbose: 0 (silent) or 1 (a line when the LR is replaced and one when
             warmup ends). Defaults to 1.
     """
@@ -118,6 +137,9 @@ class AutoLR(keras.callbacks.Callback):
         peak="minimum",
         peak_factor=1.0,
         restore_on_divergence=True,
+        backup_dir=None,
+        log_dir=None,
+        summary_writer=None,
         verbose=1,
     ):
         super().__init__()
@@ -162,10 +184,21 @@ class AutoLR(keras.callbacks.Callback):
                 f"Received restore_on_divergence={restore_on_divergence!r}"
             )
         self.restore_on_divergence = restore_on_divergence
+        if backup_dir is not None and not isinstance(backup_dir, (str, os.PathLike)):
+            raise TypeError(
+                "`backup_dir` must be a directory path or None. "
+                f"Received backup_dir={backup_dir!r}"
+            )
+        self.backup_dir = None if backup_dir is None else os.fspath(backup_dir)
         self.schedule = schedule
         self.controller = None
         self._steps_seen = 0
         self._epoch = 0
+        # TensorBoard scalars (keras_autolr/summaries.py).
+        summaries.check_destination(log_dir, summary_writer)
+        self.log_dir = log_dir
+        self.summary_writer = summary_writer
+        self._summaries = None
 
     # ------------------------------------------------------------ results
     @property
@@ -195,7 +228,20 @@ class AutoLR(keras.callbacks.Callback):
         return StepRecord(step, lr.astype(np.float64), loss)
 
     # ------------------------------------------------------------ training
+    def set_model(self, model):
+        super().set_model(model)
+        # Install the schedule now, before any callback's on_train_begin:
+        # BackupAndRestore builds the optimizer and loads its variables
+        # there, and must find the variables of the optimizer as it was
+        # saved (with a schedule, it has no learning-rate variable).
+        optimizer = _keras.optimizer_of(model)
+        if optimizer is not None and getattr(model, "optimizer", None) is not None:
+            self._install(optimizer)
+
     def on_train_begin(self, logs=None):
+        # Keras 3 `fit` cannot run multi-worker: say so now (distributed.py).
+        distributed.check_fit_supported(
+            getattr(self.model, "distribute_strategy", None))
         optimizer = _keras.optimizer_of(self.model)
         if optimizer is None:
             raise ValueError(
@@ -209,22 +255,22 @@ class AutoLR(keras.callbacks.Callback):
         elif self.schedule.total_steps != total and self.total_steps is None:
             total = self.schedule.total_steps
         strategy = getattr(self.model, "distribute_strategy", None)
+        self._strategy = strategy  # agreement across workers (distributed.py)
         self.schedule.build(strategy)
         self._optimizer = optimizer
-        start = int(optimizer.iterations.numpy())
-        if self.controller is None or self.controller.record.n_steps > start:
-            self._new_controller()
-        gap = start - self.controller.record.n_steps
-        if gap > 0:  # steps trained before this callback saw them
-            self.controller.record.extend(np.full(gap, np.nan))
-        self._steps_seen = start
+        self._claim(optimizer)
         self._reader = ExecutionLossReader(self.model)
         self._snapshot = WeightSnapshot(self.model, optimizer)
-        if self.restore_on_divergence and self.controller.warming_up:
-            self._snapshot.take()
+        # The step counter is read at the first epoch, after every
+        # callback's on_train_begin: BackupAndRestore may restore it.
+        self._synced = False
+        # TensorBoard scalars: this fit's destination, or None.
+        self._summaries = summaries.open_for(self)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
+        if not self._synced:
+            self._sync()
         self._reader.start_epoch()
 
     def on_train_batch_end(self, batch, logs=None):
@@ -233,10 +279,18 @@ class AutoLR(keras.callbacks.Callback):
         if steps <= 0:
             return
         loss = self._reader.read(logs, steps)
+        if self._summaries is not None:  # the LR these steps trained with
+            self._summaries.learning_rates(self.schedule, self._steps_seen, step)
         self._steps_seen = step
         controller = self.controller
         was_warming = controller.warming_up
+        next_test = controller.next_test
         result = controller.observe(np.full(steps, loss))
+        if was_warming and (controller.next_test != next_test
+                            or not controller.warming_up):
+            # A test was due (same steps on every worker): every worker
+            # takes the chief's decision, whatever the outcome (distributed.py).
+            distributed.agree_controller(self._strategy, controller)
         if result is not None:
             self._on_test(result)
         if was_warming and not controller.warming_up:
@@ -249,6 +303,108 @@ class AutoLR(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["learning_rate"] = float(self.schedule(self._steps_seen))
+        if self.backup_dir is not None:
+            self._save_state()
+
+    def on_train_end(self, logs=None):
+        optimizer = getattr(self, "_optimizer", None)
+        if getattr(optimizer, "_keras_autolr_owner", None) is not None:
+            optimizer._keras_autolr_owner = None
+        if self._summaries is not None:  # TensorBoard scalars
+            self._summaries.close()
+            self._summaries = None
+
+    # ------------------------------------------------------------ seeing it
+    def plot(self):
+        """The decision as a matplotlib `Figure` (see `keras_autolr.plot_decision`).
+
+        Needs matplotlib (`pip install keras_autolr[plot]`).
+        """
+        from keras_autolr.plotting import plot_decision  # matplotlib is optional
+
+        if self.controller is None:
+            raise ValueError(
+                "AutoLR.plot() needs a decision: call it after `fit`. "
+                "Received decision=None"
+            )
+        return plot_decision(self.record.loss, self.decision,
+                             schedule=self.schedule,
+                             detector=self.controller.detector)
+
+    # ------------------------------------------------------------ state
+    def _claim(self, optimizer):
+        """Fails when a second AutoLR drives the same optimizer in one `fit`."""
+        owner = getattr(optimizer, "_keras_autolr_owner", None)
+        if owner is not None and owner[0] is not self and owner[1] is self.params:
+            raise ValueError(
+                "Two AutoLR callbacks are in the same `fit`; each would "
+                "drive the learning rate. Pass one. Received callbacks "
+                f"{owner[0]!r} and {self!r}"
+            )
+        optimizer._keras_autolr_owner = (self, self.params)
+
+    def _sync(self):
+        """Aligns the record with the optimizer's step: new, resumed or restored."""
+        self._synced = True
+        start = int(self._optimizer.iterations.numpy())
+        total = self.schedule.total_steps
+        if start >= total:
+            raise ValueError(
+                f"AutoLR's budget of {total} steps is spent: the optimizer is "
+                f"at step {start} and the learning rate is 0 from step "
+                f"{total} on, so this `fit` would not change the weights. To "
+                "train further, compile with a new optimizer (a new schedule "
+                "and warmup) or give a larger `total_steps` to a new AutoLR. "
+                f"Received optimizer.iterations={start}, total_steps={total}"
+            )
+        path = None if self.backup_dir is None else state_lib.state_path(
+            self.backup_dir)
+        if path is not None and os.path.exists(path) and start > 0 and (
+                self.controller is None or self.controller.record.n_steps != start):
+            self._restore_state(path, start)
+        elif self.controller is None or self.controller.record.n_steps > start:
+            self._new_controller()
+        self.controller.skip(start - self.controller.record.n_steps)
+        self._steps_seen = start
+        if self.restore_on_divergence and self.controller.warming_up:
+            self._snapshot.take()
+
+    def _fingerprint(self):
+        """The options that shape the decision and the LR, JSON-friendly."""
+        schedule = self.schedule.get_config()
+        for key in ("switch_step", "peak_lr", "name"):
+            schedule.pop(key, None)
+        return {**schedule, **self._detector_args,
+                "check_every": self.check_every, "peak_factor": self.peak_factor,
+                "steps_per_epoch": (self.params or {}).get("steps")}
+
+    def _save_state(self):
+        controller = self.controller
+        state_lib.save(
+            state_lib.state_path(self.backup_dir), controller.record.values,
+            controller.ends, controller.observed, self._fingerprint(),
+            {"switch_step": controller.switch_step, "peak_lr": controller.peak_lr,
+             "reason": controller.reason},
+        )
+
+    def _restore_state(self, path, start):
+        """Replays the saved record up to `start`: the state comes back exactly."""
+        losses, ends, observed, _ = state_lib.load(path, self._fingerprint())
+        self._new_controller(restored_schedule=False)
+        self.controller.replay_until(losses, ends, observed, start)
+        controller = self.controller
+        if controller.warming_up:
+            self.schedule.reset()
+        else:
+            self.schedule.switch(controller.switch_step, controller.peak_lr)
+        if self.verbose:
+            _keras.print_msg(
+                f"AutoLR: resumed at step {start} from {path} "
+                f"({len(controller.detector.results)} tests replayed; "
+                + ("warming up)." if controller.warming_up else
+                   f"decaying from step {controller.switch_step}, peak LR "
+                   f"{controller.peak_lr:.4g}).")
+            )
 
     # ------------------------------------------------------------ helpers
     def _budget(self):
@@ -309,18 +465,20 @@ class AutoLR(keras.callbacks.Callback):
                 f"{type(optimizer).__name__} ({described}) with AutoLRSchedule."
             )
 
-    def _new_controller(self):
+    def _new_controller(self, restored_schedule=True):
         schedule = self.schedule
         steps_per_epoch = (self.params or {}).get("steps")
         self.controller = WarmupController(
             schedule, WarmupDetector(**self._detector_args), self.check_every,
             steps_per_epoch=steps_per_epoch, peak_factor=self.peak_factor,
         )
-        if schedule.switch_step is not None:  # a restored, decided schedule
+        if restored_schedule and schedule.switch_step is not None:  # a loaded, decided schedule
             self.controller.restore_switch(schedule.switch_step, schedule.peak_lr)
 
     def _on_test(self, result):
         """One line per test at `verbose=1`; GP hyperparameters at `verbose=2`."""
+        if self._summaries is not None:  # TensorBoard scalars
+            self._summaries.test(result, self.controller.detector)
         if not self.verbose:
             return
         detector = self.controller.detector
@@ -359,6 +517,8 @@ class AutoLR(keras.callbacks.Callback):
     def _apply_switch(self):
         controller = self.controller
         self.schedule.switch(controller.switch_step, controller.peak_lr)
+        if self._summaries is not None:  # TensorBoard scalars
+            self._summaries.switch(controller.switch_step, controller.peak_lr)
         if self.verbose:
             _keras.print_msg(
                 f"AutoLR: warmup ended ({controller.reason}) at step "

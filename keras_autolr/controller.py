@@ -89,6 +89,37 @@ class WarmupController:
         self.peak_lr = None
         self.reason = None
         self.next_test = self.cadence.next_due(0)
+        self.ends = []  # steps after which losses arrived (for state files)
+        self.observed = []  # False where the steps were skipped, unseen
+
+    def skip(self, n_steps):
+        """Records `n_steps` steps whose losses were never seen (no test uses them)."""
+        if n_steps > 0:
+            self.record.extend(np.full(n_steps, np.nan))
+            self.ends.append(self.record.n_steps)
+            self.observed.append(False)
+
+    def replay_until(self, losses, ends, observed, step):
+        """Feeds a saved record, execution by execution, up to `step`.
+
+        Returns:
+            The `TestResult`s of the tests run while replaying.
+        """
+        results, start = [], self.record.n_steps
+        for end, seen in zip(ends, observed):
+            end = min(int(end), step)
+            if end <= start:
+                continue
+            if seen:
+                result = self.observe(losses[start:end])
+                if result is not None:
+                    results.append(result)
+            else:
+                self.skip(end - start)
+            start = end
+            if start >= step:
+                break
+        return results
 
     @property
     def warming_up(self):
@@ -110,6 +141,8 @@ class WarmupController:
         first = self.record.n_steps
         self.record.extend(losses)
         step = self.record.n_steps
+        self.ends.append(step)
+        self.observed.append(True)
         if not self.warming_up:
             return None
         bad = np.flatnonzero(~np.isfinite(losses))

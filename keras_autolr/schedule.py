@@ -163,6 +163,12 @@ class AutoLRSchedule(keras.optimizers.schedules.LearningRateSchedule):
         self._state["peak_lr"].assign(float(peak_lr))
         self._state["switch_step"].assign(int(step))
 
+    def reset(self):
+        """Back to warmup: no switch. Host-side (used when a run resumes)."""
+        self.build()
+        self._state["switch_step"].assign(_NOT_SWITCHED)
+        self._state["peak_lr"].assign(float(self._warmup_graph(self.warmup_steps)))
+
     def warmup_lr(self, step):
         """The warmup curve at `step` on the host (NumPy), for the detector."""
         return warmup_lib.warmup_lr(

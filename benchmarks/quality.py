@@ -1,0 +1,421 @@
+"""Quality of AutoLR against tuned schedules, across tasks and batch sizes.
+
+    python benchmarks/quality.py --quick      # CI: ~2 minutes on 2 cores
+    python benchmarks/quality.py              # full: 3 tasks x 3 batches x 3 seeds
+    KERAS_AUTOLR_BENCH_THREADS=1 python benchmarks/quality.py ...   # 1 thread
+
+Trains the same model on the same data with the same budget (epochs) and
+seeds under each contender, and records the test accuracy of every run:
+
+- `autolr`: `AutoLR()` with its library defaults and LAMB, no tuning.
+- `autolr-<opt>-<peak>-f<factor>`: AutoLR variants; every token optional,
+  missing ones take the library default. `<opt>`: `lamb`, `adam`, `adamw`,
+  `adamp` (`keras_autolr.optimizers.AdamP`, skipped when it does not import);
+  `<peak>`: `min` (minimum of the smoothed loss, the paper) or `steepest`;
+  `f<factor>`: `peak_factor`. `autolr-paper` is `autolr-min-f1`.
+- `grid`: linear warmup over 5% of the steps, then cosine to zero, LAMB,
+  peak LR from a grid (`--grid`, 7 log-spaced values from 1e-3 to 1 by
+  default); the tuned baseline is the grid LR with the best mean validation
+  accuracy over the seeds, and its cost is one run per grid value.
+- `constant`: LAMB's default constant LR (1e-3).
+- `plateau`: LAMB from 1e-3 with `ReduceLROnPlateau(monitor="val_loss",
+  factor=0.5, patience=2)` (Keras' patience of 10 epochs never acts within
+  these budgets).
+
+Writes `benchmarks/results/<name>.json` after every run (machine, versions,
+date, every run); `--resume` skips the runs that file already holds, so a
+study can be run in parts. Then `benchmarks/report.py` makes the Markdown
+table and the PNG plot from it.
+"""
+
+import argparse
+import dataclasses
+import datetime
+import gc
+import json
+import math
+import os
+import platform
+import re
+import sys
+import time
+import warnings
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, _HERE)
+
+
+def _limit_threads():
+    """`KERAS_AUTOLR_BENCH_THREADS=n`: n intra-op and n inter-op threads."""
+    threads = os.environ.get("KERAS_AUTOLR_BENCH_THREADS")
+    if not threads:
+        return None
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+    tf.config.threading.set_inter_op_parallelism_threads(int(threads))
+    return int(threads)
+
+
+THREADS = _limit_threads()  # before TensorFlow runs anything
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import _tasks  # noqa: E402
+import keras_autolr  # noqa: E402
+from keras_autolr._keras import keras  # noqa: E402
+
+SCHEMA = 1
+RESULTS_DIR = os.path.join(_HERE, "results")
+DEFAULT_GRID = tuple(float(f"{v:.4g}") for v in np.logspace(-3, 0, 7))
+QUICK_GRID = (1e-2, 3.162e-2, 1e-1)
+WARMUP_FRACTION = 0.05  # of the grid baseline
+PLATEAU = dict(monitor="val_loss", factor=0.5, patience=2, min_lr=1e-6)
+
+VARIANTS = ("autolr-paper", "autolr-min-f0.3", "autolr-min-f0.1",
+            "autolr-steepest-f1")
+FULL_CONTENDERS = ("autolr",) + VARIANTS + (
+    "autolr-adam", "autolr-adamw", "autolr-adamp", "grid", "constant", "plateau")
+QUICK_CONTENDERS = ("autolr", "autolr-min-f0.3", "autolr-steepest-f1",
+                    "grid", "constant")
+QUICK_EPOCHS = None  # quick keeps the task budgets; it runs fewer cells
+
+
+# ---------------------------------------------------------------- contenders
+@dataclasses.dataclass(frozen=True)
+class Contender:
+    """A training recipe: schedule kind, optimizer, AutoLR options."""
+
+    name: str
+    kind: str  # "autolr", "grid", "constant", "plateau"
+    optimizer: str = "lamb"
+    autolr_options: tuple = ()  # sorted (key, value) pairs given explicitly
+
+    def runs(self, grid):
+        """(run_id, learning rate or None) of each run this contender costs."""
+        if self.kind == "grid":
+            return [(f"grid@{lr:.4g}", float(lr)) for lr in grid]
+        return [(self.name, None)]
+
+
+def parse_contender(name):
+    """`Contender` from a name (see the module docstring)."""
+    if name in ("grid", "constant", "plateau"):
+        return Contender(name, name)
+    tokens = name.split("-")
+    if tokens[0] != "autolr":
+        raise ValueError(f"Unknown contender. Received contender={name!r}")
+    optimizer, options = "lamb", {}
+    for token in tokens[1:]:
+        if token in ("lamb", "adam", "adamw", "adamp"):
+            optimizer = token
+        elif token == "paper":
+            options.update(peak="minimum", peak_factor=1.0)
+        elif token in ("min", "minimum"):
+            options["peak"] = "minimum"
+        elif token == "steepest":
+            options["peak"] = "steepest"
+        elif re.fullmatch(r"f[0-9.]+", token):
+            options["peak_factor"] = float(token[1:])
+        else:
+            raise ValueError(
+                f"Unknown token {token!r} in contender. Received contender={name!r}")
+    return Contender(name, "autolr", optimizer, tuple(sorted(options.items())))
+
+
+def adamp_available():
+    try:
+        from keras_autolr.optimizers import AdamP  # noqa: F401
+    except Exception:  # not written yet, or broken: the contender is skipped
+        return False
+    return True
+
+
+def make_optimizer(kind, learning_rate=1e-3):
+    if kind == "lamb":
+        return keras.optimizers.Lamb(learning_rate=learning_rate)
+    if kind == "adam":
+        return keras.optimizers.Adam(learning_rate=learning_rate)
+    if kind == "adamw":
+        return keras.optimizers.AdamW(learning_rate=learning_rate)
+    if kind == "adamp":
+        from keras_autolr.optimizers import AdamP
+
+        return AdamP(learning_rate=learning_rate)
+    raise ValueError(f"Unknown optimizer. Received optimizer={kind!r}")
+
+
+def warmup_cosine(peak_lr, total_steps):
+    """Linear warmup from 0 over 5% of the steps, then cosine to 0."""
+    warmup = max(1, int(round(WARMUP_FRACTION * total_steps)))
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0, decay_steps=max(1, total_steps - warmup),
+        alpha=0.0, warmup_target=peak_lr, warmup_steps=warmup)
+
+
+# ---------------------------------------------------------------- one run
+def train_one(task, split, contender, run_id, lr, batch_size, seed, epochs):
+    """Trains one run; returns its record (a JSON-able dict)."""
+    steps = task.steps(len(split.x_train), batch_size, epochs)
+    model = task.build_model(seed)
+    callbacks, autolr, validation = [], None, None
+    if contender.kind == "autolr":
+        optimizer = make_optimizer(contender.optimizer)
+        autolr = keras_autolr.AutoLR(seed=seed, verbose=0,
+                                     **dict(contender.autolr_options))
+        callbacks.append(autolr)
+    elif contender.kind == "grid":
+        optimizer = make_optimizer("lamb", warmup_cosine(lr, steps))
+    elif contender.kind == "constant":
+        optimizer = make_optimizer("lamb")
+    elif contender.kind == "plateau":
+        optimizer = make_optimizer("lamb")
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(**PLATEAU))
+        validation = (split.x_val, split.y_val)
+    else:
+        raise ValueError(f"Unknown contender kind {contender.kind!r}")
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"], jit_compile=False)
+    keras.utils.set_random_seed(seed)  # the same shuffles for every contender
+    start = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = model.fit(split.x_train, split.y_train, batch_size=batch_size,
+                            epochs=epochs, verbose=0, callbacks=callbacks,
+                            validation_data=validation)
+    wall = time.perf_counter() - start
+    val_loss, val_acc = model.evaluate(split.x_val, split.y_val,
+                                       batch_size=4096, verbose=0)
+    test_loss, test_acc = model.evaluate(split.x_test, split.y_test,
+                                         batch_size=4096, verbose=0)
+    train_loss = history.history["loss"][-1]
+    record = dict(
+        task=task.name, batch_size=batch_size, seed=seed,
+        contender=contender.name, run_id=run_id, kind=contender.kind,
+        optimizer=contender.optimizer, lr=lr, epochs=epochs, steps=steps,
+        steps_per_epoch=steps // epochs,
+        test_accuracy=_num(test_acc), test_loss=_num(test_loss),
+        val_accuracy=_num(val_acc), val_loss=_num(val_loss),
+        final_train_loss=_num(train_loss), wall_s=round(wall, 3),
+        warnings=sorted({str(w.message)[:160] for w in caught
+                         if "AutoLR" in str(w.message)}),
+    )
+    if autolr is not None:
+        decision = autolr.decision
+        record["autolr"] = dict(
+            options=dict(peak=autolr._detector_args["peak"],
+                         peak_factor=autolr.peak_factor,
+                         check_every=autolr.check_every,
+                         min_lr=autolr.schedule.min_lr,
+                         max_lr=autolr.schedule.max_lr),
+            switch_step=decision.switch_step, peak_lr=_num(decision.peak_lr),
+            reason=decision.reason, tests=len(decision.tests),
+            warmup_cap=decision.warmup_steps,
+        )
+    if contender.kind == "plateau":
+        record["final_lr"] = _num(float(np.asarray(model.optimizer.learning_rate)))
+    return record
+
+
+def _num(value):
+    """A float for JSON: None for NaN or Inf."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+# ---------------------------------------------------------------- the study
+def environment():
+    import keras as keras_package
+
+    versions = {"python": platform.python_version(), "tensorflow": tf.__version__,
+                "keras": keras_package.__version__, "numpy": np.__version__,
+                "keras_autolr": keras_autolr.__version__}
+    for module in ("sklearn", "mlxtend"):
+        try:
+            versions[module] = __import__(module).__version__
+        except Exception:
+            pass
+    machine = {"platform": platform.platform(), "machine": platform.machine(),
+               "processor": _cpu_name(), "cpu_count": os.cpu_count(),
+               "threads": THREADS,
+               "gpus": len(tf.config.list_physical_devices("GPU"))}
+    return machine, versions
+
+
+def _cpu_name():
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def parse_batches(values, tasks, quick):
+    """`--batches 64,256` (every task) or `--batches digits=64,256` (one task)."""
+    batches = {t: list(_tasks.TASKS[t].quick_batches if quick
+                       else _tasks.TASKS[t].batches) for t in tasks}
+    for value in values or []:
+        if "=" in value:
+            name, sizes = value.split("=", 1)
+            targets = [name]
+        else:
+            targets, sizes = tasks, value
+        for name in targets:
+            if name not in batches:
+                raise ValueError(f"--batches names a task not run: {name!r}")
+            batches[name] = [int(s) for s in sizes.split(",") if s]
+    return batches
+
+
+def _split_list(value):
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("--quick", action="store_true",
+                        help="CI mode: 1 seed, 2 batches per task, 5 contenders, "
+                             "a 3-point grid (about 2 minutes)")
+    parser.add_argument("--tasks", default=None,
+                        help=f"comma list of {sorted(_tasks.TASKS)} (default: all)")
+    parser.add_argument("--batches", action="append",
+                        help="'64,256' for every task or 'digits=64,256' for one; "
+                             "repeatable (default: the task's own)")
+    parser.add_argument("--seeds", default=None,
+                        help="comma list (default 0,1,2; quick: 0)")
+    parser.add_argument("--contenders", default=None,
+                        help="comma list (default: " + ",".join(FULL_CONTENDERS) + ")")
+    parser.add_argument("--grid", default=None,
+                        help="comma list of peak LRs of the grid baseline "
+                             "(default: 7 log-spaced from 1e-3 to 1)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="override every task's epoch budget (smoke tests)")
+    parser.add_argument("--name", default=None,
+                        help="results name (default: quick or full)")
+    parser.add_argument("--out-dir", default=RESULTS_DIR)
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the runs of an existing results file; skip them")
+    parser.add_argument("--no-report", action="store_true",
+                        help="do not write the Markdown table and plot")
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    tasks = _split_list(args.tasks) if args.tasks else list(_tasks.TASKS)
+    for name in tasks:
+        if name not in _tasks.TASKS:
+            raise SystemExit(f"Unknown task {name!r}; known: {sorted(_tasks.TASKS)}")
+    batches = parse_batches(args.batches, tasks, args.quick)
+    seeds = ([int(s) for s in _split_list(args.seeds)] if args.seeds
+             else [0] if args.quick else [0, 1, 2])
+    names = (_split_list(args.contenders) if args.contenders
+             else list(QUICK_CONTENDERS if args.quick else FULL_CONTENDERS))
+    contenders = [parse_contender(n) for n in names]
+    skipped = []
+    if any(c.optimizer == "adamp" for c in contenders) and not adamp_available():
+        skipped = [c.name for c in contenders if c.optimizer == "adamp"]
+        contenders = [c for c in contenders if c.optimizer != "adamp"]
+        print(f"skipping {skipped}: keras_autolr.optimizers.AdamP does not import")
+    grid = ([float(v) for v in _split_list(args.grid)] if args.grid
+            else list(QUICK_GRID if args.quick else DEFAULT_GRID))
+    name = args.name or ("quick" if args.quick else "full")
+    os.makedirs(args.out_dir, exist_ok=True)
+    path = os.path.join(args.out_dir, f"{name}.json")
+
+    machine, versions = environment()
+    config = dict(tasks=tasks, batches=batches, seeds=seeds,
+                  contenders=[c.name for c in contenders], grid=grid,
+                  epochs={t: args.epochs or _tasks.TASKS[t].epochs for t in tasks},
+                  grid_warmup_fraction=WARMUP_FRACTION, plateau=PLATEAU,
+                  quick=args.quick, skipped_contenders=skipped,
+                  command="python benchmarks/quality.py " + " ".join(
+                      argv if argv is not None else sys.argv[1:]))
+    results = dict(schema=SCHEMA, name=name, machine=machine, versions=versions,
+                   started=_now(), config=config, tasks={}, runs=[])
+    if args.resume and os.path.exists(path):
+        with open(path) as previous:
+            old = json.load(previous)
+        results["runs"] = old.get("runs", [])
+        results["tasks"] = old.get("tasks", {})
+        results["started"] = old.get("started", results["started"])
+        results["parts"] = old.get("parts", [old.get("config")]) + [config]
+    done = {_key(r) for r in results["runs"]}
+
+    total_runs = sum(len(c.runs(grid)) for c in contenders) * len(seeds) * sum(
+        len(batches[t]) for t in tasks)
+    count, study_start = 0, time.perf_counter()
+    for task_name in tasks:
+        task = _tasks.TASKS[task_name]
+        split = task.load()
+        results["tasks"][task_name] = dict(description=task.description,
+                                           sizes=split.sizes,
+                                           epochs=args.epochs or task.epochs)
+        epochs = args.epochs or task.epochs
+        for batch_size in batches[task_name]:
+            for seed in seeds:
+                for contender in contenders:
+                    for run_id, lr in contender.runs(grid):
+                        count += 1
+                        key = (task_name, batch_size, seed, run_id)
+                        if key in done:
+                            continue
+                        record = train_one(task, split, contender, run_id, lr,
+                                           batch_size, seed, epochs)
+                        results["runs"].append(record)
+                        done.add(key)
+                        results["updated"] = _now()
+                        _save(results, path)
+                        _progress(count, total_runs, record, study_start)
+                        gc.collect()
+    results["finished"] = _now()
+    _save(results, path)
+    print(f"results: {path}")
+    if not args.no_report:
+        import report
+
+        for written in report.write_report(path):
+            print(f"report: {written}")
+    return 0
+
+
+def _key(record):
+    return (record["task"], record["batch_size"], record["seed"], record["run_id"])
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _save(results, path):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as out:
+        json.dump(results, out, indent=1)
+    os.replace(tmp, path)
+
+
+def _progress(count, total, record, start):
+    extra = ""
+    if "autolr" in record:
+        a = record["autolr"]
+        extra = (f" switch {a['switch_step']}/{record['steps']} ({a['reason']}) "
+                 f"peak {a['peak_lr'] or float('nan'):.3g}")
+    print(f"[{count}/{total} {time.perf_counter() - start:6.0f}s] "
+          f"{record['task']} b{record['batch_size']} s{record['seed']} "
+          f"{record['run_id']}: test {record['test_accuracy'] or 0:.4f} "
+          f"val {record['val_accuracy'] or 0:.4f} ({record['wall_s']:.1f}s){extra}",
+          flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

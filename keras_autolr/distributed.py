@@ -1,0 +1,162 @@
+"""One warmup decision on every replica and every worker (`tf.distribute`).
+
+Under one process (the default strategy, `MirroredStrategy`, `TPUStrategy`)
+there is one host loop and one decision: nothing to agree on. Under
+`MultiWorkerMirroredStrategy` every worker runs its own copy of the host
+loop. Each sees the same global loss (Keras' loss metric is read through an
+all-reduce, a custom loop reduces its loss with `strategy.reduce`), tests at
+the same steps (the cadence depends on step counts only) and seeds its
+detector alike, so the workers would decide alike; but a GP fit in floating
+point on different hosts need not give the same bits. `agree` makes the
+decision the same by construction: after each test, every worker takes the
+chief's.
+
+The decision travels as one float64 vector
+`[switched, switch_step, peak_lr, reason]` through an all-reduce SUM to which
+only global replica 0 (on the chief) contributes non-zero values, so every
+worker receives the chief's numbers exactly (`x + 0.0 == x`; a step count is
+exact in float64 up to 2**53). The all-reduce is a collective op: every
+worker must call `agree` at the same points, which `AutoLR` and
+`WarmupDriver` do (each time a test runs, whatever its outcome).
+
+Keras 3's own `model.fit` does not run under `MultiWorkerMirroredStrategy`
+(keras-team/keras#20585); `check_fit_supported` says so before training.
+"""
+
+import collections
+import weakref
+
+import numpy as np
+import tensorflow as tf
+
+from keras_autolr import controller as controller_lib
+from keras_autolr._keras import IS_KERAS_3
+
+KERAS_MULTI_WORKER_ISSUE = "keras-team/keras#20585"
+
+# The reasons warmup ends, as the integer codes the broadcast carries.
+_REASONS = (None, controller_lib.DETECTED, controller_lib.CAP,
+            controller_lib.DIVERGED, controller_lib.RESTORED)
+
+SwitchDecision = collections.namedtuple(
+    "SwitchDecision", ["switch_step", "peak_lr", "reason"])
+SwitchDecision.__doc__ = """The part of a decision every worker must share.
+
+Attributes:
+    switch_step: int or None. Step at which decay starts; None while warming up.
+    peak_lr: float or None. LR decay starts from.
+    reason: str or None. Why warmup ended (`controller.DETECTED`, ...).
+"""
+
+
+def num_workers(strategy):
+    """Host processes that each run their own copy of the training loop.
+
+    1 for the default strategy, `MirroredStrategy` and `TPUStrategy` (one
+    client drives every device, on one host or on a TPU pod); the chief plus
+    the workers of the cluster for `MultiWorkerMirroredStrategy`.
+    """
+    if strategy is None:
+        return 1
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return 1
+    workers = getattr(strategy.extended, "_num_workers", None)
+    if workers is not None:
+        return int(workers)
+    spec = strategy.cluster_resolver.cluster_spec().as_dict()
+    return max(1, len(spec.get("chief", ())) + len(spec.get("worker", ())))
+
+
+def is_multi_worker(strategy):
+    """True when more than one process runs the training loop."""
+    return num_workers(strategy) > 1
+
+
+def check_fit_supported(strategy):
+    """Raises before training when Keras' `fit` cannot run under `strategy`.
+
+    Keras 3 `model.fit` fails under a multi-worker
+    `MultiWorkerMirroredStrategy` (keras-team/keras#20585). Two ways work:
+    Keras 2 (`pip install tf-keras` and `TF_USE_LEGACY_KERAS=1`), or a custom
+    training loop driven by `keras_autolr.WarmupDriver`.
+    """
+    if IS_KERAS_3 and is_multi_worker(strategy):
+        raise RuntimeError(
+            "AutoLR: Keras 3 `model.fit` does not run under "
+            "MultiWorkerMirroredStrategy with more than one worker "
+            f"({KERAS_MULTI_WORKER_ISSUE}). Two ways work: (1) Keras 2 "
+            "`fit`: `pip install tf-keras` and set the environment variable "
+            "TF_USE_LEGACY_KERAS=1 before importing TensorFlow; (2) a custom "
+            "training loop (`strategy.run`) with `keras_autolr.WarmupDriver`. "
+            f"Received strategy={type(strategy).__name__} with "
+            f"{num_workers(strategy)} workers"
+        )
+
+
+def agree(strategy, decision):
+    """The chief's `SwitchDecision`, on every worker.
+
+    The identity on a single worker (no strategy, the default strategy,
+    `MirroredStrategy`, `TPUStrategy`). Under a multi-worker strategy it is a
+    collective: every worker must call it at the same point.
+
+    Args:
+        strategy: `tf.distribute.Strategy` or None.
+        decision: `SwitchDecision`, this worker's.
+
+    Returns:
+        `SwitchDecision`: the chief's, exactly (the step as int, the peak LR
+        as the same float64).
+    """
+    if not is_multi_worker(strategy):
+        return decision
+    switched = decision.switch_step is not None
+    local = np.array([
+        1.0 if switched else 0.0,
+        float(decision.switch_step) if switched else 0.0,
+        float(decision.peak_lr) if switched else 0.0,
+        float(_REASONS.index(decision.reason)),
+    ], dtype=np.float64)
+    chief = _broadcaster(strategy)(tf.constant(local)).numpy()
+    if chief[0] == 0.0:
+        return SwitchDecision(None, None, _REASONS[int(chief[3])])
+    return SwitchDecision(int(chief[1]), float(chief[2]), _REASONS[int(chief[3])])
+
+
+def agree_controller(strategy, controller):
+    """Puts the chief's decision into this worker's `WarmupController`.
+
+    Call it on every worker each time a test runs (whatever the outcome).
+
+    Returns:
+        True when this worker's own decision differed and was replaced.
+    """
+    local = SwitchDecision(controller.switch_step, controller.peak_lr,
+                           controller.reason)
+    chief = agree(strategy, local)
+    if chief == local:
+        return False
+    controller.switch_step, controller.peak_lr, controller.reason = chief
+    return True
+
+
+_BROADCASTERS = weakref.WeakKeyDictionary()
+
+
+def _broadcaster(strategy):
+    """A `tf.function` that all-reduces what global replica 0 holds (cached)."""
+    if strategy not in _BROADCASTERS:
+
+        def from_first_replica(values):
+            context = tf.distribute.get_replica_context()
+            first = tf.equal(context.replica_id_in_sync_group, 0)
+            return tf.where(first, values, tf.zeros_like(values))
+
+        @tf.function(input_signature=[tf.TensorSpec([4], tf.float64)])
+        def broadcast(values):
+            contributions = strategy.run(from_first_replica, args=(values,))
+            return strategy.reduce(
+                tf.distribute.ReduceOp.SUM, contributions, axis=None)
+
+        _BROADCASTERS[strategy] = broadcast
+    return _BROADCASTERS[strategy]

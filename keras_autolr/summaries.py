@@ -1,0 +1,171 @@
+"""TensorBoard scalars of AutoLR's decision, written during `fit`.
+
+Tags, each against the optimizer step:
+
+- `autolr/learning_rate`: the LR of every step (warmup, then decay).
+- `autolr/smoothed_loss`: at each test, the GP posterior mean of the loss at
+  the newest step.
+- `autolr/p_minimum_passed`: at each test, the median probability over the
+  posteriors that the loss minimum lies in the past.
+- `autolr/switch_step` and `autolr/peak_lr`: once, at the switch.
+
+Where the scalars go. A Keras callback cannot see its siblings: `fit` hands
+each callback the model and the params, never the `CallbackList` (Keras 2
+and 3 alike), and no attribute of the model points at the callbacks (Keras
+3 sets `model.history` only after the first epoch, and `History` does not
+hold the list either). So `AutoLR` takes the destination explicitly,
+`summary_writer=` (a `tf.summary` writer) or `log_dir=` (like
+`keras.callbacks.TensorBoard`: the run `log_dir/train`), and, when given
+neither, looks for a `keras.callbacks.TensorBoard` among the callbacks of
+the same `fit`: in `on_train_begin` it walks up the call stack to the
+`CallbackList` that is calling it (the `self` of
+`CallbackList.on_train_begin`, or the `callbacks` local of `fit`). Best
+effort by design: when the list is not found (a custom training loop), no
+scalars are written and nothing fails. AutoLR writes through its own writer
+into the TensorBoard callback's `train` run (two event files in one run,
+which TensorBoard merges), so it depends neither on that callback's private
+writer nor on its `update_freq`.
+"""
+
+import os
+import sys
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.framework import summary_pb2
+
+from keras_autolr._keras import keras
+
+LEARNING_RATE = "autolr/learning_rate"
+SMOOTHED_LOSS = "autolr/smoothed_loss"
+P_MINIMUM_PASSED = "autolr/p_minimum_passed"
+SWITCH_STEP = "autolr/switch_step"
+PEAK_LR = "autolr/peak_lr"
+
+_STACK_DEPTH = 12  # frames searched above `on_train_begin` for the CallbackList
+
+
+def check_destination(log_dir, summary_writer):
+    """Validates `AutoLR`'s `log_dir` and `summary_writer` arguments."""
+    if log_dir is not None and summary_writer is not None:
+        raise ValueError(
+            "Pass `log_dir` or `summary_writer` to AutoLR, not both. Received "
+            f"log_dir={log_dir!r}, summary_writer={summary_writer!r}"
+        )
+    if log_dir is not None and not isinstance(log_dir, (str, os.PathLike)):
+        raise TypeError(f"`log_dir` must be a path or None. Received log_dir={log_dir!r}")
+    if summary_writer is not None and not isinstance(
+            summary_writer, tf.summary.SummaryWriter):
+        raise TypeError(
+            "`summary_writer` must be a `tf.summary.SummaryWriter` (from "
+            "`tf.summary.create_file_writer`) or None. Received "
+            f"summary_writer={summary_writer!r}"
+        )
+
+
+def open_for(callback):
+    """The `DecisionSummaries` of `callback` for this `fit`, or None.
+
+    `callback.summary_writer` first, then `callback.log_dir`, then a
+    TensorBoard callback found in the same `fit`. Call from
+    `on_train_begin`.
+    """
+    if callback.summary_writer is not None:
+        return DecisionSummaries(callback.summary_writer, owned=False)
+    log_dir = callback.log_dir
+    if log_dir is None:
+        tensorboard = find_tensorboard(callback)
+        if tensorboard is None:
+            return None
+        # Keras 2 keeps non-chief workers of a multi-worker run apart here.
+        log_dir = getattr(tensorboard, "_log_write_dir", None) or tensorboard.log_dir
+    writer = tf.summary.create_file_writer(os.path.join(os.fspath(log_dir), "train"))
+    return DecisionSummaries(writer, owned=True)
+
+
+def find_tensorboard(callback, frame=None):
+    """The `keras.callbacks.TensorBoard` in the `fit` that calls `callback`, or None."""
+    frame = sys._getframe(1) if frame is None else frame
+    for _ in range(_STACK_DEPTH):
+        if frame is None:
+            return None
+        for name in ("self", "callbacks"):
+            siblings = _callbacks_holding(frame.f_locals.get(name), callback)
+            if siblings is not None:
+                for sibling in siblings:
+                    if isinstance(sibling, keras.callbacks.TensorBoard):
+                        return sibling
+                return None
+        frame = frame.f_back
+    return None
+
+
+def _callbacks_holding(candidate, callback):
+    """`candidate.callbacks` when `candidate` is a CallbackList holding `callback`."""
+    if not isinstance(candidate, keras.callbacks.CallbackList):
+        return None
+    members = getattr(candidate, "callbacks", None) or []
+    if any(member is callback for member in members):
+        return members
+    return None
+
+
+class DecisionSummaries:
+    """Writes AutoLR's scalars to one `tf.summary` writer.
+
+    Writing is unconditional (`tf.summary.record_if(True)`): a TensorBoard
+    callback with an integer `update_freq` installs its own recording
+    condition for the whole of `fit`, which would otherwise drop most steps.
+
+    Args:
+        writer: `tf.summary.SummaryWriter`.
+        owned: bool. True when created by AutoLR: closed at the end of `fit`.
+            A writer the user gave is only flushed.
+    """
+
+    def __init__(self, writer, owned=False):
+        self.writer = writer
+        self.owned = owned
+
+    def learning_rates(self, schedule, start, stop):
+        """`autolr/learning_rate` of steps `start .. stop - 1` under `schedule`."""
+        if stop <= start:
+            return
+        steps = np.arange(start, stop, dtype=np.int64)
+        values = np.asarray(schedule(steps), np.float64).reshape(-1)
+        self._scalars(LEARNING_RATE, steps, values)
+
+    def test(self, result, detector):
+        """`autolr/p_minimum_passed` and `autolr/smoothed_loss` of one test."""
+        if result.inconclusive:
+            return
+        self._scalars(P_MINIMUM_PASSED, [result.step], [result.probability])
+        smoothed = detector.last_posterior_mean
+        if smoothed is not None:
+            self._scalars(SMOOTHED_LOSS, [result.step], [smoothed[-1]])
+        self.writer.flush()
+
+    def switch(self, step, peak_lr):
+        """`autolr/switch_step` (value and step: the switch) and `autolr/peak_lr`."""
+        self._scalars(SWITCH_STEP, [step], [step])
+        self._scalars(PEAK_LR, [step], [peak_lr])
+        self.writer.flush()
+
+    def close(self):
+        """Flushes; closes the writer when AutoLR created it."""
+        self.writer.flush()
+        if self.owned:
+            self.writer.close()
+
+    def _scalars(self, tag, steps, values):
+        with tf.device("/CPU:0"), self.writer.as_default(), \
+                tf.summary.record_if(True):
+            for step, value in zip(steps, values):
+                tf.summary.write(tag, tf.constant(float(value), tf.float32),
+                                 step=int(step), metadata=_SCALAR_METADATA)
+
+
+# What `tf.summary.scalar` writes (TensorBoard's scalars plugin, version 0),
+# built here so that writing needs TensorFlow only, not the tensorboard package.
+_SCALAR_METADATA = summary_pb2.SummaryMetadata(
+    plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))

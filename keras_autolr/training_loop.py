@@ -1,0 +1,209 @@
+"""`WarmupDriver`: AutoLR for a custom training loop (`strategy.run`)."""
+
+import numpy as np
+import tensorflow as tf
+
+from keras_autolr import _keras
+from keras_autolr import _validation
+from keras_autolr import distributed
+from keras_autolr.controller import WarmupController
+from keras_autolr.detector import WarmupDetector
+from keras_autolr.schedule import AutoLRSchedule
+
+
+class WarmupDriver:
+    """Finds the warmup length and peak LR in a loop you write yourself.
+
+    What the `AutoLR` callback does inside `fit`, for a custom training loop:
+    give it the global mean loss after each step (or each group of steps);
+    it records the loss, tests when a test is due, and switches the
+    `AutoLRSchedule` your optimizer reads from. Under
+    `MultiWorkerMirroredStrategy` every worker calls `on_step_end` with the
+    same loss, and after each test every worker takes the chief's decision
+    (`keras_autolr.distributed.agree`), so all workers train with the same
+    LR at every step. This is the way to run AutoLR multi-worker on Keras 3,
+    whose `fit` does not run there (keras-team/keras#20585).
+
+    Example:
+
+    ```python
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    schedule = keras_autolr.AutoLRSchedule(total_steps=1000)
+    with strategy.scope():
+        model = make_model()
+        optimizer = keras.optimizers.SGD(learning_rate=schedule)
+    driver = keras_autolr.WarmupDriver(schedule, strategy=strategy)
+
+    @tf.function
+    def train_step(iterator):
+        def step_fn(x, y):
+            with tf.GradientTape() as tape:
+                per_example = loss_fn(y, model(x, training=True))
+                loss = tf.nn.compute_average_loss(
+                    per_example, global_batch_size=GLOBAL_BATCH)
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            return loss
+        per_replica = strategy.run(step_fn, args=next(iterator))
+        return strategy.reduce("SUM", per_replica, axis=None)
+
+    iterator = iter(strategy.experimental_distribute_dataset(dataset))
+    for step in range(1000):
+        driver.on_step_end(train_step(iterator))
+    print(driver.switch_step, driver.peak_lr)
+    ```
+
+    Args:
+        schedule: `AutoLRSchedule` with `total_steps` set, the one the
+            optimizer reads its learning rate from. Its state variables are
+            built here, under `strategy`'s scope: create the driver before
+            the first training step.
+        strategy: `tf.distribute.Strategy` or None (the current one).
+        check_every: `"auto"` (default) or a positive int. When to test, as
+            in `AutoLR`.
+        confidence: float in (0, 1). Defaults to 0.95.
+        patience: int. Positive tests in a row to switch. Defaults to 3.
+        num_posteriors: int. Defaults to 5.
+        fit_points: int. Defaults to 100.
+        predict_points: int. Defaults to 500.
+        grid_points: int. Defaults to 500.
+        seed: int. Seed of the detector's random draws. Defaults to 0.
+        initial_noise: float or None. Defaults to None.
+        peak: `"minimum"` (default) or `"steepest"`.
+        peak_factor: float in (0, 1]. Defaults to 1.0.
+        verbose: 0 (silent) or 1 (a line when warmup ends). Defaults to 1.
+
+    Attributes:
+        controller: the `WarmupController` (loss record, detector).
+        overridden: int. Tests after which this worker's own decision
+            differed from the chief's and was replaced by it (0 on the chief
+            and on a single worker).
+    """
+
+    def __init__(
+        self,
+        schedule,
+        strategy=None,
+        check_every="auto",
+        confidence=0.95,
+        patience=3,
+        num_posteriors=5,
+        fit_points=100,
+        predict_points=500,
+        grid_points=500,
+        seed=0,
+        initial_noise=None,
+        peak="minimum",
+        peak_factor=1.0,
+        verbose=1,
+    ):
+        if not isinstance(schedule, AutoLRSchedule):
+            raise TypeError(
+                "`schedule` must be an `AutoLRSchedule`. "
+                f"Received schedule={schedule!r}"
+            )
+        if schedule.total_steps is None:
+            raise ValueError(
+                "`WarmupDriver` needs the budget: create the schedule with "
+                "`total_steps`. Received schedule.total_steps=None"
+            )
+        check_every = _validation.check_every(check_every)
+        if check_every == "epoch":
+            raise ValueError(
+                "`WarmupDriver` has no epochs: use check_every='auto' or an "
+                "int. Received check_every='epoch'"
+            )
+        if verbose not in (0, 1):
+            raise ValueError(f"`verbose` must be 0 or 1. Received verbose={verbose!r}")
+        self.schedule = schedule
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.verbose = verbose
+        schedule.build(self.strategy)
+        detector = WarmupDetector(
+            confidence=confidence, patience=patience,
+            num_posteriors=num_posteriors, fit_points=fit_points,
+            predict_points=predict_points, grid_points=grid_points, seed=seed,
+            initial_noise=initial_noise, peak=peak,
+        )
+        self.controller = WarmupController(
+            schedule, detector, check_every, peak_factor=peak_factor)
+        if schedule.switch_step is not None:  # a restored, decided schedule
+            self.controller.restore_switch(schedule.switch_step, schedule.peak_lr)
+        self.overridden = 0
+
+    @property
+    def step(self):
+        """Optimizer steps seen so far."""
+        return self.controller.record.n_steps
+
+    @property
+    def warming_up(self):
+        return self.controller.warming_up
+
+    @property
+    def switch_step(self):
+        """Step at which decay started, or None while warming up."""
+        return self.controller.switch_step
+
+    @property
+    def peak_lr(self):
+        """LR at which decay started, or None while warming up."""
+        return self.controller.peak_lr
+
+    @property
+    def decision(self):
+        """The `Decision`: switch step, peak LR, reason, every test's result."""
+        return self.controller.decision
+
+    def on_step_end(self, loss, steps=1):
+        """Records the global mean loss of the last `steps` steps; decides.
+
+        Call it on every worker after every training step (or after every
+        group of `steps` steps run in one `tf.function` call), with the loss
+        that `strategy.reduce` returns: the same value on every worker.
+
+        Args:
+            loss: float or scalar tensor. The mean training loss of the
+                steps just run, over the global batch.
+            steps: int. How many optimizer steps it covers. Defaults to 1.
+
+        Returns:
+            The `TestResult` of this worker's test if one ran now, else None.
+        """
+        steps = _validation.positive_int("steps", steps)
+        if isinstance(loss, tf.distribute.DistributedValues):
+            raise TypeError(
+                "`loss` must be the global loss, one value: reduce it first "
+                "with `strategy.reduce('SUM', per_replica_loss, axis=None)` "
+                "(or 'MEAN'). Received a per-replica value: "
+                f"loss={type(loss).__name__}"
+            )
+        value = np.asarray(loss, np.float64)
+        if value.size != 1:
+            raise ValueError(
+                "`loss` must be a scalar. Received loss with shape "
+                f"{value.shape}"
+            )
+        controller = self.controller
+        was_warming = controller.warming_up
+        next_test = controller.next_test
+        result = controller.observe(np.full(steps, float(value)))
+        if was_warming and (controller.next_test != next_test
+                            or not controller.warming_up):
+            # A test was due, at the same step on every worker.
+            if distributed.agree_controller(self.strategy, controller):
+                self.overridden += 1
+        if was_warming and not controller.warming_up:
+            self.schedule.switch(controller.switch_step, controller.peak_lr)
+            if self.verbose:
+                _keras.print_msg(
+                    f"AutoLR: warmup ended ({controller.reason}) at step "
+                    f"{controller.switch_step}; peak LR "
+                    f"{controller.peak_lr:.4g}, then {self.schedule.decay} "
+                    f"decay to 0 at step {self.schedule.total_steps}."
+                )
+        return result
+
+    def learning_rate(self, step=None):
+        """The schedule's LR at `step` (default: the next step), a float."""
+        return float(self.schedule(self.step if step is None else step))

@@ -1,0 +1,108 @@
+"""One worker of a 2-worker `model.fit` with AutoLR (Keras 2 `fit`).
+
+Usage (one per worker, TF_CONFIG set by the caller):
+
+    TF_CONFIG=... python tests/distributed_workers/fit_worker.py OUT.json \
+        --seeds 0,1,2,3 --disagree-seeds 3
+
+Trains one model per seed under `MultiWorkerMirroredStrategy` and writes,
+per seed, what this worker saw and decided: the LR of every step (read
+before the step), the loss record, the switch step and peak LR, as exact
+hex floats. For the seeds in `--disagree-seeds`, workers other than the chief
+run a detector with other options (seed, confidence, patience), so their
+own decisions differ from the chief's and only the agreement keeps them on
+the chief's LR.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _common  # noqa: E402
+
+import tensorflow as tf  # noqa: E402
+
+import keras_autolr  # noqa: E402
+from keras_autolr import distributed  # noqa: E402
+from keras_autolr._keras import IS_KERAS_3, keras  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("out")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--disagree-seeds", default="")
+    args = parser.parse_args()
+    started = time.time()
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    task = _common.task_index()
+
+    overrides = [0]
+    agree_controller = distributed.agree_controller
+
+    def counting(strategy, controller):  # counts replaced local decisions
+        changed = agree_controller(strategy, controller)
+        overrides[0] += int(changed)
+        return changed
+
+    distributed.agree_controller = counting
+
+    class StepLR(keras.callbacks.Callback):
+        """The LR each step trains with, read before the step."""
+
+        def __init__(self, schedule):
+            super().__init__()
+            self.schedule = schedule
+            self.lrs = []
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self.lrs.append(float(self.schedule(self.model.optimizer.iterations)))
+
+    x, y = _common.digits()
+    runs = []
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        overrides[0] = 0
+        detector = dict(_common.DETECTOR, seed=seed)
+        if str(seed) in args.disagree_seeds.split(",") and task != 0:
+            detector.update(seed=seed + 1000, confidence=0.5, patience=1)
+        schedule = keras_autolr.AutoLRSchedule(**_common.SCHEDULE)
+        with strategy.scope():
+            model = _common.make_model(keras, seed)
+            model.compile(
+                optimizer=keras.optimizers.SGD(learning_rate=schedule),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        # The mean loss of the first global batch, on one device: what the
+        # detector must see at step 0 (not one worker's half of the batch).
+        logits = model(x[:_common.GLOBAL_BATCH])
+        first_loss = float(tf.reduce_mean(
+            tf.nn.sparse_softmax_cross_entropy_with_logits(
+                labels=y[:_common.GLOBAL_BATCH], logits=logits)))
+        autolr = keras_autolr.AutoLR(schedule=schedule, verbose=0, **detector)
+        step_lr = StepLR(schedule)
+        model.fit(_common.dataset(tf), epochs=args.epochs, verbose=0,
+                  callbacks=[autolr, step_lr])
+        decision = autolr.decision
+        runs.append(dict(
+            seed=seed,
+            switch_step=decision.switch_step,
+            peak_lr=None if decision.peak_lr is None else decision.peak_lr.hex(),
+            reason=decision.reason,
+            tests=len(decision.tests),
+            overrides=overrides[0],
+            first_global_batch_loss=first_loss,
+            lrs=_common.hexes(step_lr.lrs),
+            losses=_common.hexes(autolr.record.loss),
+            schedule_switch=schedule.switch_step,
+            schedule_peak=None if schedule.peak_lr is None else schedule.peak_lr.hex(),
+        ))
+    _common.write(args.out, dict(
+        task=task, keras_3=IS_KERAS_3, tf=tf.__version__,
+        num_workers=distributed.num_workers(strategy),
+        seconds=time.time() - started, runs=runs))
+
+
+if __name__ == "__main__":
+    main()

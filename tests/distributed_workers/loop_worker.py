@@ -1,0 +1,120 @@
+"""One worker of a 2-worker custom training loop with `WarmupDriver`.
+
+Usage (one per worker, TF_CONFIG set by the caller):
+
+    TF_CONFIG=... python tests/distributed_workers/loop_worker.py OUT.json \
+        --seeds 0,1,2,3 --disagree-seeds 3 [--try-fit]
+
+The way to run AutoLR multi-worker on Keras 3, whose `fit` does not run
+under `MultiWorkerMirroredStrategy` (keras-team/keras#20585); it runs on
+Keras 2 as well. Writes, per seed, the LR of every step (read before the
+step), the losses, the switch step and peak LR as exact hex floats. The
+seeds in `--disagree-seeds` give the workers other than the chief other
+detector options, as in `fit_worker.py`. With `--try-fit` (Keras 3), also calls `model.fit` with `AutoLR` at the end and
+writes how it failed.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _common  # noqa: E402
+
+import tensorflow as tf  # noqa: E402
+
+import keras_autolr  # noqa: E402
+from keras_autolr import distributed  # noqa: E402
+from keras_autolr._keras import IS_KERAS_3, keras  # noqa: E402
+
+
+def train(strategy, seed, detector, epochs):
+    steps = epochs * _common.STEPS_PER_EPOCH
+    schedule = keras_autolr.AutoLRSchedule(total_steps=steps, **_common.SCHEDULE)
+    with strategy.scope():
+        model = _common.make_model(keras, seed)
+        optimizer = keras.optimizers.SGD(learning_rate=schedule)
+    driver = keras_autolr.WarmupDriver(schedule, strategy=strategy, verbose=0,
+                                       **detector)
+
+    @tf.function
+    def train_step(iterator):
+        def step_fn(x, y):
+            with tf.GradientTape() as tape:
+                logits = model(x, training=True)
+                per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(
+                    labels=y, logits=logits)
+                loss = tf.nn.compute_average_loss(
+                    per_example, global_batch_size=_common.GLOBAL_BATCH)
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            return loss
+
+        per_replica = strategy.run(step_fn, args=next(iterator))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+
+    iterator = iter(strategy.experimental_distribute_dataset(
+        _common.dataset(tf, repeat=True)))
+    lrs, losses = [], []
+    for _ in range(steps):
+        lrs.append(float(schedule(optimizer.iterations)))
+        loss = train_step(iterator)
+        losses.append(float(loss))
+        driver.on_step_end(loss)
+    decision = driver.decision
+    return dict(
+        seed=seed,
+        switch_step=decision.switch_step,
+        peak_lr=None if decision.peak_lr is None else decision.peak_lr.hex(),
+        reason=decision.reason,
+        tests=len(decision.tests),
+        overrides=driver.overridden,
+        lrs=_common.hexes(lrs),
+        losses=_common.hexes(losses),
+        schedule_switch=schedule.switch_step,
+        schedule_peak=None if schedule.peak_lr is None else schedule.peak_lr.hex(),
+    )
+
+
+def try_fit(strategy):
+    """Keras' own `fit` with AutoLR: how does it fail?"""
+    with strategy.scope():
+        model = _common.make_model(keras, 0)
+        model.compile(
+            optimizer=keras.optimizers.SGD(),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    try:
+        model.fit(_common.dataset(tf), epochs=1, verbose=0,
+                  callbacks=[keras_autolr.AutoLR(verbose=0)])
+    except Exception as error:  # noqa: BLE001 - reported to the test
+        return f"{type(error).__name__}: {str(error)[:2000]}"
+    return None
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("out")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--disagree-seeds", default="")
+    parser.add_argument("--try-fit", action="store_true")
+    args = parser.parse_args()
+    started = time.time()
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    task = _common.task_index()
+    runs = []
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        detector = dict(_common.DETECTOR, seed=seed)
+        if str(seed) in args.disagree_seeds.split(",") and task != 0:
+            detector.update(seed=seed + 1000, confidence=0.5, patience=1)
+        runs.append(train(strategy, seed, detector, args.epochs))
+    fit_error = try_fit(strategy) if args.try_fit else None
+    _common.write(args.out, dict(
+        task=task, keras_3=IS_KERAS_3, tf=tf.__version__,
+        num_workers=distributed.num_workers(strategy),
+        seconds=time.time() - started, runs=runs, fit_error=fit_error))
+
+
+if __name__ == "__main__":
+    main()

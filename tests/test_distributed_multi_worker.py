@@ -1,0 +1,131 @@
+"""MultiWorkerMirroredStrategy, 2 local worker processes: one decision (issue 3).
+
+Each test starts 2 workers on 127.0.0.1 (free ports, `TF_CONFIG` set here,
+a time bound, both process groups killed whatever happens) that train the
+same MLP for 4 detector seeds. Seeds 0-2 run the same options on both
+workers; for seed 3 the second worker runs a detector with other options,
+so that its own decisions differ and only the agreement
+(`keras_autolr.distributed.agree`) keeps it on the chief's learning rate.
+"Same" below means bit for bit (floats compared as hex strings).
+"""
+
+import importlib.util
+import os
+import sys
+
+import pytest
+
+from keras_autolr._keras import IS_KERAS_3
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "distributed_workers"))
+import _launch  # noqa: E402
+
+SEEDS = "0,1,2,3"
+NATURAL_SEEDS = (0, 1, 2)
+DISAGREE_SEED = 3
+TIMEOUT = 300  # seconds for a pair of workers; ~25 s on an idle 2-core machine
+
+
+def _keras_2_env():
+    """Environment for Keras 2 `fit`: tf.keras 2.x, or tf-keras on TF 2.16+."""
+    if not IS_KERAS_3:
+        return {}
+    if importlib.util.find_spec("tf_keras") is None:
+        pytest.skip("Keras 3 `fit` cannot run multi-worker and tf-keras is "
+                    "not installed")
+    return {"TF_USE_LEGACY_KERAS": "1"}
+
+
+@pytest.fixture(scope="module")
+def fit_workers(tmp_path_factory):
+    """2 workers of Keras 2 `model.fit` with the `AutoLR` callback."""
+    env = _keras_2_env()
+    out = str(tmp_path_factory.mktemp("fit_workers"))
+    return _launch.run("fit_worker.py", out, workers=2, timeout=TIMEOUT, env=env,
+                       args=["--seeds", SEEDS, "--disagree-seeds", str(DISAGREE_SEED)])
+
+
+@pytest.fixture(scope="module")
+def loop_workers(tmp_path_factory):
+    """2 workers of a custom loop with `WarmupDriver` (Keras 3 or 2)."""
+    out = str(tmp_path_factory.mktemp("loop_workers"))
+    args = ["--seeds", SEEDS, "--disagree-seeds", str(DISAGREE_SEED)]
+    if IS_KERAS_3:
+        args.append("--try-fit")
+    return _launch.run("loop_worker.py", out, workers=2, timeout=TIMEOUT,
+                       args=args)
+
+
+def _runs(results, seed):
+    return [next(r for r in result["runs"] if r["seed"] == seed)
+            for result in results]
+
+
+def _assert_same_learning_rates(results):
+    chief, other = results
+    assert chief["task"] == 0 and other["task"] == 1
+    assert chief["num_workers"] == other["num_workers"] == 2
+    for seed in NATURAL_SEEDS + (DISAGREE_SEED,):
+        a, b = _runs(results, seed)
+        assert a["switch_step"] is not None, f"seed {seed}: no switch"
+        assert (a["switch_step"], a["peak_lr"], a["reason"]) == (
+            b["switch_step"], b["peak_lr"], b["reason"]), f"seed {seed}"
+        assert (a["schedule_switch"], a["schedule_peak"]) == (
+            b["schedule_switch"], b["schedule_peak"]), f"seed {seed}"
+        assert len(a["lrs"]) == 72
+        assert a["lrs"] == b["lrs"], f"seed {seed}: LRs differ"
+
+
+def _assert_agreement_overrode_the_other_worker(results):
+    chief, other = _runs(results, DISAGREE_SEED)
+    assert chief["overrides"] == 0
+    assert other["overrides"] > 0  # its own decision differed, and lost
+
+
+def _assert_a_detected_switch(results):
+    reasons = [_runs(results, s)[0]["reason"] for s in NATURAL_SEEDS]
+    assert "detected" in reasons, reasons
+
+
+def test_fit_every_worker_has_the_same_learning_rate_at_every_step(fit_workers):
+    _assert_same_learning_rates(fit_workers)
+    _assert_a_detected_switch(fit_workers)
+
+
+def test_fit_agreement_overrides_a_worker_that_decides_otherwise(fit_workers):
+    _assert_agreement_overrode_the_other_worker(fit_workers)
+
+
+def test_fit_every_worker_records_the_global_mean_loss(fit_workers):
+    # The loss metric is read through an all-reduce: each worker records
+    # the same loss, that of the whole global batch.
+    for seed in NATURAL_SEEDS:
+        a, b = _runs(fit_workers, seed)
+        assert a["losses"] == b["losses"]
+        first = float.fromhex(a["losses"][0])
+        assert first == pytest.approx(a["first_global_batch_loss"], rel=1e-5)
+
+
+def test_custom_loop_every_worker_has_the_same_learning_rate_at_every_step(
+        loop_workers):
+    _assert_same_learning_rates(loop_workers)
+    _assert_a_detected_switch(loop_workers)
+    for seed in NATURAL_SEEDS:
+        a, b = _runs(loop_workers, seed)
+        assert a["losses"] == b["losses"]
+
+
+def test_custom_loop_agreement_overrides_a_worker_that_decides_otherwise(
+        loop_workers):
+    _assert_agreement_overrode_the_other_worker(loop_workers)
+
+
+@pytest.mark.skipif(not IS_KERAS_3, reason="Keras 2 `fit` runs multi-worker")
+def test_keras_3_fit_with_autolr_fails_before_training(loop_workers):
+    # Keras 3.15 fails inside `fit` before any callback runs (its own
+    # ValueError about a PerReplica value, keras-team/keras#20585); a Keras 3
+    # that gets as far as `on_train_begin` gets AutoLR's message instead.
+    for result in loop_workers:
+        error = result["fit_error"]
+        assert error is not None
+        assert "20585" in error or "PerReplica" in error, error
