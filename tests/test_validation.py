@@ -1,0 +1,133 @@
+"""Bad input and misuse: clear errors, before training starts."""
+
+import numpy as np
+import pytest
+
+from keras_autolr import AutoLR
+from keras_autolr import AutoLRSchedule
+from keras_autolr import WarmupDetector
+from keras_autolr import replay
+from keras_autolr._keras import keras
+from tests import _training
+
+# (factory, kwargs, exception, text the message must contain)
+CASES = [
+    (AutoLR, dict(min_lr=1.0, max_lr=0.1), ValueError, "Received min_lr=1.0, max_lr=0.1"),
+    (AutoLR, dict(min_lr=0.1, max_lr=0.1), ValueError, "min_lr=0.1, max_lr=0.1"),
+    (AutoLR, dict(min_lr=0.0), ValueError, "Received min_lr=0.0"),
+    (AutoLR, dict(min_lr=-1e-5), ValueError, "Received min_lr=-1e-05"),
+    (AutoLR, dict(max_lr=float("inf")), ValueError, "Received max_lr=inf"),
+    (AutoLR, dict(max_lr="1.0"), TypeError, "Received max_lr='1.0'"),
+    (AutoLR, dict(max_warmup_fraction=0.0), ValueError, "Received max_warmup_fraction=0.0"),
+    (AutoLR, dict(max_warmup_fraction=1.5), ValueError, "Received max_warmup_fraction=1.5"),
+    (AutoLR, dict(cooldown_fraction=-0.2), ValueError, "Received cooldown_fraction=-0.2"),
+    (AutoLR, dict(peak_factor=0.0), ValueError, "Received peak_factor=0.0"),
+    (AutoLR, dict(peak_factor=2.0), ValueError, "Received peak_factor=2.0"),
+    (AutoLR, dict(confidence=1.0), ValueError, "Received confidence=1.0"),
+    (AutoLR, dict(confidence=0.0), ValueError, "Received confidence=0.0"),
+    (AutoLR, dict(patience=0), ValueError, "Received patience=0"),
+    (AutoLR, dict(patience=2.5), TypeError, "Received patience=2.5"),
+    (AutoLR, dict(num_posteriors=0), ValueError, "Received num_posteriors=0"),
+    (AutoLR, dict(fit_points=0), ValueError, "Received fit_points=0"),
+    (AutoLR, dict(predict_points=-5), ValueError, "Received predict_points=-5"),
+    (AutoLR, dict(grid_points=1), ValueError, "Received grid_points=1"),
+    (AutoLR, dict(warmup="cosine"), ValueError, "Received warmup='cosine'"),
+    (AutoLR, dict(decay="step"), ValueError, "Received decay='step'"),
+    (AutoLR, dict(peak="median"), ValueError, "Received peak='median'"),
+    (AutoLR, dict(total_steps=0), ValueError, "Received total_steps=0"),
+    (AutoLR, dict(total_steps=10.5), TypeError, "Received total_steps=10.5"),
+    (AutoLR, dict(total_steps=True), TypeError, "Received total_steps=True"),
+    (AutoLR, dict(check_every=0), ValueError, "Received check_every=0"),
+    (AutoLR, dict(check_every="step"), ValueError, "Received check_every='step'"),
+    (AutoLR, dict(check_every=2.0), ValueError, "Received check_every=2.0"),
+    (AutoLR, dict(seed=-1), ValueError, "Received seed=-1"),
+    (AutoLR, dict(initial_noise=0.0), ValueError, "Received initial_noise=0.0"),
+    (AutoLR, dict(verbose=3), ValueError, "Received verbose=3"),
+    (AutoLR, dict(schedule="cosine"), TypeError, "Received schedule='cosine'"),
+    (AutoLR, dict(restore_on_divergence="yes"), TypeError, "Received restore_on_divergence='yes'"),
+    (AutoLR, dict(backup_dir=3), TypeError, "Received backup_dir=3"),
+    (AutoLRSchedule, dict(total_steps=-10), ValueError, "Received total_steps=-10"),
+    (AutoLRSchedule, dict(min_lr=2.0), ValueError, "Received min_lr=2.0, max_lr=1.0"),
+    (AutoLRSchedule, dict(switch_step=5), ValueError, "peak_lr=None"),
+    (AutoLRSchedule, dict(switch_step=-2, peak_lr=0.1), ValueError, "Received switch_step=-2"),
+    (WarmupDetector, dict(confidence=1.2), ValueError, "Received confidence=1.2"),
+    (WarmupDetector, dict(patience=-1), ValueError, "Received patience=-1"),
+    (lambda **kw: replay(np.ones(10), **kw), dict(total_steps=-3), ValueError,
+     "Received total_steps=-3"),
+    (lambda **kw: replay(np.ones(10), total_steps=10, **kw), dict(pateince=3),
+     TypeError, "Unknown option `pateince`"),
+    (lambda **kw: replay(np.ones(10), total_steps=10, **kw), dict(steps_per_execution=0),
+     ValueError, "Received steps_per_execution=0"),
+]
+
+
+@pytest.mark.parametrize("factory, kwargs, error, text", CASES,
+                         ids=[f"{i}-{next(iter(c[1]))}" for i, c in enumerate(CASES)])
+def test_bad_argument_is_named_with_the_value_received(factory, kwargs, error, text):
+    with pytest.raises(error) as info:
+        factory(**kwargs)
+    assert text in str(info.value)
+    name = next(iter(kwargs))
+    assert name in str(info.value)
+
+
+def _model(optimizer=None):
+    return _training.compile_digits(_training.mlp(),
+                                    optimizer or keras.optimizers.Adam())
+
+
+def test_two_autolr_callbacks_in_one_fit_fail_before_training():
+    (x, y), _ = _training.digits()
+    model = _model()
+    with pytest.raises(ValueError, match="Two AutoLR callbacks"):
+        model.fit(x[:64], y[:64], batch_size=32, epochs=1, verbose=0,
+                  callbacks=[AutoLR(verbose=0), AutoLR(verbose=0)])
+    assert int(model.optimizer.iterations.numpy()) == 0
+
+
+def test_pair_form_with_another_schedule_on_the_optimizer_fails():
+    (x, y), _ = _training.digits()
+    other = keras.optimizers.schedules.ExponentialDecay(1e-3, 10, 0.9)
+    model = _model(keras.optimizers.Adam(learning_rate=other))
+    with pytest.raises(ValueError, match="already has another learning-rate schedule"):
+        model.fit(x[:64], y[:64], batch_size=32, epochs=1, verbose=0,
+                  callbacks=[AutoLR(schedule=AutoLRSchedule(), verbose=0)])
+    assert int(model.optimizer.iterations.numpy()) == 0
+
+
+def test_budget_shorter_than_one_test_warns_and_ends_at_the_cap():
+    (x, y), _ = _training.digits()
+    model = _model()
+    autolr = AutoLR(verbose=0)
+    with pytest.warns(UserWarning, match="too short for a test"):
+        model.fit(x[:128], y[:128], batch_size=32, epochs=2, verbose=0,
+                  callbacks=[autolr])  # 8 steps: the cap W is 4
+    assert autolr.decision.reason == "cap"
+    assert autolr.switch_step == 4
+
+
+def test_fit_after_the_schedule_finished_fails_clearly():
+    """The LR is 0 after the budget: a further fit would not train. Say so."""
+    (x, y), _ = _training.digits()
+    model = _model()
+    autolr = AutoLR(verbose=0)
+    model.fit(x[:128], y[:128], batch_size=32, epochs=6, verbose=0,
+              callbacks=[autolr])
+    weights = [w.numpy().copy() for w in model.weights]
+    with pytest.raises(ValueError, match="budget of 24 steps is spent"):
+        model.fit(x[:128], y[:128], batch_size=32, epochs=1, verbose=0,
+                  callbacks=[autolr])
+    for before, after in zip(weights, model.weights):
+        np.testing.assert_array_equal(before, after.numpy())
+
+
+def test_second_fit_within_the_budget_continues_the_same_schedule():
+    (x, y), _ = _training.digits()
+    model = _model()
+    autolr = AutoLR(total_steps=200, verbose=0)
+    model.fit(x[:128], y[:128], batch_size=32, epochs=2, verbose=0,
+              callbacks=[autolr])
+    model.fit(x[:128], y[:128], batch_size=32, epochs=2, verbose=0,
+              callbacks=[autolr])
+    assert autolr.record.step.tolist() == list(range(16))
+    assert np.all(np.isfinite(autolr.record.loss))
