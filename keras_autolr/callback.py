@@ -470,7 +470,10 @@ class AutoLR(keras.callbacks.Callback):
                 )
             described = type(current).__name__
         else:
-            described = f"{float(np.asarray(current)):g}"
+            # A tf.distribute variable (Keras 2 under a strategy) has no
+            # NumPy `__array__`; `.numpy()` reads this replica's copy.
+            value = current.numpy() if hasattr(current, "numpy") else current
+            described = f"{float(np.asarray(value)):g}"
         optimizer.learning_rate = self.schedule
         # A train function traced before now (an earlier `fit`) holds the
         # old learning rate: trace it anew.

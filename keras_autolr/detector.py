@@ -189,8 +189,9 @@ class WarmupDetector:
         if params is None or not np.all(np.isfinite(params)):
             return self._record(index, n_steps, (), None, None, center, scale)
         a2, s2, mean = gp.constrained(params)
-        self.hyperparameters = (a2 * scale**2, s2 * scale**2,
-                                center + mean * scale)
+        hyper = (a2 * _square(scale), s2 * _square(scale), center + mean * scale)
+        # Losses near the float64 limits: no warm start rather than inf.
+        self.hyperparameters = hyper if all(map(math.isfinite, hyper)) else None
         self.params = params
 
         if count <= self.predict_points:  # every draw is the whole record
@@ -231,11 +232,17 @@ class WarmupDetector:
             if self.initial_noise is None:
                 noise = 0.5 * float(np.mean(np.diff(y_fit) ** 2))
             else:
-                noise = self.initial_noise / scale**2
+                noise = self.initial_noise / _square(scale)
             return gp.to_params(gp.OUTPUTSCALE_INIT, max(noise, gp.NOISE_INIT),
                                 0.0)
         a2, s2, mean = self.hyperparameters
-        return gp.to_params(a2 / scale**2, s2 / scale**2, (mean - center) / scale)
+        with np.errstate(all="ignore"):
+            square = np.float64(_square(scale))
+            values = (np.float64(a2) / square, np.float64(s2) / square,
+                      (np.float64(mean) - center) / scale)
+        if not (all(np.isfinite(values)) and values[0] > 0 and values[1] > 0):
+            return gp.initial_params()  # units beyond float64: start afresh
+        return gp.to_params(*(float(v) for v in values))
 
     def _posterior(self, x, y):
         for jitter in _JITTERS:
@@ -254,7 +261,7 @@ class WarmupDetector:
         hyper = {}
         if params is not None:
             a2, s2, mean = gp.constrained(params)
-            hyper = dict(amplitude=math.sqrt(a2) * scale, noise=s2 * scale**2,
+            hyper = dict(amplitude=math.sqrt(a2) * scale, noise=s2 * _square(scale),
                          mean=center + mean * scale)
         result = TestResult(
             index=index, step=int(step), probabilities=probs,
@@ -288,6 +295,12 @@ def _steepest(post_mean, argmin):
         return argmin
     slope = np.diff(post_mean[:argmin + 1])
     return int(np.argmin(slope))
+
+
+def _square(value):
+    """`value**2` as a float, inf (not OverflowError) beyond float64's range."""
+    with np.errstate(over="ignore"):
+        return float(np.float64(value) ** 2)
 
 
 def _draw(rng, count, size):

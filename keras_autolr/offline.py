@@ -31,6 +31,8 @@ def split_options(options):
 
 def execution_ends(n_steps, steps_per_epoch=None, steps_per_execution=1):
     """Steps after which the host sees the loss, as `fit` runs them."""
+    if n_steps <= 0:
+        return []
     epoch = steps_per_epoch or n_steps
     ends = []
     for start in range(0, n_steps, epoch):

@@ -25,7 +25,8 @@ def warmup_lr(step, *, min_lr, max_lr, warmup_steps, kind, xp=np):
     step = xp.minimum(step, warmup_steps)
     if kind == "exponential":
         log_gamma = math.log(max_lr / min_lr) / warmup_steps
-        return min_lr * xp.exp(log_gamma * step)
+        # exp() may round a hair above max_lr at the cap: never exceed it.
+        return xp.minimum(min_lr * xp.exp(log_gamma * step), max_lr)
     return min_lr + (max_lr - min_lr) * (step / warmup_steps)
 
 

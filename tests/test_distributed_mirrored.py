@@ -47,6 +47,18 @@ def test_strategy_has_two_replicas(result):
     assert result["replicas"] == 2
 
 
+def test_mirrored_strategy_is_one_worker(result):
+    # One process drives both replicas: `agree` is the identity there.
+    assert result["num_workers"] == 1
+
+
+def test_broadcast_all_reduce_takes_replica_0_values_exactly(result):
+    # The all-reduce SUM behind `agree`, run on 2 replicas: the second
+    # replica contributes zeros, so the first's float64 values come back
+    # bit for bit (not doubled).
+    assert result["broadcast"]["received"] == result["broadcast"]["sent"]
+
+
 def test_single_device_run_switches_during_warmup(result):
     single = result["runs"]["single"]
     assert single["reason"] == "detected"

@@ -20,6 +20,8 @@ from keras_autolr._keras import IS_KERAS_3
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "distributed_workers"))
 import _launch  # noqa: E402
 
+pytestmark = pytest.mark.slow  # each pair of workers takes ~30-35 s
+
 SEEDS = "0,1,2,3"
 NATURAL_SEEDS = (0, 1, 2)
 DISAGREE_SEED = 3
@@ -90,6 +92,16 @@ def _assert_a_detected_switch(results):
 def test_fit_every_worker_has_the_same_learning_rate_at_every_step(fit_workers):
     _assert_same_learning_rates(fit_workers)
     _assert_a_detected_switch(fit_workers)
+
+
+def test_fit_schedule_state_is_mirrored_in_both_forms(fit_workers):
+    # Even seeds give the schedule to the optimizer; odd seeds let AutoLR
+    # install its own (zero-config). Either way its state variables are
+    # created under the strategy.
+    for result in fit_workers:
+        forms = {run["form"] for run in result["runs"]}
+        assert forms == {"pair", "zero-config"}
+        assert all(run["schedule_mirrored"] for run in result["runs"])
 
 
 def test_fit_agreement_overrides_a_worker_that_decides_otherwise(fit_workers):

@@ -53,13 +53,14 @@ def main():
     class StepLR(keras.callbacks.Callback):
         """The LR each step trains with, read before the step."""
 
-        def __init__(self, schedule):
+        def __init__(self, autolr):
             super().__init__()
-            self.schedule = schedule
+            self.autolr = autolr
             self.lrs = []
 
         def on_train_batch_begin(self, batch, logs=None):
-            self.lrs.append(float(self.schedule(self.model.optimizer.iterations)))
+            schedule = self.autolr.schedule
+            self.lrs.append(float(schedule(self.model.optimizer.iterations)))
 
     x, y = _common.digits()
     runs = []
@@ -68,11 +69,15 @@ def main():
         detector = dict(_common.DETECTOR, seed=seed)
         if str(seed) in args.disagree_seeds.split(",") and task != 0:
             detector.update(seed=seed + 1000, confidence=0.5, patience=1)
-        schedule = keras_autolr.AutoLRSchedule(**_common.SCHEDULE)
+        # Even seeds: the pair form (the schedule given to the optimizer);
+        # odd seeds: zero-config (AutoLR installs its own schedule).
+        paired = seed % 2 == 0
+        schedule = keras_autolr.AutoLRSchedule(**_common.SCHEDULE) if paired else None
         with strategy.scope():
             model = _common.make_model(keras, seed)
             model.compile(
-                optimizer=keras.optimizers.SGD(learning_rate=schedule),
+                optimizer=keras.optimizers.SGD(
+                    learning_rate=schedule if paired else 0.01),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         # The mean loss of the first global batch, on one device: what the
         # detector must see at step 0 (not one worker's half of the batch).
@@ -80,13 +85,20 @@ def main():
         first_loss = float(tf.reduce_mean(
             tf.nn.sparse_softmax_cross_entropy_with_logits(
                 labels=y[:_common.GLOBAL_BATCH], logits=logits)))
-        autolr = keras_autolr.AutoLR(schedule=schedule, verbose=0, **detector)
-        step_lr = StepLR(schedule)
+        options = {} if paired else _common.SCHEDULE
+        autolr = keras_autolr.AutoLR(schedule=schedule, verbose=0,
+                                     **options, **detector)
+        step_lr = StepLR(autolr)
         model.fit(_common.dataset(tf), epochs=args.epochs, verbose=0,
                   callbacks=[autolr, step_lr])
         decision = autolr.decision
+        schedule = autolr.schedule
         runs.append(dict(
             seed=seed,
+            form="pair" if paired else "zero-config",
+            schedule_mirrored=all(
+                isinstance(v, tf.distribute.DistributedValues)
+                for v in schedule._state.values()),
             switch_step=decision.switch_step,
             peak_lr=None if decision.peak_lr is None else decision.peak_lr.hex(),
             reason=decision.reason,

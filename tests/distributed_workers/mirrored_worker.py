@@ -35,7 +35,10 @@ tf.config.set_logical_device_configuration(
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common  # noqa: E402
 
+import numpy as np  # noqa: E402
+
 import keras_autolr  # noqa: E402
+from keras_autolr import distributed  # noqa: E402
 from keras_autolr._keras import IS_KERAS_3, keras  # noqa: E402
 
 EPOCHS = 3
@@ -106,9 +109,16 @@ def main():
         runs["distributed_finite"] = fit(model, schedule, data, epochs=EPOCHS)
 
     runs["resumed"] = resumed(mirrored, weights)
+
+    # The all-reduce behind `agree`, on 2 replicas: only replica 0 counts.
+    sent = np.array([1.0, 32.0, 0.1234567890123, 1.0])
+    received = distributed._broadcaster(mirrored)(tf.constant(sent)).numpy()
     _common.write(out, dict(
         keras_3=IS_KERAS_3, tf=tf.__version__,
         replicas=mirrored.num_replicas_in_sync,
+        num_workers=distributed.num_workers(mirrored),
+        broadcast=dict(sent=_common.hexes(sent),
+                       received=_common.hexes(received)),
         seconds=time.time() - started, runs=runs))
 
 
