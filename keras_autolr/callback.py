@@ -260,6 +260,8 @@ class AutoLR(keras.callbacks.Callback):
         strategy = getattr(self.model, "distribute_strategy", None)
         self._strategy = strategy  # agreement across workers (distributed.py)
         self.schedule.build(strategy)
+        # Keras 2 zero-config under MultiWorkerMirroredStrategy (distributed.py).
+        distributed.build_learning_rate_variable(optimizer, self.schedule, strategy)
         self._optimizer = optimizer
         self._claim(optimizer)
         self._reader = ExecutionLossReader(self.model)

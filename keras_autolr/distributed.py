@@ -93,6 +93,28 @@ def check_fit_supported(strategy):
         )
 
 
+def build_learning_rate_variable(optimizer, schedule, strategy):
+    """Keras 2: creates the optimizer's current-LR variable now, eagerly.
+
+    A Keras 2 optimizer created with a float LR and given a schedule later
+    (zero-config `AutoLR`) creates its `current_learning_rate` variable
+    lazily, inside the first traced train step. Under
+    `MultiWorkerMirroredStrategy` a variable created there cannot be
+    initialized (its initial value is broadcast from the chief by a
+    collective op) and the first step fails. This creates it as an
+    optimizer built with the schedule does: under the strategy's scope,
+    outside any function. Does nothing on Keras 3 or when it exists.
+    """
+    build = getattr(optimizer, "_build_learning_rate", None)
+    if IS_KERAS_3 or build is None or hasattr(optimizer, "_current_learning_rate"):
+        return
+    if strategy is None:
+        build(schedule)
+        return
+    with strategy.scope():
+        build(schedule)
+
+
 def agree(strategy, decision):
     """The chief's `SwitchDecision`, on every worker.
 

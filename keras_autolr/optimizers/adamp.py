@@ -250,16 +250,16 @@ class AdamP(keras.optimizers.Optimizer):
         """
         dtype = weight.dtype
         eps = tf.constant(self.epsilon, dtype)
-        channels = weight.shape[0]
+        channels = weight.shape[-1]
         fan_in = weight.shape.num_elements() // channels
         # Channel view: one column per output channel (Keras' last axis).
         # Layer view: a single column.
         views = ((fan_in, channels), (weight.shape.num_elements(), 1))
         projected = []
         for rows, cols in views:
-            w = tf.transpose(tf.reshape(weight, [cols, rows]))
-            g = tf.transpose(tf.reshape(grad, [cols, rows]))
-            u = tf.transpose(tf.reshape(perturb, [cols, rows]))
+            w = tf.reshape(weight, [rows, cols])
+            g = tf.reshape(grad, [rows, cols])
+            u = tf.reshape(perturb, [rows, cols])
             w_norm = tf.norm(w, axis=0, keepdims=True)
             g_norm = tf.norm(g, axis=0, keepdims=True)
             # torch.nn.functional.cosine_similarity (PyTorch >= 1.12).
@@ -270,7 +270,7 @@ class AdamP(keras.optimizers.Optimizer):
                 self.delta / math.sqrt(rows), dtype)
             w_unit = w / (w_norm + eps)
             u = u - w_unit * tf.reduce_sum(w_unit * u, axis=0, keepdims=True)
-            projected.append((invariant, tf.reshape(tf.transpose(u), perturb.shape)))
+            projected.append((invariant, tf.reshape(u, perturb.shape)))
         (by_channel, channel_perturb), (by_layer, layer_perturb) = projected
         perturb = tf.where(
             by_channel, channel_perturb,
