@@ -372,6 +372,14 @@ class AutoLR(keras.callbacks.Callback):
             self._new_controller()
         self.controller.skip(start - self.controller.record.n_steps)
         self._steps_seen = start
+        # Every worker starts from the chief's decision, e.g. after a resume
+        # whose replayed tests differed (distributed.py).
+        if distributed.agree_controller(self._strategy, self.controller):
+            if self.controller.warming_up:
+                self.schedule.reset()
+            else:
+                self.schedule.switch(self.controller.switch_step,
+                                     self.controller.peak_lr)
         self._warn_if_too_short()
         if self.restore_on_divergence and self.controller.warming_up:
             self._snapshot.take()

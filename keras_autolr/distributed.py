@@ -17,7 +17,12 @@ only global replica 0 (on the chief) contributes non-zero values, so every
 worker receives the chief's numbers exactly (`x + 0.0 == x`; a step count is
 exact in float64 up to 2**53). The all-reduce is a collective op: every
 worker must call `agree` at the same points, which `AutoLR` and
-`WarmupDriver` do (each time a test runs, whatever its outcome).
+`WarmupDriver` do: when training starts (so that a worker resumed into
+another state starts from the chief's), and each time a test runs, whatever
+its outcome. Both points depend only on the step count and on the agreed
+state, so by induction every worker calls `agree` at the same steps.
+(The schedule's state variables, created under the strategy's scope, also
+start from the chief's values: the strategy broadcasts initial values.)
 
 Keras 3's own `model.fit` does not run under `MultiWorkerMirroredStrategy`
 (keras-team/keras#20585); `check_fit_supported` says so before training.

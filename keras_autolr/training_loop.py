@@ -22,7 +22,9 @@ class WarmupDriver:
     same loss, and after each test every worker takes the chief's decision
     (`keras_autolr.distributed.agree`), so all workers train with the same
     LR at every step. This is the way to run AutoLR multi-worker on Keras 3,
-    whose `fit` does not run there (keras-team/keras#20585).
+    whose `fit` does not run there (keras-team/keras#20585). Create the
+    driver on every worker, at the same point: it takes the chief's state
+    when created too (a collective op).
 
     Example:
 
@@ -130,6 +132,9 @@ class WarmupDriver:
         if schedule.switch_step is not None:  # a restored, decided schedule
             self.controller.restore_switch(schedule.switch_step, schedule.peak_lr)
         self.overridden = 0
+        # Every worker starts from the chief's state (a collective: create
+        # the driver on every worker).
+        self._agree()
 
     @property
     def step(self):
@@ -190,9 +195,7 @@ class WarmupDriver:
         result = controller.observe(np.full(steps, float(value)))
         if was_warming and (controller.next_test != next_test
                             or not controller.warming_up):
-            # A test was due, at the same step on every worker.
-            if distributed.agree_controller(self.strategy, controller):
-                self.overridden += 1
+            self._agree()  # a test was due, at the same step on every worker
         if was_warming and not controller.warming_up:
             self.schedule.switch(controller.switch_step, controller.peak_lr)
             if self.verbose:
@@ -203,6 +206,17 @@ class WarmupDriver:
                     f"decay to 0 at step {self.schedule.total_steps}."
                 )
         return result
+
+    def _agree(self):
+        """Takes the chief's decision; puts it in the schedule if it differs."""
+        controller = self.controller
+        if not distributed.agree_controller(self.strategy, controller):
+            return
+        self.overridden += 1
+        if controller.warming_up:
+            self.schedule.reset()
+        else:
+            self.schedule.switch(controller.switch_step, controller.peak_lr)
 
     def learning_rate(self, step=None):
         """The schedule's LR at `step` (default: the next step), a float."""

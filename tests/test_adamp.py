@@ -17,7 +17,6 @@ import pytest
 import tensorflow as tf
 
 import keras_autolr
-from keras_autolr._keras import IS_KERAS_3
 from keras_autolr._keras import keras
 from keras_autolr.optimizers import AdamP
 
@@ -63,11 +62,17 @@ def _tf_loss(p, x, y):
         tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
 
 
-def _tf_grads(params, x, y):
-    variables = {k: tf.Variable(v) for k, v in params.items()}
+@tf.function
+def _tf_grads_graph(params, x, y):
     with tf.GradientTape() as tape:
-        loss = _tf_loss(variables, tf.constant(x), tf.constant(y))
-    grads = tape.gradient(loss, variables)
+        tape.watch(params)
+        loss = _tf_loss(params, x, y)
+    return tape.gradient(loss, params)
+
+
+def _tf_grads(params, x, y):
+    params = {k: tf.constant(v) for k, v in params.items()}
+    grads = _tf_grads_graph(params, tf.constant(x), tf.constant(y))
     return {k: g.numpy() for k, g in grads.items()}
 
 
@@ -104,8 +109,7 @@ def _run_keras(params, batches, jit_compile=False, **options):
         grads = tape.gradient(loss, var_list)
         optimizer.apply_gradients(zip(grads, var_list))
 
-    if jit_compile:
-        step = tf.function(step, jit_compile=True)
+    step = tf.function(step, jit_compile=jit_compile)
     trajectory = []
     for x, y in batches:
         step(tf.constant(x), tf.constant(y))
@@ -193,7 +197,8 @@ def _numpy_adamp_step(p, grad, state, lr, beta1=0.9, beta2=0.999, eps=1e-8,
                                    * pv / np.maximum(pn, eps), axis=1))
             if cosine.max() < delta / math.sqrt(pv.shape[1]):
                 p_n = p / (np.linalg.norm(pv, axis=1).reshape(expand) + eps)
-                perturb = perturb - p_n * view(p_n * perturb).sum(axis=1).reshape(expand)
+                radial = view(p_n * perturb).sum(axis=1).reshape(expand)
+                perturb = perturb - p_n * radial
                 ratio, projected_by = wd_ratio, name
                 break
     if weight_decay > 0:

@@ -31,6 +31,7 @@ except RuntimeError:  # TensorFlow already initialized by an earlier test
     pass
 
 import keras_autolr  # noqa: E402
+from keras_autolr._keras import IS_KERAS_3  # noqa: E402
 from keras_autolr._keras import keras  # noqa: E402
 from keras_autolr.optimizers import AdamP  # noqa: E402
 
@@ -116,8 +117,7 @@ def test_mirrored_fit_matches_one_device():
     references = [v for v in single.optimizer.variables if v.dtype == "float64"]
     assert len(slots) == len(references) == 2 * len(mirrored.trainable_weights)
     for slot, reference in zip(slots, references):
-        mirrored_slot = getattr(slot, "value", slot)  # Keras 3 wraps it
-        values = mirrored_slot.values
+        values = (slot.value if IS_KERAS_3 else slot).values  # Keras 3 wraps it
         assert len(values) == 2
         for value in values:
             np.testing.assert_allclose(np.asarray(value), np.asarray(reference),

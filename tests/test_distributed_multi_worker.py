@@ -3,7 +3,8 @@
 Each test starts 2 workers on 127.0.0.1 (free ports, `TF_CONFIG` set here,
 a time bound, both process groups killed whatever happens) that train the
 same MLP for 4 detector seeds. Seeds 0-2 run the same options on both
-workers; for seed 3 the second worker runs a detector with other options,
+workers; for seed 3 the second worker runs a detector with other options
+and starts from a schedule that says warmup already ended,
 so that its own decisions differ and only the agreement
 (`keras_autolr.distributed.agree`) keeps it on the chief's learning rate.
 "Same" below means bit for bit (floats compared as hex strings).
@@ -95,9 +96,9 @@ def test_fit_every_worker_has_the_same_learning_rate_at_every_step(fit_workers):
 
 
 def test_fit_schedule_state_is_mirrored_in_both_forms(fit_workers):
-    # Even seeds give the schedule to the optimizer; odd seeds let AutoLR
-    # install its own (zero-config). Either way its state variables are
-    # created under the strategy.
+    # Seed 1 lets AutoLR install its own schedule (zero-config), the others
+    # give it to the optimizer. Either way its state variables are created
+    # under the strategy.
     for result in fit_workers:
         forms = {run["form"] for run in result["runs"]}
         assert forms == {"pair", "zero-config"}

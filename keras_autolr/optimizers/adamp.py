@@ -172,7 +172,9 @@ class AdamP(keras.optimizers.Optimizer):
         self._momentums = []
         self._velocities = []
         for variable in var_list:
-            if IS_KERAS_3 and self._overwrite_variable_with_gradient(variable):
+            overwritten = getattr(  # Keras 3.4+: e.g. float8 scales
+                self, "_overwrite_variable_with_gradient", lambda v: False)
+            if overwritten(variable):
                 self._momentums.append(None)
                 self._velocities.append(None)
                 continue

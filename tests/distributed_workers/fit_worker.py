@@ -9,9 +9,11 @@ Trains one model per seed under `MultiWorkerMirroredStrategy` and writes,
 per seed, what this worker saw and decided: the LR of every step (read
 before the step), the loss record, the switch step and peak LR, as exact
 hex floats. For the seeds in `--disagree-seeds`, workers other than the chief
-run a detector with other options (seed, confidence, patience), so their
-own decisions differ from the chief's and only the agreement keeps them on
-the chief's LR.
+run a detector with other options (seed, confidence, patience) and start
+from a schedule that says warmup already ended, so their own decisions
+differ from the chief's and only the agreement keeps them on the chief's
+LR. Seed 1 runs zero-config (AutoLR installs its schedule), the others the
+pair form.
 """
 
 import argparse
@@ -67,11 +69,12 @@ def main():
     for seed in [int(s) for s in args.seeds.split(",")]:
         overrides[0] = 0
         detector = dict(_common.DETECTOR, seed=seed)
-        if str(seed) in args.disagree_seeds.split(",") and task != 0:
+        disagree = str(seed) in args.disagree_seeds.split(",") and task != 0
+        if disagree:
             detector.update(seed=seed + 1000, confidence=0.5, patience=1)
-        # Even seeds: the pair form (the schedule given to the optimizer);
-        # odd seeds: zero-config (AutoLR installs its own schedule).
-        paired = seed % 2 == 0
+        # Seed 1: zero-config (AutoLR installs its own schedule); the others:
+        # the pair form (the schedule given to the optimizer).
+        paired = seed != 1
         schedule = keras_autolr.AutoLRSchedule(**_common.SCHEDULE) if paired else None
         with strategy.scope():
             model = _common.make_model(keras, seed)
@@ -85,6 +88,13 @@ def main():
         first_loss = float(tf.reduce_mean(
             tf.nn.sparse_softmax_cross_entropy_with_logits(
                 labels=y[:_common.GLOBAL_BATCH], logits=logits)))
+        if disagree and paired:
+            # A schedule that says warmup already ended at step 5, on this
+            # worker only (as a stale restore could leave it; the variables
+            # are created from the chief's values, the assignment is
+            # local): the chief's state wins when `fit` starts.
+            schedule.build(strategy)
+            schedule.switch(5, 0.01)
         options = {} if paired else _common.SCHEDULE
         autolr = keras_autolr.AutoLR(schedule=schedule, verbose=0,
                                      **options, **detector)

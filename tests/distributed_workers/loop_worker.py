@@ -10,7 +10,8 @@ under `MultiWorkerMirroredStrategy` (keras-team/keras#20585); it runs on
 Keras 2 as well. Writes, per seed, the LR of every step (read before the
 step), the losses, the switch step and peak LR as exact hex floats. The
 seeds in `--disagree-seeds` give the workers other than the chief other
-detector options, as in `fit_worker.py`. With `--try-fit` (Keras 3), also calls `model.fit` with `AutoLR` at the end and
+detector options and a schedule that says warmup already ended, as in
+`fit_worker.py`. With `--try-fit` (Keras 3), also calls `model.fit` with `AutoLR` at the end and
 writes how it failed.
 """
 
@@ -29,12 +30,15 @@ from keras_autolr import distributed  # noqa: E402
 from keras_autolr._keras import IS_KERAS_3, keras  # noqa: E402
 
 
-def train(strategy, seed, detector, epochs):
+def train(strategy, seed, detector, epochs, skewed=False):
     steps = epochs * _common.STEPS_PER_EPOCH
     schedule = keras_autolr.AutoLRSchedule(total_steps=steps, **_common.SCHEDULE)
     with strategy.scope():
         model = _common.make_model(keras, seed)
         optimizer = keras.optimizers.SGD(learning_rate=schedule)
+    if skewed:  # this worker alone says warmup already ended at step 5
+        schedule.build(strategy)
+        schedule.switch(5, 0.01)
     driver = keras_autolr.WarmupDriver(schedule, strategy=strategy, verbose=0,
                                        **detector)
 
@@ -106,9 +110,10 @@ def main():
     runs = []
     for seed in [int(s) for s in args.seeds.split(",")]:
         detector = dict(_common.DETECTOR, seed=seed)
-        if str(seed) in args.disagree_seeds.split(",") and task != 0:
+        disagree = str(seed) in args.disagree_seeds.split(",") and task != 0
+        if disagree:
             detector.update(seed=seed + 1000, confidence=0.5, patience=1)
-        runs.append(train(strategy, seed, detector, args.epochs))
+        runs.append(train(strategy, seed, detector, args.epochs, skewed=disagree))
     fit_error = try_fit(strategy) if args.try_fit else None
     _common.write(args.out, dict(
         task=task, keras_3=IS_KERAS_3, tf=tf.__version__,
