@@ -334,7 +334,7 @@ def build_parser():
         description=__doc__.splitlines()[0],
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("--quick", action="store_true",
-                        help="CI mode: 1 seed, 2 batches per task, 5 contenders, "
+                        help="CI mode: 1 seed, 2 batches per task, 4 contenders, "
                              "a 3-point grid (about 2 minutes)")
     parser.add_argument("--tasks", default=None,
                         help=f"comma list of {sorted(_tasks.TASKS)} (default: all)")

@@ -10,6 +10,7 @@ from keras_autolr import _keras
 from keras_autolr import _validation
 from keras_autolr import distributed
 from keras_autolr import summaries
+from keras_autolr.controller import DEFAULT_PEAK_FACTOR
 from keras_autolr.controller import DIVERGED
 from keras_autolr.controller import WarmupController
 from keras_autolr import state as state_lib
@@ -94,7 +95,9 @@ class AutoLR(keras.callbacks.Callback):
             point of the smoothed loss-versus-LR curve gives the peak LR: its
             minimum, or its steepest descent before the minimum.
         peak_factor: float in (0, 1]. The peak LR is this times the LR the
-            detector chose. Defaults to 1.0 (the paper's).
+            detector chose. Defaults to 0.3: at the paper's 1.0 the LR of
+            the loss minimum is often too large to train at (see the
+            README's quality benchmark); `peak_factor=1.0` is the paper.
         restore_on_divergence: bool. When the weights turn non-finite during
             warmup, restore them (and the optimizer state) from the copy
             taken in host memory at the last test. Costs one host copy of
@@ -138,7 +141,7 @@ class AutoLR(keras.callbacks.Callback):
         seed=0,
         initial_noise=None,
         peak="minimum",
-        peak_factor=1.0,
+        peak_factor=DEFAULT_PEAK_FACTOR,
         restore_on_divergence=True,
         backup_dir=None,
         log_dir=None,

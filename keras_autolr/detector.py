@@ -159,7 +159,8 @@ class WarmupDetector:
         """Runs one test on the record of the first `n_steps` steps.
 
         Args:
-            finite_steps: int array. Steps whose loss is finite, ascending.
+            finite_steps: float array. Steps whose loss is finite (an
+                execution's mean step under steps_per_execution > 1), ascending.
             finite_losses: float array. Their losses.
             n_steps: int. Steps recorded so far (finite or not).
             lr_at: callable mapping an array of (fractional) steps to the

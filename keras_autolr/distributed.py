@@ -19,8 +19,9 @@ exact in float64 up to 2**53). The all-reduce is a collective op: every
 worker must call `agree` at the same points, which `AutoLR` and
 `WarmupDriver` do: when training starts (so that a worker resumed into
 another state starts from the chief's), and each time a test runs, whatever
-its outcome. Both points depend only on the step count and on the agreed
-state, so by induction every worker calls `agree` at the same steps.
+its outcome. Both points depend only on the step count, on the global
+loss (the same on every worker) and on the agreed state, so by induction
+every worker calls `agree` at the same steps.
 (The schedule's state variables, created under the strategy's scope, also
 start from the chief's values: the strategy broadcasts initial values.)
 

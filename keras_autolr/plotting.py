@@ -214,6 +214,21 @@ class Posterior:
         self.probabilities, self.peak_lr = probabilities, peak_lr
 
 
+def _execution_points(values):
+    """The detector's points: one per execution (a run of equal losses) at its mean step.
+
+    Under `steps_per_execution > 1` the record repeats each execution's mean
+    loss at its steps, and the detector sees one point per execution. Runs of
+    exactly equal consecutive finite losses are taken as one execution.
+    """
+    finite = np.isfinite(values)
+    starts = np.flatnonzero(np.r_[True, (values[1:] != values[:-1]) | ~finite[1:] | ~finite[:-1]])
+    ends = np.r_[starts[1:], len(values)]
+    keep = finite[starts]
+    starts, ends = starts[keep], ends[keep]
+    return (starts + ends - 1) / 2.0, values[starts]
+
+
 def recompute_posterior(losses, test, detector, schedule):
     """Recomputes the posteriors of `test` from the loss record.
 
@@ -224,14 +239,12 @@ def recompute_posterior(losses, test, detector, schedule):
     """
     if test.inconclusive or len(losses) < test.step:
         return None
-    values = np.asarray(losses[:test.step], np.float64)
-    finite = np.flatnonzero(np.isfinite(values))
-    count = len(finite)
+    x_points, y_all = _execution_points(np.asarray(losses[:test.step], np.float64))
+    count = len(x_points)
     if count < detector_lib.MIN_FINITE_LOSSES:
         return None
     rng = np.random.default_rng([detector.seed, test.index])
-    x_all = finite.astype(np.float64) / float(test.step)
-    y_all = values[finite]
+    x_all = x_points / float(test.step)
     fit_idx = detector_lib._draw(rng, count, detector.fit_points)
     center, scale = detector_lib._standardizer(y_all[fit_idx])
     params = gp.to_params((test.amplitude / scale) ** 2, test.noise / scale**2,

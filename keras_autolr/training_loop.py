@@ -3,6 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
+from keras_autolr.controller import DEFAULT_PEAK_FACTOR
 from keras_autolr import _keras
 from keras_autolr import _validation
 from keras_autolr import distributed
@@ -72,7 +73,8 @@ class WarmupDriver:
         seed: int. Seed of the detector's random draws. Defaults to 0.
         initial_noise: float or None. Defaults to None.
         peak: `"minimum"` (default) or `"steepest"`.
-        peak_factor: float in (0, 1]. Defaults to 1.0.
+        peak_factor: float in (0, 1]. Defaults to 0.3, as `AutoLR`;
+            1.0 is the paper's.
         verbose: 0 (silent) or 1 (a line when warmup ends). Defaults to 1.
 
     Attributes:
@@ -96,7 +98,7 @@ class WarmupDriver:
         seed=0,
         initial_noise=None,
         peak="minimum",
-        peak_factor=1.0,
+        peak_factor=DEFAULT_PEAK_FACTOR,
         verbose=1,
     ):
         if not isinstance(schedule, AutoLRSchedule):

@@ -4,10 +4,13 @@
 (logical devices must exist before TensorFlow initializes its devices):
 the same MLP from the same weights on the same global batches of 64, with
 the same AutoLR options, on one device and mirrored on /cpu:0 and /cpu:1.
-Tolerances: the losses differ only by float32 summation order across
-replicas (observed ~2e-5 relative after 72 steps of a growing LR; allowed
-2e-4); the learning rates must agree to 1e-6 relative (observed: equal),
-and the switch step exactly.
+Tolerances: the losses the detector decided on (the steps before the
+switch) differ only by float32 summation order across replicas (observed
+~2e-6 relative; allowed 2e-4); then the decision is the same (the switch
+step exactly) and the learning rate of every step agrees to 1e-6 relative
+(observed: equal). After the switch the losses are not compared: the
+warmup has by then pushed the LR far past the valley on purpose, where
+summation-order differences grow chaotically; that changes no LR.
 """
 
 import os
@@ -36,7 +39,9 @@ def result(tmp_path_factory):
 def _assert_same_as_single_device(run, single):
     assert run["total_steps"] == single["total_steps"] == TOTAL_STEPS
     assert len(run["lrs"]) == len(single["lrs"]) == TOTAL_STEPS
-    np.testing.assert_allclose(run["losses"], single["losses"], rtol=LOSS_RTOL)
+    seen = single["switch_step"]  # the losses the decision rests on
+    np.testing.assert_allclose(run["losses"][:seen], single["losses"][:seen],
+                               rtol=LOSS_RTOL)
     assert run["switch_step"] == single["switch_step"]
     assert run["reason"] == single["reason"]
     assert run["peak_lr"] == pytest.approx(single["peak_lr"], rel=LR_RTOL)

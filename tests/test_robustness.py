@@ -46,20 +46,20 @@ def test_valley_at_any_scale_switches_like_at_unit_scale():
         assert scaled.peak_lr == pytest.approx(base.peak_lr, rel=0.05)
 
 
-def test_all_nan_record_ends_warmup_at_once_from_the_start_lr():
-    decision = replay(np.full(T // 2, np.nan), total_steps=T)
+def test_all_nan_record_ends_warmup_at_once_from_the_start_lr(paper):
+    decision = replay(np.full(T // 2, np.nan), total_steps=T, **paper)
     assert decision.reason == "diverged"
     assert decision.switch_step == 1
     assert decision.peak_lr == pytest.approx(1e-5)
 
 
-def test_nan_ends_warmup_and_decays_from_the_gp_best_lr():
+def test_nan_ends_warmup_and_decays_from_the_gp_best_lr(paper):
     losses = valley(T, lr_min=1e-1)
     losses[200:] = np.nan  # diverges at step 200, before a detection
-    decision = replay(losses, total_steps=T)
+    decision = replay(losses, total_steps=T, **paper)
     assert decision.reason == "diverged"
     assert decision.switch_step == 201
-    clean = replay(valley(T, lr_min=1e-1)[:200], total_steps=T)
+    clean = replay(valley(T, lr_min=1e-1)[:200], total_steps=T, **paper)
     assert clean.switch_step is None  # no detection before step 200
     assert decision.peak_lr == decision.tests[-1].peak_lr
 
