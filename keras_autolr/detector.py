@@ -175,8 +175,11 @@ class WarmupDetector:
             return None
         index = len(self.results)
         rng = np.random.default_rng([self.seed, index])
-        x_all = np.asarray(finite_steps, np.float64) / float(n_steps)
+        # No O(n) work on the whole record: index first, then scale, so a
+        # test costs the same at 1e3 and 1e6 recorded steps.
+        steps_all = np.asarray(finite_steps, np.float64)
         y_all = np.asarray(finite_losses, np.float64)
+        x_at = lambda idx: steps_all[idx] / float(n_steps)  # noqa: E731
 
         fit_idx = _draw(rng, count, self.fit_points)
         center, scale = _standardizer(y_all[fit_idx])
@@ -184,7 +187,7 @@ class WarmupDetector:
         start = self._start_params(standardize(y_all[fit_idx]), center, scale)
         try:
             params = self.smoother.fit(
-                x_all[fit_idx], standardize(y_all[fit_idx]), start)
+                x_at(fit_idx), standardize(y_all[fit_idx]), start)
         except tf.errors.InvalidArgumentError:
             params = None
         if params is None or not np.all(np.isfinite(params)):
@@ -203,7 +206,7 @@ class WarmupDetector:
         probs, peaks = [], []
         grid = self.smoother.grid
         for idx in draws:
-            outcome = self._posterior(x_all[idx], standardize(y_all[idx]))
+            outcome = self._posterior(x_at(idx), standardize(y_all[idx]))
             if outcome is None:
                 return self._record(index, n_steps, (), None, params, center, scale)
             post_mean, prob, argmin = outcome
