@@ -20,5 +20,5 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AutoLR", "AutoLRSchedule", "Decision", "TestResult", "WarmupDetector",
-    "plot_decision", "replay",
+    "WarmupDriver", "plot_decision", "replay",
 ]
