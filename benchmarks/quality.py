@@ -189,7 +189,11 @@ def adamp_available():
 
 def make_optimizer(kind, learning_rate=1e-3):
     if kind == "lamb":
-        return keras.optimizers.Lamb(learning_rate=learning_rate)
+        if hasattr(keras.optimizers, "Lamb"):  # Keras 3
+            return keras.optimizers.Lamb(learning_rate=learning_rate)
+        import tensorflow_addons as tfa  # Keras 2: the legacy lane's LAMB
+
+        return tfa.optimizers.LAMB(learning_rate=learning_rate)
     if kind == "adam":
         return keras.optimizers.Adam(learning_rate=learning_rate)
     if kind == "adamw":
@@ -285,6 +289,7 @@ def environment():
     versions = {"python": platform.python_version(), "tensorflow": tf.__version__,
                 "keras": keras_package.__version__, "numpy": np.__version__,
                 "keras_autolr": keras_autolr.__version__}
+    versions["keras_autolr_git"] = _git_describe()
     for module in ("sklearn", "mlxtend"):
         try:
             versions[module] = __import__(module).__version__
@@ -295,6 +300,22 @@ def environment():
                "threads": THREADS,
                "gpus": len(tf.config.list_physical_devices("GPU"))}
     return machine, versions
+
+
+def _git_describe():
+    """HEAD of the repository the package runs from, `+dirty` if edited."""
+    import subprocess
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(keras_autolr.__file__)))
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root,
+                              capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "keras_autolr"],
+                               cwd=root, capture_output=True, text=True,
+                               timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (head + ("+dirty" if dirty else "")) or None
 
 
 def _cpu_name():
@@ -384,7 +405,8 @@ def main(argv=None):
     path = os.path.join(args.out_dir, f"{name}.json")
 
     machine, versions = environment()
-    config = dict(tasks=tasks, batches=batches, seeds=seeds,
+    config = dict(started=_now(), keras_autolr_git=versions.get("keras_autolr_git"),
+                  tasks=tasks, batches=batches, seeds=seeds,
                   contenders=[c.name for c in contenders], grid=grid,
                   epochs={t: args.epochs or _tasks.TASKS[t].epochs for t in tasks},
                   grid_warmup_fraction=WARMUP_FRACTION, plateau=PLATEAU,
