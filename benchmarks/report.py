@@ -3,7 +3,8 @@
     python benchmarks/report.py benchmarks/results/full.json
     python benchmarks/report.py results.json --out-dir /tmp/report
 
-Writes `<name>.md` and `<name>.png` beside the JSON (or in `--out-dir`):
+Writes `<name>.md` and `<name>.png` beside the JSON (or in `--out-dir`;
+`--plot-contenders a,b` or `all` chooses the plotted ones):
 test accuracy (mean +- standard deviation over seeds) of every contender at
 every task and batch size, the gap of each AutoLR variant to the tuned grid
 baseline (the data for choosing the default peak rule), AutoLR's decisions,
@@ -110,8 +111,19 @@ def _ordered_contenders(results, table):
         for name in by_contender:
             if name not in names:
                 names.append(name)
-    present = {n for c in table.values() for n in c}
-    return [n for n in names if n in present]
+    kinds = {}
+    for by in table.values():
+        for name, summary in by.items():
+            kinds[name] = (summary["kind"], summary["optimizer"])
+
+    def group(name):  # AutoLR + LAMB, AutoLR + others, the grid, the rest
+        kind, optimizer = kinds[name]
+        if kind == "autolr":
+            return 0 if optimizer == "lamb" else 1
+        return 2 if kind == "grid" else 3
+
+    present = [n for n in names if n in kinds]
+    return sorted(present, key=lambda n: (group(n), present.index(n)))
 
 
 def variant_gaps(results, table, reference="grid"):
@@ -310,11 +322,23 @@ def _row(cells_):
 
 
 # ---------------------------------------------------------------- plot
-def plot(results, path):
+def headline_contenders(results, table):
+    """The contenders a plot shows by default: names of at most two words
+    (`autolr`, `autolr-paper`, `autolr-adam`, `grid`, ...) and the best LAMB
+    AutoLR variant; every contender when there are at most 10."""
+    names = _ordered_contenders(results, table)
+    if len(names) <= 10:
+        return names
+    best = recommend(variant_gaps(results, table), table)
+    return [n for n in names if n.count("-") <= 1 or n == best]
+
+
+def plot(results, path, contenders=None):
     """Test accuracy against batch size, one column per task.
 
     Top row: the whole 0-100 % range (collapsed runs included); bottom row:
     zoomed on the band of the tuned grid, where the good contenders differ.
+    `contenders`: names to draw (default: `headline_contenders`).
     """
     import matplotlib
 
@@ -323,14 +347,15 @@ def plot(results, path):
 
     table = cells(results)
     order = _ordered_cells(results, table)
-    names = _ordered_contenders(results, table)
+    names = contenders or headline_contenders(results, table)
     tasks = []
     for task, _ in order:
         if task not in tasks:
             tasks.append(task)
     figure = Figure(figsize=(5.2 * len(tasks), 8.4), dpi=100)
     markers = "osD^vP*Xh<>pd"
-    colors = [f"C{k}" for k in range(10)] + ["black", "olive", "navy"]
+    colors = [matplotlib.colormaps["tab20"](k / 20) for k in range(0, 20, 2)] + [
+        matplotlib.colormaps["tab20"](k / 20) for k in range(1, 20, 2)]
     for index, task in enumerate(tasks):
         batches = [b for t, b in order if t == task]
         reference = [100 * mean_std(table[(task, b)]["grid"]["test"])[0]
@@ -377,7 +402,7 @@ def plot(results, path):
 
 
 # ---------------------------------------------------------------- main
-def write_report(json_path, out_dir=None):
+def write_report(json_path, out_dir=None, plot_contenders=None):
     """Writes `<name>.md` and `<name>.png`; returns their paths."""
     results = load(json_path)
     out_dir = out_dir or os.path.dirname(os.path.abspath(json_path))
@@ -387,7 +412,9 @@ def write_report(json_path, out_dir=None):
     with open(md_path, "w") as f:
         f.write(markdown(results))
     png_path = os.path.join(out_dir, stem + ".png")
-    plot(results, png_path)
+    if plot_contenders == ["all"]:
+        plot_contenders = _ordered_contenders(results, cells(results))
+    plot(results, png_path, plot_contenders)
     return [md_path, png_path]
 
 
@@ -396,8 +423,13 @@ def main(argv=None):
     parser.add_argument("results", help="a results JSON of benchmarks/quality.py")
     parser.add_argument("--out-dir", default=None)
     parser.add_argument("--print", action="store_true", help="print the Markdown")
+    parser.add_argument("--plot-contenders", default=None,
+                        help="comma list of contenders to plot, or 'all' (default: "
+                             "the short names and the best LAMB AutoLR variant)")
     args = parser.parse_args(argv)
-    for path in write_report(args.results, args.out_dir):
+    plot_contenders = (args.plot_contenders.split(",") if args.plot_contenders
+                       else None)
+    for path in write_report(args.results, args.out_dir, plot_contenders):
         print(path)
     if args.print:
         print(markdown(load(args.results)))
