@@ -311,8 +311,8 @@ class AutoLR(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["learning_rate"] = float(self.schedule(self._steps_seen))
-        if self.backup_dir is not None:
-            self._save_state()
+        if self.backup_dir is not None and distributed.writes_files(self._strategy):
+            self._save_state()  # the chief's copy (every worker agrees on it)
 
     def on_train_end(self, logs=None):
         optimizer = getattr(self, "_optimizer", None)

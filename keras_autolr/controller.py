@@ -165,7 +165,9 @@ class WarmupController:
             return self._final_test(first + int(bad[0]), step, DIVERGED)
         cap = self.schedule.warmup_steps
         if step >= cap:
-            return self._final_test(step, cap, CAP)
+            # At the host's step (the cap, or the end of the execution that
+            # crossed it): the steps before it ran at the LR of the cap.
+            return self._final_test(step, step, CAP)
         if step < self.next_test:
             return None
         self.next_test = self.cadence.next_due(step)

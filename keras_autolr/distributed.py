@@ -73,6 +73,17 @@ def num_workers(strategy):
     return max(1, len(spec.get("chief", ())) + len(spec.get("worker", ())))
 
 
+def writes_files(strategy):
+    """True on the one process that should write shared files (the chief).
+
+    Every worker holds the same agreed state, so one copy is enough; the
+    others would race for the same file.
+    """
+    if not is_multi_worker(strategy):
+        return True
+    return bool(getattr(strategy.extended, "should_checkpoint", True))
+
+
 def is_multi_worker(strategy):
     """True when more than one process runs the training loop."""
     return num_workers(strategy) > 1

@@ -136,3 +136,11 @@ def test_too_few_finite_losses_run_no_test():
     detector = WarmupDetector()
     result = detector.test(np.arange(5), losses[:5], 200, lambda s: s)
     assert result is None and detector.results == []
+
+
+def test_cap_inside_an_execution_switches_at_its_end(paper):
+    """W = 50 falls inside the execution of steps 48-51: the host acts at 52."""
+    decision = replay(falling(100, n=100), total_steps=100, steps_per_execution=4,
+                      **paper)
+    assert decision.reason == "cap"
+    assert decision.switch_step == 52
