@@ -18,11 +18,17 @@ optimizer steps (40 to 70): the regime large-batch warmup is about.
 """
 
 import dataclasses
+import os
+import sys
 from typing import Callable, Sequence
 
 import numpy as np
 
 from keras_autolr._keras import keras
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "examples"))
+import mnist_autolr  # noqa: E402  (the README main job's model)
 
 DATA_SEED = 0  # the split and the teacher are the same for every run
 
@@ -88,16 +94,8 @@ def load_mnist():
 
 
 def mnist_cnn(seed):
-    keras.utils.set_random_seed(seed)
-    return keras.Sequential([
-        keras.Input((28, 28, 1)),
-        keras.layers.Conv2D(16, 3, activation="relu"),
-        keras.layers.MaxPooling2D(),
-        keras.layers.Conv2D(32, 3, activation="relu"),
-        keras.layers.MaxPooling2D(),
-        keras.layers.Flatten(),
-        keras.layers.Dense(10),
-    ])
+    """The README main job's small CNN (examples/mnist_autolr.py)."""
+    return mnist_autolr.build_model(seed)
 
 
 # ---------------------------------------------------------------- digits

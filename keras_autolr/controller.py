@@ -15,6 +15,7 @@ from keras_autolr import _validation
 from keras_autolr.cadence import TestCadence
 from keras_autolr.detector import TestResult
 from keras_autolr.detector import WarmupDetector
+from keras_autolr.loss_record import GrowingArray
 from keras_autolr.loss_record import LossRecord
 
 DETECTED = "detected"  # the GP test found the minimum in the past
@@ -142,9 +143,10 @@ class WarmupController:
 
         Warmup ends when `patience` tests in a row are positive (`"detected"`),
         when the warmup cap `W` is reached (`"cap"`), or at once when a loss
-        is NaN or Inf (`"diverged"`). At the cap and on divergence, a last
-        test on the finite record picks the peak LR (the GP's best LR);
-        without one, the LR of the last finite step is used.
+        is NaN or Inf (`"diverged"`). At the cap, a last test on the finite
+        record picks the peak LR (the GP's best LR); on divergence, the last
+        regular test's choice is kept when one exists. Without either, the LR
+        of the last finite step is used.
 
         Returns:
             The `TestResult` of a test run now, else None.
@@ -231,25 +233,22 @@ class WarmupController:
         )
 
 
-class _Points:
-    """Growing float64 arrays of (step, loss) points, amortized O(1) appends."""
 
-    def __init__(self, capacity=1024):
-        self._x = np.zeros(capacity)
-        self._y = np.zeros(capacity)
-        self.n = 0
+class _Points:
+    """(step, loss) points the GP sees, one per execution."""
+
+    def __init__(self):
+        self._x = GrowingArray()
+        self._y = GrowingArray()
 
     def add(self, x, y):
-        if self.n == len(self._x):
-            self._x = np.concatenate([self._x, np.zeros(self.n)])
-            self._y = np.concatenate([self._y, np.zeros(self.n)])
-        self._x[self.n], self._y[self.n] = x, y
-        self.n += 1
+        self._x.extend([x])
+        self._y.extend([y])
 
     @property
     def x(self):
-        return self._x[:self.n]
+        return self._x.values
 
     @property
     def y(self):
-        return self._y[:self.n]
+        return self._y.values

@@ -17,6 +17,37 @@ import numpy as np
 from keras_autolr import _keras
 
 
+class GrowingArray:
+    """A float64 array that grows by doubling: amortized O(1) appends.
+
+    Example:
+
+    ```python
+    array = GrowingArray()
+    array.extend([1.0, 2.0])
+    array.values  # array([1., 2.])
+    ```
+    """
+
+    def __init__(self, capacity=1024):
+        self._data = np.zeros(max(1, capacity))
+        self.size = 0
+
+    def extend(self, values):
+        values = np.asarray(values, np.float64).reshape(-1)
+        end = self.size + len(values)
+        if end > len(self._data):
+            grown = np.zeros(max(end, 2 * len(self._data)))
+            grown[:self.size] = self._data[:self.size]
+            self._data = grown
+        self._data[self.size:end] = values
+        self.size = end
+
+    @property
+    def values(self):
+        return self._data[:self.size]
+
+
 class LossRecord:
     """One loss per optimizer step; a chunk's mean is placed at each of its steps.
 
@@ -30,46 +61,19 @@ class LossRecord:
     """
 
     def __init__(self, capacity=1024):
-        self._values = np.full(max(1, capacity), np.nan)
-        self._finite_steps = np.zeros(max(1, capacity), np.int64)
-        self._finite_values = np.zeros(max(1, capacity), np.float64)
-        self.n_steps = 0
-        self.n_finite = 0
+        self._losses = GrowingArray(capacity)
 
     def extend(self, losses):
-        losses = np.asarray(losses, np.float64).reshape(-1)
-        end = self.n_steps + len(losses)
-        self._grow(end)
-        self._values[self.n_steps:end] = losses
-        finite = np.flatnonzero(np.isfinite(losses))
-        f_end = self.n_finite + len(finite)
-        self._finite_steps[self.n_finite:f_end] = self.n_steps + finite
-        self._finite_values[self.n_finite:f_end] = losses[finite]
-        self.n_steps, self.n_finite = end, f_end
+        self._losses.extend(losses)
 
-    def _grow(self, size):
-        if size <= len(self._values):
-            return
-        new = max(size, 2 * len(self._values))
-        pad = new - len(self._values)
-        self._values = np.concatenate([self._values, np.full(pad, np.nan)])
-        self._finite_steps = np.concatenate(
-            [self._finite_steps, np.zeros(pad, np.int64)])
-        self._finite_values = np.concatenate(
-            [self._finite_values, np.zeros(pad, np.float64)])
+    @property
+    def n_steps(self):
+        return self._losses.size
 
     @property
     def values(self):
         """Loss of each step so far (NaN where none or non-finite)."""
-        return self._values[:self.n_steps]
-
-    @property
-    def finite_steps(self):
-        return self._finite_steps[:self.n_finite]
-
-    @property
-    def finite_losses(self):
-        return self._finite_values[:self.n_finite]
+        return self._losses.values
 
 
 class ExecutionLossReader:

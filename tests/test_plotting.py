@@ -14,6 +14,7 @@ from keras_autolr import plotting  # noqa: E402
 from keras_autolr import replay  # noqa: E402
 from keras_autolr.detector import WarmupDetector  # noqa: E402
 from keras_autolr.schedule import AutoLRSchedule  # noqa: E402
+from tests import _training  # noqa: E402
 from tests.conftest import falling  # noqa: E402
 from tests.conftest import valley  # noqa: E402
 
@@ -133,19 +134,8 @@ def test_without_matplotlib_the_error_says_how_to_install_it(monkeypatch):
 
 
 def test_autolr_plot_draws_the_live_decision():
-    from sklearn.datasets import load_digits
-
-    from keras_autolr._keras import keras
-
-    x, y = load_digits(return_X_y=True)
-    x, y = (x[:1400] / 16.0).astype("float32"), y[:1400].astype("int32")
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(32, activation="relu"),
-                              keras.layers.Dense(10)])
-    model.compile(optimizer=keras.optimizers.Adam(),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     autolr = keras_autolr.AutoLR(check_every=4, verbose=0)
-    model.fit(x, y, batch_size=100, epochs=6, verbose=0, callbacks=[autolr])
+    _training.fit_small_digits([autolr], epochs=6)
     figure = autolr.plot()
     labels = figure.axes[0].get_legend_handles_labels()[1]
     assert f"peak LR {autolr.peak_lr:.3g}" in labels

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from keras_autolr import AutoLR
-from keras_autolr._keras import keras
+from tests import _training
 
 STEPS_PER_EPOCH = 14  # 1,400 digits, batch 100
 EPOCHS = 6
@@ -15,16 +15,7 @@ TEST_LINE = re.compile(
 
 
 def _fit(autolr):
-    from sklearn.datasets import load_digits
-
-    x, y = load_digits(return_X_y=True)
-    x, y = (x[:1400] / 16.0).astype("float32"), y[:1400].astype("int32")
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(32, activation="relu"),
-                              keras.layers.Dense(10)])
-    model.compile(optimizer=keras.optimizers.Adam(),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(x, y, batch_size=100, epochs=EPOCHS, verbose=0, callbacks=[autolr])
+    _training.fit_small_digits([autolr], epochs=EPOCHS)
 
 
 def _autolr_lines(capsys):

@@ -10,6 +10,7 @@ import tensorflow as tf
 from keras_autolr import AutoLR
 from keras_autolr import summaries
 from keras_autolr._keras import keras
+from tests import _training
 
 BATCH = 100
 EPOCHS = 6  # 14 steps per epoch: 84 steps, warmup cap 42
@@ -17,17 +18,7 @@ CHECK_EVERY = 6
 
 
 def _fit(callbacks, epochs=EPOCHS):
-    from sklearn.datasets import load_digits
-
-    x, y = load_digits(return_X_y=True)
-    x, y = (x[:1400] / 16.0).astype("float32"), y[:1400].astype("int32")
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(32, activation="relu"),
-                              keras.layers.Dense(10)])
-    model.compile(optimizer=keras.optimizers.Adam(),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(x, y, batch_size=BATCH, epochs=epochs, verbose=0, callbacks=callbacks)
-    return model
+    return _training.fit_small_digits(callbacks, epochs, batch_size=BATCH)
 
 
 def _scalars(run_dir):
