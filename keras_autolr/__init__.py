@@ -12,13 +12,15 @@ from keras_autolr.controller import Decision
 from keras_autolr.detector import TestResult
 from keras_autolr.detector import WarmupDetector
 from keras_autolr.offline import replay
+from keras_autolr.paper import PAPER
 from keras_autolr.plotting import plot_decision
 from keras_autolr.schedule import AutoLRSchedule
+from keras_autolr.state import StateFileError
 from keras_autolr.training_loop import WarmupDriver
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "AutoLR", "AutoLRSchedule", "Decision", "TestResult", "WarmupDetector",
-    "WarmupDriver", "plot_decision", "replay",
+    "AutoLR", "AutoLRSchedule", "Decision", "PAPER", "StateFileError",
+    "TestResult", "WarmupDetector", "WarmupDriver", "plot_decision", "replay",
 ]

@@ -94,3 +94,10 @@ def check_every(value):
     )
 
 
+
+
+def boolean(name, value):
+    """`value` when it is True or False, else a `TypeError` naming `name`."""
+    if not isinstance(value, bool):
+        raise TypeError(f"`{name}` must be True or False. Received {name}={value!r}")
+    return value

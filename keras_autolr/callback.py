@@ -10,11 +10,12 @@ from keras_autolr import _keras
 from keras_autolr import _validation
 from keras_autolr import distributed
 from keras_autolr import summaries
+from keras_autolr import short_budget as short_budget_lib
 from keras_autolr.controller import DEFAULT_PEAK_FACTOR
 from keras_autolr.controller import DIVERGED
 from keras_autolr.controller import WarmupController
 from keras_autolr import state as state_lib
-from keras_autolr.snapshot import WeightSnapshot
+from keras_autolr.snapshot import SnapshotRing
 from keras_autolr.detector import MIN_FINITE_LOSSES
 from keras_autolr.detector import WarmupDetector
 from keras_autolr.loss_record import ExecutionLossReader
@@ -99,10 +100,26 @@ class AutoLR(keras.callbacks.Callback):
             detector chose. Defaults to 0.3: at the paper's 1.0 the LR of
             the loss minimum is often too large to train at (see the
             README's quality benchmark); `peak_factor=1.0` is the paper.
-        restore_on_divergence: bool. When the weights turn non-finite during
-            warmup, restore them (and the optimizer state) from the copy
-            taken in host memory at the last test. Costs one host copy of
-            the weights and optimizer state. Defaults to True.
+        rewind: bool. At the switch, put the weights and optimizer state
+            back as they were before the LR of the smoothed loss minimum
+            (the snapshot taken at or before it), undoing the damage the
+            overshoot did; the step counter is not rewound. Defaults to
+            True; False is the paper's.
+        restore_on_divergence: bool. After a non-finite loss, put back the
+            newest snapshot and go on (warmup ends only when the LR is the
+            cause: the faults recur, or the LR is far past the detector's
+            best). Defaults to True. With `rewind=False` as well, no
+            snapshot is taken at all.
+        require_descent: bool. A test counts as positive only once the
+            smoothed loss has confidently descended below its start (see
+            `WarmupDetector`). Defaults to True; False is the paper's.
+        short_budget: `"own_lr"` (default) or `"sweep"`. With a budget too
+            short for the sweep (fewer than
+            `keras_autolr.short_budget.MIN_SWEEP_STEPS` steps), `"own_lr"`
+            keeps the optimizer's own learning rate with a 5 % linear warmup
+            and a cosine decay, and warns; `"sweep"` sweeps anyway (the
+            paper). Applies to the zero-config form (the pair form has no
+            own LR to fall back to: it warns).
         log_dir: path or None. Writes TensorBoard scalars (`autolr/...`,
             see `keras_autolr.summaries`) to the run `log_dir/train`, as
             `keras.callbacks.TensorBoard(log_dir)` does. None (default):
@@ -143,7 +160,10 @@ class AutoLR(keras.callbacks.Callback):
         initial_noise=None,
         peak="minimum",
         peak_factor=DEFAULT_PEAK_FACTOR,
+        rewind=True,
         restore_on_divergence=True,
+        require_descent=True,
+        short_budget="own_lr",
         backup_dir=None,
         log_dir=None,
         summary_writer=None,
@@ -182,8 +202,13 @@ class AutoLR(keras.callbacks.Callback):
             num_posteriors=num_posteriors, fit_points=fit_points,
             predict_points=predict_points, grid_points=grid_points, seed=seed,
             initial_noise=initial_noise, peak=peak,
+            require_descent=require_descent,
         )
         WarmupDetector(**self._detector_args)  # validates
+        self.rewind = _validation.boolean("rewind", rewind)
+        self.short_budget = _validation.choice(
+            "short_budget", short_budget, ("own_lr", "sweep"))
+        self._own_lr = None
         self.peak_factor = _validation.fraction("peak_factor", peak_factor)
         if not isinstance(restore_on_divergence, bool):
             raise TypeError(
@@ -191,6 +216,7 @@ class AutoLR(keras.callbacks.Callback):
                 f"Received restore_on_divergence={restore_on_divergence!r}"
             )
         self.restore_on_divergence = restore_on_divergence
+        self._sweep = True
         if backup_dir is not None and not isinstance(backup_dir, (str, os.PathLike)):
             raise TypeError(
                 "`backup_dir` must be a directory path or None. "
@@ -261,6 +287,7 @@ class AutoLR(keras.callbacks.Callback):
             self.schedule.total_steps = total
         elif self.schedule.total_steps != total and self.total_steps is None:
             total = self.schedule.total_steps
+        self._sweep = short_budget_lib.choose(self, total)
         strategy = getattr(self.model, "distribute_strategy", None)
         self._strategy = strategy  # agreement across workers (distributed.py)
         self.schedule.build(strategy)
@@ -269,7 +296,7 @@ class AutoLR(keras.callbacks.Callback):
         self._optimizer = optimizer
         self._claim(optimizer)
         self._reader = ExecutionLossReader(self.model)
-        self._snapshot = WeightSnapshot(self.model, optimizer)
+        self._snapshot = SnapshotRing(self.model, optimizer)
         # The step counter is read at the first epoch, after every
         # callback's on_train_begin: BackupAndRestore may restore it.
         self._synced = False
@@ -302,12 +329,13 @@ class AutoLR(keras.callbacks.Callback):
             distributed.agree_controller(self._strategy, controller)
         if result is not None:
             self._on_test(result)
+        faults = len(controller.faults)
+        self._execute(controller.pop_actions())
         if was_warming and not controller.warming_up:
-            if controller.reason == DIVERGED:
-                self._on_divergence(step)
             self._apply_switch()
-        elif result is not None and self.restore_on_divergence:
-            self._snapshot.take()
+        elif faults > self._faults_seen:
+            self._warn_fault(step)
+        self._faults_seen = faults
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
@@ -316,6 +344,15 @@ class AutoLR(keras.callbacks.Callback):
             self._save_state()  # the chief's copy (every worker agrees on it)
 
     def on_train_end(self, logs=None):
+        snapshot = getattr(self, "_snapshot", None)
+        if (snapshot is not None and snapshot.steps
+                and not snapshot.weights_finite()):
+            # Never leave non-finite weights: the newest finite copy.
+            snapshot.restore(snapshot.steps[-1])
+            warnings.warn(
+                "AutoLR: the weights were not finite at the end of training "
+                f"and were restored from the copy of step {snapshot.steps[-1]}.",
+                RuntimeWarning, stacklevel=2)
         optimizer = getattr(self, "_optimizer", None)
         if optimizer is not None:
             _OWNERS.pop(id(optimizer), None)
@@ -376,6 +413,11 @@ class AutoLR(keras.callbacks.Callback):
             self._new_controller()
         self.controller.skip(start - self.controller.record.n_steps)
         self._steps_seen = start
+        self._faults_seen = len(self.controller.faults)
+        # Snapshots live in this process's memory: a new or resumed fit
+        # starts with none, and takes one now.
+        self._snapshot.clear()
+        self.controller.forget_snapshots()
         # Every worker starts from the chief's decision, e.g. after a resume
         # whose replayed tests differed (distributed.py).
         if distributed.agree_controller(self._strategy, self.controller):
@@ -385,11 +427,13 @@ class AutoLR(keras.callbacks.Callback):
                 self.schedule.switch(self.controller.switch_step,
                                      self.controller.peak_lr)
         self._warn_if_too_short()
-        if self.restore_on_divergence and self.controller.warming_up:
-            self._snapshot.take()
+        self.controller.plan_snapshot()
+        self._execute(self.controller.pop_actions())
 
     def _warn_if_too_short(self):
         controller = self.controller
+        if not controller.sweep:
+            return
         first = max(controller.next_test, MIN_FINITE_LOSSES)
         cap = self.schedule.warmup_steps
         if controller.warming_up and controller.record.n_steps == 0 and first >= cap:
@@ -407,6 +451,8 @@ class AutoLR(keras.callbacks.Callback):
             schedule.pop(key, None)
         return {**schedule, **self._detector_args,
                 "check_every": self.check_every, "peak_factor": self.peak_factor,
+                "rewind": self.rewind, "sweep": self._sweep,
+                "restore_on_divergence": self.restore_on_divergence,
                 "steps_per_epoch": (self.params or {}).get("steps")}
 
     def _save_state(self):
@@ -487,7 +533,8 @@ class AutoLR(keras.callbacks.Callback):
             # A tf.distribute variable (Keras 2 under a strategy) has no
             # NumPy `__array__`; `.numpy()` reads this replica's copy.
             value = current.numpy() if hasattr(current, "numpy") else current
-            described = f"{float(np.asarray(value)):g}"
+            self._own_lr = float(np.asarray(value))
+            described = f"{self._own_lr:g}"
         optimizer.learning_rate = self.schedule
         # A train function traced before now (an earlier `fit`) holds the
         # old learning rate: trace it anew.
@@ -505,6 +552,8 @@ class AutoLR(keras.callbacks.Callback):
         self.controller = WarmupController(
             schedule, WarmupDetector(**self._detector_args), self.check_every,
             steps_per_epoch=steps_per_epoch, peak_factor=self.peak_factor,
+            rewind=self.rewind, restore_on_fault=self.restore_on_divergence,
+            sweep=self._sweep,
         )
         if restored_schedule and schedule.switch_step is not None:  # a loaded, decided schedule
             self.controller.restore_switch(schedule.switch_step, schedule.peak_lr)
@@ -532,32 +581,45 @@ class AutoLR(keras.callbacks.Callback):
                      f"{result.noise:.4g}, mean {result.mean:.4g}")
         _keras.print_msg(line)
 
-    def _on_divergence(self, step):
-        """Warns; restores the weights from the last snapshot if they are not finite."""
-        restored = False
-        if self.restore_on_divergence and not self._snapshot.weights_finite():
-            restored = self._snapshot.restore()
-            self._reader.reset()
-        message = (
-            f"AutoLR: non-finite loss at step <= {step} during warmup; warmup "
-            f"ends now and decays from the GP's best LR "
-            f"{self.controller.peak_lr:.4g}."
-        )
-        if restored:
-            message += (f" The weights were not finite and were restored from "
-                        f"the copy taken at step {self._snapshot.step}.")
-        warnings.warn(message, RuntimeWarning, stacklevel=2)
+    def _execute(self, actions):
+        """Takes the snapshots and restores the controller planned."""
+        for action in actions:
+            if action[0] == "snapshot":
+                _, step, keep = action
+                if not self._snapshot.take(step, keep):
+                    self.controller.drop_snapshot(step)
+            elif action[0] == "restore" and self._snapshot.restore(action[1]):
+                # The loss metric holds the non-finite or overshooting
+                # losses of this epoch: count anew from here.
+                self._reader.reset()
+
+    def _warn_fault(self, step):
+        fault, action = self.controller.faults[-1]
+        what = (f"the weights and optimizer state were restored from step "
+                f"{action.split()[1]} and training goes on"
+                if action.startswith("restored") else
+                "no snapshot was available (restore_on_divergence=False)")
+        warnings.warn(
+            f"AutoLR: non-finite loss at step {fault}; {what}.",
+            RuntimeWarning, stacklevel=2)
 
     def _apply_switch(self):
         controller = self.controller
         self.schedule.switch(controller.switch_step, controller.peak_lr)
         if self._summaries is not None:  # TensorBoard scalars
             self._summaries.switch(controller.switch_step, controller.peak_lr)
+        rewound = ("" if controller.restored_step is None else
+                   f" Weights rewound to step {controller.restored_step}.")
+        if controller.reason == DIVERGED:
+            warnings.warn(
+                f"AutoLR: non-finite losses at step <= {controller.switch_step} "
+                "during warmup, caused by the LR; warmup ends now and decays "
+                f"from {controller.peak_lr:.4g}.{rewound}",
+                RuntimeWarning, stacklevel=2)
         if self.verbose:
             _keras.print_msg(
                 f"AutoLR: warmup ended ({controller.reason}) at step "
                 f"{controller.switch_step} (epoch {self._epoch + 1}); "
                 f"peak LR {controller.peak_lr:.4g}, then {self.schedule.decay} "
-                f"decay to 0 at step {self.schedule.total_steps}."
+                f"decay to 0 at step {self.schedule.total_steps}.{rewound}"
             )
-

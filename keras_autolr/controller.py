@@ -25,8 +25,24 @@ CAP = "cap"  # the warmup reached `max_warmup_fraction` of the budget
 # (digits MLP + LAMB: 8 % accuracy, against 98 % at 0.3; README, "Quality
 # benchmark").
 DEFAULT_PEAK_FACTOR = 0.3
-DIVERGED = "diverged"  # a NaN or Inf loss during warmup
+DIVERGED = "diverged"  # non-finite losses the LR caused, during warmup
 RESTORED = "restored"  # a schedule that had already switched (resume)
+SHORT_BUDGET = "short_budget"  # too few steps for a sweep: the optimizer's own LR
+
+# Snapshots (host copies of weights + optimizer state) for the rewind and for
+# faults. One per doubling of the warmup LR, never closer than
+# 1/SNAPSHOT_SPACING_DIVISOR of the budget, and DECAY_SNAPSHOTS spread over
+# the decay; at most SNAPSHOT_SLOTS held at once (host memory: 2 copies).
+SNAPSHOT_GROWTH = 2.0
+SNAPSHOT_SLOTS = 2
+SNAPSHOT_SPACING_DIVISOR = 64
+DECAY_SNAPSHOTS = 8
+# A non-finite loss during warmup ends it as diverged only when the LR is the
+# likely cause: another one came while the LR grew less than FAULT_RECUR_GROWTH,
+# or the LR is FAULT_PAST_BEST times past the detector's current best LR.
+# Otherwise (a bad batch) the newest snapshot is restored and warmup goes on.
+FAULT_RECUR_GROWTH = 4.0
+FAULT_PAST_BEST = 4.0
 
 
 @dataclasses.dataclass
@@ -37,11 +53,16 @@ class Decision:
         switch_step: int or None. Step at which decay starts; None while
             warming up.
         peak_lr: float or None. LR at which decay starts.
-        reason: `"detected"`, `"cap"`, `"diverged"`, `"restored"`, or None
-            while warming up.
+        reason: `"detected"`, `"cap"`, `"diverged"`, `"short_budget"`,
+            `"restored"`, or None while warming up.
         tests: list of `TestResult`, in order.
         total_steps: int. The budget.
         warmup_steps: int. The longest warmup allowed (`W`).
+        restored_step: int or None. The rewind: the step whose weights and
+            optimizer state were put back at the switch (None: no rewind).
+        faults: list of `(step, action)`: each non-finite loss and what was
+            done, `"restored <step>"` (a snapshot put back, training goes on),
+            `"diverged"` (warmup ended) or `"none"` (no snapshot to restore).
     """
 
     switch_step: Optional[int]
@@ -50,6 +71,8 @@ class Decision:
     tests: List[TestResult]
     total_steps: int
     warmup_steps: int
+    restored_step: Optional[int] = None
+    faults: List[tuple] = dataclasses.field(default_factory=list)
 
     @property
     def probabilities(self):
@@ -79,12 +102,28 @@ class WarmupController:
         peak_factor: float in (0, 1]. The peak LR is this times the LR the
             detector chose. Defaults to `DEFAULT_PEAK_FACTOR` (0.3); 1.0
             is the paper's.
+        rewind: bool. At the switch, put back the snapshot taken before the
+            LR of the smoothed minimum. Defaults to True.
+        restore_on_fault: bool. After a non-finite loss, put back the newest
+            snapshot and go on. Defaults to True.
+        sweep: bool. False: no tests (a short budget trained at the
+            optimizer's own LR, the schedule set up for it); warmup ends at
+            its cap with reason `"short_budget"`. Defaults to True.
+
+    After each `observe`, `pop_actions()` gives what the face must do to the
+    model: `("snapshot", step, keep)` and `("restore", step)`. `replay` only
+    records them; they depend on steps and losses alone, so every worker
+    and every replay plans the same ones.
     """
 
     def __init__(self, schedule, detector, check_every, steps_per_epoch=None,
-                 peak_factor=DEFAULT_PEAK_FACTOR):
+                 peak_factor=DEFAULT_PEAK_FACTOR, rewind=True,
+                 restore_on_fault=True, sweep=True):
         self.schedule = schedule
         self.peak_factor = _validation.fraction("peak_factor", peak_factor)
+        self.rewind = rewind
+        self.restore_on_fault = restore_on_fault
+        self.sweep = sweep
         self.detector = detector
         self.cadence = TestCadence(
             check_every, min_lr=schedule.min_lr, max_lr=schedule.max_lr,
@@ -104,6 +143,54 @@ class WarmupController:
         self.points = _Points()
         self.ends = []  # steps after which losses arrived (for state files)
         self.observed = []  # False where the steps were skipped, unseen
+        self.restored_step = None
+        self.faults = []  # (step, action)
+        self.snapshot_steps = []  # steps of the snapshots held (planned)
+        self._actions = []
+        total = schedule.total_steps
+        self._min_spacing = max(1, total // SNAPSHOT_SPACING_DIVISOR)
+
+    @property
+    def uses_snapshots(self):
+        return self.rewind or self.restore_on_fault
+
+    def pop_actions(self):
+        """What to do to the model now: `("snapshot", step, keep)`, `("restore", step)`."""
+        actions, self._actions = self._actions, []
+        return actions
+
+    def drop_snapshot(self, step):
+        """The snapshot planned at `step` could not be kept (non-finite weights)."""
+        self.snapshot_steps = [s for s in self.snapshot_steps if s != step]
+
+    def forget_snapshots(self):
+        """The snapshots were lost (a new process): plan from none."""
+        self.snapshot_steps = []
+        self._actions = []
+
+    def plan_snapshot(self):
+        """Plans a snapshot at the current step if one is due."""
+        if not self.uses_snapshots:
+            return
+        step = self.record.n_steps
+        if step >= self.schedule.total_steps:
+            return
+        held = self.snapshot_steps
+        if held and step - held[-1] < self._min_spacing:
+            return
+        if not held:
+            due = True
+        elif self.warming_up:
+            lr = self.schedule.warmup_lr
+            due = float(lr(step)) >= SNAPSHOT_GROWTH * float(lr(held[-1]))
+        else:
+            decay = max(1, self.schedule.total_steps - self.switch_step)
+            spacing = max(self._min_spacing, -(-decay // DECAY_SNAPSHOTS))
+            due = step - max(held[-1], self.switch_step) >= spacing
+        if due:
+            keep = held[-(SNAPSHOT_SLOTS - 1):]
+            self.snapshot_steps = keep + [step]
+            self._actions.append(("snapshot", step, tuple(keep)))
 
     def skip(self, n_steps):
         """Records `n_steps` steps whose losses were never seen (no test uses them)."""
@@ -113,26 +200,19 @@ class WarmupController:
             self.observed.append(False)
 
     def replay_until(self, losses, ends, observed, step):
-        """Feeds a saved record, execution by execution, up to `step`.
-
-        Returns:
-            The `TestResult`s of the tests run while replaying.
-        """
-        results, start = [], self.record.n_steps
+        """Feeds a saved record, execution by execution, up to `step`."""
+        start = self.record.n_steps
         for end, seen in zip(ends, observed):
             end = min(int(end), step)
             if end <= start:
                 continue
             if seen:
-                result = self.observe(losses[start:end])
-                if result is not None:
-                    results.append(result)
+                self.observe(losses[start:end])
             else:
                 self.skip(end - start)
             start = end
             if start >= step:
                 break
-        return results
 
     @property
     def warming_up(self):
@@ -142,11 +222,15 @@ class WarmupController:
         """Adds the losses of one execution's steps; tests if a test is due.
 
         Warmup ends when `patience` tests in a row are positive (`"detected"`),
-        when the warmup cap `W` is reached (`"cap"`), or at once when a loss
-        is NaN or Inf (`"diverged"`). At the cap, a last test on the finite
-        record picks the peak LR (the GP's best LR); on divergence, the last
-        regular test's choice is kept when one exists. Without either, the LR
-        of the last finite step is used.
+        when the warmup cap `W` is reached (`"cap"`), or when non-finite
+        losses show that the LR is too large (`"diverged"`, see
+        `FAULT_RECUR_GROWTH` and `FAULT_PAST_BEST`); any other non-finite
+        loss restores the newest snapshot and training goes on. At the cap,
+        a last test on the finite record picks the peak LR (the GP's best
+        LR); on divergence, the last regular test's choice is kept when one
+        exists. Without either, the LR of the last finite step is used. At
+        the switch, the rewind restores the snapshot taken before the
+        chosen LR.
 
         Returns:
             The `TestResult` of a test run now, else None.
@@ -160,23 +244,57 @@ class WarmupController:
             self.points.add(first + (len(losses) - 1) / 2.0, float(np.mean(losses)))
         self.ends.append(step)
         self.observed.append(True)
-        if not self.warming_up:
-            return None
+        result = self._decide(losses, first, step)
+        self.plan_snapshot()
+        return result
+
+    def _decide(self, losses, first, step):
         bad = np.flatnonzero(~np.isfinite(losses))
+        if not self.warming_up:
+            if len(bad):
+                self._fault(first + int(bad[0]))
+            return None
         if len(bad):
-            return self._final_test(first + int(bad[0]), step, DIVERGED)
+            fault = first + int(bad[0])
+            if self.sweep and self._diverging(fault):
+                self.faults.append((fault, DIVERGED))
+                return self._final_test(fault, step, DIVERGED)
+            self._fault(fault)
+            if step < self.schedule.warmup_steps:
+                return None
         cap = self.schedule.warmup_steps
         if step >= cap:
+            if not self.sweep:
+                self._end_warmup(step, self.schedule.max_lr, SHORT_BUDGET)
+                return None
             # At the host's step (the cap, or the end of the execution that
             # crossed it): the steps before it ran at the LR of the cap.
             return self._final_test(step, step, CAP)
-        if step < self.next_test:
+        if not self.sweep or step < self.next_test:
             return None
         self.next_test = self.cadence.next_due(step)
         result = self._test(step)
         if result is not None and self.detector.should_switch:
             self._end_warmup(step, result.peak_lr, DETECTED)
         return result
+
+    def _diverging(self, fault):
+        """True when a non-finite loss at step `fault` is the LR's doing."""
+        lr = float(self.schedule.warmup_lr(fault))
+        for earlier, _ in self.faults:
+            if FAULT_RECUR_GROWTH * float(self.schedule.warmup_lr(earlier)) >= lr:
+                return True
+        best = [r.peak_lr for r in self.detector.results if r.peak_lr is not None]
+        return bool(best) and lr >= FAULT_PAST_BEST * best[-1]
+
+    def _fault(self, fault):
+        """A non-finite loss that does not end warmup: restore the newest snapshot."""
+        if self.restore_on_fault and self.snapshot_steps:
+            target = self.snapshot_steps[-1]
+            self._actions.append(("restore", target))
+            self.faults.append((fault, f"restored {target}"))
+        else:
+            self.faults.append((fault, "none"))
 
     def _test(self, step):
         return self.detector.test(
@@ -201,6 +319,8 @@ class WarmupController:
             chosen = previous[-1].peak_lr
         if chosen is None or not math.isfinite(chosen):
             chosen = float(self.schedule.warmup_lr(max(last_good - 1, 0)))
+        if reason == DIVERGED:
+            chosen = min(chosen, float(self.schedule.warmup_lr(max(last_good - 1, 0))))
         self._end_warmup(switch_at, chosen, reason)
         return result
 
@@ -208,14 +328,41 @@ class WarmupController:
         """Switches at `step` from `peak_factor` times the chosen LR.
 
         The peak never exceeds the LR at the switch: decay starts at or
-        below where warmup stopped.
+        below where warmup stopped. With a short budget the peak is the
+        optimizer's own LR, whole.
         """
         lr_now = float(self.schedule.warmup_lr(min(step, self.schedule.warmup_steps)))
         peak = chosen_lr
         if peak is None or not math.isfinite(peak) or peak <= 0:
             peak = lr_now
-        peak = self.peak_factor * min(peak, lr_now)
+        peak = min(peak, lr_now)
+        if reason != SHORT_BUDGET:
+            peak = self.peak_factor * peak
         self.switch_step, self.peak_lr, self.reason = int(step), float(peak), reason
+        self.plan_rewind()
+
+    def plan_rewind(self):
+        """At the switch: restore the newest snapshot at or before the chosen LR.
+
+        The chosen LR is the detector's (the peak before `peak_factor`). With
+        no snapshot that early, the oldest one held. The step counter is
+        never rewound: the budget counts the steps spent. Call it again
+        after the decision is replaced by the chief's (distributed.py).
+        """
+        self._actions = [a for a in self._actions if a[0] != "restore"]
+        self.restored_step = None
+        if (not self.rewind or self.reason in (SHORT_BUDGET, RESTORED, None)
+                or not self.snapshot_steps):
+            if self.reason == DIVERGED and self.restore_on_fault and self.snapshot_steps:
+                self.restored_step = self.snapshot_steps[-1]
+                self._actions.append(("restore", self.restored_step))
+            return
+        chosen = self.peak_lr / self.peak_factor * (1.0 + 1e-9)
+        lr = self.schedule.warmup_lr
+        early = [s for s in self.snapshot_steps if float(lr(s)) <= chosen]
+        target = early[-1] if early else self.snapshot_steps[0]
+        self.restored_step = int(target)
+        self._actions.append(("restore", self.restored_step))
 
     def restore_switch(self, step, peak_lr):
         """Marks warmup as over, as a restored schedule already decided."""
@@ -230,6 +377,8 @@ class WarmupController:
             tests=list(self.detector.results),
             total_steps=self.schedule.total_steps,
             warmup_steps=self.schedule.warmup_steps,
+            restored_step=self.restored_step,
+            faults=list(self.faults),
         )
 
 

@@ -38,6 +38,12 @@ class TestResult:
             units of the losses.
         inconclusive: bool. The GP failed numerically; the test counts as
             negative.
+        descents: tuple of float. `P(f_min < f_start)` of each posterior:
+            that the smoothed minimum lies below the smoothed loss at the
+            start of the record (the descent guard, `require_descent`).
+        held_back: bool. A majority of posteriors found the minimum in the
+            past, but the guard held the test back: no confident descent
+            from the start yet (the loss only wandered).
     """
 
     __test__ = False  # not a pytest class
@@ -51,6 +57,8 @@ class TestResult:
     noise: float = float("nan")
     mean: float = float("nan")
     inconclusive: bool = False
+    descents: Tuple[float, ...] = ()
+    held_back: bool = False
 
     @property
     def probability(self):
@@ -93,6 +101,13 @@ class WarmupDetector:
             losses) the first fit starts from. None (default) estimates it
             from successive differences of the losses; `1e-3` is the
             paper's reference.
+        peak: `"minimum"` (default) or `"steepest"`.
+        require_descent: bool. A posterior votes positive only when, besides
+            the minimum lying in the past, the smoothed minimum lies below
+            the smoothed loss at the start with the same `confidence`: a
+            loss that only wanders while the LR is too small to train is not
+            read as a minimum (docs/algorithm.md, "Descent guard").
+            Defaults to True; False is the paper's test.
     """
 
     def __init__(
@@ -106,6 +121,7 @@ class WarmupDetector:
         seed=0,
         initial_noise=None,
         peak="minimum",
+        require_descent=True,
     ):
         self.confidence = _validation.fraction(
             "confidence", confidence, include_one=False
@@ -125,6 +141,8 @@ class WarmupDetector:
             )
         self.seed = _validation.non_negative_int("seed", seed)
         self.peak = _validation.choice("peak", peak, ("minimum", "steepest"))
+        self.require_descent = _validation.boolean(
+            "require_descent", require_descent)
         self.initial_noise = None if initial_noise is None else (
             _validation.positive_float("initial_noise", initial_noise))
         self._smoother = None
@@ -203,23 +221,30 @@ class WarmupDetector:
         else:
             draws = [_draw(rng, count, self.predict_points)
                      for _ in range(self.num_posteriors)]
-        probs, peaks = [], []
+        probs, descents, peaks = [], [], []
         grid = self.smoother.grid
         for idx in draws:
             outcome = self._posterior(x_at(idx), standardize(y_all[idx]))
             if outcome is None:
                 return self._record(index, n_steps, (), None, params, center, scale)
-            post_mean, prob, argmin = outcome
+            post_mean, prob, argmin, descent = outcome
             probs.append(prob)
+            descents.append(descent)
             point = _steepest(post_mean, argmin) if self.peak == "steepest" else argmin
             peaks.append(float(lr_at(grid[point] * n_steps)))
             self.last_posterior_mean = center + scale * post_mean
         if len(draws) == 1:
             probs = probs * self.num_posteriors
-        votes = sum(p > self.confidence for p in probs)
+            descents = descents * self.num_posteriors
+        passed = sum(p > self.confidence for p in probs) >= self.majority
+        votes = sum(p > self.confidence and (
+            not self.require_descent or d > self.confidence)
+            for p, d in zip(probs, descents))
+        positive = votes >= self.majority
         result = self._record(
             index, n_steps, tuple(probs), float(np.mean(peaks)), params,
-            center, scale, positive=votes >= self.majority,
+            center, scale, positive=positive, descents=tuple(descents),
+            held_back=passed and not positive,
         )
         return result
 
@@ -251,17 +276,18 @@ class WarmupDetector:
     def _posterior(self, x, y):
         for jitter in _JITTERS:
             try:
-                post_mean, prob, argmin = self.smoother.posterior(
+                post_mean, prob, argmin, descent = self.smoother.posterior(
                     x, y, self.params, jitter
                 )
             except tf.errors.InvalidArgumentError:
                 continue
-            if np.all(np.isfinite(post_mean)) and math.isfinite(prob):
-                return post_mean, prob, argmin
+            if (np.all(np.isfinite(post_mean)) and math.isfinite(prob)
+                    and math.isfinite(descent)):
+                return post_mean, prob, argmin, descent
         return None
 
     def _record(self, index, step, probs, peak, params, center, scale,
-                positive=False):
+                positive=False, descents=(), held_back=False):
         hyper = {}
         if params is not None:
             a2, s2, mean = gp.constrained(params)
@@ -270,27 +296,11 @@ class WarmupDetector:
         result = TestResult(
             index=index, step=int(step), probabilities=probs,
             positive=bool(positive), peak_lr=peak,
-            inconclusive=not probs, **hyper,
+            inconclusive=not probs, descents=descents,
+            held_back=bool(held_back), **hyper,
         )
         self.results.append(result)
         return result
-
-    # ------------------------------------------------------------ state
-    def get_state(self):
-        """JSON-friendly state: warm-start parameters and the test results."""
-        return {
-            "hyperparameters": None if self.hyperparameters is None
-            else list(self.hyperparameters),
-            "results": [dataclasses.asdict(r) for r in self.results],
-        }
-
-    def set_state(self, state):
-        hyper = state["hyperparameters"]
-        self.hyperparameters = None if hyper is None else tuple(hyper)
-        self.results = [
-            TestResult(**{**r, "probabilities": tuple(r["probabilities"])})
-            for r in state["results"]
-        ]
 
 
 def _steepest(post_mean, argmin):

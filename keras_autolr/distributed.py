@@ -176,6 +176,12 @@ def agree_controller(strategy, controller):
     if chief == local:
         return False
     controller.switch_step, controller.peak_lr, controller.reason = chief
+    if controller.switch_step is not None:
+        controller.plan_rewind()  # from the chief's choice
+    else:
+        controller.restored_step = None
+        controller.pop_actions()
+        controller.plan_snapshot()
     return True
 
 

@@ -125,7 +125,8 @@ class GaussianProcessSmoother:
     x = np.linspace(0, 1, 100, endpoint=False)
     y = (x - 0.6) ** 2
     params = smoother.fit(x, (y - y.mean()) / y.std(), initial_params())
-    mean, prob, argmin = smoother.posterior(x, (y - y.mean()) / y.std(), params)
+    mean, prob, argmin, descent = smoother.posterior(
+        x, (y - y.mean()) / y.std(), params)
     ```
 
     Args:
@@ -179,7 +180,10 @@ class GaussianProcessSmoother:
         return out.numpy()
 
     def posterior(self, x, y, params, jitter=0.0):
-        """Posterior mean on the grid, past-minimum probability and argmin.
+        """Posterior mean on the grid, past-minimum probability, argmin, descent.
+
+        `descent` is `P(f_argmin < f_0)`: that the smoothed minimum lies below
+        the smoothed loss at the start of the record.
 
         Raises `tf.errors.InvalidArgumentError` when the Cholesky
         factorization fails; the caller retries with more `jitter`.
@@ -187,10 +191,10 @@ class GaussianProcessSmoother:
         size = next(b for b in self.buckets if b >= len(x))
         x, y, mask = _pad(x, y, size)
         with tf.device(CPU):
-            mean, prob, argmin = self._posterior_fns[size](
+            mean, prob, argmin, descent = self._posterior_fns[size](
                 x, y, mask, tf.constant(params, _F64), tf.constant(jitter, _F64)
             )
-        return mean.numpy(), float(prob), int(argmin)
+        return mean.numpy(), float(prob), int(argmin), float(descent)
 
     def posterior_band(self, x, y, params, jitter=0.0):
         """Posterior mean and pointwise variance of the latent curve on the grid.
@@ -261,10 +265,23 @@ class GaussianProcessSmoother:
         prior = 2.0 * a2 * (1.0 - kernel.matrix(grid, grid[last:])[:, 0])
         var = tf.maximum(prior - tf.reduce_sum(solved * solved, axis=0), 0.0)
         var += DIFFERENCE_JITTER
+        normal = tfp.distributions.Normal(
+            tf.constant(0.0, _F64), tf.constant(1.0, _F64))
         z = (post_mean[last] - post_mean[:last]) / tf.sqrt(var[:last])
-        prob = tf.reduce_max(tfp.distributions.Normal(
-            tf.constant(0.0, _F64), tf.constant(1.0, _F64)).cdf(z))
-        return post_mean, prob, tf.argmin(post_mean, output_type=tf.int32)
+        prob = tf.reduce_max(normal.cdf(z))
+        argmin = tf.argmin(post_mean, output_type=tf.int32)
+        # The descent guard: P(f_argmin < f_0), the smoothed minimum below
+        # the smoothed start, with Var(f_a - f_0) written as above for the
+        # one column a = argmin (O(n^2)).
+        diff0 = (tf.gather(k_gn, argmin) - k_gn[0])[:, None]  # [n, 1]
+        solved0 = tf.linalg.triangular_solve(chol, diff0, lower=True)
+        prior0 = 2.0 * a2 * (1.0 - kernel.apply(
+            tf.gather(grid, argmin)[None, :], grid[:1])[0])
+        var0 = tf.maximum(prior0 - tf.reduce_sum(solved0 * solved0), 0.0)
+        var0 += DIFFERENCE_JITTER
+        descent = normal.cdf(
+            (post_mean[0] - tf.gather(post_mean, argmin)) / tf.sqrt(var0))
+        return post_mean, prob, argmin, descent
 
 
 def _pad(x, y, size):

@@ -3,6 +3,7 @@
 import numpy as np
 
 from keras_autolr import _validation
+from keras_autolr import short_budget
 from keras_autolr.controller import WarmupController
 from keras_autolr.detector import WarmupDetector
 from keras_autolr.schedule import AutoLRSchedule
@@ -10,8 +11,10 @@ from keras_autolr.schedule import AutoLRSchedule
 SCHEDULE_OPTIONS = ("min_lr", "max_lr", "max_warmup_fraction", "warmup",
                     "decay", "cooldown_fraction")
 DETECTOR_OPTIONS = ("confidence", "patience", "num_posteriors", "fit_points",
-                    "predict_points", "grid_points", "seed", "initial_noise", "peak")
-CONTROLLER_OPTIONS = ("peak_factor",)
+                    "predict_points", "grid_points", "seed", "initial_noise", "peak",
+                    "require_descent")
+CONTROLLER_OPTIONS = ("peak_factor", "rewind", "restore_on_divergence",
+                      "short_budget", "own_lr")
 
 
 def split_options(options):
@@ -65,13 +68,18 @@ def replay(losses, total_steps, steps_per_epoch=None, steps_per_execution=1,
         steps_per_execution: int. Steps per execution of the live run.
         check_every: `"auto"`, `"epoch"` or a positive int.
         **options: any `AutoLRSchedule` warmup/decay option (`min_lr`,
-            `max_lr`, `max_warmup_fraction`, `warmup`, ...) and any
+            `max_lr`, `max_warmup_fraction`, `warmup`, ...), any
             `WarmupDetector` option (`confidence`, `patience`, `seed`,
-            `peak`, ...) and `peak_factor`.
+            `peak`, `require_descent`, ...), and `AutoLR`'s `peak_factor`,
+            `rewind`, `restore_on_divergence` and `short_budget`; `own_lr`
+            is the optimizer's own LR, which `short_budget="own_lr"` falls
+            back to under a short budget (without it, the sweep runs, as
+            in the pair form). `keras_autolr.PAPER` gives the paper's rule.
 
     Returns:
         A `Decision`: `switch_step` (None when warmup would go on past the
-        record), `peak_lr`, `reason` and the per-test results.
+        record), `peak_lr`, `reason`, the per-test results, the step the
+        rewind restored (`restored_step`) and the faults.
     """
     losses = np.asarray(losses, np.float64).reshape(-1)
     total_steps = _validation.positive_int("total_steps", total_steps)
@@ -82,9 +90,23 @@ def replay(losses, total_steps, steps_per_epoch=None, steps_per_execution=1,
     check_every = _validation.check_every(check_every)
     schedule_args, detector_args, controller_args = split_options(options)
     schedule = AutoLRSchedule(total_steps=total_steps, **schedule_args)
+    short = _validation.choice(
+        "short_budget", controller_args.pop("short_budget", "own_lr"),
+        ("own_lr", "sweep"))
+    own_lr = controller_args.pop("own_lr", None)
+    sweep = not (short == "own_lr" and own_lr is not None
+                 and total_steps < short_budget.MIN_SWEEP_STEPS)
+    if not sweep:
+        schedule.use_own_lr(own_lr, short_budget.OWN_LR_WARMUP_FRACTION)
+    if "restore_on_divergence" in controller_args:
+        controller_args["restore_on_fault"] = _validation.boolean(
+            "restore_on_divergence", controller_args.pop("restore_on_divergence"))
+    if "rewind" in controller_args:
+        _validation.boolean("rewind", controller_args["rewind"])
     controller = WarmupController(
         schedule, WarmupDetector(**detector_args), check_every, steps_per_epoch,
-        **controller_args)
+        sweep=sweep, **controller_args)
+    controller.plan_snapshot()  # the one a live run takes before step 0
     start = 0
     for end in execution_ends(min(len(losses), total_steps), steps_per_epoch,
                               steps_per_execution):

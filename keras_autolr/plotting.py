@@ -283,7 +283,7 @@ def _band(smoother, x, y, params):
     """Mean, variance, probability and argmin of one draw, retrying jitters."""
     for jitter in detector_lib._JITTERS:
         try:
-            _, prob, argmin = smoother.posterior(x, y, params, jitter)
+            _, prob, argmin, _ = smoother.posterior(x, y, params, jitter)
             mean, variance = smoother.posterior_band(x, y, params, jitter)
         except tf.errors.InvalidArgumentError:
             continue

@@ -106,6 +106,21 @@ class AutoLRSchedule(keras.optimizers.schedules.LearningRateSchedule):
         self.name = name
         self._state = None
 
+    def use_own_lr(self, learning_rate, warmup_fraction):
+        """Turns the warmup into a linear ramp to `learning_rate` (short budgets).
+
+        Linear from 1 % of `learning_rate` to `learning_rate` over
+        `warmup_fraction` of the budget; at that cap the decay starts from
+        `learning_rate` with no host involvement. Call it before the first
+        training step is traced.
+        """
+        learning_rate = _validation.positive_float("learning_rate", learning_rate)
+        self.min_lr, self.max_lr = _validation.lr_range(
+            0.01 * learning_rate, learning_rate)
+        self.max_warmup_fraction = _validation.fraction(
+            "warmup_fraction", warmup_fraction)
+        self.warmup = "linear"
+
     # ------------------------------------------------------------------ state
     def build(self, strategy=None):
         """Creates the state variables, under `strategy`'s scope if given.
@@ -129,10 +144,6 @@ class AutoLRSchedule(keras.optimizers.schedules.LearningRateSchedule):
                     dtype=tf.float32, trainable=False, name="peak_lr",
                 ),
             }
-
-    @property
-    def built(self):
-        return self._state is not None
 
     @property
     def switch_step(self):

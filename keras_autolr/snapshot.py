@@ -1,40 +1,62 @@
-"""`WeightSnapshot`: a host-memory copy of the weights and optimizer state.
+"""`SnapshotRing`: host-memory copies of the weights and optimizer state.
 
-The warmup pushes the LR toward divergence on purpose. `AutoLR` copies the
-model's weights and the optimizer's state (moments, not the step counter) to
-host memory at each test, so that weights that turn NaN or Inf can be put
-back as they were at the last test. The copy costs host memory equal to the
-model's weights plus the optimizer's slots (3x the weights for Adam or LAMB).
+The warmup pushes the LR toward divergence on purpose. `AutoLR` keeps at
+most `capacity` (2) copies of the model's weights and the optimizer's state
+(moments, not the step counter) in host memory, taken at the steps the
+`WarmupController` plans (one per doubling of the warmup LR, a few over the
+decay). At the switch it puts back the copy taken before the LR of the
+smoothed loss minimum (the rewind); after a non-finite loss, the newest
+copy. Host memory is bounded by `capacity` copies: a copy's buffers are
+reused by the next one, so no new memory is allocated once the ring is full.
 """
+
+import time
 
 import numpy as np
 
 
-class WeightSnapshot:
-    """Takes and restores a copy of a model's weights and optimizer state.
+class SnapshotRing:
+    """Takes, keeps and restores copies of a model's weights and optimizer state.
 
     Example:
 
     ```python
-    snapshot = WeightSnapshot(model, model.optimizer)
-    snapshot.take()
-    ...  # training diverges
-    if not snapshot.weights_finite():
-        snapshot.restore()
+    ring = SnapshotRing(model, model.optimizer)
+    ring.take(step=0)
+    ...  # training
+    ring.take(step=40, keep=[0])
+    ring.restore(0)  # weights and optimizer moments as they were at step 0
     ```
 
     Args:
         model: the Keras model.
         optimizer: its optimizer (Keras 3, Keras 2 or a tf-addons
             `OptimizerV2`).
+        capacity: int. Most copies held at once. Defaults to 2.
+
+    Attributes:
+        seconds: float. Wall time spent copying to host memory so far.
+        copies: int. Copies taken so far.
     """
 
-    def __init__(self, model, optimizer):
+    def __init__(self, model, optimizer, capacity=2):
         self.model = model
         self.optimizer = optimizer
-        self.step = None
-        self._weights = None
-        self._slots = None
+        self.capacity = capacity
+        self._held = {}  # step -> (weights, slots)
+        self.seconds = 0.0
+        self.copies = 0
+
+    @property
+    def steps(self):
+        """Steps of the copies held, ascending."""
+        return sorted(self._held)
+
+    @property
+    def nbytes(self):
+        """Host memory held by the copies, in bytes."""
+        return sum(a.nbytes for weights, slots in self._held.values()
+                   for a in weights + slots)
 
     def _optimizer_variables(self):
         variables = self.optimizer.variables
@@ -45,35 +67,86 @@ class WeightSnapshot:
                 and getattr(v, "name", "") != getattr(iterations, "name", None)
                 and "iteration" not in getattr(v, "name", "")]
 
-    def take(self):
-        """Copies the weights and the optimizer state to host memory."""
-        self._weights = [np.array(v.numpy()) for v in self.model.weights]
-        self._slots = [np.array(v.numpy()) for v in self._optimizer_variables()]
-        self.step = int(self.optimizer.iterations.numpy())
+    def take(self, step, keep=None):
+        """Copies the weights and optimizer state, labelled `step`.
+
+        Args:
+            step: int. The optimizer step the copy belongs to.
+            keep: iterable of int or None. Copies to keep besides the new
+                one; the others are dropped first (their buffers are reused).
+                None keeps the newest `capacity - 1`.
+
+        Returns:
+            True when the copy was kept; False when the weights were not
+            finite (nothing was kept under `step`).
+        """
+        start = time.perf_counter()
+        if keep is None:
+            keep = self.steps[-(self.capacity - 1):] if self.capacity > 1 else []
+        keep = set(keep) - {step}
+        spare = None
+        for old in [s for s in self.steps if s not in keep]:
+            spare = self._held.pop(old)
+        weights = _copy([v for v in self.model.weights],
+                        None if spare is None else spare[0])
+        slots = _copy(self._optimizer_variables(),
+                      None if spare is None else spare[1])
+        finite = all(_finite(w) for w in weights)
+        if finite:  # a copy of non-finite weights would restore nothing
+            self._held[int(step)] = (weights, slots)
+        self.seconds += time.perf_counter() - start
+        self.copies += 1
+        return finite
 
     def weights_finite(self):
-        """True when every weight of the model is finite."""
+        """True when every floating-point weight of the model is finite."""
         return all(np.all(np.isfinite(v.numpy())) for v in self.model.weights
                    if np.issubdtype(_dtype(v), np.floating))
 
-    def restore(self):
-        """Puts the copied weights and optimizer state back.
+    def restore(self, step):
+        """Puts the copy labelled `step` back into the model and optimizer.
 
         Returns:
-            True when a copy existed and was restored.
+            True when that copy was held and restored.
         """
-        if self._weights is None:
+        if step not in self._held:
             return False
-        for variable, value in zip(self.model.weights, self._weights):
+        weights, slots = self._held[step]
+        for variable, value in zip(self.model.weights, weights):
             variable.assign(value)
-        slots = self._optimizer_variables()
-        if len(slots) == len(self._slots):
-            for variable, value in zip(slots, self._slots):
+        variables = self._optimizer_variables()
+        if len(variables) == len(slots):
+            for variable, value in zip(variables, slots):
                 variable.assign(value)
         else:  # slots created since the copy: start them from zero
-            for variable in slots:
+            for variable in variables:
                 variable.assign(np.zeros(variable.shape, _dtype(variable)))
         return True
+
+    def clear(self):
+        self._held.clear()
+
+
+def _copy(variables, buffers):
+    """Host copies of `variables`, written into `buffers` when they fit."""
+    out = []
+    for i, variable in enumerate(variables):
+        value = variable.numpy()
+        if (buffers is not None and i < len(buffers)
+                and buffers[i].shape == value.shape
+                and buffers[i].dtype == value.dtype):
+            np.copyto(buffers[i], value)
+            out.append(buffers[i])
+        else:
+            out.append(np.array(value, copy=True))
+    return out
+
+
+def _finite(array):
+    """True when every value is finite (two reductions, no temporary array)."""
+    if array.size == 0 or not np.issubdtype(array.dtype, np.floating):
+        return True
+    return bool(np.isfinite(np.max(array)) and np.isfinite(np.min(array)))
 
 
 def _dtype(variable):

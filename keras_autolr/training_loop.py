@@ -75,6 +75,8 @@ class WarmupDriver:
         peak: `"minimum"` (default) or `"steepest"`.
         peak_factor: float in (0, 1]. Defaults to 0.3, as `AutoLR`;
             1.0 is the paper's.
+        require_descent: bool. The descent guard, as in `AutoLR`.
+            Defaults to True.
         verbose: 0 (silent) or 1 (a line when warmup ends). Defaults to 1.
 
     Attributes:
@@ -99,6 +101,7 @@ class WarmupDriver:
         initial_noise=None,
         peak="minimum",
         peak_factor=DEFAULT_PEAK_FACTOR,
+        require_descent=True,
         verbose=1,
     ):
         if not isinstance(schedule, AutoLRSchedule):
@@ -128,9 +131,12 @@ class WarmupDriver:
             num_posteriors=num_posteriors, fit_points=fit_points,
             predict_points=predict_points, grid_points=grid_points, seed=seed,
             initial_noise=initial_noise, peak=peak,
+            require_descent=require_descent,
         )
+        # No model here: no snapshots, no rewind (the loop owns the weights).
         self.controller = WarmupController(
-            schedule, detector, check_every, peak_factor=peak_factor)
+            schedule, detector, check_every, peak_factor=peak_factor,
+            rewind=False, restore_on_fault=False)
         if schedule.switch_step is not None:  # a restored, decided schedule
             self.controller.restore_switch(schedule.switch_step, schedule.peak_lr)
         self.overridden = 0

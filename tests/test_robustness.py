@@ -46,10 +46,12 @@ def test_valley_at_any_scale_switches_like_at_unit_scale():
         assert scaled.peak_lr == pytest.approx(base.peak_lr, rel=0.05)
 
 
-def test_all_nan_record_ends_warmup_at_once_from_the_start_lr(paper):
+def test_all_nan_record_restores_once_then_ends_warmup_as_diverged(paper):
+    """The first NaN may be a bad batch; a second one at once is the LR's doing."""
     decision = replay(np.full(T // 2, np.nan), total_steps=T, **paper)
+    assert decision.faults == [(0, "restored 0"), (1, "diverged")]
     assert decision.reason == "diverged"
-    assert decision.switch_step == 1
+    assert decision.switch_step == 2
     assert decision.peak_lr == pytest.approx(1e-5)
 
 
@@ -58,11 +60,34 @@ def test_nan_ends_warmup_and_decays_from_the_gp_best_lr(paper):
     losses[200:] = np.nan  # diverges at step 200, before a detection
     decision = replay(losses, total_steps=T, **paper)
     assert decision.reason == "diverged"
-    assert decision.switch_step == 201
+    assert decision.switch_step == 202  # the second NaN in a row decides
+    assert decision.faults[0][0] == 200 and decision.faults[0][1].startswith("restored")
     clean = replay(valley(T, lr_min=1e-1)[:200], total_steps=T, **paper)
     assert clean.switch_step is None  # no detection before step 200
     # The last regular test's choice: the final test also sees the blow-up.
     assert decision.peak_lr == decision.tests[-2].peak_lr
+
+
+def test_a_lone_nan_at_a_small_lr_does_not_end_warmup():
+    losses = valley(T, lr_min=1e-1)
+    clean = replay(losses, total_steps=T)
+    hit = losses.copy()
+    hit[60] = np.nan  # a bad batch at LR ~1e-3, far below the minimum
+    decision = replay(hit, total_steps=T)
+    assert decision.faults == [(60, f"restored {decision.faults[0][1].split()[1]}")]
+    assert decision.reason == clean.reason == "detected"
+    assert abs(decision.switch_step - clean.switch_step) <= 3
+
+
+def test_a_nan_far_past_the_best_lr_ends_warmup_at_once():
+    losses = valley(T, lr_min=1e-3)
+    clean = replay(losses, total_steps=T, require_descent=False, patience=50)
+    assert clean.switch_step is None or clean.switch_step > 250
+    hit = losses.copy()
+    hit[250] = np.nan  # LR ~0.3: hundreds of times past the valley at 1e-3
+    decision = replay(hit, total_steps=T, require_descent=False, patience=50)
+    assert decision.faults == [(250, "diverged")]
+    assert decision.reason == "diverged" and decision.switch_step == 251
 
 
 def test_cholesky_failure_is_an_inconclusive_test(monkeypatch):
