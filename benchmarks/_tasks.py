@@ -173,3 +173,17 @@ TASKS = {
         load_teacher, teacher_student, epochs=4,
         batches=(1024, 4096, 16384), quick_batches=(1024, 16384)),
 }
+
+# One-epoch cells, keras.io tutorial size (tens of steps): the short budgets
+# where an exponential sweep from 1e-5 has few tests before its cap.
+TASKS.update({
+    "digits-1ep": dataclasses.replace(
+        TASKS["digits"], name="digits-1ep", epochs=1, batches=(32,),
+        quick_batches=(32,)),
+    "mnist-1ep": dataclasses.replace(
+        TASKS["mnist"], name="mnist-1ep", epochs=1, batches=(64,),
+        quick_batches=(64,)),
+    "teacher-1ep": dataclasses.replace(
+        TASKS["teacher"], name="teacher-1ep", epochs=1, batches=(4096,),
+        quick_batches=(4096,)),
+})

@@ -306,34 +306,22 @@ def paper_options():
     return dict(FALLBACK), "FALLBACK"
 
 
-def keras_decision(losses, meta, options, use_replay=True):
-    """A keras_autolr decision as a dict, by `replay` or by the same loop by hand.
+def keras_decision(losses, meta, options, patches=()):
+    """`keras_autolr.replay` on one curve, as a dict; `patches` name diagnostics.
 
-    By hand (`use_replay=False`) drives `WarmupController` exactly as `replay`
-    does, so that detector options `replay` may not accept yet
-    (`require_descent`) can be tried.
+    The patches are runtime stand-ins (this process only, nothing is written)
+    for candidate changes to the package, to measure what each would do to
+    the agreement: see `PATCHES`.
     """
-    import keras_autolr
-    from keras_autolr import offline
-    from keras_autolr.controller import WarmupController
-    from keras_autolr.detector import WarmupDetector
+    import contextlib
 
-    total, spe = meta["total_steps"], meta["steps_per_epoch"]
-    if use_replay:
-        d = keras_autolr.replay(losses, total, steps_per_epoch=spe, **options)
-    else:
-        opts = dict(options)
-        check = opts.pop("check_every", "auto")
-        sched = {k: opts.pop(k) for k in list(opts) if k in offline.SCHEDULE_OPTIONS}
-        ctrl = {k: opts.pop(k) for k in list(opts) if k in offline.CONTROLLER_OPTIONS}
-        controller = WarmupController(
-            keras_autolr.AutoLRSchedule(total_steps=total, **sched),
-            WarmupDetector(**opts), check, spe, **ctrl)
-        for end in offline.execution_ends(min(len(losses), total), spe, 1):
-            controller.observe(losses[end - 1:end])
-            if not controller.warming_up:
-                break
-        d = controller.decision
+    import keras_autolr
+
+    with contextlib.ExitStack() as stack:
+        for name in patches:
+            stack.enter_context(PATCHES[name]())
+        d = keras_autolr.replay(losses, meta["total_steps"],
+                                steps_per_epoch=meta["steps_per_epoch"], **options)
     return dict(
         switch_step=d.switch_step, peak_lr=d.peak_lr, reason=d.reason,
         tests=[dict(step=t.step, probabilities=list(t.probabilities),
@@ -343,6 +331,172 @@ def keras_decision(losses, meta, options, use_replay=True):
                                 else None),
                     noise=t.noise, mean=t.mean)
                for t in d.tests])
+
+
+def _patch_no_descent_guard():
+    """The detector without the descent guard (`require_descent=False`)."""
+    import contextlib
+    import functools
+    import inspect
+    from unittest import mock
+
+    from keras_autolr import detector, offline
+
+    if "require_descent" not in inspect.signature(detector.WarmupDetector).parameters:
+        return contextlib.nullcontext()  # the package has no guard
+    return mock.patch.object(offline, "WarmupDetector", functools.partial(
+        detector.WarmupDetector, require_descent=False))
+
+
+def _patch_cap_keeps_lr():
+    """At the cap, decay from the LR reached (the reference), not the GP's argmin.
+
+    The reference's last warmup step is `W - 1`: it decays from
+    `lr(W - 1) = max_lr / gamma` and runs no test at the cap.
+    """
+    from unittest import mock
+
+    from keras_autolr import controller as ctl
+
+    original = ctl.WarmupController._final_test
+
+    def final_test(self, last_good, switch_at, reason):
+        if reason != ctl.CAP:
+            return original(self, last_good, switch_at, reason)
+        lr = float(self.schedule.warmup_lr(max(switch_at - 1, 0)))
+        self._end_warmup(switch_at, lr, reason)
+        return None
+
+    return mock.patch.object(ctl.WarmupController, "_final_test", final_test)
+
+
+def _patch_raw_units():
+    """The GP on the losses as they are (centered only), as GPyTorch fits them.
+
+    The reference does not standardize: its amplitude starts at
+    softplus(0) = 0.69 and its noise at 1e-3 (floor 1e-4) in the units of
+    the loss; keras_autolr divides the losses by their spread first, so the
+    same starting values mean other things on flat or steep curves.
+    """
+    from unittest import mock
+
+    from keras_autolr import detector
+
+    return mock.patch.object(
+        detector, "_standardizer", lambda v: (float(np.mean(v)), 1.0))
+
+
+def _patch_mean_reinit():
+    """Each test starts the constant mean at the mean of all finite losses.
+
+    The reference's `add_data` re-initializes `mean_module.constant` to the
+    mean of the whole record before every fit; keras_autolr warm-starts it.
+    """
+    import contextlib
+    from unittest import mock
+
+    from keras_autolr import detector
+
+    original_test = detector.WarmupDetector.test
+    original_start = detector.WarmupDetector._start_params
+
+    def test(self, finite_steps, finite_losses, n_steps, lr_at):
+        self._mean_all = float(np.mean(np.asarray(finite_losses, np.float64)))
+        return original_test(self, finite_steps, finite_losses, n_steps, lr_at)
+
+    def start(self, y_fit, center, scale):
+        params = np.array(original_start(self, y_fit, center, scale), np.float64)
+        params[2] = (self._mean_all - center) / scale
+        return params
+
+    stack = contextlib.ExitStack()
+    stack.enter_context(mock.patch.object(detector.WarmupDetector, "test", test))
+    stack.enter_context(mock.patch.object(detector.WarmupDetector, "_start_params", start))
+    return stack
+
+
+def _patch_adam_state():
+    """The GP fit's Adam moments and step count carry over from test to test.
+
+    The reference builds its `torch.optim.Adam` once and keeps it: a test's
+    100 steps start from the last test's moments, so after a change of regime
+    a parameter can travel up to ~3x further per test than with fresh
+    moments (|m_hat| / sqrt(v_hat) up to (1 - b1) / sqrt(1 - b2)).
+    keras_autolr restarts Adam every fit. This stand-in runs the same fit
+    (the eigenbasis NLL of `gp._adam`, Adam lr 0.01, 100 steps) in NumPy with
+    the moments kept on the detector. Meaningful with `raw-units` only (the
+    moments are in the units of the losses).
+    """
+    import contextlib
+    from unittest import mock
+
+    from keras_autolr import detector, gp
+
+    current = {}
+    original_test = detector.WarmupDetector.test
+
+    def test(self, *args, **kwargs):
+        current["detector"] = self
+        return original_test(self, *args, **kwargs)
+
+    def fit(smoother, x, y, params):
+        det = current["detector"]
+        m, v, t = getattr(det, "_adam_state", None) or (np.zeros(3), np.zeros(3), 0)
+        x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+        k0 = np.exp(-(x[:, None] - x[None, :]) ** 2 / (2 * gp.LENGTH_SCALE ** 2))
+        e, q = np.linalg.eigh(k0)
+        e = np.maximum(e, 0.0)
+        q_y, q_1, n = q.T @ y, q.T @ np.ones_like(y), len(y)
+        theta = np.array(params, np.float64)
+        sig = lambda r: 1.0 / (1.0 + np.exp(-r))  # noqa: E731
+        for _ in range(gp.ADAM_STEPS):
+            a2 = np.logaddexp(0.0, theta[0])
+            s2 = np.logaddexp(0.0, theta[1]) + gp.NOISE_FLOOR
+            d = a2 * e + s2
+            z = q_y - theta[2] * q_1
+            g = np.array([
+                0.5 * np.sum(e / d - z * z * e / d ** 2) / n * sig(theta[0]),
+                0.5 * np.sum(1.0 / d - z * z / d ** 2) / n * sig(theta[1]),
+                -np.sum(z * q_1 / d) / n])
+            t += 1
+            m = 0.9 * m + 0.1 * g
+            v = 0.999 * v + 0.001 * g * g
+            theta = theta - gp.ADAM_LR * (m / (1 - 0.9 ** t)) / (
+                np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
+        det._adam_state = (m, v, t)
+        return theta
+
+    stack = contextlib.ExitStack()
+    stack.enter_context(mock.patch.object(detector.WarmupDetector, "test", test))
+    stack.enter_context(mock.patch.object(gp.GaussianProcessSmoother, "fit", fit))
+    return stack
+
+
+PATCHES = {
+    "no-descent-guard": _patch_no_descent_guard,
+    "cap-keeps-lr": _patch_cap_keeps_lr,
+    "raw-units": _patch_raw_units,
+    "mean-reinit": _patch_mean_reinit,
+    "adam-state": _patch_adam_state,
+}
+
+# Diagnostic variants, cumulative: PAPER plus runtime patches (see PATCHES).
+VARIANTS = [
+    ("PAPER + no-descent-guard", ("no-descent-guard",), {}),
+    ("PAPER + cap-keeps-lr", ("no-descent-guard", "cap-keeps-lr"), {}),
+    ("PAPER + raw-units", ("no-descent-guard", "raw-units"), {}),
+    ("PAPER + cap-keeps-lr + raw-units",
+     ("no-descent-guard", "cap-keeps-lr", "raw-units"), {}),
+    ("PAPER + cap-keeps-lr + raw-units + mean-reinit",
+     ("no-descent-guard", "cap-keeps-lr", "raw-units", "mean-reinit"), {}),
+    ("PAPER + cap-keeps-lr + raw-units + mean-reinit, keras seed 1",
+     ("no-descent-guard", "cap-keeps-lr", "raw-units", "mean-reinit"), dict(seed=1)),
+    ("PAPER + cap-keeps-lr + raw-units + mean-reinit + adam-state",
+     ("no-descent-guard", "cap-keeps-lr", "raw-units", "mean-reinit", "adam-state"), {}),
+    ("PAPER + cap-keeps-lr + raw-units + mean-reinit + adam-state, keras seed 1",
+     ("no-descent-guard", "cap-keeps-lr", "raw-units", "mean-reinit", "adam-state"),
+     dict(seed=1)),
+]
 
 
 def agree(ref, ours, spe):
@@ -415,15 +569,8 @@ def main(argv=None):
     import keras_autolr
 
     paper, paper_source = paper_options()
-    variants = {}
-    if not args.no_variants:
-        base = dict(check_every="epoch", peak_factor=1.0, initial_noise=1e-3)
-        variants = {
-            # the paper's test without the descent guard (replay may not take it)
-            "fallback+no-descent-guard": (dict(base, require_descent=False), False),
-            "fallback+no-guard+seed1": (dict(base, require_descent=False, seed=1), False),
-            "fallback+no-guard+seed2": (dict(base, require_descent=False, seed=2), False),
-        }
+    variants = {} if args.no_variants else {
+        name: (dict(paper, **extra), patches) for name, patches, extra in VARIANTS}
 
     rows, per_curve = [], []
     agreed = 0
@@ -443,9 +590,9 @@ def main(argv=None):
         self_ok = all(agree(ref, o, spe)[0] for o in others)
         ref_self += self_ok
         var_out = {}
-        for vname, (vopts, use_replay) in variants.items():
+        for vname, (vopts, patches) in variants.items():
             try:
-                vd = keras_decision(losses, meta, vopts, use_replay=use_replay)
+                vd = keras_decision(losses, meta, vopts, patches)
                 vok = agree(ref, vd, spe)[0]
             except Exception as exc:  # an option the package does not take
                 vd, vok = dict(error=repr(exc)), False
@@ -491,10 +638,14 @@ def main(argv=None):
     ]
     footer = []
     if variants:
-        footer += ["", "Diagnostic variants (same curves, same rule):", "",
-                   "| variant | options | agreement |", "|---|---|---|"]
-        for vname, (vopts, _) in variants.items():
-            footer.append(f"| {vname} | `{vopts}` | {variant_agreed[vname]}/{n} |")
+        footer += ["", "Diagnostic variants (same curves, same rule; runtime "
+                   "stand-ins for candidate package changes, see `PATCHES`):", "",
+                   "| variant | agreement | curves that disagree |", "|---|---|---|"]
+        for vname in variants:
+            bad = [c["meta"]["name"] for c in per_curve
+                   if not c["variants"][vname]["agrees"]]
+            footer.append(f"| {vname} | {variant_agreed[vname]}/{n} "
+                          f"| {', '.join(bad) or '-'} |")
     md = "\n".join(header + rows + footer) + "\n"
     print()
     print(md)

@@ -86,6 +86,7 @@ FULL_CONTENDERS = ("autolr",) + VARIANTS + (
     "autolr-adam", "autolr-adamw", "autolr-adamp", "autolr-adam-min-f1",
     "autolr-adamw-min-f1", "autolr-adamp-min-f1", "grid", "constant", "plateau")
 QUICK_CONTENDERS = ("autolr", "autolr-min-f0.3", "grid", "constant")
+OPTIMIZERS = ("lamb", "adam", "adamw", "adamp", "rmsprop")
 QUICK_EPOCHS = None  # quick keeps the task budgets; it runs fewer cells
 
 
@@ -106,7 +107,11 @@ class Contender:
         callback = make_autolr(self.autolr_options)
         options = dict(peak=callback._detector_args["peak"],
                        peak_factor=callback.peak_factor,
-                       check_every=callback.check_every)
+                       check_every=callback.check_every,
+                       initial_noise=callback._detector_args["initial_noise"],
+                       require_descent=callback._detector_args["require_descent"],
+                       rewind=callback.rewind, short_budget=callback.short_budget,
+                       own_lr_floor=callback.own_lr_floor)
         if isinstance(callback, FactorOnDetection):
             options["factor_on"] = "detected"
         for name in ("min_lr", "max_lr", "max_warmup_fraction", "warmup", "decay"):
@@ -134,15 +139,29 @@ def parse_contender(name):
     """`Contender` from a name (see the module docstring)."""
     if name in ("grid", "constant", "plateau"):
         return Contender(name, name)
+    for kind, prefix in (("own", "own-lr-cosine"), ("constant", "constant")):
+        if name.startswith(prefix + "-") or name == prefix:
+            optimizer = name[len(prefix) + 1:] or "lamb"
+            if optimizer not in OPTIMIZERS:
+                raise ValueError(f"Unknown contender. Received contender={name!r}")
+            return Contender(name, kind, optimizer)
     tokens = name.split("-")
     if tokens[0] != "autolr":
         raise ValueError(f"Unknown contender. Received contender={name!r}")
     optimizer, options = "lamb", {}
     for token in tokens[1:]:
-        if token in ("lamb", "adam", "adamw", "adamp"):
+        if token in OPTIMIZERS:
             optimizer = token
         elif token == "paper":
-            options.update(peak="minimum", peak_factor=1.0)
+            options.update(keras_autolr.PAPER)
+        elif token == "sweep":
+            options["short_budget"] = "sweep"
+        elif token == "nofloor":
+            options["own_lr_floor"] = False
+        elif token == "norewind":
+            options["rewind"] = False
+        elif token == "noguard":
+            options["require_descent"] = False
         elif token in ("min", "minimum"):
             options["peak"] = "minimum"
         elif token == "steepest":
@@ -201,6 +220,8 @@ def make_optimizer(kind, learning_rate=1e-3):
         return tfa.optimizers.LAMB(learning_rate=learning_rate)
     if kind == "adam":
         return keras.optimizers.Adam(learning_rate=learning_rate)
+    if kind == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate=learning_rate)
     if kind == "adamw":
         return keras.optimizers.AdamW(learning_rate=learning_rate)
     if kind == "adamp":
@@ -231,7 +252,9 @@ def train_one(task, split, contender, run_id, lr, batch_size, seed, epochs):
     elif contender.kind == "grid":
         optimizer = make_optimizer("lamb", warmup_cosine(lr, steps))
     elif contender.kind == "constant":
-        optimizer = make_optimizer("lamb")
+        optimizer = make_optimizer(contender.optimizer)
+    elif contender.kind == "own":  # the optimizer's own LR, warmup + cosine
+        optimizer = make_optimizer(contender.optimizer, warmup_cosine(1e-3, steps))
     elif contender.kind == "plateau":
         optimizer = make_optimizer("lamb")
         callbacks.append(keras.callbacks.ReduceLROnPlateau(**PLATEAU))

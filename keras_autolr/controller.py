@@ -109,6 +109,9 @@ class WarmupController:
         sweep: bool. False: no tests (a short budget trained at the
             optimizer's own LR, the schedule set up for it); warmup ends at
             its cap with reason `"short_budget"`. Defaults to True.
+        min_peak: float or None. The peak LR is never below this (the
+            optimizer's own LR: AutoLR never decays from less than what the
+            user had). Defaults to None.
 
     After each `observe`, `pop_actions()` gives what the face must do to the
     model: `("snapshot", step, keep)` and `("restore", step)`. `replay` only
@@ -118,12 +121,13 @@ class WarmupController:
 
     def __init__(self, schedule, detector, check_every, steps_per_epoch=None,
                  peak_factor=DEFAULT_PEAK_FACTOR, rewind=True,
-                 restore_on_fault=True, sweep=True):
+                 restore_on_fault=True, sweep=True, min_peak=None):
         self.schedule = schedule
         self.peak_factor = _validation.fraction("peak_factor", peak_factor)
         self.rewind = rewind
         self.restore_on_fault = restore_on_fault
         self.sweep = sweep
+        self.min_peak = min_peak
         self.detector = detector
         self.cadence = TestCadence(
             check_every, min_lr=schedule.min_lr, max_lr=schedule.max_lr,
@@ -144,6 +148,9 @@ class WarmupController:
         self.ends = []  # steps after which losses arrived (for state files)
         self.observed = []  # False where the steps were skipped, unseen
         self.restored_step = None
+        # The last test's chosen LR (before `peak_factor`): where the rewind
+        # would go now. Agreed across workers with the decision.
+        self.best_lr = None
         self.faults = []  # (step, action)
         self.snapshot_steps = []  # steps of the snapshots held (planned)
         self._actions = []
@@ -189,6 +196,14 @@ class WarmupController:
             due = step - max(held[-1], self.switch_step) >= spacing
         if due:
             keep = held[-(SNAPSHOT_SLOTS - 1):]
+            if self.warming_up and self.best_lr is not None and held:
+                # Keep the newest copy taken at or before the detector's
+                # current best LR (the rewind's likely target), else the
+                # oldest: once the loss turns up, the copy from before the
+                # minimum stays while newer ones come and go.
+                lr = self.schedule.warmup_lr
+                early = [s for s in held if float(lr(s)) <= self.best_lr]
+                keep = [early[-1] if early else held[0]][-(SNAPSHOT_SLOTS - 1):]
             self.snapshot_steps = keep + [step]
             self._actions.append(("snapshot", step, tuple(keep)))
 
@@ -274,6 +289,9 @@ class WarmupController:
             return None
         self.next_test = self.cadence.next_due(step)
         result = self._test(step)
+        if result is not None and result.peak_lr is not None and math.isfinite(
+                result.peak_lr):
+            self.best_lr = float(result.peak_lr)
         if result is not None and self.detector.should_switch:
             self._end_warmup(step, result.peak_lr, DETECTED)
         return result
@@ -336,8 +354,11 @@ class WarmupController:
         if peak is None or not math.isfinite(peak) or peak <= 0:
             peak = lr_now
         peak = min(peak, lr_now)
+        self.best_lr = peak  # the rewind's target LR (agreed with the decision)
         if reason != SHORT_BUDGET:
             peak = self.peak_factor * peak
+            if self.min_peak is not None:
+                peak = max(peak, min(self.min_peak, lr_now))
         self.switch_step, self.peak_lr, self.reason = int(step), float(peak), reason
         self.plan_rewind()
 
@@ -357,7 +378,10 @@ class WarmupController:
                 self.restored_step = self.snapshot_steps[-1]
                 self._actions.append(("restore", self.restored_step))
             return
-        chosen = self.peak_lr / self.peak_factor * (1.0 + 1e-9)
+        chosen = self.best_lr
+        if chosen is None:
+            chosen = self.peak_lr / self.peak_factor
+        chosen *= 1.0 + 1e-9
         lr = self.schedule.warmup_lr
         early = [s for s in self.snapshot_steps if float(lr(s)) <= chosen]
         target = early[-1] if early else self.snapshot_steps[0]

@@ -12,7 +12,7 @@ decision the same by construction: after each test, every worker takes the
 chief's.
 
 The decision travels as one float64 vector
-`[switched, switch_step, peak_lr, reason]` through an all-reduce SUM to which
+`[switched, switch_step, peak_lr, reason, best_lr, has_best]` through an all-reduce SUM to which
 only global replica 0 (on the chief) contributes non-zero values, so every
 worker receives the chief's numbers exactly (`x + 0.0 == x`; a step count is
 exact in float64 up to 2**53). The all-reduce is a collective op: every
@@ -42,16 +42,20 @@ KERAS_MULTI_WORKER_ISSUE = "keras-team/keras#20585"
 
 # The reasons warmup ends, as the integer codes the broadcast carries.
 _REASONS = (None, controller_lib.DETECTED, controller_lib.CAP,
-            controller_lib.DIVERGED, controller_lib.RESTORED)
+            controller_lib.DIVERGED, controller_lib.RESTORED,
+            controller_lib.SHORT_BUDGET)
 
 SwitchDecision = collections.namedtuple(
-    "SwitchDecision", ["switch_step", "peak_lr", "reason"])
+    "SwitchDecision", ["switch_step", "peak_lr", "reason", "best_lr"],
+    defaults=[None])
 SwitchDecision.__doc__ = """The part of a decision every worker must share.
 
 Attributes:
     switch_step: int or None. Step at which decay starts; None while warming up.
     peak_lr: float or None. LR decay starts from.
     reason: str or None. Why warmup ended (`controller.DETECTED`, ...).
+    best_lr: float or None. The last test's chosen LR, which decides the
+        snapshots kept for the rewind.
 """
 
 
@@ -155,11 +159,16 @@ def agree(strategy, decision):
         float(decision.switch_step) if switched else 0.0,
         float(decision.peak_lr) if switched else 0.0,
         float(_REASONS.index(decision.reason)),
+        np.nan if decision.best_lr is None else float(decision.best_lr),
+        0.0 if decision.best_lr is None else 1.0,
     ], dtype=np.float64)
+    local[4] = 0.0 if decision.best_lr is None else local[4]
     chief = _broadcaster(strategy)(tf.constant(local)).numpy()
+    best = float(chief[4]) if chief[5] else None
     if chief[0] == 0.0:
-        return SwitchDecision(None, None, _REASONS[int(chief[3])])
-    return SwitchDecision(int(chief[1]), float(chief[2]), _REASONS[int(chief[3])])
+        return SwitchDecision(None, None, _REASONS[int(chief[3])], best)
+    return SwitchDecision(int(chief[1]), float(chief[2]), _REASONS[int(chief[3])],
+                          best)
 
 
 def agree_controller(strategy, controller):
@@ -171,11 +180,12 @@ def agree_controller(strategy, controller):
         True when this worker's own decision differed and was replaced.
     """
     local = SwitchDecision(controller.switch_step, controller.peak_lr,
-                           controller.reason)
+                           controller.reason, controller.best_lr)
     chief = agree(strategy, local)
     if chief == local:
         return False
-    controller.switch_step, controller.peak_lr, controller.reason = chief
+    (controller.switch_step, controller.peak_lr, controller.reason,
+     controller.best_lr) = chief
     if controller.switch_step is not None:
         controller.plan_rewind()  # from the chief's choice
     else:
@@ -197,7 +207,7 @@ def _broadcaster(strategy):
             first = tf.equal(context.replica_id_in_sync_group, 0)
             return tf.where(first, values, tf.zeros_like(values))
 
-        @tf.function(input_signature=[tf.TensorSpec([4], tf.float64)])
+        @tf.function(input_signature=[tf.TensorSpec([6], tf.float64)])
         def broadcast(values):
             contributions = strategy.run(from_first_replica, args=(values,))
             return strategy.reduce(

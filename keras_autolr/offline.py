@@ -14,7 +14,7 @@ DETECTOR_OPTIONS = ("confidence", "patience", "num_posteriors", "fit_points",
                     "predict_points", "grid_points", "seed", "initial_noise", "peak",
                     "require_descent")
 CONTROLLER_OPTIONS = ("peak_factor", "rewind", "restore_on_divergence",
-                      "short_budget", "own_lr")
+                      "short_budget", "own_lr", "own_lr_floor")
 
 
 def split_options(options):
@@ -71,10 +71,11 @@ def replay(losses, total_steps, steps_per_epoch=None, steps_per_execution=1,
             `max_lr`, `max_warmup_fraction`, `warmup`, ...), any
             `WarmupDetector` option (`confidence`, `patience`, `seed`,
             `peak`, `require_descent`, ...), and `AutoLR`'s `peak_factor`,
-            `rewind`, `restore_on_divergence` and `short_budget`; `own_lr`
-            is the optimizer's own LR, which `short_budget="own_lr"` falls
-            back to under a short budget (without it, the sweep runs, as
-            in the pair form). `keras_autolr.PAPER` gives the paper's rule.
+            `rewind`, `restore_on_divergence`, `short_budget` and
+            `own_lr_floor`; `own_lr` is the optimizer's own LR, which
+            `short_budget="own_lr"` falls back to under a short budget and
+            `own_lr_floor` keeps the peak above (without it, as in the pair
+            form: the sweep runs, no floor). `keras_autolr.PAPER` gives the paper's rule.
 
     Returns:
         A `Decision`: `switch_step` (None when warmup would go on past the
@@ -94,6 +95,11 @@ def replay(losses, total_steps, steps_per_epoch=None, steps_per_execution=1,
         "short_budget", controller_args.pop("short_budget", "own_lr"),
         ("own_lr", "sweep"))
     own_lr = controller_args.pop("own_lr", None)
+    if own_lr is not None:
+        own_lr = _validation.positive_float("own_lr", own_lr)
+    floor = _validation.boolean(
+        "own_lr_floor", controller_args.pop("own_lr_floor", True))
+    controller_args["min_peak"] = own_lr if floor else None
     sweep = not (short == "own_lr" and own_lr is not None
                  and total_steps < short_budget.MIN_SWEEP_STEPS)
     if not sweep:

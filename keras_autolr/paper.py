@@ -4,8 +4,8 @@
 the decisions of the authors' reference implementation (arXiv 2107.05855,
 kakaobrain/autowu): a test at each epoch end, the GP noise starting from
 1e-3, the decay starting from the LR of the smoothed loss minimum itself,
-no descent guard, no rewind at the switch, and the sweep whatever the
-budget. The library's defaults depart from it where the quality benchmark
+no descent guard, no rewind at the switch, no floor at the optimizer's
+own LR, and the sweep whatever the budget. The library's defaults depart from it where the quality benchmark
 measured better (README, "Quality benchmark"; docs/algorithm.md).
 
 Example:
@@ -23,6 +23,7 @@ PAPER = types.MappingProxyType(dict(
     check_every="epoch",
     initial_noise=1e-3,
     peak="minimum",
+    own_lr_floor=False,
     peak_factor=1.0,
     require_descent=False,
     rewind=False,

@@ -18,7 +18,7 @@ from keras_autolr import _keras
 
 # Below this many optimizer steps in the budget, the sweep is not used
 # (measured: benchmarks/quality.py, 1-epoch cells; README).
-MIN_SWEEP_STEPS = 100
+MIN_SWEEP_STEPS = 26
 OWN_LR_WARMUP_FRACTION = 0.05
 
 
