@@ -575,7 +575,10 @@ def main(argv=None):
     rows, per_curve = [], []
     agreed = 0
     variant_agreed = {k: 0 for k in variants}
+    variant_votes = {k: [0, 0] for k in variants}
+    variant_worst = {k: 1.0 for k in variants}
     ref_self = 0
+    votes_total = [0, 0]
     for meta, losses in curves:
         spe = meta["steps_per_epoch"]
         ref = reference["runs"][f"{meta['name']}@0"]
@@ -585,6 +588,8 @@ def main(argv=None):
         ok, why = agree(ref, ours, spe)
         agreed += ok
         same, total = test_votes(ref, ours)
+        votes_total[0] += same
+        votes_total[1] += total
         others = [reference["runs"].get(f"{meta['name']}@{s}") for s in REF_SEEDS[1:]]
         others = [o for o in others if o is not None]
         self_ok = all(agree(ref, o, spe)[0] for o in others)
@@ -594,6 +599,12 @@ def main(argv=None):
             try:
                 vd = keras_decision(losses, meta, vopts, patches)
                 vok = agree(ref, vd, spe)[0]
+                vs, vt = test_votes(ref, vd)
+                variant_votes[vname][0] += vs
+                variant_votes[vname][1] += vt
+                if vd["peak_lr"] and ref["peak_lr"]:
+                    variant_worst[vname] = max(variant_worst[vname], max(
+                        vd["peak_lr"] / ref["peak_lr"], ref["peak_lr"] / vd["peak_lr"]))
             except Exception as exc:  # an option the package does not take
                 vd, vok = dict(error=repr(exc)), False
             variant_agreed[vname] += vok
@@ -627,7 +638,8 @@ def main(argv=None):
         "",
         f"**Agreement: {agreed}/{n}.** The reference against itself under "
         f"generator seeds {', '.join(map(str, REF_SEEDS[1:]))}: {ref_self}/{n} "
-        "curves where every other seed agrees with seed 0.",
+        "curves where every other seed agrees with seed 0. Test-by-test votes "
+        f"agreeing: {votes_total[0]}/{votes_total[1]}.",
         "",
         "Step: switch step (`cap`: the warmup cap; `div`: a non-finite loss). "
         "Votes: tests at the same step whose positive/negative vote agrees.",
@@ -640,11 +652,14 @@ def main(argv=None):
     if variants:
         footer += ["", "Diagnostic variants (same curves, same rule; runtime "
                    "stand-ins for candidate package changes, see `PATCHES`):", "",
-                   "| variant | agreement | curves that disagree |", "|---|---|---|"]
+                   "| variant | agreement | test votes agreeing | worst peak ratio "
+                   "| curves that disagree |", "|---|---|---|---|---|"]
         for vname in variants:
             bad = [c["meta"]["name"] for c in per_curve
                    if not c["variants"][vname]["agrees"]]
+            votes = variant_votes[vname]
             footer.append(f"| {vname} | {variant_agreed[vname]}/{n} "
+                          f"| {votes[0]}/{votes[1]} | {variant_worst[vname]:.2f}x "
                           f"| {', '.join(bad) or '-'} |")
     md = "\n".join(header + rows + footer) + "\n"
     print()
@@ -657,7 +672,10 @@ def main(argv=None):
         json.dump(dict(
             options=paper, options_source=paper_source, agreement=[agreed, n],
             reference_self_agreement=[ref_self, n],
-            variants={k: [v, n] for k, v in variant_agreed.items()},
+            test_votes=votes_total,
+            variants={k: dict(agreement=[v, n], test_votes=variant_votes[k],
+                              worst_peak_ratio=variant_worst[k])
+                      for k, v in variant_agreed.items()},
             rule=dict(step_tolerance="steps_per_epoch", peak_tolerance=PEAK_TOLERANCE,
                       cap="both or neither"),
             versions=dict(tensorflow=tf.__version__, keras_autolr=keras_autolr.__version__,

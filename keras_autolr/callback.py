@@ -125,6 +125,9 @@ class AutoLR(keras.callbacks.Callback):
             than what training had without AutoLR. Measured: RMSprop on one
             epoch of MNIST, where the swept minimum was read at a wrecked
             state. Defaults to True; False is the paper's.
+        cap_peak: `"gp"` (default) or `"reached"`. When warmup reaches its
+            cap, decay from the best LR of a last GP test, or from the LR
+            reached (the paper's reference).
         log_dir: path or None. Writes TensorBoard scalars (`autolr/...`,
             see `keras_autolr.summaries`) to the run `log_dir/train`, as
             `keras.callbacks.TensorBoard(log_dir)` does. None (default):
@@ -170,6 +173,7 @@ class AutoLR(keras.callbacks.Callback):
         require_descent=True,
         short_budget="own_lr",
         own_lr_floor=True,
+        cap_peak="gp",
         backup_dir=None,
         log_dir=None,
         summary_writer=None,
@@ -213,6 +217,7 @@ class AutoLR(keras.callbacks.Callback):
         WarmupDetector(**self._detector_args)  # validates
         self.rewind = _validation.boolean("rewind", rewind)
         self.own_lr_floor = _validation.boolean("own_lr_floor", own_lr_floor)
+        self.cap_peak = _validation.choice("cap_peak", cap_peak, ("gp", "reached"))
         self.short_budget = _validation.choice(
             "short_budget", short_budget, ("own_lr", "sweep"))
         self._own_lr = None
@@ -459,7 +464,7 @@ class AutoLR(keras.callbacks.Callback):
         return {**schedule, **self._detector_args,
                 "check_every": self.check_every, "peak_factor": self.peak_factor,
                 "rewind": self.rewind, "sweep": self._sweep,
-                "own_lr_floor": self.own_lr_floor,
+                "own_lr_floor": self.own_lr_floor, "cap_peak": self.cap_peak,
                 "restore_on_divergence": self.restore_on_divergence,
                 "steps_per_epoch": (self.params or {}).get("steps")}
 
@@ -563,6 +568,7 @@ class AutoLR(keras.callbacks.Callback):
             rewind=self.rewind, restore_on_fault=self.restore_on_divergence,
             sweep=self._sweep,
             min_peak=self._own_lr if self.own_lr_floor else None,
+            cap_peak=self.cap_peak,
         )
         if restored_schedule and schedule.switch_step is not None:  # a loaded, decided schedule
             self.controller.restore_switch(schedule.switch_step, schedule.peak_lr)

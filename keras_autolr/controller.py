@@ -109,6 +109,9 @@ class WarmupController:
         sweep: bool. False: no tests (a short budget trained at the
             optimizer's own LR, the schedule set up for it); warmup ends at
             its cap with reason `"short_budget"`. Defaults to True.
+        cap_peak: `"gp"` (default) or `"reached"`. At the warmup cap, decay
+            from a last test's best LR, or from the LR reached (the
+            reference's; no test).
         min_peak: float or None. The peak LR is never below this (the
             optimizer's own LR: AutoLR never decays from less than what the
             user had). Defaults to None.
@@ -121,13 +124,15 @@ class WarmupController:
 
     def __init__(self, schedule, detector, check_every, steps_per_epoch=None,
                  peak_factor=DEFAULT_PEAK_FACTOR, rewind=True,
-                 restore_on_fault=True, sweep=True, min_peak=None):
+                 restore_on_fault=True, sweep=True, min_peak=None,
+                 cap_peak="gp"):
         self.schedule = schedule
         self.peak_factor = _validation.fraction("peak_factor", peak_factor)
         self.rewind = rewind
         self.restore_on_fault = restore_on_fault
         self.sweep = sweep
         self.min_peak = min_peak
+        self.cap_peak = _validation.choice("cap_peak", cap_peak, ("gp", "reached"))
         self.detector = detector
         self.cadence = TestCadence(
             check_every, min_lr=schedule.min_lr, max_lr=schedule.max_lr,
@@ -284,6 +289,9 @@ class WarmupController:
                 return None
             # At the host's step (the cap, or the end of the execution that
             # crossed it): the steps before it ran at the LR of the cap.
+            if self.cap_peak == "reached":
+                self._end_warmup(step, float(self.schedule.warmup_lr(cap - 1)), CAP)
+                return None
             return self._final_test(step, step, CAP)
         if not self.sweep or step < self.next_test:
             return None

@@ -18,6 +18,11 @@ from keras_autolr import _validation
 from keras_autolr import gp
 
 MIN_FINITE_LOSSES = 10  # no test on fewer points
+# The descent guard: the smoothed drop from the start to the minimum must be
+# confident (P > confidence) and at least this many noise standard deviations
+# (the GP's fitted observation noise): a white-noise record's smoothed curve
+# wanders by about one (tests/test_descent_guard.py).
+DESCENT_NOISE_SIGMAS = 3.0
 _JITTERS = (0.0, 1e-6, 1e-4, 1e-2)  # Cholesky retries, in units of y's variance
 
 
@@ -211,6 +216,7 @@ class WarmupDetector:
         if params is None or not np.all(np.isfinite(params)):
             return self._record(index, n_steps, (), None, None, center, scale)
         a2, s2, mean = gp.constrained(params)
+        noise_std2 = s2  # standardized units, as the posterior mean
         hyper = (a2 * _square(scale), s2 * _square(scale), center + mean * scale)
         # Losses near the float64 limits: no warm start rather than inf.
         self.hyperparameters = hyper if all(map(math.isfinite, hyper)) else None
@@ -229,6 +235,9 @@ class WarmupDetector:
                 return self._record(index, n_steps, (), None, params, center, scale)
             post_mean, prob, argmin, descent = outcome
             probs.append(prob)
+            drop = float(post_mean[0] - post_mean[argmin])
+            if drop < DESCENT_NOISE_SIGMAS * math.sqrt(noise_std2):
+                descent = min(descent, 0.5)  # too small to be a descent
             descents.append(descent)
             point = _steepest(post_mean, argmin) if self.peak == "steepest" else argmin
             peaks.append(float(lr_at(grid[point] * n_steps)))

@@ -14,7 +14,7 @@ DETECTOR_OPTIONS = ("confidence", "patience", "num_posteriors", "fit_points",
                     "predict_points", "grid_points", "seed", "initial_noise", "peak",
                     "require_descent")
 CONTROLLER_OPTIONS = ("peak_factor", "rewind", "restore_on_divergence",
-                      "short_budget", "own_lr", "own_lr_floor")
+                      "short_budget", "own_lr", "own_lr_floor", "cap_peak")
 
 
 def split_options(options):

@@ -40,7 +40,7 @@ def test_agree_is_the_identity_on_one_worker(decision):
 def test_every_reason_the_controller_gives_can_be_sent():
     reasons = {value for name, value in vars(controller_lib).items()
                if name.isupper() and isinstance(value, str)}
-    assert reasons >= {"detected", "cap", "diverged", "restored"}
+    assert reasons >= {"detected", "cap", "diverged", "restored", "short_budget"}
     assert reasons | {None} <= set(distributed._REASONS)
 
 
@@ -50,12 +50,26 @@ def _controller():
 
 
 def test_agree_controller_takes_the_chiefs_switch(monkeypatch):
-    chief = distributed.SwitchDecision(40, 0.0125, controller_lib.DETECTED)
+    chief = distributed.SwitchDecision(40, 0.0125, controller_lib.DETECTED, 0.04)
     monkeypatch.setattr(distributed, "agree", lambda strategy, local: chief)
     controller = _controller()
     assert distributed.agree_controller(None, controller)
-    assert (controller.switch_step, controller.peak_lr, controller.reason) == chief
+    assert (controller.switch_step, controller.peak_lr, controller.reason,
+            controller.best_lr) == chief
     assert not controller.warming_up
+
+
+def test_the_rewind_follows_the_chiefs_best_lr(monkeypatch):
+    """Workers whose own GP chose otherwise restore the chief's snapshot."""
+    controller = _controller()
+    controller.snapshot_steps = [10, 40]
+    lr_at_10 = float(controller.schedule.warmup_lr(10))
+    chief = distributed.SwitchDecision(45, 0.3 * lr_at_10, controller_lib.DETECTED,
+                                       lr_at_10)
+    monkeypatch.setattr(distributed, "agree", lambda strategy, local: chief)
+    assert distributed.agree_controller(None, controller)
+    assert controller.restored_step == 10
+    assert controller.pop_actions() == [("restore", 10)]
 
 
 def test_agree_controller_undoes_a_switch_the_chief_did_not_take(monkeypatch):

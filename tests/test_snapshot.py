@@ -1,0 +1,58 @@
+"""`SnapshotRing`: copies held, restored exactly, bounded, buffers reused."""
+
+import numpy as np
+
+from keras_autolr._keras import keras
+from keras_autolr.snapshot import SnapshotRing
+from tests import _training
+
+
+def _trained_model():
+    (x, y), _ = _training.digits()
+    model = _training.compile_digits(_training.mlp(units=16), keras.optimizers.Adam())
+    model.fit(x[:128], y[:128], batch_size=64, epochs=1, verbose=0)
+    return model, (x, y)
+
+
+def _values(variables):
+    return [np.array(v.numpy()) for v in variables]
+
+
+def test_restore_puts_back_weights_and_moments_but_not_the_step():
+    model, (x, y) = _trained_model()
+    ring = SnapshotRing(model, model.optimizer)
+    weights, slots = _values(model.weights), _values(ring._optimizer_variables())
+    assert ring.take(2)
+    model.fit(x[:128], y[:128], batch_size=64, epochs=1, verbose=0)
+    assert int(model.optimizer.iterations.numpy()) == 4
+    assert ring.restore(2)
+    for now, then in zip(_values(model.weights), weights):
+        np.testing.assert_array_equal(now, then)
+    for now, then in zip(_values(ring._optimizer_variables()), slots):
+        np.testing.assert_array_equal(now, then)
+    assert int(model.optimizer.iterations.numpy()) == 4
+
+
+def test_the_ring_keeps_what_it_is_told_and_reuses_the_dropped_buffers():
+    model, _ = _trained_model()
+    ring = SnapshotRing(model, model.optimizer, capacity=2)
+    ring.take(0)
+    ring.take(5)
+    first = [id(a) for a in ring._held[5][0]]
+    ring.take(9, keep=[0])  # drops 5, whose buffers hold 9 now
+    assert ring.steps == [0, 9]
+    assert [id(a) for a in ring._held[9][0]] == first
+    ring.take(12)  # default: keep the newest
+    assert ring.steps == [9, 12]
+    assert not ring.restore(5)
+
+
+def test_non_finite_weights_are_never_kept():
+    model, _ = _trained_model()
+    ring = SnapshotRing(model, model.optimizer)
+    ring.take(0)
+    model.weights[0].assign(np.full(model.weights[0].shape, np.nan, "float32"))
+    assert not ring.weights_finite()
+    assert not ring.take(3, keep=[0])
+    assert ring.steps == [0]
+    assert ring.restore(0) and ring.weights_finite()
