@@ -487,6 +487,9 @@ def main(argv=None):
     elapsed = time.time() - started
 
     head, dirty = _git()
+    package = os.path.dirname(os.path.abspath(lib.__file__))
+    if os.path.commonpath([package, os.path.dirname(_HERE)]) != os.path.dirname(_HERE):
+        head, dirty = None, None  # imported from outside this checkout
     table = summarize(records, names)
     meta = dict(
         date=datetime.datetime.now().isoformat(timespec="seconds"),
@@ -495,7 +498,7 @@ def main(argv=None):
         threads=args.threads, seconds=round(elapsed, 1),
         replay_seconds={c: round(sum(r["runs"][c]["seconds"] for r in records), 1)
                         for c in names},
-        package=os.path.dirname(lib.__file__), git_head=head,
+        package=package, git_head=head,
         keras_autolr_dirty=dirty, guard_accepted=accepted,
         guard_default=default, configs=dict(configs), aliases=dict(_ALIASES),
         python=platform.python_version(), machine=platform.machine(),
@@ -508,8 +511,9 @@ def main(argv=None):
     md = (f"## False-switch benchmark (`benchmarks/false_switch.py`)\n\n"
           f"`{meta['command']}`: {n_records} records, {elapsed / 60:.1f} min, "
           f"{args.workers} worker(s) x {args.threads} TF thread(s); "
-          f"keras_autolr from `{meta['package']}` (HEAD {head and head[:7]}"
-          f"{', working tree modified' if dirty else ''}); "
+          f"keras_autolr from `{meta['package']}`"
+          + (f" (HEAD {head[:7]}{', modified' if dirty else ''})" if head else "")
+          + "; "
           f"`{GUARD}` accepted by replay: {accepted}, detector default: "
           f"{default}"
           + (f"; aliases: {_ALIASES}" if _ALIASES else "") + ".\n\n" + table)

@@ -6,6 +6,8 @@ import sys
 
 import pytest
 
+import keras_autolr
+
 BENCHMARKS = os.path.join(os.path.dirname(__file__), "..", "benchmarks")
 sys.path.insert(0, BENCHMARKS)
 
@@ -23,8 +25,12 @@ def test_contender_names_parse_to_optimizer_and_autolr_options():
     contender = quality.parse_contender("autolr-adam-steepest-f0.3")
     assert (contender.kind, contender.optimizer) == ("autolr", "adam")
     assert dict(contender.autolr_options) == {"peak": "steepest", "peak_factor": 0.3}
-    assert dict(quality.parse_contender("autolr-paper").autolr_options) == {
-        "peak": "minimum", "peak_factor": 1.0}
+    assert dict(quality.parse_contender("autolr-paper").autolr_options) == dict(
+        keras_autolr.PAPER)
+    assert dict(quality.parse_contender("autolr-norewind").autolr_options) == {
+        "rewind": False}
+    own = quality.parse_contender("own-lr-cosine-rmsprop")
+    assert (own.kind, own.optimizer) == ("own", "rmsprop")
     assert quality.parse_contender("autolr").autolr_options == ()
 
 

@@ -95,10 +95,25 @@ def test_pair_form_with_another_schedule_on_the_optimizer_fails():
     assert int(model.optimizer.iterations.numpy()) == 0
 
 
-def test_budget_shorter_than_one_test_warns_and_ends_at_the_cap():
+def test_budget_too_short_for_a_sweep_keeps_the_own_lr_with_a_warning():
     (x, y), _ = _training.digits()
     model = _model()
     autolr = AutoLR(verbose=0)
+    with pytest.warns(UserWarning, match="too short for the learning-rate sweep"):
+        model.fit(x[:128], y[:128], batch_size=32, epochs=2, verbose=0,
+                  callbacks=[autolr])  # 8 steps
+    assert autolr.decision.reason == "short_budget"
+    assert autolr.decision.tests == []
+    assert autolr.peak_lr == pytest.approx(1e-3)  # Adam's own LR
+    record = autolr.record
+    assert record.learning_rate.max() == pytest.approx(1e-3, rel=1e-6)
+    assert record.learning_rate[0] < 1e-4  # the 5 % linear warmup starts low
+
+
+def test_budget_shorter_than_one_test_warns_and_ends_at_the_cap():
+    (x, y), _ = _training.digits()
+    model = _model()
+    autolr = AutoLR(verbose=0, short_budget="sweep")
     with pytest.warns(UserWarning, match="too short for a test"):
         model.fit(x[:128], y[:128], batch_size=32, epochs=2, verbose=0,
                   callbacks=[autolr])  # 8 steps: the cap W is 4

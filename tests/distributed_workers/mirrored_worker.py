@@ -111,7 +111,7 @@ def main():
     runs["resumed"] = resumed(mirrored, weights)
 
     # The all-reduce behind `agree`, on 2 replicas: only replica 0 counts.
-    sent = np.array([1.0, 32.0, 0.1234567890123, 1.0])
+    sent = np.array([1.0, 32.0, 0.1234567890123, 1.0, 0.0456789012345, 1.0])
     received = distributed._broadcaster(mirrored)(tf.constant(sent)).numpy()
     _common.write(out, dict(
         keras_3=IS_KERAS_3, tf=tf.__version__,
