@@ -1,4 +1,4 @@
-"""`WarmupDetector`: has the loss minimum passed? (ALGORITHM.md sections 4-5)
+"""`WarmupDetector`: has the loss minimum passed? (docs/algorithm.md, "The paper's rule" 3-5)
 
 Host-side and deterministic: a test is a pure function of the loss record,
 the seed, the test's index and the GP hyperparameters carried over from the

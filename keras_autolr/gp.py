@@ -8,7 +8,7 @@ the full grid covariance. Shapes are fixed (`fit_points`, `predict_points`,
 `grid_points`) and shorter draws are padded with a mask that removes the
 padded points exactly, so each function traces once per process.
 
-Model (ALGORITHM.md section 4), on standardized losses `y`:
+Model (docs/algorithm.md, "The paper's rule" 3), on standardized losses `y`:
 `y = m + f(x) + eps`, `f ~ GP(0, a2 * exp(-(x - x')**2 / (2 * 0.2**2)))`,
 `eps ~ N(0, s2)`, with `a2 = softplus(r_a)`, `s2 = softplus(r_s) + 1e-4`.
 """
@@ -23,7 +23,7 @@ LENGTH_SCALE = 0.2
 NOISE_INIT = 1e-3
 NOISE_FLOOR = 1e-4  # GPyTorch's default noise constraint, GreaterThan(1e-4)
 OUTPUTSCALE_INIT = math.log(2.0)  # GPyTorch's softplus(0)
-DIFFERENCE_JITTER = 1e-4  # added to Var(f_i - f_k), ALGORITHM.md 4.3
+DIFFERENCE_JITTER = 1e-4  # added to Var(f_i - f_k), docs/algorithm.md, rule 4
 ADAM_LR = 0.01
 ADAM_STEPS = 100
 CPU = "/CPU:0"
