@@ -364,6 +364,11 @@ def summarize(records, config_names):
             add("- histogram (tests: records): " + ", ".join(
                 f"{k:+d}: {hist[k]}" for k in sorted(hist)))
         add(f"- in steps: {_quantiles(d_steps)}")
+        valid = [v for v, (a, b) in zip(d_tests, d_false)
+                 if v is not None and not b]
+        add(f"- in tests, only records where the guard-off switch was not "
+            f"false ({len(valid)}): {_quantiles(valid)}; later "
+            f"{sum(v > 0 for v in valid)}, same {sum(v == 0 for v in valid)}")
         add(f"- false switches removed by the guard: "
             f"{sum(b and not a for a, b in d_false)}; added: "
             f"{sum(a and not b for a, b in d_false)}")
@@ -451,7 +456,11 @@ def main(argv=None):
                         help="keep every test of every run in the JSON")
     parser.add_argument("--name", default="false_switch",
                         help="results/<name>.json and .md")
+    parser.add_argument("--summarize", default=None, metavar="JSON",
+                        help="only rewrite the Markdown of a results JSON")
     args = parser.parse_args(argv)
+    if args.summarize:
+        return resummarize(args.summarize)
     n_records = args.records or (48 if args.quick else 288)
 
     _set_threads(args.threads)
@@ -508,19 +517,38 @@ def main(argv=None):
     with open(os.path.join(_RESULTS, f"{args.name}.json"), "w") as f:
         json.dump(dict(meta=meta, records=records), f, indent=None,
                   separators=(",", ":"), default=_json_default)
-    md = (f"## False-switch benchmark (`benchmarks/false_switch.py`)\n\n"
-          f"`{meta['command']}`: {n_records} records, {elapsed / 60:.1f} min, "
-          f"{args.workers} worker(s) x {args.threads} TF thread(s); "
-          f"keras_autolr from `{meta['package']}`"
-          + (f" (HEAD {head[:7]}{', modified' if dirty else ''})" if head else "")
-          + "; "
-          f"`{GUARD}` accepted by replay: {accepted}, detector default: "
-          f"{default}"
-          + (f"; aliases: {_ALIASES}" if _ALIASES else "") + ".\n\n" + table)
+    md = markdown(meta, table)
     with open(os.path.join(_RESULTS, f"{args.name}.md"), "w") as f:
         f.write(md)
     print()
     print(md)
+
+
+def resummarize(path):
+    with open(path) as f:
+        data = json.load(f)
+    meta = data["meta"]
+    _ALIASES.update(meta.get("aliases", {}))
+    md = markdown(meta, summarize(data["records"], list(meta["configs"])))
+    with open(os.path.splitext(path)[0] + ".md", "w") as f:
+        f.write(md)
+    print(md)
+
+
+def markdown(meta, table):
+    head = meta.get("git_head")
+    source = meta.get("package_source") or (
+        f"HEAD {head[:7]}{', modified' if meta.get('keras_autolr_dirty') else ''}"
+        if head else None)
+    return (f"## False-switch benchmark (`benchmarks/false_switch.py`)\n\n"
+            f"`{meta['command']}`: {meta['records']} records, "
+            f"{meta['seconds'] / 60:.1f} min, {meta['workers']} worker(s) x "
+            f"{meta['threads']} TF thread(s); keras_autolr from "
+            f"`{meta['package']}`" + (f" ({source})" if source else "") + "; "
+            f"`{GUARD}` accepted by replay: {meta['guard_accepted']}, detector "
+            f"default: {meta['guard_default']}"
+            + (f"; aliases: {meta['aliases']}" if meta.get("aliases") else "")
+            + ".\n\n" + table)
 
 
 def _json_default(x):
