@@ -286,12 +286,13 @@ def _rate(flags):
     return f"{100.0 * k / n:.1f} % ({k}/{n})"
 
 
-def _quantiles(values):
+def _quantiles(values, spec="+.1f"):
+    """`median [p10, p90]` of the non-None values, each formatted with `spec`."""
     values = [v for v in values if v is not None]
     if not values:
         return "-"
     q = np.percentile(values, [10, 50, 90])
-    return f"{q[1]:+.1f} [{q[0]:+.1f}, {q[2]:+.1f}]"
+    return f"{q[1]:{spec}} [{q[0]:{spec}}, {q[2]:{spec}}]"
 
 
 def summarize(records, config_names):
@@ -337,9 +338,9 @@ def summarize(records, config_names):
             add(f"| {label} | " + " | ".join(
                 _rate(fn(r["runs"][c]) for r in real) for c in config_names) + " |")
         add("| switch LR / lr_min, median [p10, p90] (detected, not false) | "
-            + " | ".join(_ratio_quantiles(
+            + " | ".join(_quantiles(
                 [r["runs"][c].get("switch_over_lr_min") for r in real
-                 if not r["runs"][c]["false"]]) for c in config_names) + " |")
+                 if not r["runs"][c]["false"]], ".2f") for c in config_names) + " |")
         add("")
     on, off = f"{GUARD}=True", f"{GUARD}=False"
     names = set(config_names) | set(_ALIASES)
@@ -413,14 +414,6 @@ def summarize(records, config_names):
                 f"(median over tests) median {np.median(snr_neg):.2f}")
     add("")
     return "\n".join(lines)
-
-
-def _ratio_quantiles(values):
-    values = [v for v in values if v is not None]
-    if not values:
-        return "-"
-    q = np.percentile(values, [10, 50, 90])
-    return f"{q[1]:.2f} [{q[0]:.2f}, {q[2]:.2f}]"
 
 
 _ALIASES = {}

@@ -94,8 +94,6 @@ def check_every(value):
     )
 
 
-
-
 def boolean(name, value):
     """`value` when it is True or False, else a `TypeError` naming `name`."""
     if not isinstance(value, bool):

@@ -222,12 +222,8 @@ class AutoLR(keras.callbacks.Callback):
             "short_budget", short_budget, ("own_lr", "sweep"))
         self._own_lr = None
         self.peak_factor = _validation.fraction("peak_factor", peak_factor)
-        if not isinstance(restore_on_divergence, bool):
-            raise TypeError(
-                "`restore_on_divergence` must be True or False. "
-                f"Received restore_on_divergence={restore_on_divergence!r}"
-            )
-        self.restore_on_divergence = restore_on_divergence
+        self.restore_on_divergence = _validation.boolean(
+            "restore_on_divergence", restore_on_divergence)
         self._sweep = True
         if backup_dir is not None and not isinstance(backup_dir, (str, os.PathLike)):
             raise TypeError(

@@ -310,8 +310,7 @@ class WarmupController:
         for earlier, _ in self.faults:
             if FAULT_RECUR_GROWTH * float(self.schedule.warmup_lr(earlier)) >= lr:
                 return True
-        best = [r.peak_lr for r in self.detector.results if r.peak_lr is not None]
-        return bool(best) and lr >= FAULT_PAST_BEST * best[-1]
+        return self.best_lr is not None and lr >= FAULT_PAST_BEST * self.best_lr
 
     def _fault(self, fault):
         """A non-finite loss that does not end warmup: restore the newest snapshot."""

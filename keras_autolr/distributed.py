@@ -159,10 +159,9 @@ def agree(strategy, decision):
         float(decision.switch_step) if switched else 0.0,
         float(decision.peak_lr) if switched else 0.0,
         float(_REASONS.index(decision.reason)),
-        np.nan if decision.best_lr is None else float(decision.best_lr),
+        0.0 if decision.best_lr is None else float(decision.best_lr),
         0.0 if decision.best_lr is None else 1.0,
     ], dtype=np.float64)
-    local[4] = 0.0 if decision.best_lr is None else local[4]
     chief = _broadcaster(strategy)(tf.constant(local)).numpy()
     best = float(chief[4]) if chief[5] else None
     if chief[0] == 0.0:
