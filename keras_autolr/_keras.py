@@ -53,3 +53,15 @@ def loss_tracker(model):
     if not hasattr(tracker, "count"):
         return None
     return tracker
+
+
+def set_raw_learning_rate(optimizer, value):
+    """Puts `value` (what `raw_learning_rate` returned) back as the optimizer's LR.
+
+    The public setter refuses a variable once the LR is a schedule (Keras 2
+    and 3 raise a TypeError), so the attribute is set directly.
+    """
+    if hasattr(optimizer, "_learning_rate"):  # Keras 3 and Keras 2 optimizers
+        optimizer._learning_rate = value
+    else:  # OptimizerV2 (tf-addons)
+        optimizer._set_hyper("learning_rate", value)

@@ -9,6 +9,7 @@ import numpy as np
 from keras_autolr import _keras
 from keras_autolr import _validation
 from keras_autolr import distributed
+from keras_autolr import siblings
 from keras_autolr import summaries
 from keras_autolr import short_budget as short_budget_lib
 from keras_autolr.controller import DEFAULT_PEAK_FACTOR
@@ -289,6 +290,9 @@ class AutoLR(keras.callbacks.Callback):
                 "AutoLR needs a compiled model with an optimizer. "
                 "Received model.optimizer=None"
             )
+        # The other callbacks of this fit (None when not found: best effort).
+        self._fit_callbacks = siblings.of(self)
+        self._check_no_other_lr_setter()
         total = self._budget()
         self._install(optimizer)
         if self.schedule.total_steps is None:
@@ -309,7 +313,7 @@ class AutoLR(keras.callbacks.Callback):
         # callback's on_train_begin: BackupAndRestore may restore it.
         self._synced = False
         # TensorBoard scalars: this fit's destination, or None.
-        self._summaries = summaries.open_for(self)
+        self._summaries = summaries.open_for(self, self._fit_callbacks or [])
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -438,6 +442,30 @@ class AutoLR(keras.callbacks.Callback):
         self.controller.plan_snapshot()
         self._execute(self.controller.pop_actions())
 
+    def _check_no_other_lr_setter(self):
+        """Refuses a `ReduceLROnPlateau` or `LearningRateScheduler` in this `fit`."""
+        other = siblings.first(self._fit_callbacks, siblings.LR_SETTERS)
+        if other is None:
+            return
+        self._uninstall()
+        name = type(other).__name__
+        raise ValueError(
+            f"AutoLR and {name} are in the same `fit`, and both would set the "
+            f"learning rate of {type(_keras.optimizer_of(self.model)).__name__}"
+            f" (Keras would raise a TypeError when {name} first sets it, "
+            "since the learning rate is now AutoLR's schedule). Pass one of "
+            "them: AutoLR already decays the learning rate to 0 by the end "
+            "of the budget. The optimizer's own learning rate was put back. "
+            f"Received callbacks {self!r} and {other!r}"
+        )
+
+    def _uninstall(self):
+        """Puts back the learning rate `_install` replaced (an error before training)."""
+        replaced = getattr(self, "_replaced", None)
+        if replaced is not None:
+            _keras.set_raw_learning_rate(*replaced)
+            self._replaced = None
+
     def _warn_if_too_short(self):
         controller = self.controller
         if not controller.sweep:
@@ -538,12 +566,21 @@ class AutoLR(keras.callbacks.Callback):
                     f"optimizer learning_rate={current!r}"
                 )
             described = type(current).__name__
+            warnings.warn(
+                f"AutoLR: the learning rate of {type(optimizer).__name__} is "
+                f"already a schedule, {described}; AutoLR replaces it with an "
+                "AutoLRSchedule (warmup, then decay to 0 at the end of the "
+                f"budget), and {described} is not used. To keep "
+                f"{described}, remove AutoLR from the callbacks. Received "
+                f"learning_rate={current!r}",
+                UserWarning, stacklevel=3)
         else:
             # A tf.distribute variable (Keras 2 under a strategy) has no
             # NumPy `__array__`; `.numpy()` reads this replica's copy.
             value = current.numpy() if hasattr(current, "numpy") else current
             self._own_lr = float(np.asarray(value))
             described = f"{self._own_lr:g}"
+        self._replaced = (optimizer, current)
         optimizer.learning_rate = self.schedule
         # A train function traced before now (an earlier `fit`) holds the
         # old learning rate: trace it anew.

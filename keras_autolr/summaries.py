@@ -17,9 +17,7 @@ hold the list either). So `AutoLR` takes the destination explicitly,
 `summary_writer=` (a `tf.summary` writer) or `log_dir=` (like
 `keras.callbacks.TensorBoard`: the run `log_dir/train`), and, when given
 neither, looks for a `keras.callbacks.TensorBoard` among the callbacks of
-the same `fit`: in `on_train_begin` it walks up the call stack to the
-`CallbackList` that is calling it (the `self` of
-`CallbackList.on_train_begin`, or the `callbacks` local of `fit`). Best
+the same `fit` (found by `keras_autolr.siblings`, from `on_train_begin`). Best
 effort by design: when the list is not found (a custom training loop), no
 scalars are written and nothing fails. AutoLR writes through its own writer
 into the TensorBoard callback's `train` run (two event files in one run,
@@ -34,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
+from keras_autolr import siblings
 from keras_autolr._keras import keras
 
 LEARNING_RATE = "autolr/learning_rate"
@@ -41,8 +40,6 @@ SMOOTHED_LOSS = "autolr/smoothed_loss"
 P_MINIMUM_PASSED = "autolr/p_minimum_passed"
 SWITCH_STEP = "autolr/switch_step"
 PEAK_LR = "autolr/peak_lr"
-
-_STACK_DEPTH = 12  # frames searched above `on_train_begin` for the CallbackList
 
 
 def check_destination(log_dir, summary_writer):
@@ -63,18 +60,20 @@ def check_destination(log_dir, summary_writer):
         )
 
 
-def open_for(callback):
+def open_for(callback, fit_callbacks=None):
     """The `DecisionSummaries` of `callback` for this `fit`, or None.
 
     `callback.summary_writer` first, then `callback.log_dir`, then a
-    TensorBoard callback found in the same `fit`. Call from
-    `on_train_begin`.
+    TensorBoard callback among `fit_callbacks` (the callbacks of the same
+    `fit`; None: looked up from the call stack). Call from `on_train_begin`.
     """
     if callback.summary_writer is not None:
         return DecisionSummaries(callback.summary_writer, owned=False)
     log_dir = callback.log_dir
     if log_dir is None:
-        tensorboard = find_tensorboard(callback)
+        tensorboard = (find_tensorboard(callback, sys._getframe(1))
+                       if fit_callbacks is None else
+                       siblings.first(fit_callbacks, keras.callbacks.TensorBoard))
         if tensorboard is None:
             return None
         # Keras 2 keeps non-chief workers of a multi-worker run apart here.
@@ -86,28 +85,8 @@ def open_for(callback):
 def find_tensorboard(callback, frame=None):
     """The `keras.callbacks.TensorBoard` in the `fit` that calls `callback`, or None."""
     frame = sys._getframe(1) if frame is None else frame
-    for _ in range(_STACK_DEPTH):
-        if frame is None:
-            return None
-        for name in ("self", "callbacks"):
-            siblings = _callbacks_holding(frame.f_locals.get(name), callback)
-            if siblings is not None:
-                for sibling in siblings:
-                    if isinstance(sibling, keras.callbacks.TensorBoard):
-                        return sibling
-                return None
-        frame = frame.f_back
-    return None
-
-
-def _callbacks_holding(candidate, callback):
-    """`candidate.callbacks` when `candidate` is a CallbackList holding `callback`."""
-    if not isinstance(candidate, keras.callbacks.CallbackList):
-        return None
-    members = getattr(candidate, "callbacks", None) or []
-    if any(member is callback for member in members):
-        return members
-    return None
+    return siblings.first(siblings.of(callback, frame),
+                          keras.callbacks.TensorBoard)
 
 
 class DecisionSummaries:
