@@ -5,6 +5,7 @@ Keras 3 (TensorFlow 2.16+), Keras 2 through `tf-keras` with
 `TF_USE_LEGACY_KERAS=1`, and tf.keras 2.15.
 """
 
+import importlib
 import sys
 
 import tensorflow as tf
@@ -18,10 +19,48 @@ register_serializable = keras.utils.register_keras_serializable(
 )
 
 
+def _io_utils():
+    """Keras' `io_utils` module (Keras 3, tf-keras, tf.keras 2.15), or None."""
+    root = keras.callbacks.Callback.__module__.split(".")[0]
+    try:
+        module = importlib.import_module(f"{root}.src.utils.io_utils")
+    except ImportError:
+        return None
+    return module if hasattr(module, "print_msg") else None
+
+
+_IO_UTILS = _io_utils()
+
+
 def print_msg(message):
-    """Prints one line the way Keras' own callbacks do (`io_utils.print_msg`)."""
+    """Prints one line through Keras' own `io_utils.print_msg`.
+
+    As Keras' callbacks do: to stdout, or to absl logging when the user
+    turned interactive logging off (`keras.config.disable_interactive_logging()`).
+    """
+    if _IO_UTILS is not None:
+        _IO_UTILS.print_msg(message)
+        return
     sys.stdout.write(message + "\n")
     sys.stdout.flush()
+
+
+def progress_bar_mid_line(callbacks):
+    """True when a Keras progress bar among `callbacks` has printed part of a line.
+
+    `fit(verbose=1)` redraws its bar in place (`\\r`, no newline) until the
+    epoch ends: a line printed meanwhile would be glued onto the bar. Reads
+    `ProgbarLogger.progbar` and `Progbar._seen_so_far` (Keras 2 and 3; tested
+    in tests/test_progress.py).
+    """
+    for callback in callbacks or ():
+        if not isinstance(callback, keras.callbacks.ProgbarLogger):
+            continue
+        bar = getattr(callback, "progbar", None)
+        if (bar is not None and getattr(bar, "verbose", 0) == 1
+                and getattr(bar, "_seen_so_far", 0) > 0):
+            return True
+    return False
 
 
 def optimizer_of(model):

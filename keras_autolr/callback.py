@@ -9,6 +9,7 @@ import numpy as np
 from keras_autolr import _keras
 from keras_autolr import _validation
 from keras_autolr import distributed
+from keras_autolr import quiet
 from keras_autolr import siblings
 from keras_autolr import summaries
 from keras_autolr import short_budget as short_budget_lib
@@ -144,8 +145,12 @@ class AutoLR(keras.callbacks.Callback):
             resumes with the same warmup, tests and LR at every step.
             None (default): no state is saved; a resumed run keeps its
             schedule (from a saved model) but tests only on new losses.
-        verbose: 0 (silent) or 1 (a line when the LR is replaced and one when
-            warmup ends). Defaults to 1.
+        verbose: 0 (silent), 1 (a line when the LR is replaced and one when
+            warmup ends, as quiet as Keras' own callbacks) or 2 (also a line
+            per test, with the GP's hyperparameters, and one on resume).
+            Lines go through Keras' `print_msg` and never land on the end
+            of `fit`'s progress bar. Warnings (`warnings.warn`) are given
+            at every verbosity. Defaults to 1.
     """
 
     def __init__(
@@ -308,6 +313,7 @@ class AutoLR(keras.callbacks.Callback):
         self._optimizer = optimizer
         self._claim(optimizer)
         self._reader = ExecutionLossReader(self.model)
+        self._quiet = quiet.NativeInfoFilter()
         self._snapshot = SnapshotRing(self.model, optimizer)
         # The step counter is read at the first epoch, after every
         # callback's on_train_begin: BackupAndRestore may restore it.
@@ -333,7 +339,11 @@ class AutoLR(keras.callbacks.Callback):
         controller = self.controller
         was_warming = controller.warming_up
         next_test = controller.next_test
-        result = controller.observe(np.full(steps, loss))
+        if was_warming:  # a test may compile the GP: no native INFO lines
+            with self._quiet:
+                result = controller.observe(np.full(steps, loss))
+        else:
+            result = controller.observe(np.full(steps, loss))
         if was_warming and (controller.next_test != next_test
                             or not controller.warming_up):
             # A test was due (same steps on every worker): every worker
@@ -368,6 +378,9 @@ class AutoLR(keras.callbacks.Callback):
         optimizer = getattr(self, "_optimizer", None)
         if optimizer is not None:
             _OWNERS.pop(id(optimizer), None)
+        self._fit_callbacks = None
+        if getattr(self, "_quiet", None) is not None:
+            self._quiet.close()
         if self._summaries is not None:  # TensorBoard scalars
             self._summaries.close()
             self._summaries = None
@@ -505,14 +518,15 @@ class AutoLR(keras.callbacks.Callback):
         """Replays the saved record up to `start`: the state comes back exactly."""
         losses, ends, observed, _ = state_lib.load(path, self._fingerprint())
         self._new_controller(restored_schedule=False)
-        self.controller.replay_until(losses, ends, observed, start)
+        with self._quiet:
+            self.controller.replay_until(losses, ends, observed, start)
         controller = self.controller
         if controller.warming_up:
             self.schedule.reset()
         else:
             self.schedule.switch(controller.switch_step, controller.peak_lr)
-        if self.verbose:
-            _keras.print_msg(
+        if self.verbose >= 2:
+            self._print(
                 f"AutoLR: resumed at step {start} from {path} "
                 f"({len(controller.detector.results)} tests replayed; "
                 + ("warming up)." if controller.warming_up else
@@ -587,7 +601,7 @@ class AutoLR(keras.callbacks.Callback):
         if getattr(self.model, "train_function", None) is not None:
             self.model.make_train_function(force=True)
         if self.verbose:
-            _keras.print_msg(
+            self._print(
                 f"AutoLR: replacing the learning rate of "
                 f"{type(optimizer).__name__} ({described}) with AutoLRSchedule."
             )
@@ -606,11 +620,17 @@ class AutoLR(keras.callbacks.Callback):
         if restored_schedule and schedule.switch_step is not None:  # a loaded, decided schedule
             self.controller.restore_switch(schedule.switch_step, schedule.peak_lr)
 
+    def _print(self, message):
+        """One line via Keras' `print_msg`, never glued onto a progress bar."""
+        if _keras.progress_bar_mid_line(getattr(self, "_fit_callbacks", None)):
+            message = "\n" + message
+        _keras.print_msg(message)
+
     def _on_test(self, result):
-        """One line per test at `verbose=1`; GP hyperparameters at `verbose=2`."""
+        """One line per test, with the GP hyperparameters, at `verbose=2`."""
         if self._summaries is not None:  # TensorBoard scalars
             self._summaries.test(result, self.controller.detector)
-        if not self.verbose:
+        if self.verbose < 2:
             return
         detector = self.controller.detector
         window = detector.results[-detector.patience:]
@@ -624,10 +644,9 @@ class AutoLR(keras.callbacks.Callback):
         )
         if result.inconclusive:
             line += " (inconclusive: the GP failed numerically)"
-        if self.verbose >= 2:
-            line += (f"; GP amplitude {result.amplitude:.4g}, noise "
-                     f"{result.noise:.4g}, mean {result.mean:.4g}")
-        _keras.print_msg(line)
+        line += (f"; GP amplitude {result.amplitude:.4g}, noise "
+                 f"{result.noise:.4g}, mean {result.mean:.4g}")
+        self._print(line)
 
     def _execute(self, actions):
         """Takes the snapshots and restores the controller planned."""
@@ -665,7 +684,7 @@ class AutoLR(keras.callbacks.Callback):
                 f"from {controller.peak_lr:.4g}.{rewound}",
                 RuntimeWarning, stacklevel=2)
         if self.verbose:
-            _keras.print_msg(
+            self._print(
                 f"AutoLR: warmup ended ({controller.reason}) at step "
                 f"{controller.switch_step} (epoch {self._epoch + 1}); "
                 f"peak LR {controller.peak_lr:.4g}, then {self.schedule.decay} "

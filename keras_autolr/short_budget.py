@@ -46,7 +46,7 @@ def choose(callback, total_steps):
             "instead. Train for more steps (more epochs or a smaller batch) "
             "to let AutoLR choose, or pass short_budget='sweep'.",
             UserWarning, stacklevel=3)
-        if callback.verbose:
+        if callback.verbose >= 2:
             _keras.print_msg(
                 f"AutoLR: short budget ({total_steps} steps): own LR "
                 f"{own_lr:g}, {OWN_LR_WARMUP_FRACTION:.0%} warmup, "

@@ -51,7 +51,7 @@ def label_loss(y_true, y_pred):
     return tf.reshape(y_true, [-1]) + 0.0 * y_pred[:, 0]
 
 
-def fit_small_digits(callbacks, epochs, batch_size=100):
+def fit_small_digits(callbacks, epochs, batch_size=100, verbose=0):
     """The first 1,400 digits (unshuffled), a 32-unit MLP, Adam: a quick `fit`."""
     from sklearn.datasets import load_digits
 
@@ -62,6 +62,6 @@ def fit_small_digits(callbacks, epochs, batch_size=100):
                               keras.layers.Dense(10)])
     model.compile(optimizer=keras.optimizers.Adam(),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0,
+    model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
               callbacks=callbacks)
     return model
