@@ -324,7 +324,7 @@ class AutoLR(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
         if not self._synced:
-            self._sync()
+            self._sync(epoch)
         self._reader.start_epoch()
 
     def on_train_batch_end(self, batch, logs=None):
@@ -415,20 +415,13 @@ class AutoLR(keras.callbacks.Callback):
             )
         _OWNERS[id(optimizer)] = (self, self.params)
 
-    def _sync(self):
+    def _sync(self, epoch):
         """Aligns the record with the optimizer's step: new, resumed or restored."""
         self._synced = True
         start = int(self._optimizer.iterations.numpy())
         total = self.schedule.total_steps
         if start >= total:
-            raise ValueError(
-                f"AutoLR's budget of {total} steps is spent: the optimizer is "
-                f"at step {start} and the learning rate is 0 from step "
-                f"{total} on, so this `fit` would not change the weights. To "
-                "train further, compile with a new optimizer (a new schedule "
-                "and warmup) or give a larger `total_steps` to a new AutoLR. "
-                f"Received optimizer.iterations={start}, total_steps={total}"
-            )
+            raise ValueError(self._budget_spent_message(start, total, epoch))
         path = None if self.backup_dir is None else state_lib.state_path(
             self.backup_dir)
         if path is not None and os.path.exists(path) and start > 0 and (
@@ -478,6 +471,30 @@ class AutoLR(keras.callbacks.Callback):
         if replaced is not None:
             _keras.set_raw_learning_rate(*replaced)
             self._replaced = None
+
+    def _budget_spent_message(self, start, total, epoch):
+        """Says which `total_steps` would have covered this `fit` too."""
+        steps = (self.params or {}).get("steps")
+        epochs = (self.params or {}).get("epochs")
+        message = (
+            f"AutoLR's budget of {total} steps is spent: the optimizer is at "
+            f"step {start} and the learning rate is 0 from step {total} on, "
+            "so this `fit` would not change the weights. ")
+        if steps and epochs:
+            # This fit starts at `epoch` (its `initial_epoch`) and ends at
+            # `epochs`: the whole run is `start` steps plus the rest.
+            needed = start + int(steps) * (int(epochs) - int(epoch))
+            message += (
+                "To train in chunks (e.g. `fit(epochs=2)`, then "
+                "`fit(initial_epoch=2, epochs=4)`), give the whole budget "
+                f"from the first `fit` on: AutoLR(total_steps={needed}) (the "
+                f"{start} steps trained so far + {int(steps)} steps per epoch "
+                f"x {int(epochs) - int(epoch)} epochs of this fit), and pass "
+                "the same AutoLR to every chunk. ")
+        message += (
+            "To train further with a new warmup, compile with a new optimizer. "
+            f"Received optimizer.iterations={start}, total_steps={total}")
+        return message
 
     def _warn_if_too_short(self):
         controller = self.controller

@@ -1,0 +1,69 @@
+"""The budget when `fit` is chunked or stopped early (README, "The budget")."""
+
+import re
+
+import numpy as np
+import pytest
+
+from keras_autolr import AutoLR
+from keras_autolr._keras import keras
+from tests import _training
+
+STEPS_PER_EPOCH = 8  # 256 digits, batch 32
+
+
+def _model():
+    return _training.compile_digits(_training.mlp(units=32), keras.optimizers.Adam())
+
+
+def _data():
+    (x, y), _ = _training.digits()
+    return x[:256], y[:256]
+
+
+@pytest.mark.parametrize("initial_epoch", [2, 0], ids=["initial_epoch=2", "no-initial_epoch"])
+def test_a_second_chunk_says_which_total_steps_to_pass(initial_epoch):
+    """`fit(epochs=2)` then `fit(initial_epoch=2, epochs=4)`: the run is 32 steps."""
+    x, y = _data()
+    model = _model()
+    autolr = AutoLR(verbose=0)
+    model.fit(x, y, batch_size=32, epochs=2, verbose=0, callbacks=[autolr])
+    epochs = 4 if initial_epoch else 2
+    with pytest.raises(ValueError) as error:
+        model.fit(x, y, batch_size=32, initial_epoch=initial_epoch, epochs=epochs,
+                  verbose=0, callbacks=[autolr])
+    message = str(error.value)
+    assert "budget of 16 steps is spent" in message
+    assert re.search(r"AutoLR\(total_steps=32\) \(the 16 steps trained so far \+ "
+                     r"8 steps per epoch x 2 epochs of this fit\)", message), message
+    assert int(model.optimizer.iterations.numpy()) == 16
+
+
+def test_the_total_steps_the_error_names_trains_the_chunks_as_one_fit():
+    x, y = _data()
+    whole = AutoLR(check_every=2, verbose=0)
+    model = _model()
+    model.fit(x, y, batch_size=32, epochs=4, shuffle=False, verbose=0, callbacks=[whole])
+    chunked = AutoLR(total_steps=4 * STEPS_PER_EPOCH, check_every=2, verbose=0)
+    model = _model()
+    model.fit(x, y, batch_size=32, epochs=2, shuffle=False, verbose=0, callbacks=[chunked])
+    model.fit(x, y, batch_size=32, initial_epoch=2, epochs=4, shuffle=False, verbose=0,
+              callbacks=[chunked])
+    np.testing.assert_array_equal(chunked.record.learning_rate, whole.record.learning_rate)
+    np.testing.assert_array_equal(chunked.record.loss, whole.record.loss)
+    assert chunked.decision.switch_step == whole.decision.switch_step
+    assert float(chunked.schedule(4 * STEPS_PER_EPOCH)) == 0.0
+
+
+def test_early_stopping_ends_fit_before_the_lr_reaches_zero():
+    """The budget is `epochs` x steps per epoch; EarlyStopping does not shorten it."""
+    x, y = _data()
+    model = _model()
+    autolr = AutoLR(verbose=0)
+    stop = keras.callbacks.EarlyStopping(monitor="loss", min_delta=1e9, patience=0)
+    history = model.fit(x, y, batch_size=32, epochs=10, verbose=0,
+                        callbacks=[autolr, stop])
+    assert len(history.history["loss"]) < 10  # stopped early
+    trained = int(model.optimizer.iterations.numpy())
+    assert autolr.schedule.total_steps == 10 * STEPS_PER_EPOCH > trained
+    assert float(autolr.schedule(trained)) > 0.0  # the LR was not yet 0
