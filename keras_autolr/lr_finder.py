@@ -1,0 +1,537 @@
+"""`find_lr`: the learning-rate range test, on AutoLR's sweep and detector.
+
+Before training, `find_lr` grows the learning rate of the model's compiled
+optimizer exponentially over a few hundred steps, records the training loss
+of every step, smooths the record with the Gaussian process of `AutoLR`'s
+detector (one test on the whole record) and reports the learning rate that
+`AutoLR` would decay from on this curve. The model is then put back exactly
+as it was, so the user trains from where they started, with the LR (or the
+`schedule`) of their choice.
+"""
+
+import dataclasses
+import math
+from typing import Optional
+
+import numpy as np
+import tensorflow as tf
+
+from keras_autolr import _keras
+from keras_autolr import _validation
+from keras_autolr import distributed
+from keras_autolr import offline
+from keras_autolr.controller import DEFAULT_PEAK_FACTOR
+from keras_autolr.controller import Decision
+from keras_autolr.loss_record import ExecutionLossReader
+
+keras = _keras.keras
+
+# The GP needs a record it can smooth: fewer sweep steps are refused.
+MIN_SWEEP_STEPS = 20
+# The default sweep is one epoch, at most this many steps (fastai and
+# Lightning sweep 100; a few hundred keeps the cost at a fraction of a run).
+MAX_DEFAULT_STEPS = 300
+# The stop rule's smoothing: the median of the last few losses (one per
+# execution); the GP is fitted once, after the sweep. fastai's moving
+# average (0.98) lags: on 100-step LAMB sweeps of 4 quality-benchmark cells
+# it stopped 5 to 18 steps later, deep in the divergence (losses 30-100x
+# the minimum), and the GP's minimum moved 1.4x to 6x lower on 3 of them
+# (2.4x higher on the 4th).
+STOP_WINDOW = 5
+# `schedule()`: linear warmup over this fraction of the steps, then cosine
+# (the quality benchmark's tuned baseline, benchmarks/quality.py).
+WARMUP_FRACTION = 0.05
+# `fit` arguments that `find_lr` sets itself.
+_RESERVED = ("epochs", "steps_per_epoch", "initial_epoch", "validation_data",
+             "validation_split", "validation_steps", "validation_freq",
+             "validation_batch_size")
+
+
+@dataclasses.dataclass
+class LRFinderResult:
+    """What `find_lr` measured and chose.
+
+    Attributes:
+        learning_rates: float array. LR of each sweep step.
+        losses: float array. Training loss of each sweep step (the mean of
+            its execution under `steps_per_execution > 1`; the last may be
+            non-finite when the sweep stopped on it).
+        suggestion: float. The peak LR `AutoLR` chooses on this curve with
+            its defaults: `peak_factor` (0.3) times `minimum`, never above
+            the last LR of the sweep, and never below the optimizer's own
+            constant LR (`own_lr`, as `AutoLR(own_lr_floor=True)`).
+        minimum: float. LR at the minimum of the GP-smoothed loss (mean over
+            the posteriors of the LR at their argmin).
+        steepest: float. LR of the steepest descent of the smoothed loss
+            before its minimum (the LR `AutoLR(peak="steepest")` chooses
+            before `peak_factor`).
+        own_lr: float or None. The optimizer's constant LR (None: it had a
+            schedule).
+        stop_reason: `"steps"` (all steps ran), `"stop_factor"` (the
+            smoothed loss exceeded `stop_factor` times its minimum),
+            `"non_finite"` (a NaN or Inf loss) or `"data"` (the data ran out).
+        decision: the `Decision` of `keras_autolr.replay` on this record:
+            its one test (`decision.tests[-1]`) holds the past-minimum
+            probabilities and the GP hyperparameters.
+        replay_options: dict. `keras_autolr.replay(result.losses,
+            **result.replay_options)` takes the same decision (the sweep
+            seen as an `AutoLR` warmup that reaches its cap at the last step,
+            tested once there).
+    """
+
+    learning_rates: np.ndarray
+    losses: np.ndarray
+    suggestion: float
+    minimum: float
+    steepest: float
+    own_lr: Optional[float]
+    stop_reason: str
+    decision: Decision
+    replay_options: dict
+
+    def schedule(self, total_steps, warmup_fraction=WARMUP_FRACTION):
+        """A Keras schedule: linear warmup from 0 to `suggestion`, then cosine to 0.
+
+        Warmup lasts `max(1, round(warmup_fraction * total_steps))` steps;
+        the cosine reaches 0 at `total_steps`. It is Keras' own
+        `CosineDecay` (serializable); give it to a new optimizer, whose
+        step counter starts at 0.
+
+        Args:
+            total_steps: int. The training budget in optimizer steps.
+            warmup_fraction: float in (0, 1). Defaults to 0.05.
+
+        Returns:
+            A `keras.optimizers.schedules.CosineDecay`.
+        """
+        total_steps = _validation.positive_int("total_steps", total_steps)
+        if total_steps < 2:
+            raise ValueError(
+                "`total_steps` must be at least 2 (a warmup step and a decay "
+                f"step). Received total_steps={total_steps!r}")
+        warmup_fraction = _validation.fraction(
+            "warmup_fraction", warmup_fraction, include_one=False)
+        warmup = min(max(1, int(round(warmup_fraction * total_steps))),
+                     total_steps - 1)
+        return keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=0.0, decay_steps=total_steps - warmup,
+            alpha=0.0, warmup_target=float(self.suggestion),
+            warmup_steps=warmup)
+
+    def plot(self):
+        """Loss against LR (log x): the record, the GP mean and band, the marks.
+
+        Needs matplotlib (`pip install keras_autolr[plot]`).
+
+        Returns:
+            A `matplotlib.figure.Figure`.
+        """
+        from keras_autolr import plotting  # matplotlib is optional
+        from keras_autolr.detector import WarmupDetector
+        from keras_autolr.schedule import AutoLRSchedule
+
+        figure_class = plotting._figure_class()
+        options = self.replay_options
+        schedule = AutoLRSchedule(
+            total_steps=options["total_steps"], min_lr=options["min_lr"],
+            max_lr=options["max_lr"], max_warmup_fraction=0.5)
+        test = self.decision.tests[-1]
+        posterior = plotting.recompute_posterior(
+            self.losses, test, WarmupDetector(seed=options["seed"]), schedule)
+        figure = figure_class(figsize=(7.5, 4.5), layout="constrained")
+        ax = figure.subplots()
+        finite = np.isfinite(self.losses)
+        ax.plot(self.learning_rates[finite], self.losses[finite], ".",
+                color="0.45", ms=4, label="loss per step")
+        visible = [self.losses[finite]]
+        if posterior is not None:
+            sigma = np.sqrt(posterior.variance)
+            ax.plot(posterior.lr, posterior.mean, color="tab:blue", lw=2,
+                    label="GP posterior mean")
+            ax.fill_between(posterior.lr, posterior.mean - 2 * sigma,
+                            posterior.mean + 2 * sigma, color="tab:blue",
+                            alpha=0.2, linewidth=0, label="2 sigma")
+            visible.append(posterior.mean)
+        marks = ((self.minimum, "tab:green", ":", "minimum"),
+                 (self.steepest, "tab:purple", "-.", "steepest descent"),
+                 (self.suggestion, "tab:red", "--", "suggestion"))
+        for lr, color, style, name in marks:
+            ax.axvline(lr, color=color, ls=style, label=f"{name} {lr:.3g}")
+        ax.set_xscale("log")
+        ax.set_xlim(self.learning_rates[0], self.learning_rates[-1])
+        ax.set_xlabel("learning rate")
+        ax.set_ylabel("training loss")
+        plotting._robust_ylim(ax, np.concatenate(visible))
+        ax.legend(loc="best", fontsize="small")
+        ax.grid(True, which="major", alpha=0.3)
+        ax.set_title(f"find_lr: {len(self.losses)} steps "
+                     f"(stopped: {self.stop_reason}); suggestion "
+                     f"{self.suggestion:.3g}")
+        return figure
+
+
+def find_lr(model, x, y=None, batch_size=None, steps=None, min_lr=1e-7,
+            max_lr=10.0, stop_factor=4.0, **fit_kwargs):
+    """Learning-rate range test: sweeps the LR, smooths the loss, suggests a peak.
+
+    Users who want to look before they train (fastai's `lr_find`,
+    Lightning's `Tuner.lr_find`) get the sweep that `AutoLR` runs during
+    training, the same Gaussian-process smoothing and the same choice of
+    LR, so that the two agree: on the curve `find_lr` records,
+    `keras_autolr.replay(result.losses, **result.replay_options)` reports
+    `result.suggestion` as its peak LR.
+
+    The sweep trains the model with its compiled optimizer and loss for
+    `steps` steps (default: one epoch of `x`, at most 300 steps), the LR of
+    step `t` being `min_lr * (max_lr / min_lr)**(t / (steps - 1))`. It stops
+    early when the smoothed loss (the median of the last 5 losses) exceeds
+    `stop_factor` times its lowest value, or at a non-finite loss. The GP of `AutoLR`'s detector (seed 0) is then
+    fitted once on the whole record. The suggestion is AutoLR's default
+    peak: 0.3 x the LR at the minimum of the smoothed loss, never above
+    the sweep's last LR nor below the optimizer's own constant LR.
+
+    Afterwards the model is exactly as it was: its variables (weights,
+    non-trainable state, random-seed state), the optimizer's variables
+    (slots, `iterations`, the learning-rate variable) bit for bit, and the
+    optimizer's learning rate is the very object it had (a variable or a
+    schedule). An optimizer not built yet is built first, as `fit` would
+    build it. The global random state advances, as with any `fit`.
+
+    Example:
+
+    ```python
+    model.compile(optimizer=keras.optimizers.Lamb(),
+                  loss="sparse_categorical_crossentropy")
+    result = keras_autolr.find_lr(model, x, y, batch_size=256)
+    result.suggestion, result.minimum, result.steepest
+    result.plot().savefig("lr_find.png")
+    total = 10 * math.ceil(len(x) / 256)
+    model.optimizer.learning_rate  # unchanged: the sweep left no trace
+    model.compile(optimizer=keras.optimizers.Lamb(result.schedule(total)),
+                  loss="sparse_categorical_crossentropy")
+    model.fit(x, y, batch_size=256, epochs=10)
+    ```
+
+    Args:
+        model: a compiled Keras model (built: its weights exist).
+        x: what `fit` takes: arrays (or a dict or list of them), a
+            `tf.data.Dataset`, a `keras.utils.PyDataset` or a generator.
+        y: targets, with arrays. Defaults to None.
+        batch_size: int or None. With arrays; None is `fit`'s default (32).
+        steps: int or None. Sweep steps (the data repeats when it is
+            shorter). None: one epoch, at most 300 steps; an endless or
+            unsized dataset or a generator needs it. At least 20.
+        min_lr: float. LR of the first step. Defaults to 1e-7.
+        max_lr: float. LR of the last planned step. Defaults to 10.0.
+        stop_factor: float > 1 or None. Stop once the smoothed loss exceeds
+            this times its lowest value (for positive losses); None runs
+            every step. Defaults to 4.0.
+        **fit_kwargs: more `fit` arguments (`callbacks`, `verbose`,
+            `shuffle`, `class_weight`, `sample_weight`, ...); not `epochs`,
+            `steps_per_epoch` or validation arguments. `verbose` defaults
+            to 0.
+
+    Returns:
+        An `LRFinderResult`: `learning_rates`, `losses`, `suggestion`,
+        `minimum`, `steepest`, `plot()` and `schedule(total_steps)`.
+
+    Raises:
+        ValueError: the model is not compiled or not built; a bad
+            argument; the sweep is (or ended) too short for the GP.
+    """
+    min_lr, max_lr = _validation.lr_range(min_lr, max_lr)
+    steps = _validation.positive_int("steps", steps, allow_none=True)
+    batch_size = _validation.positive_int("batch_size", batch_size,
+                                          allow_none=True)
+    if stop_factor is not None:
+        stop_factor = _validation.positive_float("stop_factor", stop_factor)
+        if stop_factor <= 1.0:
+            raise ValueError("`stop_factor` must be > 1 or None. "
+                             f"Received stop_factor={stop_factor!r}")
+    for name in _RESERVED:
+        if name in fit_kwargs:
+            raise TypeError(
+                f"`find_lr` sets `{name}` itself (the sweep runs `steps` "
+                f"steps, without validation). Received {name}="
+                f"{fit_kwargs[name]!r}")
+    optimizer = _check_model(model)
+    epoch_steps = _steps_per_epoch(x, batch_size)
+    if steps is None:
+        if epoch_steps is None:
+            raise ValueError(
+                "`find_lr` cannot tell the length of one epoch of this data "
+                "(an endless or unsized dataset, or a generator): pass "
+                f"`steps`. Received steps=None")
+        steps = min(epoch_steps, MAX_DEFAULT_STEPS)
+        if steps < MIN_SWEEP_STEPS:
+            raise ValueError(
+                f"One epoch of this data is {epoch_steps} steps "
+                f"(batch_size={batch_size or 32}), too short a sweep for the "
+                f"GP (at least {MIN_SWEEP_STEPS}). Pass steps={MIN_SWEEP_STEPS} "
+                "or more (the data repeats). Received steps=None")
+    elif steps < MIN_SWEEP_STEPS:
+        raise ValueError(
+            f"`steps` must be at least {MIN_SWEEP_STEPS}: the GP cannot "
+            f"smooth a shorter sweep. Received steps={steps!r}")
+
+    log_gamma = math.log(max_lr / min_lr) / (steps - 1)
+    strategy = getattr(model, "distribute_strategy", None)
+    _build_optimizer(model, strategy)
+    inner = _keras.optimizer_of(model)
+    own = _keras.raw_learning_rate(inner)
+    own_lr = None if isinstance(
+        own, keras.optimizers.schedules.LearningRateSchedule) else _read(own)
+    saved = _ModelState(model, inner)
+    start = int(inner.iterations.numpy())
+    recorder = _SweepRecorder(steps, stop_factor)
+    fit_kwargs.setdefault("verbose", 0)
+    fit_kwargs["callbacks"] = list(fit_kwargs.get("callbacks") or []) + [recorder]
+    if epoch_steps is not None:
+        run = dict(epochs=-(-steps // epoch_steps))
+    else:
+        run = dict(epochs=1, steps_per_epoch=steps)
+    if batch_size is not None:
+        run["batch_size"] = batch_size
+    try:
+        sweep = _SweepSchedule(min_lr, log_gamma, start)
+        _set_raw_learning_rate(inner, sweep)
+        if not _keras.IS_KERAS_3:  # its current-LR variable, made eagerly
+            distributed.build_learning_rate_variable(inner, sweep, strategy)
+        model.make_train_function(force=True)
+        model.fit(x, y, **run, **fit_kwargs)
+    finally:
+        saved.restore()
+        model.make_train_function(force=True)
+
+    losses = np.asarray(recorder.losses, np.float64)
+    n = len(losses)
+    learning_rates = min_lr * np.exp(log_gamma * np.arange(n, dtype=np.float64))
+    finite = int(np.sum(np.isfinite(losses)))
+    if finite < MIN_SWEEP_STEPS:
+        raise ValueError(
+            f"The sweep ended after {n} steps ({recorder.stop_reason or 'data'}"
+            f" at LR {learning_rates[-1] if n else min_lr:.3g}) with {finite} "
+            f"finite losses, too few for the GP (at least {MIN_SWEEP_STEPS}). "
+            "Start lower, or give the data or `stop_factor` more room. "
+            f"Received min_lr={min_lr!r}, stop_factor={stop_factor!r}")
+    replay_options = dict(
+        total_steps=2 * n, min_lr=min_lr,
+        max_lr=float(min_lr * math.exp(log_gamma * n)),
+        max_warmup_fraction=0.5, check_every=n, seed=0,
+        steps_per_execution=recorder.steps_per_execution,
+        steps_per_epoch=epoch_steps if epoch_steps and n > epoch_steps else None,
+        peak_factor=DEFAULT_PEAK_FACTOR)
+    if own_lr is not None and own_lr > 0:  # AutoLR's floor (own_lr_floor)
+        replay_options["own_lr"] = own_lr
+    decision = offline.replay(losses, **replay_options)
+    steepest = offline.replay(losses, **dict(replay_options, peak="steepest"))
+    return LRFinderResult(
+        learning_rates=learning_rates, losses=losses,
+        suggestion=float(decision.peak_lr),
+        minimum=_chosen_lr(decision), steepest=_chosen_lr(steepest),
+        own_lr=own_lr,
+        stop_reason=recorder.stop_reason or "data", decision=decision,
+        replay_options=replay_options)
+
+
+def _chosen_lr(decision):
+    """The LR the decision's one test chose (NaN when the GP failed)."""
+    test = decision.tests[-1] if decision.tests else None
+    if test is None or test.peak_lr is None:
+        return math.nan
+    return float(test.peak_lr)
+
+
+class _SweepSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """`min_lr * exp(log_gamma * (step - start))`: the sweep, from the optimizer's step."""
+
+    def __init__(self, min_lr, log_gamma, start):
+        super().__init__()
+        self.min_lr, self.log_gamma, self.start = min_lr, log_gamma, start
+
+    def __call__(self, step):
+        t = tf.cast(tf.cast(step, tf.int64) - self.start, tf.float32)
+        return self.min_lr * tf.exp(self.log_gamma * t)
+
+    def get_config(self):
+        return dict(min_lr=self.min_lr, log_gamma=self.log_gamma,
+                    start=self.start)
+
+
+class _SweepRecorder(keras.callbacks.Callback):
+    """Records the loss of every sweep step; stops the sweep when it is done."""
+
+    def __init__(self, steps, stop_factor):
+        super().__init__()
+        self.steps, self.stop_factor = steps, stop_factor
+        self.losses = []
+        self.stop_reason = None
+        self.steps_per_execution = None
+        self._recent, self._best = [], math.inf
+
+    def on_train_begin(self, logs=None):
+        self._optimizer = _keras.optimizer_of(self.model)
+        self._seen = int(self._optimizer.iterations.numpy())
+        self._reader = ExecutionLossReader(self.model)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._reader.start_epoch()
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self._optimizer.iterations.numpy())
+        count, self._seen = step - self._seen, step
+        if count <= 0:
+            return
+        if self.steps_per_execution is None:
+            self.steps_per_execution = count
+        loss = self._reader.read(logs, count)
+        self.losses.extend([loss] * count)
+        if not math.isfinite(loss):
+            return self._stop("non_finite")
+        self._recent = (self._recent + [loss])[-STOP_WINDOW:]
+        smoothed = float(np.median(self._recent))
+        self._best = min(self._best, smoothed)
+        if (self.stop_factor is not None and self._best > 0
+                and smoothed > self.stop_factor * self._best):
+            return self._stop("stop_factor")
+        if len(self.losses) >= self.steps:
+            self._stop("steps")
+
+    def _stop(self, reason):
+        self.stop_reason = reason
+        self.model.stop_training = True
+
+
+class _ModelState:
+    """Host copies of everything a sweep changes; `restore()` puts them back."""
+
+    def __init__(self, model, optimizer):
+        self.model, self.optimizer = model, optimizer
+        self.learning_rate = _keras.raw_learning_rate(optimizer)
+        self.had_current_lr = hasattr(optimizer, "_current_learning_rate")
+        self.stop_training = getattr(model, "stop_training", False)
+        self.history = getattr(model, "history", None)
+        candidates = list(_variables(model)) + list(_variables(model.optimizer))
+        candidates += list(_variables(optimizer)) + [optimizer.iterations]
+        candidates += [getattr(model, "_train_counter", None),
+                       getattr(optimizer, "_current_learning_rate", None)]
+        if hasattr(self.learning_rate, "assign"):
+            candidates.append(self.learning_rate)
+        self.variables, seen = [], set()
+        for variable in candidates:
+            if variable is not None and id(variable) not in seen:
+                seen.add(id(variable))
+                self.variables.append(variable)
+        self.values = [np.array(v.numpy(), copy=True) for v in self.variables]
+
+    def restore(self):
+        _set_raw_learning_rate(self.optimizer, self.learning_rate)
+        if not self.had_current_lr and hasattr(self.optimizer,
+                                               "_current_learning_rate"):
+            delattr(self.optimizer, "_current_learning_rate")
+        for variable, value in zip(self.variables, self.values):
+            variable.assign(value)
+        self.model.stop_training = self.stop_training
+        if hasattr(self.model, "history"):
+            self.model.history = self.history
+
+
+def _variables(obj):
+    variables = getattr(obj, "variables", None)
+    if variables is None:
+        return []
+    return variables() if callable(variables) else variables
+
+
+def _set_raw_learning_rate(optimizer, value):
+    """Makes `value` the object the optimizer reads its LR from.
+
+    The public setter refuses a variable once the LR is a schedule, and on
+    Keras 3 it untracks the LR variable it replaces (the variable would
+    leave `optimizer.variables`), so the attribute is set directly.
+    """
+    if hasattr(optimizer, "_learning_rate"):  # Keras 3 and Keras 2 optimizers
+        optimizer._learning_rate = value
+    else:  # OptimizerV2 (tf-addons)
+        optimizer._set_hyper("learning_rate", value)
+
+
+def _check_model(model):
+    optimizer = getattr(model, "optimizer", None)
+    compiled = getattr(model, "compiled", None)
+    if optimizer is None or compiled is False or not _has_loss(model):
+        raise ValueError(
+            "`find_lr` needs a compiled model (an optimizer and a loss): "
+            "call `model.compile(optimizer=..., loss=...)` first. "
+            f"Received model.optimizer={optimizer!r}")
+    if not model.built or not model.weights:
+        raise ValueError(
+            "`find_lr` needs a built model, whose weights exist (give it an "
+            "`Input`, or call `model.build(input_shape)`): the sweep restores "
+            f"them afterwards. Received model.built={model.built!r}")
+    return optimizer
+
+
+def _has_loss(model):
+    if _keras.IS_KERAS_3:
+        return getattr(model, "loss", None) is not None or bool(model.losses)
+    return getattr(model, "compiled_loss", None) is not None
+
+
+def _build_optimizer(model, strategy):
+    """Builds an unbuilt optimizer, as `fit` would, so that its state is saved."""
+    optimizer = model.optimizer
+    scope = strategy.scope() if strategy is not None else _NullScope()
+    if _keras.IS_KERAS_3:
+        if not optimizer.built:
+            with scope:
+                optimizer.build(model.trainable_variables)
+        return
+    # Keras 2 builds in the optimizer's name scope (its slots' names).
+    name = getattr(optimizer, "_name", None) or getattr(optimizer, "name", None)
+    with scope, tf.name_scope(name or "optimizer"):
+        if hasattr(optimizer, "_create_all_weights"):  # OptimizerV2
+            if not [v for v in optimizer.variables()
+                    if v is not optimizer.iterations]:
+                optimizer._create_all_weights(model.trainable_variables)
+        elif not getattr(optimizer, "_built", False):
+            optimizer.build(model.trainable_variables)
+
+
+def _steps_per_epoch(x, batch_size):
+    """Batches in one epoch of `x`, or None when it cannot be told."""
+    if isinstance(x, tf.data.Dataset):
+        cardinality = int(x.cardinality().numpy())
+        return cardinality if cardinality > 0 else None
+    if isinstance(x, keras.utils.Sequence) or (
+            hasattr(keras.utils, "PyDataset")
+            and isinstance(x, keras.utils.PyDataset)):
+        try:
+            return len(x)
+        except TypeError:
+            return None
+    leaves = tf.nest.flatten(x)
+    if not leaves:
+        return None
+    first = leaves[0]
+    shape = getattr(first, "shape", None)
+    if shape is not None and len(shape) and shape[0] is not None:
+        size = int(shape[0])
+    elif isinstance(first, (list, tuple)):
+        size = len(first)
+    else:
+        return None  # a generator or an iterator: no length
+    return -(-size // (batch_size or 32))
+
+
+def _read(value):
+    value = value.numpy() if hasattr(value, "numpy") else value
+    return float(np.asarray(value))
+
+
+class _NullScope:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
