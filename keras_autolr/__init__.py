@@ -11,6 +11,8 @@ from keras_autolr.callback import AutoLR
 from keras_autolr.controller import Decision
 from keras_autolr.detector import TestResult
 from keras_autolr.detector import WarmupDetector
+from keras_autolr.lr_finder import LRFinderResult
+from keras_autolr.lr_finder import find_lr
 from keras_autolr.offline import replay
 from keras_autolr.paper import PAPER
 from keras_autolr.plotting import plot_decision
@@ -21,6 +23,7 @@ from keras_autolr.training_loop import WarmupDriver
 __version__ = "0.1.0"
 
 __all__ = [
-    "AutoLR", "AutoLRSchedule", "Decision", "PAPER", "StateFileError",
-    "TestResult", "WarmupDetector", "WarmupDriver", "plot_decision", "replay",
+    "AutoLR", "AutoLRSchedule", "Decision", "LRFinderResult", "PAPER",
+    "StateFileError", "TestResult", "WarmupDetector", "WarmupDriver",
+    "find_lr", "plot_decision", "replay",
 ]
