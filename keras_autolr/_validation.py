@@ -99,3 +99,23 @@ def boolean(name, value):
     if not isinstance(value, bool):
         raise TypeError(f"`{name}` must be True or False. Received {name}={value!r}")
     return value
+
+
+def optimizers(name, value):
+    """None, or a list of optimizers from one optimizer or a list/tuple of them."""
+    if value is None:
+        return None
+    items = list(value) if isinstance(value, (list, tuple)) else [value]
+    if not items:
+        raise ValueError(
+            f"`{name}` must be an optimizer or a non-empty list of optimizers. "
+            f"Received {name}={value!r}")
+    for item in items:
+        if not (hasattr(item, "iterations") and hasattr(item, "apply_gradients")):
+            raise TypeError(
+                f"`{name}` must be an optimizer (with `iterations` and "
+                "`apply_gradients`) or a list of them. Received "
+                f"{name}={value!r}")
+    if len({id(item) for item in items}) != len(items):
+        raise ValueError(f"`{name}` lists an optimizer twice. Received {name}={value!r}")
+    return items

@@ -21,6 +21,7 @@ from keras_autolr.snapshot import SnapshotRing
 from keras_autolr.detector import MIN_FINITE_LOSSES
 from keras_autolr.detector import WarmupDetector
 from keras_autolr.loss_record import ExecutionLossReader
+from keras_autolr.loss_record import MissingLossError
 from keras_autolr.schedule import AutoLRSchedule
 
 keras = _keras.keras
@@ -145,6 +146,21 @@ class AutoLR(keras.callbacks.Callback):
             resumes with the same warmup, tests and LR at every step.
             None (default): no state is saved; a resumed run keeps its
             schedule (from a saved model) but tests only on new losses.
+        optimizer: an optimizer, a list of optimizers, or None. The
+            optimizers AutoLR sets the learning rate of, all sharing one
+            schedule; the first one's step counter is the schedule's clock.
+            None (default): the compiled `model.optimizer`. Give it when a
+            custom `train_step` applies other optimizers (a GAN's
+            `compile(d_optimizer=..., g_optimizer=...)`); AutoLR raises at
+            the end of the first step when an optimizer it drives did not
+            step.
+        monitor: str. The loss AutoLR records: the name of a value the
+            training step logs. Defaults to `"loss"`. It is read from
+            Keras' compiled loss tracker when the step updates it, else from
+            a `keras.metrics.Mean` of that name in `model.metrics` (a custom
+            `train_step`'s own tracker), else from the logged value of the
+            batch; with none, AutoLR raises at the end of the first step,
+            naming what it needs.
         verbose: 0 (silent), 1 (a line when the LR is replaced and one when
             warmup ends, as quiet as Keras' own callbacks) or 2 (also a line
             per test, with the GP's hyperparameters, and one on resume).
@@ -183,6 +199,8 @@ class AutoLR(keras.callbacks.Callback):
         backup_dir=None,
         log_dir=None,
         summary_writer=None,
+        optimizer=None,
+        monitor="loss",
         verbose=1,
     ):
         super().__init__()
@@ -202,6 +220,13 @@ class AutoLR(keras.callbacks.Callback):
                 f"schedule.total_steps={schedule.total_steps!r}"
             )
         self.check_every = _validation.check_every(check_every)
+        self._given_optimizers = _validation.optimizers("optimizer", optimizer)
+        self.optimizer = optimizer
+        if not isinstance(monitor, str) or not monitor:
+            raise TypeError(
+                "`monitor` must be the name of a logged loss, a non-empty "
+                f"string. Received monitor={monitor!r}")
+        self.monitor = monitor
         if verbose not in (0, 1, 2):
             raise ValueError(f"`verbose` must be 0, 1 or 2. Received verbose={verbose!r}")
         self.verbose = verbose
@@ -281,25 +306,26 @@ class AutoLR(keras.callbacks.Callback):
         # BackupAndRestore builds the optimizer and loads its variables
         # there, and must find the variables of the optimizer as it was
         # saved (with a schedule, it has no learning-rate variable).
-        optimizer = _keras.optimizer_of(model)
-        if optimizer is not None and getattr(model, "optimizer", None) is not None:
+        for optimizer in self._driven():
             self._install(optimizer)
 
     def on_train_begin(self, logs=None):
         # Keras 3 `fit` cannot run multi-worker: say so now (distributed.py).
         distributed.check_fit_supported(
             getattr(self.model, "distribute_strategy", None))
-        optimizer = _keras.optimizer_of(self.model)
-        if optimizer is None:
+        optimizers = self._driven()
+        if not optimizers:
             raise ValueError(
-                "AutoLR needs a compiled model with an optimizer. "
-                "Received model.optimizer=None"
+                "AutoLR needs a compiled model with an optimizer, or "
+                "`AutoLR(optimizer=...)`. Received model.optimizer=None"
             )
+        optimizer = optimizers[0]  # its step counter is the schedule's clock
         # The other callbacks of this fit (None when not found: best effort).
         self._fit_callbacks = siblings.of(self)
         self._check_no_other_lr_setter()
         total = self._budget()
-        self._install(optimizer)
+        for each in optimizers:
+            self._install(each)
         if self.schedule.total_steps is None:
             self.schedule.total_steps = total
         elif self.schedule.total_steps != total and self.total_steps is None:
@@ -309,12 +335,15 @@ class AutoLR(keras.callbacks.Callback):
         self._strategy = strategy  # agreement across workers (distributed.py)
         self.schedule.build(strategy)
         # Keras 2 zero-config under MultiWorkerMirroredStrategy (distributed.py).
-        distributed.build_learning_rate_variable(optimizer, self.schedule, strategy)
+        for each in optimizers:
+            distributed.build_learning_rate_variable(each, self.schedule, strategy)
+            self._claim(each)
         self._optimizer = optimizer
-        self._claim(optimizer)
-        self._reader = ExecutionLossReader(self.model)
+        self._optimizers = optimizers
+        self._reader = ExecutionLossReader(self.model, self.monitor)
         self._quiet = quiet.NativeInfoFilter()
-        self._snapshot = SnapshotRing(self.model, optimizer)
+        self._snapshot = SnapshotRing(
+            self.model, optimizer if len(optimizers) == 1 else _Joint(optimizers))
         # The step counter is read at the first epoch, after every
         # callback's on_train_begin: BackupAndRestore may restore it.
         self._synced = False
@@ -329,10 +358,17 @@ class AutoLR(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         step = int(self._optimizer.iterations.numpy())
+        if self._first_batch:
+            self._first_batch = False
+            self._check_optimizers_stepped()
         steps = step - self._steps_seen
         if steps <= 0:
             return
-        loss = self._reader.read(logs, steps)
+        try:
+            loss = self._reader.read(logs, steps)
+        except MissingLossError:
+            self._uninstall()
+            raise
         if self._summaries is not None:  # the LR these steps trained with
             self._summaries.learning_rates(self.schedule, self._steps_seen, step)
         self._steps_seen = step
@@ -375,8 +411,7 @@ class AutoLR(keras.callbacks.Callback):
                 "AutoLR: the weights were not finite at the end of training "
                 f"and were restored from the copy of step {snapshot.steps[-1]}.",
                 RuntimeWarning, stacklevel=2)
-        optimizer = getattr(self, "_optimizer", None)
-        if optimizer is not None:
+        for optimizer in getattr(self, "_optimizers", None) or ():
             _OWNERS.pop(id(optimizer), None)
         self._fit_callbacks = None
         if getattr(self, "_quiet", None) is not None:
@@ -418,7 +453,9 @@ class AutoLR(keras.callbacks.Callback):
     def _sync(self, epoch):
         """Aligns the record with the optimizer's step: new, resumed or restored."""
         self._synced = True
-        start = int(self._optimizer.iterations.numpy())
+        self._first_batch = True
+        self._start_iterations = [int(o.iterations.numpy()) for o in self._optimizers]
+        start = self._start_iterations[0]
         total = self.schedule.total_steps
         if start >= total:
             raise ValueError(self._budget_spent_message(start, total, epoch))
@@ -448,10 +485,42 @@ class AutoLR(keras.callbacks.Callback):
         self.controller.plan_snapshot()
         self._execute(self.controller.pop_actions())
 
+    def _driven(self):
+        """The optimizers AutoLR sets the LR of: `optimizer=`, else the model's."""
+        if self._given_optimizers is not None:
+            # Keras 2 wraps optimizers for mixed precision; the LR is inside.
+            return [getattr(o, "inner_optimizer", o) for o in self._given_optimizers]
+        if getattr(self.model, "optimizer", None) is None:
+            return []
+        return [_keras.optimizer_of(self.model)]
+
+    def _check_optimizers_stepped(self):
+        """At the end of the first step: every optimizer AutoLR drives stepped."""
+        for optimizer, before in zip(self._optimizers, self._start_iterations):
+            after = int(optimizer.iterations.numpy())
+            if after > before:
+                continue
+            self._uninstall()
+            hint = ("Pass the optimizers your `train_step` applies to "
+                    "`AutoLR(optimizer=...)` (one, or a list sharing one "
+                    "schedule), e.g. a GAN's "
+                    "`AutoLR(optimizer=[d_optimizer, g_optimizer], "
+                    "monitor='g_loss')`.")
+            raise ValueError(
+                f"AutoLR sets the learning rate of {type(optimizer).__name__}, "
+                "but it did not take a step in the first training step of "
+                "this `fit`: the model trains with other optimizers (a custom "
+                "`train_step`), so AutoLR's schedule would drive nothing. "
+                f"{hint} The optimizer's own learning rate was put back. "
+                f"Received optimizer={optimizer!r} with iterations {before} "
+                f"before the step and {after} after it"
+            )
+
     def _check_no_other_lr_setter(self):
         """Refuses a `ReduceLROnPlateau` or `LearningRateScheduler` in this `fit`."""
         other = siblings.first(self._fit_callbacks, siblings.LR_SETTERS)
-        if other is None:
+        model_optimizer = _keras.optimizer_of(self.model)
+        if other is None or not any(o is model_optimizer for o in self._driven()):
             return
         self._uninstall()
         name = type(other).__name__
@@ -467,10 +536,9 @@ class AutoLR(keras.callbacks.Callback):
 
     def _uninstall(self):
         """Puts back the learning rate `_install` replaced (an error before training)."""
-        replaced = getattr(self, "_replaced", None)
-        if replaced is not None:
-            _keras.set_raw_learning_rate(*replaced)
-            self._replaced = None
+        for optimizer, value in getattr(self, "_replaced", None) or ():
+            _keras.set_raw_learning_rate(optimizer, value)
+        self._replaced = None
 
     def _budget_spent_message(self, start, total, epoch):
         """Says which `total_steps` would have covered this `fit` too."""
@@ -520,7 +588,8 @@ class AutoLR(keras.callbacks.Callback):
                 "rewind": self.rewind, "sweep": self._sweep,
                 "own_lr_floor": self.own_lr_floor, "cap_peak": self.cap_peak,
                 "restore_on_divergence": self.restore_on_divergence,
-                "steps_per_epoch": (self.params or {}).get("steps")}
+                "steps_per_epoch": (self.params or {}).get("steps"),
+                **({} if self.monitor == "loss" else {"monitor": self.monitor})}
 
     def _save_state(self):
         controller = self.controller
@@ -609,9 +678,12 @@ class AutoLR(keras.callbacks.Callback):
             # A tf.distribute variable (Keras 2 under a strategy) has no
             # NumPy `__array__`; `.numpy()` reads this replica's copy.
             value = current.numpy() if hasattr(current, "numpy") else current
-            self._own_lr = float(np.asarray(value))
-            described = f"{self._own_lr:g}"
-        self._replaced = (optimizer, current)
+            own_lr = float(np.asarray(value))
+            # Several optimizers share one schedule: the floor is the lowest.
+            self._own_lr = own_lr if self._own_lr is None else min(self._own_lr, own_lr)
+            described = f"{own_lr:g}"
+        self._replaced = getattr(self, "_replaced", None) or []
+        self._replaced.append((optimizer, current))
         optimizer.learning_rate = self.schedule
         # A train function traced before now (an earlier `fit`) holds the
         # old learning rate: trace it anew.
@@ -707,3 +779,22 @@ class AutoLR(keras.callbacks.Callback):
                 f"peak LR {controller.peak_lr:.4g}, then {self.schedule.decay} "
                 f"decay to 0 at step {self.schedule.total_steps}.{rewound}"
             )
+
+
+class _Joint:
+    """Several optimizers seen as one by `SnapshotRing`: their state, one clock."""
+
+    def __init__(self, optimizers):
+        self.iterations = optimizers[0].iterations
+        self._optimizers = optimizers
+
+    @property
+    def variables(self):
+        # Read anew each time: Keras builds an optimizer's slots at its first step.
+        variables = []
+        for optimizer in self._optimizers:
+            own = optimizer.variables
+            own = own() if callable(own) else own
+            # Each optimizer's step counter is a clock: never rewound.
+            variables.extend(v for v in own if v is not optimizer.iterations)
+        return variables

@@ -5,9 +5,9 @@ execution (`steps_per_execution` steps), weighted by batch size. The loss
 metric keeps its weighted sum and count in two variables; their increments
 over one execution give the weighted mean loss of that execution's steps
 exactly, also for a partial last batch. The optimizer's `iterations` counter
-says which steps those were. Where no such metric exists (a custom
-`train_step`), the running mean in `logs["loss"]` is differenced under
-equal batch weights.
+says which steps those were. A custom `train_step` that keeps its own loss
+tracker, or returns the loss of the batch, is read from that instead
+(`ExecutionLossReader`).
 """
 
 import math
@@ -76,15 +76,44 @@ class LossRecord:
         return self._losses.values
 
 
-class ExecutionLossReader:
-    """Mean loss of the steps since the last read, from Keras' loss metric.
+class MissingLossError(ValueError):
+    """The training step reports no loss AutoLR can read."""
 
-    Call `start_epoch()` when an epoch begins (the metric resets) and
-    `read(logs, steps)` after each execution of `steps` steps.
+
+class ExecutionLossReader:
+    """Mean loss of the steps since the last read, from what the step reports.
+
+    The source is chosen at the first read of a `fit`, from what the first
+    execution really updated:
+
+    1. `"tracker"`: Keras' compiled loss tracker (`monitor="loss"` only),
+       when the step updated it (Keras' own `train_step`, or one calling
+       `compute_loss`). Its weighted sum and count give the exact mean of
+       the execution's steps.
+    2. `"metric"`: a metric of the model named `monitor` that keeps a sum and
+       a count (the `keras.metrics.Mean(name="loss")` tracker of a custom
+       `train_step`), read the same way.
+    3. `"running_mean"`: a metric named `monitor` without them: the running
+       mean in `logs[monitor]`, differenced under equal batch weights.
+    4. `"value"`: no such metric: `logs[monitor]` is the loss of the batch
+       (a `train_step` returning `{"loss": loss}`), taken as it is.
+
+    With none of them, the first read raises `MissingLossError`, which names
+    what AutoLR needs. Call `start_epoch()` when an epoch begins (Keras
+    resets the metrics) and `read(logs, steps)` after each execution of
+    `steps` steps.
+
+    Args:
+        model: the Keras model.
+        monitor: str. Name of the loss in the step's logs. Defaults to "loss".
     """
 
-    def __init__(self, model):
-        self._tracker = _keras.loss_tracker(model)
+    def __init__(self, model, monitor="loss"):
+        self.monitor = monitor
+        self._compiled = _keras.loss_tracker(model) if monitor == "loss" else None
+        self._metric = _metric_named(model, monitor, exclude=self._compiled)
+        self.source = None
+        self._tracker = None
         self.start_epoch()
 
     def start_epoch(self):
@@ -94,14 +123,20 @@ class ExecutionLossReader:
 
     def reset(self):
         """Clears the loss metric (e.g. of a NaN) and starts counting anew."""
-        if self._tracker is not None:
-            reset = getattr(self._tracker, "reset_state", None) or self._tracker.reset_states
+        tracker = self._tracker if self._tracker is not None else (
+            self._metric if self.source == "running_mean" else None)
+        if tracker is not None:
+            reset = getattr(tracker, "reset_state", None) or tracker.reset_states
             reset()
+            if self.source == "running_mean":
+                self._epoch_steps = 0
         self._total = 0.0
         self._count = 0.0
 
     def read(self, logs, steps):
         self._epoch_steps += steps
+        if self.source is None:
+            self._choose(logs)
         if self._tracker is not None:
             total = float(self._tracker.total.numpy())
             count = float(self._tracker.count.numpy())
@@ -110,10 +145,54 @@ class ExecutionLossReader:
             if d_count > 0:
                 return d_total / d_count
             return math.nan
-        mean = (logs or {}).get("loss")
-        if mean is None:
+        value = (logs or {}).get(self.monitor)
+        if value is None:
             return math.nan
-        total = float(mean) * self._epoch_steps
+        value = float(np.asarray(value))
+        if self.source == "value":
+            return value
+        total = value * self._epoch_steps  # a running mean over the epoch
         chunk = (total - self._total) / steps
         self._total = total
         return chunk
+
+    def _choose(self, logs):
+        """Picks the source from what the first execution updated."""
+        if self._compiled is not None and float(self._compiled.count.numpy()) > 0:
+            self.source, self._tracker = "tracker", self._compiled
+        elif self._metric is not None and _has_sum(self._metric):
+            self.source, self._tracker = "metric", self._metric
+        elif self._metric is not None and self.monitor in (logs or {}):
+            self.source = "running_mean"
+        elif self.monitor in (logs or {}):
+            self.source = "value"
+        else:
+            raise MissingLossError(
+                f"AutoLR needs the training loss of every step, as "
+                f"{self.monitor!r}, and this training step reports none: "
+                + ("Keras' compiled loss tracker was not updated (a custom "
+                   "`train_step` that does not call `compute_loss`), "
+                   if self.monitor == "loss" else "")
+                + f"the model has no metric named {self.monitor!r}, and the "
+                f"step's logs have no {self.monitor!r} entry. Return the loss "
+                f"from `train_step` as {{{self.monitor!r}: loss}} (or track it "
+                f"in a `keras.metrics.Mean(name={self.monitor!r})` listed in "
+                "`model.metrics`), or pass `AutoLR(monitor=...)` naming one "
+                "of the logged values. Received monitor="
+                f"{self.monitor!r}, logs keys={sorted(logs or {})}")
+
+
+def _has_sum(metric):
+    return hasattr(metric, "total") and hasattr(metric, "count")
+
+
+def _metric_named(model, name, exclude=None):
+    """The metric of `model` called `name` (not `exclude`), or None."""
+    try:
+        metrics = list(model.metrics)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    for metric in metrics:
+        if metric is not exclude and getattr(metric, "name", None) == name:
+            return metric
+    return None
