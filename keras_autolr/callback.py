@@ -140,12 +140,13 @@ class AutoLR(keras.callbacks.Callback):
             scalars with this writer instead of `log_dir`. Defaults to None.
         backup_dir: str or None. Directory where AutoLR's state (loss record
             and decision) is written atomically at each epoch end and read
-            back when `fit` resumes. Give it the `backup_dir` of
-            `keras.callbacks.BackupAndRestore` (or any directory when
-            resuming from `ModelCheckpoint` with `initial_epoch`): the run
-            resumes with the same warmup, tests and LR at every step.
-            None (default): no state is saved; a resumed run keeps its
-            schedule (from a saved model) but tests only on new losses.
+            back when `fit` resumes: the run resumes with the same warmup,
+            tests and LR at every step. None (default): the `backup_dir` of
+            a `keras.callbacks.BackupAndRestore` in the same `fit`, so that
+            resuming works with no option; without one, no state is saved
+            (a resumed run keeps its schedule, from a saved model, but tests
+            only on new losses). Give a directory when resuming from
+            `ModelCheckpoint` with `initial_epoch`.
         optimizer: an optimizer, a list of optimizers, or None. The
             optimizers AutoLR sets the learning rate of, all sharing one
             schedule; the first one's step counter is the schedule's clock.
@@ -323,6 +324,15 @@ class AutoLR(keras.callbacks.Callback):
         # The other callbacks of this fit (None when not found: best effort).
         self._fit_callbacks = siblings.of(self)
         self._check_no_other_lr_setter()
+        # Where AutoLR's state is kept: `backup_dir`, else beside the
+        # checkpoint of a BackupAndRestore in the same fit (resume by default).
+        self._state_dir = self.backup_dir
+        if self._state_dir is None:
+            backup = siblings.first(self._fit_callbacks,
+                                    keras.callbacks.BackupAndRestore)
+            backup_dir = getattr(backup, "backup_dir", None)
+            if backup_dir is not None:
+                self._state_dir = os.fspath(backup_dir)
         total = self._budget()
         for each in optimizers:
             self._install(each)
@@ -398,7 +408,7 @@ class AutoLR(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["learning_rate"] = float(self.schedule(self._steps_seen))
-        if self.backup_dir is not None and distributed.writes_files(self._strategy):
+        if self._state_dir is not None and distributed.writes_files(self._strategy):
             self._save_state()  # the chief's copy (every worker agrees on it)
 
     def on_train_end(self, logs=None):
@@ -459,8 +469,8 @@ class AutoLR(keras.callbacks.Callback):
         total = self.schedule.total_steps
         if start >= total:
             raise ValueError(self._budget_spent_message(start, total, epoch))
-        path = None if self.backup_dir is None else state_lib.state_path(
-            self.backup_dir)
+        path = None if self._state_dir is None else state_lib.state_path(
+            self._state_dir)
         if path is not None and os.path.exists(path) and start > 0 and (
                 self.controller is None or self.controller.record.n_steps != start):
             self._restore_state(path, start)
@@ -594,7 +604,7 @@ class AutoLR(keras.callbacks.Callback):
     def _save_state(self):
         controller = self.controller
         state_lib.save(
-            state_lib.state_path(self.backup_dir), controller.record.values,
+            state_lib.state_path(self._state_dir), controller.record.values,
             controller.ends, controller.observed, self._fingerprint(),
             {"switch_step": controller.switch_step, "peak_lr": controller.peak_lr,
              "reason": controller.reason},

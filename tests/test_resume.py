@@ -85,3 +85,35 @@ def test_model_checkpoint_and_initial_epoch_resume(tmp_path, uninterrupted):
     _run(tmp_path, "--mode", "checkpoint", "--kill-epoch", "3", expect_kill=True)
     _run(tmp_path, "--mode", "checkpoint", "--resume")
     _assert_same_run(tmp_path, uninterrupted)
+
+
+# Resume by default: `AutoLR()` with no option beside `BackupAndRestore`, which
+# AutoLR finds in the same `fit` and keeps its state beside. The whole run
+# switches at step 37 (epoch 4 of 8, 11 steps per epoch).
+DEFAULT_KILLS = {
+    "epoch-end-warmup": ("1", None),
+    "mid-epoch-warmup": ("2", "5"),
+    "mid-epoch-at-the-switch": ("3", "4"),
+    "epoch-end-decay": ("5", None),
+}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_default(tmp_path_factory):
+    out = tmp_path_factory.mktemp("whole_default")
+    _run(out, "--mode", "default")
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill", list(DEFAULT_KILLS))
+def test_default_autolr_beside_backup_and_restore_resumes_bit_identically(
+        tmp_path, uninterrupted_default, kill):
+    epoch, batch = DEFAULT_KILLS[kill]
+    args = ["--mode", "default", "--kill-epoch", epoch]
+    if batch is not None:
+        args += ["--kill-batch", batch]
+    _run(tmp_path, *args, expect_kill=True)
+    assert os.path.exists(state_lib.state_path(tmp_path / "backup"))
+    _run(tmp_path, "--mode", "default")
+    _assert_same_run(tmp_path, uninterrupted_default)

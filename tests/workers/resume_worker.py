@@ -1,7 +1,10 @@
 """Trains digits with AutoLR in a process that a test may SIGKILL and resume.
 
     python -m tests.workers.resume_worker OUT_DIR [--kill-epoch E]
-        [--kill-batch B] [--mode backup|checkpoint] [--resume]
+        [--kill-batch B] [--mode backup|checkpoint|default] [--resume]
+
+`--mode default`: a default `AutoLR()` (no option at all) beside
+`keras.callbacks.BackupAndRestore`, which AutoLR finds by itself.
 
 Appends `step lr` to OUT_DIR/lr.txt before every step (the LR that step
 trains with, read from the schedule's state), so the record survives a kill.
@@ -58,7 +61,7 @@ def main():
     parser.add_argument("out")
     parser.add_argument("--kill-epoch", type=int, default=None)
     parser.add_argument("--kill-batch", type=int, default=None)
-    parser.add_argument("--mode", choices=["backup", "checkpoint"], default="backup")
+    parser.add_argument("--mode", choices=["backup", "checkpoint", "default"], default="backup")
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args()
 
@@ -72,9 +75,12 @@ def main():
             initial_epoch = int(f.read())
     else:
         model = _training.compile_digits(_training.mlp(), keras.optimizers.Adam())
-    autolr = keras_autolr.AutoLR(backup_dir=state_dir, check_every=2, verbose=0)
+    if args.mode == "default":
+        autolr = keras_autolr.AutoLR()
+    else:
+        autolr = keras_autolr.AutoLR(backup_dir=state_dir, check_every=2, verbose=0)
     callbacks = [autolr]
-    if args.mode == "backup":
+    if args.mode in ("backup", "default"):
         callbacks.insert(0, keras.callbacks.BackupAndRestore(state_dir))
     else:
         class SaveEpoch(keras.callbacks.Callback):
