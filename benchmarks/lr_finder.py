@@ -1,0 +1,231 @@
+"""`find_lr` + cosine against the quality benchmark's 7-point grid (issue 14).
+
+    KERAS_AUTOLR_BENCH_THREADS=1 python benchmarks/lr_finder.py            # 9 cells x 2 seeds
+    python benchmarks/lr_finder.py --tasks digits --batches digits=64 --seeds 0
+
+For each cell (task, batch size) and seed of `benchmarks/quality.py`: one
+`keras_autolr.find_lr` sweep of `--sweep-steps` steps with the cell's model,
+LAMB (its own LR 1e-3) and batch size, then the grid's recipe (LAMB, linear
+warmup over 5 % of the budget, cosine to 0; `quality.train_one`) from the
+sweep's LR, trained and tested exactly as a grid run:
+
+- `find_lr`: from `result.suggestion` (AutoLR's default peak rule);
+- `find_lr-minimum`, `find_lr-steepest`: from `result.minimum` /
+  `result.steepest` (the same sweep; one more run each), to show which of
+  the curve's LRs the grid agrees with.
+
+The grid is not retrained: its runs are read from the quality study
+(`git show f3def02:benchmarks/results/full.json`, contender `grid`, 3 seeds
+x 7 LRs per cell); the tuned LR is the one with the best mean validation
+accuracy over its 3 seeds, as in `benchmarks/quality.py`, and its test
+accuracy is averaged over the seeds run here. Cost: a grid cell is 7 runs;
+`find_lr` is one run plus the sweep (`compute` = (run + sweep steps) /
+(7 x run steps); the batch size is the same, so steps measure compute).
+
+Writes `benchmarks/results/<name>.json` (every run, machine, versions) and
+`<name>.md` (the table).
+"""
+
+import argparse
+import collections
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, _HERE)
+
+import quality  # noqa: E402  (limits threads first: KERAS_AUTOLR_BENCH_THREADS)
+
+import numpy as np  # noqa: E402
+
+import _tasks  # noqa: E402
+import keras_autolr  # noqa: E402
+from keras_autolr._keras import keras  # noqa: E402
+
+GRID_SOURCE = "f3def02:benchmarks/results/full.json"
+SWEEP_STEPS = 100  # fastai's and Lightning's default sweep length
+RULES = (("find_lr", "suggestion"), ("find_lr-minimum", "minimum"),
+         ("find_lr-steepest", "steepest"))
+
+
+def sweep(task, split, batch_size, seed, steps):
+    """One `find_lr` on the cell's model with LAMB; returns its result and time."""
+    model = task.build_model(seed)
+    model.compile(
+        optimizer=quality.make_optimizer("lamb"),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"], jit_compile=False)
+    keras.utils.set_random_seed(seed)
+    start = time.perf_counter()
+    result = keras_autolr.find_lr(model, split.x_train, split.y_train,
+                                  batch_size=batch_size, steps=steps)
+    return result, time.perf_counter() - start
+
+
+def load_grid(source):
+    """Grid runs by cell: {(task, batch): {lr: [run, ...]}}."""
+    if os.path.exists(source):
+        with open(source) as f:
+            study = json.load(f)
+    else:
+        root = os.path.dirname(_HERE)
+        text = subprocess.run(["git", "show", source], cwd=root, check=True,
+                              capture_output=True, text=True).stdout
+        study = json.loads(text)
+    cells = collections.defaultdict(lambda: collections.defaultdict(list))
+    for run in study["runs"]:
+        if run["contender"] == "grid":
+            cells[(run["task"], run["batch_size"])][run["lr"]].append(run)
+    return cells
+
+
+def grid_best(by_lr, seeds):
+    """The tuned LR (best mean validation accuracy) and its test accuracy on `seeds`."""
+    best = max(by_lr, key=lambda lr: np.mean([r["val_accuracy"] for r in by_lr[lr]]))
+    tests = [r["test_accuracy"] for r in by_lr[best] if r["seed"] in seeds]
+    return best, float(np.mean(tests)) if tests else math.nan
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("--tasks", default="digits,teacher,mnist")
+    parser.add_argument("--batches", action="append",
+                        help="'digits=64,256' (repeatable); default: the task's own")
+    parser.add_argument("--seeds", default="0,1")
+    parser.add_argument("--sweep-steps", type=int, default=SWEEP_STEPS)
+    parser.add_argument("--grid-source", default=GRID_SOURCE,
+                        help="a results JSON, or a git object holding one")
+    parser.add_argument("--name", default="lr_finder")
+    parser.add_argument("--out-dir", default=quality.RESULTS_DIR)
+    parser.add_argument("--report-only", action="store_true",
+                        help="rewrite <name>.md from <name>.json, no training")
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    tasks = quality._split_list(args.tasks)
+    batches = quality.parse_batches(args.batches, tasks, quick=False)
+    seeds = [int(s) for s in quality._split_list(args.seeds)]
+    grid = load_grid(args.grid_source)
+    path = os.path.join(args.out_dir, f"{args.name}.json")
+    if args.report_only:
+        with open(path) as f:
+            results = json.load(f)
+        return _write_report(results, grid, results["config"]["seeds"],
+                             args.out_dir, args.name)
+    machine, versions = quality.environment()
+    results = dict(
+        name=args.name, machine=machine, versions=versions,
+        started=quality._now(),
+        config=dict(tasks=tasks, batches=batches, seeds=seeds,
+                    sweep_steps=args.sweep_steps, grid_source=args.grid_source,
+                    command="python benchmarks/lr_finder.py " + " ".join(
+                        argv if argv is not None else sys.argv[1:])),
+        sweeps=[], runs=[])
+    os.makedirs(args.out_dir, exist_ok=True)
+    clock = time.perf_counter()
+    for task_name in tasks:
+        task = _tasks.TASKS[task_name]
+        split = task.load()
+        for batch_size in batches[task_name]:
+            for seed in seeds:
+                result, seconds = sweep(task, split, batch_size, seed,
+                                        args.sweep_steps)
+                results["sweeps"].append(dict(
+                    task=task_name, batch_size=batch_size, seed=seed,
+                    steps=len(result.losses), stop_reason=result.stop_reason,
+                    suggestion=result.suggestion, minimum=result.minimum,
+                    steepest=result.steepest, wall_s=round(seconds, 3),
+                    losses=[quality._num(v) for v in result.losses],
+                    learning_rates=[float(v) for v in result.learning_rates]))
+                for contender, field in RULES:
+                    lr = float(getattr(result, field))
+                    record = quality.train_one(
+                        task, split, quality.Contender(contender, "grid"),
+                        f"{contender}@{lr:.4g}", lr, batch_size, seed,
+                        task.epochs)
+                    record.update(kind="find_lr", rule=field,
+                                  sweep_steps=len(result.losses))
+                    results["runs"].append(record)
+                    print(f"[{time.perf_counter() - clock:6.0f}s] {task_name} "
+                          f"b{batch_size} s{seed} {contender} lr {lr:.3g}: test "
+                          f"{record['test_accuracy']:.4f} ({record['wall_s']:.1f}s"
+                          f" + sweep {seconds:.1f}s)", flush=True)
+                quality._save(results, path)
+    results["finished"] = quality._now()
+    quality._save(results, path)
+    return _write_report(results, grid, seeds, args.out_dir, args.name)
+
+
+def _write_report(results, grid, seeds, out_dir, name):
+    table = report(results, grid, seeds)
+    with open(os.path.join(out_dir, f"{name}.md"), "w") as out:
+        out.write(table)
+    print(table)
+    return 0
+
+
+def report(results, grid, seeds):
+    """The Markdown table: one row per cell, test accuracy (%) mean over seeds."""
+    runs = collections.defaultdict(list)
+    for run in results["runs"]:
+        runs[(run["task"], run["batch_size"], run["contender"])].append(run)
+    sweeps = collections.defaultdict(list)
+    for s in results["sweeps"]:
+        sweeps[(s["task"], s["batch_size"])].append(s)
+    lines = [
+        f"# find_lr + cosine against the 7-point grid ({results['name']})", "",
+        f"Seeds {seeds}; sweep {results['config']['sweep_steps']} steps at most; "
+        f"grid from `{results['config']['grid_source']}` (tuned LR: best mean "
+        "validation accuracy over its 3 seeds; test accuracy on the seeds "
+        "above). Test accuracy %, mean over seeds. `compute`: (run + sweep "
+        "steps) / (7 x run steps).", "",
+        "| cell | steps | sweep steps | suggestion | minimum | grid LR | "
+        "`find_lr` | `find_lr-minimum` | `find_lr-steepest` | grid | gap | "
+        "compute |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    gaps, ratios = collections.defaultdict(list), []
+    for (task, batch), cell_sweeps in sweeps.items():
+        steps = runs[(task, batch, "find_lr")][0]["steps"]
+        sweep_steps = float(np.mean([s["steps"] for s in cell_sweeps]))
+        best_lr, grid_acc = grid_best(grid[(task, batch)], set(seeds))
+        accs = {c: 100 * float(np.mean([r["test_accuracy"] or 0.0
+                                         for r in runs[(task, batch, c)]]))
+                for c, _ in RULES}
+        for contender, _ in RULES:
+            gaps[contender].append(accs[contender] - 100 * grid_acc)
+        gap = gaps["find_lr"][-1]
+        ratio = (steps + sweep_steps) / (7 * steps)
+        ratios.append(ratio)
+        lines.append(
+            f"| {task} {batch} | {steps} | {sweep_steps:.0f} | "
+            f"{_geo([s['suggestion'] for s in cell_sweeps]):.3g} | "
+            f"{_geo([s['minimum'] for s in cell_sweeps]):.3g} | {best_lr:.3g} | "
+            + " | ".join(f"{accs[c]:.1f}" for c, _ in RULES)
+            + f" | {100 * grid_acc:.1f} | {gap:+.1f} | {ratio:.2f} |")
+    lines.append("")
+    for contender, _ in RULES:
+        cells = gaps[contender]
+        lines.append(
+            f"- `{contender}` against the grid: mean gap "
+            f"{np.mean(cells):+.1f} points, worst {min(cells):+.1f}; within 1 "
+            f"point in {sum(g >= -1.0 for g in cells)} of {len(cells)} cells.")
+    lines += [f"- compute: {min(ratios):.2f} to {max(ratios):.2f} of the grid's "
+              "(target: within 1 point at 1/7 = 0.14).", ""]
+    return "\n".join(lines)
+
+
+def _geo(values):
+    return float(np.exp(np.mean(np.log(values))))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
