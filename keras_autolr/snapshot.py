@@ -13,6 +13,7 @@ reused by the next one, so no new memory is allocated once the ring is full.
 import time
 
 import numpy as np
+import tensorflow as tf
 
 
 class SnapshotRing:
@@ -128,10 +129,16 @@ class SnapshotRing:
 
 
 def _copy(variables, buffers):
-    """Host copies of `variables`, written into `buffers` when they fit."""
+    """Host copies of `variables`, written into `buffers` when they fit.
+
+    One copy per variable: the value is read as a tensor and viewed as a
+    NumPy array without a copy (`variable.numpy()` would copy it once more),
+    then copied into the buffer of the copy it replaces (memory already
+    touched: no page faults) or into a new array.
+    """
     out = []
     for i, variable in enumerate(variables):
-        value = variable.numpy()
+        value = _host_view(variable)
         if (buffers is not None and i < len(buffers)
                 and buffers[i].shape == value.shape
                 and buffers[i].dtype == value.dtype):
@@ -140,6 +147,17 @@ def _copy(variables, buffers):
         else:
             out.append(np.array(value, copy=True))
     return out
+
+
+def _host_view(variable):
+    """The variable's current value as a NumPy array, copied at most once.
+
+    Under a `tf.distribute` strategy, the local replica's value.
+    """
+    try:
+        return np.asarray(tf.convert_to_tensor(variable))
+    except (TypeError, ValueError):  # no tensor conversion: plain read
+        return np.asarray(variable.numpy())
 
 
 def _finite(array):

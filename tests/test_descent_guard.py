@@ -23,9 +23,10 @@ def _noise(kind, seed, n=T // 2, level=2.3):
     return level + np.tile(pattern, n // 20 + 1)[:n] + 0.01 * rng.normal(size=n)
 
 
-# Not "ar1": a strongly autocorrelated wander (phi 0.9, sd 0.046 on 2.3) is a
-# smooth signal to the GP and still switches on 2 of 4 seeds (README, issue 15).
-@pytest.mark.parametrize("kind", ["white", "epoch_pattern"])
+# "ar1": a strongly autocorrelated wander (phi 0.9, sd 0.046 on 2.3) is a
+# smooth signal to the GP (it switched on 2 of 4 seeds with only the noise
+# condition); the spread of the raw losses at the start now holds it back.
+@pytest.mark.parametrize("kind", ["white", "ar1", "epoch_pattern"])
 @pytest.mark.parametrize("seed", range(4))
 def test_a_record_that_never_descends_is_never_detected(kind, seed):
     decision = replay(_noise(kind, seed), total_steps=T, seed=seed)
