@@ -118,9 +118,11 @@ class WarmupDetector:
         peak: `"minimum"` (default) or `"steepest"`.
         require_descent: bool. A posterior votes positive only when, besides
             the minimum lying in the past, the smoothed minimum lies below
-            the smoothed loss at the start with the same `confidence`: a
-            loss that only wanders while the LR is too small to train is not
-            read as a minimum (docs/algorithm.md, "Descent guard").
+            the smoothed loss at the start with the same `confidence`, by at
+            least 3 noise standard deviations and 6 standard deviations of
+            the raw losses at the start: a loss that only wanders while the
+            LR is too small to train is not read as a minimum
+            (docs/algorithm.md, "Descent guard").
             Defaults to True; False is the paper's test.
     """
 
