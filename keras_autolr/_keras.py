@@ -1,8 +1,30 @@
-"""The Keras that `tf.keras` resolves to, and the few helpers that differ.
+"""The Keras that `tf.keras` resolves to, and every Keras internal the package reads.
 
 The package is written once against the API that both lanes share:
 Keras 3 (TensorFlow 2.16+), Keras 2 through `tf-keras` with
 `TF_USE_LEGACY_KERAS=1`, and tf.keras 2.15.
+
+Where no public API gives what AutoLR needs, the private attribute is read
+here and nowhere else, each by one function, and
+tests/test_keras_internals.py has one test per internal and lane that fails
+when a Keras or TensorFlow release renames it:
+
+- `optimizer._learning_rate` (Keras 2 and 3) or `_get_hyper`/`_set_hyper`
+  (tf-addons `OptimizerV2`): the LR object, variable or schedule
+  (`raw_learning_rate`, `set_raw_learning_rate`);
+- `model._loss_tracker` (Keras 3) and `model.compiled_loss._total_loss_mean`
+  (Keras 2): the compiled loss tracker (`loss_tracker`);
+- `ProgbarLogger.progbar` and `Progbar._seen_so_far`: a bar mid-line
+  (`progress_bar_mid_line`);
+- the module `<keras>.src.utils.io_utils`: `print_msg` (`print_msg`);
+- `TensorBoard._log_write_dir` (Keras 2 and 3): the run directory of this
+  worker (`tensorboard_log_dir`);
+- `MultiWorkerMirroredStrategy.extended._num_workers`: the worker count
+  (`strategy_num_workers`);
+- `optimizer._build_learning_rate` and `_current_learning_rate` (Keras 2):
+  the current-LR variable (`keras2_learning_rate_builder`);
+- the caller's frames: the `CallbackList` of the running `fit`
+  (`fit_callbacks`, where the reason no public way exists is given).
 """
 
 import importlib
@@ -104,3 +126,85 @@ def set_raw_learning_rate(optimizer, value):
         optimizer._learning_rate = value
     else:  # OptimizerV2 (tf-addons)
         optimizer._set_hyper("learning_rate", value)
+
+
+def tensorboard_log_dir(tensorboard):
+    """The directory a `keras.callbacks.TensorBoard` writes its runs into.
+
+    Keras 2 keeps the non-chief workers of a multi-worker run apart in
+    `_log_write_dir` (a temporary directory per worker), set in `set_model`;
+    Keras 3 sets it to `log_dir`. Before `set_model`, `log_dir`.
+    """
+    return getattr(tensorboard, "_log_write_dir", None) or tensorboard.log_dir
+
+
+def strategy_num_workers(strategy):
+    """`MultiWorkerMirroredStrategy`'s own count of workers, or None.
+
+    Read from `strategy.extended._num_workers` (TF 2.15 to 2.21); None when
+    a release no longer has it (the caller falls back to the cluster spec).
+    """
+    workers = getattr(strategy.extended, "_num_workers", None)
+    return None if workers is None else int(workers)
+
+
+def keras2_learning_rate_builder(optimizer):
+    """Keras 2's `optimizer._build_learning_rate`, when it is still to be called.
+
+    A Keras 2 optimizer given a schedule after it was created makes its
+    `_current_learning_rate` variable lazily, in the first traced step.
+    Returns the bound method that makes it, or None: on Keras 3, on an
+    optimizer without it, or when the variable exists.
+    """
+    if IS_KERAS_3 or hasattr(optimizer, "_current_learning_rate"):
+        return None
+    return getattr(optimizer, "_build_learning_rate", None)
+
+
+# Frames searched above the caller of `fit_callbacks` for the CallbackList.
+_STACK_DEPTH = 12
+
+
+def fit_callbacks(callback):
+    """The callbacks of the `fit` that is calling `callback`, or None.
+
+    Call it from one of `callback`'s `on_*` methods (`on_train_begin`);
+    returns the list of callbacks (`callback` among them, with the `History`
+    and `ProgbarLogger` that `fit` adds), or None when not called from a
+    `CallbackList` (a custom loop calling the callback itself).
+
+    Why the call stack. A Keras callback is handed the model and the params
+    of its `fit`, never the `CallbackList` (Keras 2 and 3 alike); no
+    attribute of the model, the params or `History` points at the list
+    (read in the sources of Keras 3 and tf.keras 2.15). The stack-free
+    way that does exist, `gc.get_referrers(callback)` to find the list that
+    holds the callback, scans every object of the process (measured: 25 ms
+    on tf.keras 2.15, 45 ms on Keras 3 in a small process; more in a large
+    one), cannot tell the fit's list from the user's own list or from an
+    earlier `fit`'s list not yet collected, and Python documents it as for
+    debugging only. So the frames above the caller are searched for the
+    `CallbackList` that is calling it: the `self` of `CallbackList.on_*`
+    (Keras 2 and 3), or the `callbacks` local of `fit`. It is read here and
+    nowhere else; tests/test_keras_internals.py fails when a release stops
+    finding it.
+    """
+    frame = sys._getframe(1)
+    for _ in range(_STACK_DEPTH):
+        if frame is None:
+            return None
+        for name in ("self", "callbacks"):
+            members = _callbacks_holding(frame.f_locals.get(name), callback)
+            if members is not None:
+                return list(members)
+        frame = frame.f_back
+    return None
+
+
+def _callbacks_holding(candidate, callback):
+    """`candidate.callbacks` when `candidate` is a CallbackList holding `callback`."""
+    if not isinstance(candidate, keras.callbacks.CallbackList):
+        return None
+    members = getattr(candidate, "callbacks", None) or []
+    if any(member is callback for member in members):
+        return members
+    return None

@@ -322,7 +322,7 @@ class AutoLR(keras.callbacks.Callback):
             )
         optimizer = optimizers[0]  # its step counter is the schedule's clock
         # The other callbacks of this fit (None when not found: best effort).
-        self._fit_callbacks = siblings.of(self)
+        self._fit_callbacks = _keras.fit_callbacks(self)
         self._check_no_other_lr_setter()
         # Where AutoLR's state is kept: `backup_dir`, else beside the
         # checkpoint of a BackupAndRestore in the same fit (resume by default).
@@ -358,7 +358,7 @@ class AutoLR(keras.callbacks.Callback):
         # callback's on_train_begin: BackupAndRestore may restore it.
         self._synced = False
         # TensorBoard scalars: this fit's destination, or None.
-        self._summaries = summaries.open_for(self, self._fit_callbacks or [])
+        self._summaries = summaries.open_for(self, self._fit_callbacks)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch

@@ -35,6 +35,7 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
+from keras_autolr import _keras
 from keras_autolr import controller as controller_lib
 from keras_autolr._keras import IS_KERAS_3
 
@@ -70,9 +71,9 @@ def num_workers(strategy):
         return 1
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return 1
-    workers = getattr(strategy.extended, "_num_workers", None)
+    workers = _keras.strategy_num_workers(strategy)
     if workers is not None:
-        return int(workers)
+        return workers
     spec = strategy.cluster_resolver.cluster_spec().as_dict()
     return max(1, len(spec.get("chief", ())) + len(spec.get("worker", ())))
 
@@ -126,8 +127,8 @@ def build_learning_rate_variable(optimizer, schedule, strategy):
     optimizer built with the schedule does: under the strategy's scope,
     outside any function. Does nothing on Keras 3 or when it exists.
     """
-    build = getattr(optimizer, "_build_learning_rate", None)
-    if IS_KERAS_3 or build is None or hasattr(optimizer, "_current_learning_rate"):
+    build = _keras.keras2_learning_rate_builder(optimizer)
+    if build is None:
         return
     if strategy is None:
         build(schedule)

@@ -9,29 +9,24 @@ Tags, each against the optimizer step:
   posteriors that the loss minimum lies in the past.
 - `autolr/switch_step` and `autolr/peak_lr`: once, at the switch.
 
-Where the scalars go. A Keras callback cannot see its siblings: `fit` hands
-each callback the model and the params, never the `CallbackList` (Keras 2
-and 3 alike), and no attribute of the model points at the callbacks (Keras
-3 sets `model.history` only after the first epoch, and `History` does not
-hold the list either). So `AutoLR` takes the destination explicitly,
-`summary_writer=` (a `tf.summary` writer) or `log_dir=` (like
-`keras.callbacks.TensorBoard`: the run `log_dir/train`), and, when given
-neither, looks for a `keras.callbacks.TensorBoard` among the callbacks of
-the same `fit` (found by `keras_autolr.siblings`, from `on_train_begin`). Best
-effort by design: when the list is not found (a custom training loop), no
-scalars are written and nothing fails. AutoLR writes through its own writer
-into the TensorBoard callback's `train` run (two event files in one run,
-which TensorBoard merges), so it depends neither on that callback's private
-writer nor on its `update_freq`.
+Where the scalars go: `summary_writer=` (a `tf.summary` writer), else
+`log_dir=` (like `keras.callbacks.TensorBoard`: the run `log_dir/train`),
+else the `train` run of a `keras.callbacks.TensorBoard` among the callbacks
+of the same `fit` (`keras_autolr._keras.fit_callbacks`, from
+`on_train_begin`). Best effort by design: when the list is not found (a
+custom training loop), no scalars are written and nothing fails. AutoLR
+writes through its own writer into the TensorBoard callback's `train` run
+(two event files in one run, which TensorBoard merges), so it depends
+neither on that callback's private writer nor on its `update_freq`.
 """
 
 import os
-import sys
 
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
+from keras_autolr import _keras
 from keras_autolr import siblings
 from keras_autolr._keras import keras
 
@@ -60,33 +55,28 @@ def check_destination(log_dir, summary_writer):
         )
 
 
-def open_for(callback, fit_callbacks=None):
+def open_for(callback, fit_callbacks):
     """The `DecisionSummaries` of `callback` for this `fit`, or None.
 
     `callback.summary_writer` first, then `callback.log_dir`, then a
     TensorBoard callback among `fit_callbacks` (the callbacks of the same
-    `fit`; None: looked up from the call stack). Call from `on_train_begin`.
+    `fit`, or None when unknown). Call from `on_train_begin`.
     """
     if callback.summary_writer is not None:
         return DecisionSummaries(callback.summary_writer, owned=False)
     log_dir = callback.log_dir
     if log_dir is None:
-        tensorboard = (find_tensorboard(callback, sys._getframe(1))
-                       if fit_callbacks is None else
-                       siblings.first(fit_callbacks, keras.callbacks.TensorBoard))
+        tensorboard = find_tensorboard(fit_callbacks)
         if tensorboard is None:
             return None
-        # Keras 2 keeps non-chief workers of a multi-worker run apart here.
-        log_dir = getattr(tensorboard, "_log_write_dir", None) or tensorboard.log_dir
+        log_dir = _keras.tensorboard_log_dir(tensorboard)
     writer = tf.summary.create_file_writer(os.path.join(os.fspath(log_dir), "train"))
     return DecisionSummaries(writer, owned=True)
 
 
-def find_tensorboard(callback, frame=None):
-    """The `keras.callbacks.TensorBoard` in the `fit` that calls `callback`, or None."""
-    frame = sys._getframe(1) if frame is None else frame
-    return siblings.first(siblings.of(callback, frame),
-                          keras.callbacks.TensorBoard)
+def find_tensorboard(fit_callbacks):
+    """The first `keras.callbacks.TensorBoard` among `fit_callbacks`, or None."""
+    return siblings.first(fit_callbacks, keras.callbacks.TensorBoard)
 
 
 class DecisionSummaries:

@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from keras_autolr import AutoLR
+from keras_autolr import _keras
 from keras_autolr import summaries
 from keras_autolr._keras import keras
 from tests import _training
@@ -131,7 +132,8 @@ def test_the_sibling_tensorboard_is_found_in_the_calling_callback_list(tmp_path)
 
     class Probe(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
-            found["tensorboard"] = summaries.find_tensorboard(self)
+            found["tensorboard"] = summaries.find_tensorboard(
+                _keras.fit_callbacks(self))
 
     probe = Probe()
     keras.callbacks.CallbackList([probe, tensorboard]).on_train_begin()

@@ -1,0 +1,178 @@
+"""Every Keras/TensorFlow internal AutoLR reads, one test each, on every lane.
+
+keras_autolr/_keras.py is the only module that reads private Keras or
+TensorFlow attributes. Each test here builds the real object (a compiled
+model, an optimizer, a callback inside `fit`, a strategy) and checks that
+the accessor finds the thing, so that a release that renames it fails here,
+by name, rather than somewhere in AutoLR. Run on Keras 3, on Keras 2
+(`TF_USE_LEGACY_KERAS=1`) and on tf.keras 2.15.
+"""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_autolr import _keras
+from keras_autolr import AutoLRSchedule
+from keras_autolr._keras import IS_KERAS_3
+from keras_autolr._keras import keras
+
+
+def _compiled_linear_model():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss="mse")
+    return model
+
+
+def _data(n=32):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 3)).astype("float32")
+    return x, (x @ np.array([[1.0], [-2.0], [0.5]])).astype("float32")
+
+
+class _Probe(keras.callbacks.Callback):
+    """Calls `look(self, where)` from inside `fit` and keeps what it returns."""
+
+    def __init__(self, look):
+        super().__init__()
+        self.look = look
+        self.seen = {}
+
+    def on_train_begin(self, logs=None):
+        self.seen["train_begin"] = self.look(self)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen[("batch", batch)] = self.look(self)
+
+
+# ------------------------------------------------ optimizer._learning_rate
+def test_raw_learning_rate_is_the_variable_the_optimizer_steps_with():
+    optimizer = keras.optimizers.SGD(learning_rate=0.1)
+    raw = _keras.raw_learning_rate(optimizer)
+    assert float(np.asarray(raw)) == pytest.approx(0.1)
+    raw.assign(0.25)  # the very variable the public property reads
+    assert float(np.asarray(optimizer.learning_rate)) == pytest.approx(0.25)
+
+
+def test_raw_learning_rate_is_the_schedule_once_one_is_set_and_can_be_put_back():
+    optimizer = keras.optimizers.SGD(learning_rate=0.1)
+    variable = _keras.raw_learning_rate(optimizer)
+    schedule = AutoLRSchedule(total_steps=100)
+    optimizer.learning_rate = schedule
+    assert _keras.raw_learning_rate(optimizer) is schedule
+    _keras.set_raw_learning_rate(optimizer, variable)
+    assert _keras.raw_learning_rate(optimizer) is variable
+    assert float(np.asarray(optimizer.learning_rate)) == pytest.approx(0.1)
+
+
+# ------------------------------- model._loss_tracker / _total_loss_mean
+def test_loss_tracker_is_the_mean_fit_reports_as_the_loss():
+    model = _compiled_linear_model()
+    tracker = _keras.loss_tracker(model)
+    assert tracker is not None  # Keras 3: _loss_tracker; Keras 2: _total_loss_mean
+    x, y = _data()
+    history = model.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False)
+    total = float(np.asarray(tracker.total))
+    count = float(np.asarray(tracker.count))
+    assert count == 32.0  # weighted by batch size: the samples of the epoch
+    assert total / count == pytest.approx(history.history["loss"][-1], rel=1e-6)
+
+
+# ------------------------------------- ProgbarLogger / Progbar._seen_so_far
+def test_progress_bar_mid_line_is_seen_while_fit_draws_its_bar():
+    model = _compiled_linear_model()
+    x, y = _data()
+    probe = _Probe(lambda cb: _keras.progress_bar_mid_line(_keras.fit_callbacks(cb)))
+    model.fit(x, y, batch_size=8, epochs=1, verbose=1, callbacks=[probe])
+    # After the first batch the bar has printed part of its line, no newline.
+    assert probe.seen[("batch", 2)] is True
+
+
+def test_no_progress_bar_mid_line_at_verbose_0():
+    model = _compiled_linear_model()
+    x, y = _data()
+    probe = _Probe(lambda cb: _keras.progress_bar_mid_line(_keras.fit_callbacks(cb)))
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[probe])
+    assert probe.seen[("batch", 2)] is False
+
+
+# ------------------------------------------------- <keras>.src.utils.io_utils
+def test_print_msg_goes_through_keras_io_utils(capsys):
+    assert _keras._IO_UTILS is not None
+    assert _keras._IO_UTILS.__name__.endswith(".src.utils.io_utils")
+    _keras.print_msg("AutoLR: a line")
+    assert capsys.readouterr().out == "AutoLR: a line\n"
+
+
+# ------------------------------------------------ TensorBoard._log_write_dir
+def test_tensorboard_log_write_dir_is_set_by_set_model(tmp_path):
+    tensorboard = keras.callbacks.TensorBoard(log_dir=str(tmp_path / "logs"))
+    tensorboard.set_model(_compiled_linear_model())
+    # The accessor falls back to `log_dir`: check the attribute itself.
+    assert tensorboard._log_write_dir == str(tmp_path / "logs")
+    assert _keras.tensorboard_log_dir(tensorboard) == str(tmp_path / "logs")
+
+
+# ---------------------------------- MultiWorkerMirroredStrategy._num_workers
+def test_strategy_num_workers_reads_the_strategys_own_count():
+    # A strategy that configures the process's collective ops: its own process.
+    code = (
+        "import tensorflow as tf\n"
+        "from keras_autolr import _keras\n"
+        "strategy = tf.distribute.MultiWorkerMirroredStrategy()\n"
+        "print('workers', _keras.strategy_num_workers(strategy))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""}, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "workers 1" in result.stdout.splitlines()
+
+
+# ------------------ Keras 2: _build_learning_rate / _current_learning_rate
+@pytest.mark.skipif(IS_KERAS_3, reason="Keras 2 optimizers only")
+def test_keras2_learning_rate_builder_makes_the_current_lr_variable():
+    optimizer = keras.optimizers.SGD(learning_rate=0.1)
+    schedule = AutoLRSchedule(total_steps=100)
+    optimizer.learning_rate = schedule
+    build = _keras.keras2_learning_rate_builder(optimizer)
+    assert build is not None
+    build(schedule)
+    current = optimizer._current_learning_rate
+    assert isinstance(current, tf.Variable)
+    assert _keras.keras2_learning_rate_builder(optimizer) is None  # made once
+
+
+@pytest.mark.skipif(not IS_KERAS_3, reason="Keras 3 has no such variable")
+def test_keras3_needs_no_learning_rate_builder():
+    assert _keras.keras2_learning_rate_builder(keras.optimizers.SGD()) is None
+
+
+# ------------------------------------------ the CallbackList of a running fit
+def test_fit_callbacks_are_the_callbacks_of_the_running_fit(tmp_path):
+    model = _compiled_linear_model()
+    x, y = _data()
+    probe = _Probe(_keras.fit_callbacks)
+    tensorboard = keras.callbacks.TensorBoard(log_dir=str(tmp_path / "tb"))
+    backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0,
+              callbacks=[probe, tensorboard, backup])
+    for where in ("train_begin", ("batch", 0)):
+        found = probe.seen[where]
+        assert found is not None, where
+        assert any(c is probe for c in found)
+        assert any(c is tensorboard for c in found)
+        assert any(c is backup for c in found)
+        assert any(isinstance(c, keras.callbacks.History) for c in found)
+
+
+def test_fit_callbacks_is_none_outside_a_callback_list():
+    probe = _Probe(_keras.fit_callbacks)
+    probe.on_train_begin()  # a custom loop calling the callback itself
+    assert probe.seen["train_begin"] is None
