@@ -1,4 +1,4 @@
-"""The GP detector on synthetic curves with a known minimum (ALGORITHM.md 4-5)."""
+"""The GP detector on synthetic curves with a known minimum (docs/algorithm.md 4-5)."""
 
 import numpy as np
 import pytest

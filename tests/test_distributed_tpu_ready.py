@@ -131,7 +131,7 @@ def test_train_function_holds_no_host_callbacks(xla_run):
 
 
 def _formula(steps, switch_step, peak_lr):
-    """ALGORITHM.md sections 2 and 6: exponential warmup, cosine decay."""
+    """docs/algorithm.md, the paper's rule 2 and 6: exponential warmup, cosine decay."""
     warmup_steps = TOTAL_STEPS // 2
     steps = np.asarray(steps, np.float64)
     warm = MIN_LR * (MAX_LR / MIN_LR) ** (steps / warmup_steps)

@@ -1,4 +1,4 @@
-"""AutoLRSchedule: the in-graph LR equals the formulas of ALGORITHM.md."""
+"""AutoLRSchedule: the in-graph LR equals the formulas of docs/algorithm.md."""
 
 import math
 
