@@ -168,6 +168,8 @@ def parse_contender(name):
             options["peak"] = "steepest"
         elif re.fullmatch(r"f[0-9.]+", token):
             options["peak_factor"] = float(token[1:])
+        elif re.fullmatch(r"lo[0-9.]+", token):
+            options["min_lr"] = float(token[2:])
         elif re.fullmatch(r"w[0-9.]+", token):
             options["max_warmup_fraction"] = float(token[1:])
         elif token == "detonly":

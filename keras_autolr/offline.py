@@ -104,6 +104,8 @@ def replay(losses, total_steps, steps_per_epoch=None, steps_per_execution=1,
                  and total_steps < short_budget.MIN_SWEEP_STEPS)
     if not sweep:
         schedule.use_own_lr(own_lr, short_budget.OWN_LR_WARMUP_FRACTION)
+    elif own_lr is not None:
+        short_budget.start_sweep_at_own_lr(schedule, total_steps, own_lr, short)
     if "restore_on_divergence" in controller_args:
         controller_args["restore_on_fault"] = _validation.boolean(
             "restore_on_divergence", controller_args.pop("restore_on_divergence"))

@@ -1,0 +1,54 @@
+"""Short budgets: under 100 steps the sweep starts at the optimizer's own LR."""
+
+import numpy as np
+import pytest
+
+import keras_autolr
+from keras_autolr import AutoLR
+from keras_autolr._keras import keras
+from keras_autolr.short_budget import SHORT_SWEEP_STEPS
+from tests import _training
+
+
+def _fit(epochs, **options):
+    """Digits MLP with Adam (own LR 1e-3), 22 steps per epoch."""
+    (x, y), _ = _training.digits()
+    model = _training.compile_digits(_training.mlp(), keras.optimizers.Adam())
+    autolr = AutoLR(verbose=0, **options)
+    model.fit(x, y, batch_size=64, epochs=epochs, verbose=0, callbacks=[autolr])
+    return autolr
+
+
+def test_a_short_budget_sweeps_up_from_the_own_lr_and_replay_agrees():
+    autolr = _fit(epochs=2)  # 44 steps
+    assert autolr.decision.total_steps < SHORT_SWEEP_STEPS
+    lrs = np.asarray(autolr.record.learning_rate)
+    np.testing.assert_allclose(lrs[0], 1e-3, rtol=1e-6)
+    switch = autolr.switch_step
+    assert np.all(np.diff(lrs[:switch]) > 0)  # still a sweep, upwards
+    own_lr = float(np.float32(1e-3))  # as the optimizer holds it
+    offline = keras_autolr.replay(autolr.record.loss, total_steps=44,
+                                  steps_per_epoch=22, own_lr=own_lr)
+    assert (offline.switch_step, offline.peak_lr, offline.reason) == (
+        autolr.switch_step, autolr.peak_lr, autolr.decision.reason)
+    assert offline.restored_step == autolr.decision.restored_step
+
+
+@pytest.mark.parametrize("epochs, options", [
+    (6, {}),  # 132 steps: not a short budget
+    (2, {"short_budget": "sweep"}),  # the paper's sweep, whatever the budget
+])
+def test_otherwise_the_sweep_starts_at_min_lr(epochs, options):
+    autolr = _fit(epochs=epochs, **options)
+    np.testing.assert_allclose(autolr.record.learning_rate[0], 1e-5, rtol=1e-6)
+
+
+def test_the_pair_form_keeps_its_schedule():
+    """No own LR to start from: the schedule the user built is left alone."""
+    schedule = keras_autolr.AutoLRSchedule()
+    (x, y), _ = _training.digits()
+    model = _training.compile_digits(
+        _training.mlp(), keras.optimizers.Adam(learning_rate=schedule))
+    autolr = AutoLR(schedule=schedule, verbose=0)
+    model.fit(x, y, batch_size=64, epochs=2, verbose=0, callbacks=[autolr])
+    np.testing.assert_allclose(autolr.record.learning_rate[0], 1e-5, rtol=1e-6)
