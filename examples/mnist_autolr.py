@@ -91,6 +91,13 @@ def save_plot(autolr, path):
     if autolr.switch_step is not None:
         axis.axvline(autolr.switch_step, color="gray", linestyle="--",
                      label=f"switch at step {autolr.switch_step}")
+        restored = autolr.decision.restored_step
+        if restored is not None:
+            # The sweep overshoots past the loss minimum before the detector
+            # is sure (the spike); the rewind puts back the weights of
+            # `restored`, so training goes on from before the spike.
+            axis.axvline(restored, color="tab:green", linestyle=":",
+                         label=f"rewound to the weights of step {restored}")
         axis.legend(loc="upper right")
     loss_axis = axis.twinx()
     loss_axis.plot(record.step, record.loss, color="tab:red", alpha=0.6)
