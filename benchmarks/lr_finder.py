@@ -9,10 +9,18 @@ LAMB (its own LR 1e-3) and batch size, then the grid's recipe (LAMB, linear
 warmup over 5 % of the budget, cosine to 0; `quality.train_one`) from the
 sweep's LR, trained and tested exactly as a grid run:
 
-- `find_lr`: from `result.suggestion` (AutoLR's default peak rule);
-- `find_lr-minimum`, `find_lr-steepest`: from `result.minimum` /
-  `result.steepest` (the same sweep; one more run each), to show which of
-  the curve's LRs the grid agrees with.
+- `cadence`: the peak LR of AutoLR's decision on the sweep record, replayed
+  at AutoLR's own test cadence (`check_every="auto"`: a test each time the
+  LR grows 1.2x, `patience` positive tests in a row, else a last test at
+  the end of the record, the warmup cap);
+- `one-test`: the peak LR of one test on the whole record (the first
+  `find_lr`, `check_every=len(losses)`);
+- `cadence-minimum`, `one-test-minimum`: the LR at the GP minimum of each
+  decision's deciding test (before the 0.3 factor).
+
+`find_lr`'s `result.suggestion` is one of the two (`sweeps[i].reported`);
+each rule is one more run on the same sweep (runs at the same LR are
+trained once). The steepest LRs of both decisions are recorded, not trained.
 
 The grid is not retrained: its runs are read from the quality study
 (`git show f3def02:benchmarks/results/full.json`, contender `grid`, 3 seeds
@@ -44,12 +52,28 @@ import numpy as np  # noqa: E402
 
 import _tasks  # noqa: E402
 import keras_autolr  # noqa: E402
+from keras_autolr import lr_finder  # noqa: E402
 from keras_autolr._keras import keras  # noqa: E402
 
 GRID_SOURCE = "f3def02:benchmarks/results/full.json"
 SWEEP_STEPS = 100  # fastai's and Lightning's default sweep length
-RULES = (("find_lr", "suggestion"), ("find_lr-minimum", "minimum"),
-         ("find_lr-steepest", "steepest"))
+RULES = (("cadence", "suggestion"), ("cadence-minimum", "minimum"),
+         ("one-test", "suggestion"), ("one-test-minimum", "minimum"))
+
+
+def decisions(result):
+    """{"cadence": {...}, "one-test": {...}}: each decision's LRs on the sweep."""
+    out = {}
+    for kind, check_every in (("cadence", "auto"),
+                              ("one-test", len(result.losses))):
+        options = dict(result.replay_options, check_every=check_every)
+        decision, test, steepest = lr_finder.decide(result.losses, options)
+        out[kind] = dict(
+            suggestion=float(decision.peak_lr), reason=decision.reason,
+            switch_step=decision.switch_step, tests=len(decision.tests),
+            minimum=lr_finder._chosen_lr(test),
+            steepest=lr_finder._chosen_lr(steepest))
+    return out
 
 
 def sweep(task, split, batch_size, seed, steps):
@@ -138,19 +162,27 @@ def main(argv=None):
             for seed in seeds:
                 result, seconds = sweep(task, split, batch_size, seed,
                                         args.sweep_steps)
+                chosen = decisions(result)
+                reported = [k for k, d in chosen.items()
+                            if d["suggestion"] == result.suggestion]
                 results["sweeps"].append(dict(
                     task=task_name, batch_size=batch_size, seed=seed,
                     steps=len(result.losses), stop_reason=result.stop_reason,
                     suggestion=result.suggestion, minimum=result.minimum,
-                    steepest=result.steepest, wall_s=round(seconds, 3),
+                    steepest=result.steepest, reported=reported,
+                    decisions=chosen, wall_s=round(seconds, 3),
                     losses=[quality._num(v) for v in result.losses],
                     learning_rates=[float(v) for v in result.learning_rates]))
+                trained = {}  # lr -> record: the same LR is the same run
                 for contender, field in RULES:
-                    lr = float(getattr(result, field))
-                    record = quality.train_one(
-                        task, split, quality.Contender(contender, "grid"),
-                        f"{contender}@{lr:.4g}", lr, batch_size, seed,
-                        task.epochs)
+                    lr = float(chosen[contender.split("-minimum")[0]][field])
+                    if lr not in trained:
+                        trained[lr] = quality.train_one(
+                            task, split, quality.Contender(contender, "grid"),
+                            f"{contender}@{lr:.4g}", lr, batch_size, seed,
+                            task.epochs)
+                    record = dict(trained[lr], contender=contender,
+                                  run_id=f"{contender}@{lr:.4g}")
                     record.update(kind="find_lr", rule=field,
                                   sweep_steps=len(result.losses))
                     results["runs"].append(record)
@@ -180,21 +212,28 @@ def report(results, grid, seeds):
     sweeps = collections.defaultdict(list)
     for s in results["sweeps"]:
         sweeps[(s["task"], s["batch_size"])].append(s)
+    reported = sorted({k for s in results["sweeps"] for k in s["reported"]})
     lines = [
         f"# find_lr + cosine against the 7-point grid ({results['name']})", "",
         f"Seeds {seeds}; sweep {results['config']['sweep_steps']} steps at most; "
         f"grid from `{results['config']['grid_source']}` (tuned LR: best mean "
         "validation accuracy over its 3 seeds; test accuracy on the seeds "
-        "above). Test accuracy %, mean over seeds. `compute`: (run + sweep "
-        "steps) / (7 x run steps).", "",
-        "| cell | steps | sweep steps | suggestion | minimum | grid LR | "
-        "`find_lr` | `find_lr-minimum` | `find_lr-steepest` | grid | gap | "
-        "compute |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "above). Test accuracy %, mean over seeds; LRs: geometric mean over "
+        "seeds. `cadence`: AutoLR's decision replayed at its own test cadence "
+        "on the sweep record (reasons: `detected`, or `cap` at the end of the "
+        "record); `one-test`: one test on the whole record; `-minimum`: the LR "
+        "of the deciding test's GP minimum (before the 0.3 factor). "
+        f"`find_lr` reports `{'`, `'.join(reported)}` as `suggestion`; `gap` is "
+        "its gap to the grid. `compute`: (run + sweep steps) / (7 x run steps).",
+        "",
+        "| cell | steps | sweep steps | cadence reasons | `cadence` LR | "
+        "`cadence-minimum` LR | `one-test` LR | `one-test-minimum` LR | grid LR | "
+        + " | ".join(f"`{c}`" for c, _ in RULES) + " | grid | gap | compute |",
+        "| " + " | ".join(["---"] * (10 + len(RULES) + 2)) + " |",
     ]
     gaps, ratios = collections.defaultdict(list), []
     for (task, batch), cell_sweeps in sweeps.items():
-        steps = runs[(task, batch, "find_lr")][0]["steps"]
+        steps = runs[(task, batch, RULES[0][0])][0]["steps"]
         sweep_steps = float(np.mean([s["steps"] for s in cell_sweeps]))
         best_lr, grid_acc = grid_best(grid[(task, batch)], set(seeds))
         accs = {c: 100 * float(np.mean([r["test_accuracy"] or 0.0
@@ -202,13 +241,17 @@ def report(results, grid, seeds):
                 for c, _ in RULES}
         for contender, _ in RULES:
             gaps[contender].append(accs[contender] - 100 * grid_acc)
-        gap = gaps["find_lr"][-1]
+        gap = float(np.mean([gaps[k][-1] for k in reported]))
         ratio = (steps + sweep_steps) / (7 * steps)
         ratios.append(ratio)
+        reasons = collections.Counter(s["decisions"]["cadence"]["reason"]
+                                      for s in cell_sweeps)
+        lrs = [_geo([s["decisions"][c.split("-minimum")[0]][f]
+                     for s in cell_sweeps]) for c, f in RULES]
         lines.append(
             f"| {task} {batch} | {steps} | {sweep_steps:.0f} | "
-            f"{_geo([s['suggestion'] for s in cell_sweeps]):.3g} | "
-            f"{_geo([s['minimum'] for s in cell_sweeps]):.3g} | {best_lr:.3g} | "
+            + ", ".join(f"{r} {n}" for r, n in sorted(reasons.items())) + " | "
+            + " | ".join(f"{lr:.3g}" for lr in lrs) + f" | {best_lr:.3g} | "
             + " | ".join(f"{accs[c]:.1f}" for c, _ in RULES)
             + f" | {100 * grid_acc:.1f} | {gap:+.1f} | {ratio:.2f} |")
     lines.append("")

@@ -251,11 +251,14 @@ def test_replay_reports_the_same_learning_rates_as_the_suggestion(digits):
     n = len(result.losses)
     lrs = result.learning_rates
     # The sweep as an AutoLR warmup, built here from the reported LRs alone:
-    # its cap W = total_steps / 2 = n is the last recorded step, one test there.
+    # its LRs are the sweep's step for step, its cap W = total_steps / 2 = n
+    # is the end of the record, one test there.
     options = dict(total_steps=2 * n, min_lr=lrs[0], max_lr=lrs[-1] * lrs[1] / lrs[0],
                    check_every=n, own_lr=1e-3)
     decision = keras_autolr.replay(result.losses, **options)
-    assert len(decision.tests) == 1
+    assert len(decision.tests) == 1 and decision.reason == "cap"
+    assert (result.test.step, result.test.probabilities) == (
+        n, decision.tests[0].probabilities)
     assert decision.peak_lr == pytest.approx(result.suggestion, rel=1e-9)
     assert decision.tests[0].peak_lr == pytest.approx(result.minimum, rel=1e-9)
     steepest = keras_autolr.replay(result.losses, peak="steepest", **options)
@@ -276,6 +279,54 @@ def test_the_suggestion_follows_a_valley_in_the_loss():
     valley = 1.0 + 0.3 * (np.log10(lrs) + 2.0) ** 2 + 0.05 * rng.normal(size=len(lrs))
     decision = keras_autolr.replay(valley, **result.replay_options)
     assert decision.tests[0].peak_lr == pytest.approx(1e-2, rel=0.5)
+
+
+def _scripted_model(table):
+    """SGD at zero gradients; the loss of optimizer step `t` is `table[t]`."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((1,)),
+        keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros"),
+    ])
+    optimizer = keras.optimizers.SGD(learning_rate=1e-3)
+    values = tf.constant(table, tf.float32)
+
+    def loss(y_true, y_pred):
+        step = tf.minimum(tf.cast(optimizer.iterations, tf.int32), len(table) - 1)
+        return tf.gather(values, step) + 0.0 * (y_pred[:, 0] + y_true[:, 0])
+
+    model.compile(optimizer=optimizer, loss=loss)
+    return model
+
+
+def test_one_test_on_the_whole_sweep_and_autolrs_cadence_on_request():
+    # A scripted valley at LR 1e-2 (step ~40 of 80) recorded by find_lr
+    # itself. The suggestion comes from one test at the end of the record
+    # (measured better on sweeps than AutoLR's live cadence: README); the
+    # cadence's decision is one replay option away, and on this curve it
+    # detects the minimum well before the end of the sweep.
+    steps, rng = 80, np.random.default_rng(0)
+    lrs = 1e-4 * np.exp(np.log(1e4) / (steps - 1) * np.arange(steps))
+    valley = 1.0 + (np.log10(lrs) + 2.0) ** 2 + 0.05 * rng.normal(size=steps)
+    result = keras_autolr.find_lr(
+        _scripted_model(valley), np.ones((16, 1), np.float32),
+        np.zeros((16, 1), np.float32), batch_size=16, steps=steps, min_lr=1e-4,
+        max_lr=1.0, stop_factor=None)
+    np.testing.assert_allclose(result.losses, valley, rtol=1e-6)
+    np.testing.assert_allclose(result.learning_rates, lrs, rtol=1e-12)
+    decision = result.decision
+    assert (decision.reason, decision.switch_step) == ("cap", steps)
+    assert result.test is decision.tests[-1] and len(decision.tests) == 1
+    assert result.minimum == result.test.peak_lr == pytest.approx(1e-2, rel=0.5)
+    assert result.suggestion == pytest.approx(DEFAULT_PEAK_FACTOR * result.minimum,
+                                              rel=1e-12)
+    cadence = keras_autolr.replay(
+        result.losses, **dict(result.replay_options, check_every="auto"))
+    assert cadence.reason == "detected" and cadence.switch_step < steps - 10
+    assert len(cadence.tests) > 10 and cadence.tests[-1].positive
+    assert cadence.peak_lr == pytest.approx(
+        DEFAULT_PEAK_FACTOR * cadence.tests[-1].peak_lr, rel=1e-12)
+    assert cadence.peak_lr != result.suggestion
 
 
 def test_schedule_is_linear_warmup_then_cosine_from_the_suggestion(digits):
