@@ -367,7 +367,7 @@ class AutoLR(keras.callbacks.Callback):
         self._reader.start_epoch()
 
     def on_train_batch_end(self, batch, logs=None):
-        step = int(self._optimizer.iterations.numpy())
+        step = int(self._read_step())
         if self._first_batch:
             self._first_batch = False
             self._check_optimizers_stepped()
@@ -387,9 +387,9 @@ class AutoLR(keras.callbacks.Callback):
         next_test = controller.next_test
         if was_warming:  # a test may compile the GP: no native INFO lines
             with self._quiet:
-                result = controller.observe(np.full(steps, loss))
+                result = controller.observe_mean(loss, steps)
         else:
-            result = controller.observe(np.full(steps, loss))
+            result = controller.observe_mean(loss, steps)
         if was_warming and (controller.next_test != next_test
                             or not controller.warming_up):
             # A test was due (same steps on every worker): every worker
@@ -465,6 +465,8 @@ class AutoLR(keras.callbacks.Callback):
         self._synced = True
         self._first_batch = True
         self._start_iterations = [int(o.iterations.numpy()) for o in self._optimizers]
+        # The step counter is read after every execution: fast (_keras.py).
+        self._read_step = _keras.value_reader(self._optimizers[0].iterations)
         start = self._start_iterations[0]
         total = self.schedule.total_steps
         if start >= total:

@@ -185,20 +185,8 @@ class WarmupController:
         if not self.uses_snapshots:
             return
         step = self.record.n_steps
-        if step >= self.schedule.total_steps:
-            return
         held = self.snapshot_steps
-        if held and step - held[-1] < self._min_spacing:
-            return
-        if not held:
-            due = True
-        elif self.warming_up:
-            lr = self.schedule.warmup_lr
-            due = float(lr(step)) >= SNAPSHOT_GROWTH * float(lr(held[-1]))
-        else:
-            decay = max(1, self.schedule.total_steps - self.switch_step)
-            spacing = max(self._min_spacing, -(-decay // DECAY_SNAPSHOTS))
-            due = step - max(held[-1], self.switch_step) >= spacing
+        due = self._snapshot_due(step)
         if due:
             keep = held[-(SNAPSHOT_SLOTS - 1):]
             if self.warming_up and self.best_lr is not None and held:
@@ -222,21 +210,168 @@ class WarmupController:
     def replay_until(self, losses, ends, observed, step):
         """Feeds a saved record, execution by execution, up to `step`."""
         start = self.record.n_steps
+        run = []  # ends of consecutive seen executions, fed as one batch
         for end, seen in zip(ends, observed):
             end = min(int(end), step)
             if end <= start:
                 continue
             if seen:
-                self.observe(losses[start:end])
+                run.append(end)
             else:
+                self._observe_run(losses, run)
+                run = []
                 self.skip(end - start)
             start = end
             if start >= step:
                 break
+        self._observe_run(losses, run)
+
+    def _observe_run(self, losses, ends):
+        if ends:
+            first = self.record.n_steps
+            self.observe_executions(losses[first:ends[-1]], ends)
+
+    def observe_executions(self, losses, ends, stop_at_switch=False):
+        """Adds several executions' losses at once: `observe` on each in turn.
+
+        Gives the same state, bit for bit, as calling `observe` once per
+        execution, but only the executions where something can happen (a
+        test or the cap is due, a non-finite loss, a snapshot is due) go
+        through `observe`; the ones in between are appended as whole arrays
+        (replay of 1e6 steps: about 50 us of Python per step saved).
+
+        Args:
+            losses: 1-D array, the loss of each step from the current step
+                (`record.n_steps`) to `ends[-1]`.
+            ends: increasing ints, the step after which each execution ends.
+            stop_at_switch: bool. Stop after the execution that ends warmup.
+
+        Returns:
+            The `TestResult`s of the tests run, in order.
+        """
+        losses = np.asarray(losses, np.float64).reshape(-1)
+        ends = np.asarray(ends, np.int64).reshape(-1)
+        base = self.record.n_steps
+        starts = np.concatenate([[base], ends[:-1]])
+        # Executions with a non-finite loss, or no step, are events.
+        bad = np.concatenate([[0], np.cumsum(~np.isfinite(losses))])
+        event = (bad[ends - base] > bad[starts - base]) | (ends <= starts)
+        events = np.flatnonzero(event)
+        results = []
+        i, n = 0, len(ends)
+        while i < n:
+            if stop_at_switch and not self.warming_up:
+                break
+            j = self._quiet_until(ends, i, events)
+            if j > i:
+                self._append_quiet(losses[starts[i] - base:ends[j - 1] - base],
+                                   starts[i:j], ends[i:j])
+                i = j
+            if i < n:
+                result = self.observe(losses[starts[i] - base:ends[i] - base])
+                if result is not None:
+                    results.append(result)
+                i += 1
+        return results
+
+    def _quiet_until(self, ends, i, events):
+        """The first execution from `i` on where `observe` may act, else len(ends)."""
+        k = int(events[np.searchsorted(events, i)]) if (
+            len(events) and events[-1] >= i) else len(ends)
+        if self.warming_up:
+            k = min(k, i + int(np.searchsorted(ends[i:], self._decision_due())))
+        if self.uses_snapshots and k > i:
+            k = min(k, self._first_snapshot_due(ends, i, k))
+        return k
+
+    def _decision_due(self):
+        """In warmup: the first step at which `_decide` may act (a test, the cap)."""
+        due = self.schedule.warmup_steps
+        return min(due, self.next_test) if self.sweep else due
+
+    def _first_snapshot_due(self, ends, i, k):
+        """The first of `ends[i:k]` at which `plan_snapshot` takes one, else k.
+
+        Whether one is due grows with the step (the LR only grows in
+        warmup; in decay, the steps since the last copy), so it is found by
+        bisection, with the very test `plan_snapshot` makes.
+        """
+        lo, hi = i, k
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self._snapshot_due(int(ends[mid]), within_budget=False):
+                hi = mid
+            else:
+                lo = mid + 1
+        if lo < k and ends[lo] >= self.schedule.total_steps:
+            return k  # none is taken at or past the end of the budget
+        return lo
+
+    def _snapshot_due(self, step, within_budget=True):
+        """Whether `plan_snapshot` takes a copy at `step` (the held ones as now)."""
+        if within_budget and step >= self.schedule.total_steps:
+            return False
+        held = self.snapshot_steps
+        if not held:
+            return True
+        if step - held[-1] < self._min_spacing:
+            return False
+        if self.warming_up:
+            lr = self.schedule.warmup_lr
+            return float(lr(step)) >= SNAPSHOT_GROWTH * float(lr(held[-1]))
+        decay = max(1, self.schedule.total_steps - self.switch_step)
+        spacing = max(self._min_spacing, -(-decay // DECAY_SNAPSHOTS))
+        return step - max(held[-1], self.switch_step) >= spacing
+
+    def _append_quiet(self, losses, starts, ends):
+        """Executions where nothing happens: record, GP points, ends."""
+        self.record.extend(losses)
+        lengths = ends - starts
+        x = starts + (lengths - 1) / 2.0
+        if np.all(lengths == 1):
+            y = (losses + 0.0) / 1.0  # np.mean of one value (-0.0 gives 0.0)
+        else:
+            offsets = starts - starts[0]
+            y = np.array([float(np.mean(losses[o:o + m]))
+                          for o, m in zip(offsets, lengths)])
+        self.points.extend(x, y)
+        self.ends.extend(ends.tolist())
+        self.observed.extend([True] * len(ends))
 
     @property
     def warming_up(self):
         return self.switch_step is None
+
+    def observe_mean(self, loss, steps=1):
+        """`observe(np.full(steps, loss))`: one execution's mean loss, fast.
+
+        What the callback and `WarmupDriver` know of an execution is the
+        mean loss of its steps. When nothing can happen at its end (no test
+        or cap due, a finite loss, no snapshot due) the record grows without
+        NumPy calls (about 3 us instead of 15 us per execution); otherwise
+        this is `observe`. The state is the same, bit for bit.
+
+        Returns:
+            The `TestResult` of a test run now, else None.
+        """
+        loss = float(loss)
+        first = self.record.n_steps
+        step = first + steps
+        if (steps < 1 or not math.isfinite(loss)
+                or (self.warming_up and step >= self._decision_due())
+                or (self.uses_snapshots and self._snapshot_due(step))):
+            return self.observe(np.full(steps, loss))
+        if steps == 1:
+            self.record.append(loss)
+            mean = loss + 0.0  # np.mean of one value (-0.0 gives 0.0)
+        else:
+            losses = np.full(steps, loss)
+            self.record.extend(losses)
+            mean = float(np.mean(losses))
+        self.points.add(first + (steps - 1) / 2.0, mean)
+        self.ends.append(step)
+        self.observed.append(True)
+        return None
 
     def observe(self, losses):
         """Adds the losses of one execution's steps; tests if a test is due.
@@ -422,8 +557,12 @@ class _Points:
         self._y = GrowingArray()
 
     def add(self, x, y):
-        self._x.extend([x])
-        self._y.extend([y])
+        self._x.append(x)
+        self._y.append(y)
+
+    def extend(self, x, y):
+        self._x.extend(x)
+        self._y.extend(y)
 
     @property
     def x(self):

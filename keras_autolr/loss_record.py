@@ -43,6 +43,15 @@ class GrowingArray:
         self._data[self.size:end] = values
         self.size = end
 
+    def append(self, value):
+        """Adds one float (`extend([value])` without the array conversion)."""
+        if self.size == len(self._data):
+            grown = np.zeros(2 * len(self._data))
+            grown[:self.size] = self._data
+            self._data = grown
+        self._data[self.size] = value
+        self.size += 1
+
     @property
     def values(self):
         return self._data[:self.size]
@@ -65,6 +74,9 @@ class LossRecord:
 
     def extend(self, losses):
         self._losses.extend(losses)
+
+    def append(self, loss):
+        self._losses.append(loss)
 
     @property
     def n_steps(self):
@@ -138,8 +150,8 @@ class ExecutionLossReader:
         if self.source is None:
             self._choose(logs)
         if self._tracker is not None:
-            total = float(self._tracker.total.numpy())
-            count = float(self._tracker.count.numpy())
+            total = float(self._read_total())
+            count = float(self._read_count())
             d_total, d_count = total - self._total, count - self._count
             self._total, self._count = total, count
             if d_count > 0:
@@ -162,7 +174,11 @@ class ExecutionLossReader:
             self.source, self._tracker = "tracker", self._compiled
         elif self._metric is not None and _has_sum(self._metric):
             self.source, self._tracker = "metric", self._metric
-        elif self._metric is not None and self.monitor in (logs or {}):
+        if self._tracker is not None:  # read after every execution: fast
+            self._read_total = _keras.value_reader(self._tracker.total)
+            self._read_count = _keras.value_reader(self._tracker.count)
+            return
+        if self._metric is not None and self.monitor in (logs or {}):
             self.source = "running_mean"
         elif self.monitor in (logs or {}):
             self.source = "value"

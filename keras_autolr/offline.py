@@ -33,16 +33,23 @@ def split_options(options):
 
 
 def execution_ends(n_steps, steps_per_epoch=None, steps_per_execution=1):
-    """Steps after which the host sees the loss, as `fit` runs them."""
+    """Steps after which the host sees the loss, as `fit` runs them.
+
+    Returns:
+        An int64 array: each epoch's executions of `steps_per_execution`
+        steps, the last one cut at the epoch's end.
+    """
     if n_steps <= 0:
-        return []
+        return np.zeros(0, np.int64)
     epoch = steps_per_epoch or n_steps
-    ends = []
-    for start in range(0, n_steps, epoch):
-        stop = min(start + epoch, n_steps)
-        ends.extend(range(start + steps_per_execution, stop, steps_per_execution))
-        ends.append(stop)
-    return ends
+    starts = np.arange(0, n_steps, epoch, dtype=np.int64)
+    stops = np.minimum(starts + epoch, n_steps)
+    per_epoch = -(-(stops - starts) // steps_per_execution)
+    first = np.repeat(starts, per_epoch)
+    index = np.arange(len(first)) - np.repeat(np.cumsum(per_epoch) - per_epoch,
+                                              per_epoch)
+    return np.minimum(first + (index + 1) * steps_per_execution,
+                      np.repeat(stops, per_epoch))
 
 
 def replay(losses, total_steps, steps_per_epoch=None, steps_per_execution=1,
@@ -115,11 +122,8 @@ def replay(losses, total_steps, steps_per_epoch=None, steps_per_execution=1,
         schedule, WarmupDetector(**detector_args), check_every, steps_per_epoch,
         sweep=sweep, **controller_args)
     controller.plan_snapshot()  # the one a live run takes before step 0
-    start = 0
-    for end in execution_ends(min(len(losses), total_steps), steps_per_epoch,
-                              steps_per_execution):
-        controller.observe(losses[start:end])
-        start = end
-        if not controller.warming_up:
-            break
+    ends = execution_ends(min(len(losses), total_steps), steps_per_epoch,
+                          steps_per_execution)
+    if len(ends):  # executions between tests go in as whole arrays
+        controller.observe_executions(losses[:ends[-1]], ends, stop_at_switch=True)
     return controller.decision

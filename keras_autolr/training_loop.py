@@ -200,7 +200,7 @@ class WarmupDriver:
         controller = self.controller
         was_warming = controller.warming_up
         next_test = controller.next_test
-        result = controller.observe(np.full(steps, float(value)))
+        result = controller.observe_mean(float(value), steps)
         if was_warming and (controller.next_test != next_test
                             or not controller.warming_up):
             self._agree()  # a test was due, at the same step on every worker

@@ -4,6 +4,10 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
 
 from keras_autolr import controller as controller_lib
 from keras_autolr.controller import WarmupController
@@ -130,3 +134,93 @@ def test_replaying_a_saved_record_with_skipped_steps_gives_the_same_state():
     np.testing.assert_array_equal(resumed.points.x, live.points.x)
     np.testing.assert_array_equal(resumed.points.y, live.points.y)
     assert resumed.observed[0] is False
+
+
+def _state(controller):
+    """Everything a decision depends on, as text (exact floats; NaN == NaN)."""
+    return repr((controller.decision, controller.record.values.tolist(),
+                 controller.points.x.tolist(), controller.points.y.tolist(),
+                 controller.ends, controller.observed, controller.snapshot_steps,
+                 controller.next_test, controller.best_lr))
+
+
+@st.composite
+def _runs(draw):
+    total = draw(st.integers(30, 300))
+    n = draw(st.one_of(st.integers(1, total), st.integers(total, total + 20)))
+    losses = valley(2 * n, lr_min=draw(st.sampled_from([1e-3, 1e-1])),
+                    seed=draw(st.integers(0, 2**16)), n=n)
+    for _ in range(draw(st.integers(0, 3))):  # NaNs, infinities, -0.0
+        losses[draw(st.integers(0, n - 1))] = draw(st.sampled_from(
+            [math.nan, math.inf, -0.0]))
+    lengths = draw(st.lists(st.integers(1, 5), min_size=1, max_size=n))
+    ends = np.minimum(np.cumsum(np.resize(lengths, n)), n)
+    ends = np.unique(ends)
+    options = dict(
+        check_every=draw(st.sampled_from(["auto", 1, 7])),
+        rewind=draw(st.booleans()), restore_on_fault=draw(st.booleans()),
+        sweep=draw(st.booleans()), cap_peak=draw(st.sampled_from(["gp", "reached"])))
+    return total, losses, ends, options
+
+
+@settings(max_examples=40, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(_runs())
+def test_whole_arrays_give_the_state_of_one_execution_at_a_time(run):
+    _assert_batched_is_one_by_one(*run)
+
+
+@pytest.mark.parametrize("total, n, sweep", [
+    (120, 140, False),  # past the budget: no snapshot at or after it
+    (300, 100, True),
+])
+def test_whole_arrays_keep_signed_zeros_and_the_end_of_the_budget(total, n, sweep):
+    losses = valley(2 * n, n=n)
+    losses[[3, 50, 90]] = -0.0  # np.mean of one -0.0 is 0.0
+    ends = np.arange(1, n + 1)
+    _assert_batched_is_one_by_one(total, losses, ends, dict(
+        check_every=7, rewind=True, restore_on_fault=True, sweep=sweep,
+        cap_peak="gp"))
+
+
+def _assert_batched_is_one_by_one(total, losses, ends, options):
+    options = dict(options)
+    check_every = options.pop("check_every")
+
+    def new():
+        controller = WarmupController(
+            AutoLRSchedule(total_steps=total), WarmupDetector(**SMALL_GP),
+            check_every, **options)
+        controller.plan_snapshot()
+        return controller
+
+    one_by_one, batched = new(), new()
+    start = 0
+    for end in ends:
+        one_by_one.observe(losses[start:end])
+        one_by_one.pop_actions()
+        start = end
+    batched.observe_executions(losses[:ends[-1]], ends)
+    batched.pop_actions()
+    assert _state(batched) == _state(one_by_one)
+
+
+@pytest.mark.parametrize("steps", [1, 3])
+def test_observe_mean_gives_the_state_of_observe_on_the_full_execution(steps):
+    n = 330
+    losses = valley(2 * n, lr_min=1e-2, n=n // steps)
+    losses[[5, 40]] = [-0.0, math.nan]
+
+    def new():
+        controller = WarmupController(AutoLRSchedule(total_steps=n),
+                                      WarmupDetector(**SMALL_GP), 4)
+        controller.plan_snapshot()
+        return controller
+
+    full, mean = new(), new()
+    for loss in losses:
+        full.observe(np.full(steps, loss))
+        mean.observe_mean(loss, steps)
+        assert full.pop_actions() == mean.pop_actions()
+    assert full.switch_step is not None  # the run crossed the switch
+    assert _state(mean) == _state(full)

@@ -176,3 +176,28 @@ def test_fit_callbacks_is_none_outside_a_callback_list():
     probe = _Probe(_keras.fit_callbacks)
     probe.on_train_begin()  # a custom loop calling the callback itself
     assert probe.seen["train_begin"] is None
+
+
+# ------------------------------- the fast read of a plain variable (handle)
+def test_value_reader_reads_the_current_value_of_each_kind_of_variable():
+    model = _compiled_linear_model()
+    x, y = _data()
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    tracker = _keras.loss_tracker(model)
+    for variable in (model.optimizer.iterations, tracker.total, tracker.count):
+        read = _keras.value_reader(variable)
+        # The fast read by handle, not the fallback `variable.numpy`.
+        assert getattr(read, "__self__", None) is not variable
+        assert read() == variable.numpy()
+        variable.assign(variable + 3)  # read anew, not a cached value
+        assert read() == variable.numpy()
+    assert int(_keras.value_reader(model.optimizer.iterations)()) == 7
+
+
+def test_value_reader_of_a_mirrored_metric_sums_its_replicas():
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    with strategy.scope():
+        metric = keras.metrics.Mean()
+    strategy.run(metric.update_state, args=(tf.constant([1.0, 3.0]),))
+    assert float(_keras.value_reader(metric.total)()) == 4.0
+    assert float(_keras.value_reader(metric.count)()) == 2.0
