@@ -19,7 +19,7 @@ Measures, in one run:
    to the same `fit` with Keras `CosineDecay` with linear warmup to the same
    peak, the two run alternately;
 4. the cost of the rewind's host snapshots on a model of 50M+ parameters
-   (an MLP 1024-4096-4096-4096-10 with Adam, batch 256, a teacher-student
+   (an MLP 1024-4096-4096-4096-4096-10, 54.6M, with Adam, batch 256, a teacher-student
    task): the host memory the copies hold against 2 x (weights + optimizer
    slots), and the share of the `fit`'s wall time spent copying
    (`--snapshot-steps`, 0 skips it; `--only-snapshots` runs only this).
@@ -123,7 +123,7 @@ def main_job_seconds(kind, epochs, batch_size, peak_lr):
     return seconds, callbacks[0] if callbacks else None
 
 
-def snapshot_cost(steps, batch_size=256, width=4096, depth=3, inputs=1024):
+def snapshot_cost(steps, batch_size=256, width=4096, depth=4, inputs=1024):
     """Host memory and wall-time share of AutoLR's snapshots on a 50M+ model."""
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
