@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from keras_autolr import AutoLR
+from keras_autolr.short_budget import SHORT_SWEEP_STEPS
 from tests import _training
 
 STEPS_PER_EPOCH = 14  # 1,400 digits, batch 100
@@ -49,8 +50,11 @@ def test_verbose_2_prints_one_line_per_test_with_the_gp_hyperparameters(capsys):
     for line, test in zip(test_lines, tests):
         assert f"; GP amplitude {test.amplitude:.4g}, noise {test.noise:.4g}, " \
                f"mean {test.mean:.4g}" in line
-    # Besides the tests: the LR replacement and the end of warmup, nothing.
-    assert len(lines) == len(tests) + 2
+    # Besides the tests: the LR replacement, the end of warmup and, under a
+    # budget of fewer than SHORT_SWEEP_STEPS, where the sweep starts; nothing else.
+    short = [line for line in lines if line.startswith("AutoLR: short budget")]
+    assert len(short) == (autolr.decision.total_steps < SHORT_SWEEP_STEPS)
+    assert len(lines) == len(tests) + 2 + len(short)
     assert len(lines) < STEPS_PER_EPOCH * EPOCHS / 3
 
 
@@ -60,7 +64,8 @@ def test_lines_are_never_glued_onto_the_progress_bar(capsys):
     _training.fit_small_digits([autolr], epochs=EPOCHS, verbose=1)
     out = capsys.readouterr().out
     starts = [m.start() for m in re.finditer("AutoLR: ", out)]
-    assert len(starts) == len(autolr.decision.tests) + 2
+    short = autolr.decision.total_steps < SHORT_SWEEP_STEPS  # one line more
+    assert len(starts) == len(autolr.decision.tests) + 2 + short
     mid_epoch = [i for i in starts if "\r" in out[out.rfind("\n", 0, i - 1):i]]
     assert mid_epoch, "some lines must come while a bar is drawn"
     for i in starts:
