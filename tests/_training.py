@@ -65,3 +65,17 @@ def fit_small_digits(callbacks, epochs, batch_size=100, verbose=0):
     model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
               callbacks=callbacks)
     return model
+
+
+class LoggedLosses(keras.callbacks.Callback):
+    """`logs[key]` after each batch, per epoch (a running mean in `fit`)."""
+
+    def __init__(self, key="loss"):
+        super().__init__()
+        self.key, self.epochs = key, []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epochs.append([])
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.epochs[-1].append(float(np.asarray(logs[self.key])))

@@ -73,20 +73,6 @@ def _model(cls):
     return model
 
 
-class LoggedLosses(keras.callbacks.Callback):
-    """`logs[key]` after each batch, per epoch."""
-
-    def __init__(self, key="loss"):
-        super().__init__()
-        self.key, self.epochs = key, []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epochs.append([])
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.epochs[-1].append(float(np.asarray(logs[self.key])))
-
-
 def _fit(model, autolr, logged):
     (x, y), _ = _training.digits()
     model.fit(x, y, batch_size=BATCH, epochs=EPOCHS, shuffle=False, verbose=0,
@@ -95,7 +81,7 @@ def _fit(model, autolr, logged):
 
 def test_own_loss_tracker_gives_the_loss_of_every_step():
     model = _model(OwnTrackerModel)
-    autolr, logged = AutoLR(check_every=4, verbose=0), LoggedLosses()
+    autolr, logged = AutoLR(check_every=4, verbose=0), _training.LoggedLosses()
     _fit(model, autolr, logged)
     # The loss of step b of an epoch, from the running means the step logs.
     expected = np.concatenate([
@@ -112,7 +98,7 @@ def test_own_loss_tracker_gives_the_loss_of_every_step():
 
 def test_a_loss_returned_per_batch_is_taken_as_it_is():
     model = _model(BatchLossModel)
-    autolr, logged = AutoLR(check_every=4, verbose=0), LoggedLosses()
+    autolr, logged = AutoLR(check_every=4, verbose=0), _training.LoggedLosses()
     _fit(model, autolr, logged)
     np.testing.assert_allclose(autolr.record.loss, np.concatenate(logged.epochs),
                                rtol=1e-6)
@@ -135,7 +121,7 @@ def test_a_step_that_reports_no_loss_fails_at_the_first_step_naming_what_is_need
 
 def test_monitor_names_the_loss_a_custom_step_logs():
     model = _model(CrossEntropyModel)
-    autolr, logged = AutoLR(monitor="ce", check_every=4, verbose=0), LoggedLosses("ce")
+    autolr, logged = AutoLR(monitor="ce", check_every=4, verbose=0), _training.LoggedLosses("ce")
     _fit(model, autolr, logged)
     np.testing.assert_allclose(autolr.record.loss, np.concatenate(logged.epochs),
                                rtol=1e-6)

@@ -75,18 +75,6 @@ def _images():
     return tf.data.Dataset.from_tensor_slices(x).batch(BATCH)
 
 
-class LoggedMeans(keras.callbacks.Callback):
-    def __init__(self, key):
-        super().__init__()
-        self.key, self.epochs = key, []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epochs.append([])
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.epochs[-1].append(float(np.asarray(logs[self.key])))
-
-
 def test_the_unused_compiled_optimizer_fails_at_the_end_of_the_first_step():
     gan, d_optimizer, _ = _gan()
     with pytest.raises(ValueError, match="did not take a step") as error:
@@ -100,7 +88,7 @@ def test_both_optimizers_share_one_schedule_driven_by_the_monitored_loss():
     gan, d_optimizer, g_optimizer = _gan()
     autolr = AutoLR(optimizer=[d_optimizer, g_optimizer], monitor="g_loss",
                     check_every=4, verbose=0)
-    logged = LoggedMeans("g_loss")
+    logged = _training.LoggedLosses("g_loss")
     gan.fit(_images(), epochs=EPOCHS, verbose=0, callbacks=[autolr, logged])
     for optimizer in (d_optimizer, g_optimizer):
         assert _keras.raw_learning_rate(optimizer) is autolr.schedule
