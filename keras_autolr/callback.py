@@ -385,7 +385,7 @@ class AutoLR(keras.callbacks.Callback):
         controller = self.controller
         was_warming = controller.warming_up
         next_test = controller.next_test
-        if was_warming:  # a test may compile the GP: no native INFO lines
+        if controller.may_test(loss, steps):  # no native INFO lines of its compile
             with self._quiet:
                 result = controller.observe_mean(loss, steps)
         else:

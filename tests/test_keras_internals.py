@@ -84,21 +84,15 @@ def test_loss_tracker_is_the_mean_fit_reports_as_the_loss():
 
 
 # ------------------------------------- ProgbarLogger / Progbar._seen_so_far
-def test_progress_bar_mid_line_is_seen_while_fit_draws_its_bar():
+@pytest.mark.parametrize("verbose, mid_line", [(1, True), (0, False)])
+def test_progress_bar_mid_line_is_seen_while_fit_draws_its_bar(verbose, mid_line):
     model = _compiled_linear_model()
     x, y = _data()
     probe = _Probe(lambda cb: _keras.progress_bar_mid_line(_keras.fit_callbacks(cb)))
-    model.fit(x, y, batch_size=8, epochs=1, verbose=1, callbacks=[probe])
-    # After the first batch the bar has printed part of its line, no newline.
-    assert probe.seen[("batch", 2)] is True
-
-
-def test_no_progress_bar_mid_line_at_verbose_0():
-    model = _compiled_linear_model()
-    x, y = _data()
-    probe = _Probe(lambda cb: _keras.progress_bar_mid_line(_keras.fit_callbacks(cb)))
-    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[probe])
-    assert probe.seen[("batch", 2)] is False
+    model.fit(x, y, batch_size=8, epochs=1, verbose=verbose, callbacks=[probe])
+    # After the first batch the bar has printed part of its line, no newline;
+    # at verbose=0 there is no bar.
+    assert probe.seen[("batch", 2)] is mid_line
 
 
 # ------------------------------------------------- <keras>.src.utils.io_utils
