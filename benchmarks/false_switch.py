@@ -176,10 +176,14 @@ def _import(package_root):
 def guard_support(keras_autolr):
     """(replay accepts require_descent, the detector's default or None)."""
     default = None
+    options = getattr(keras_autolr, "DetectorOptions", None)
     try:
-        sig = inspect.signature(keras_autolr.WarmupDetector.__init__)
-        if GUARD in sig.parameters:
-            default = sig.parameters[GUARD].default
+        if options is not None:  # one source of the detector's options
+            default = getattr(options(), GUARD, None)
+        else:
+            sig = inspect.signature(keras_autolr.WarmupDetector.__init__)
+            if GUARD in sig.parameters:
+                default = sig.parameters[GUARD].default
     except (TypeError, ValueError):
         pass
     try:

@@ -342,6 +342,17 @@ def _patch_no_descent_guard():
 
     from keras_autolr import detector, offline
 
+    options = getattr(offline, "DetectorOptions", None)
+    if options is not None:  # replay builds its options through `resolve`
+        import dataclasses
+
+        class NoGuard(options):
+            @classmethod
+            def resolve(cls, *args, **kwargs):
+                return dataclasses.replace(
+                    options.resolve(*args, **kwargs), require_descent=False)
+
+        return mock.patch.object(offline, "DetectorOptions", NoGuard)
     if "require_descent" not in inspect.signature(detector.WarmupDetector).parameters:
         return contextlib.nullcontext()  # the package has no guard
     return mock.patch.object(offline, "WarmupDetector", functools.partial(

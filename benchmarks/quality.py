@@ -105,11 +105,12 @@ class Contender:
         if self.kind != "autolr":
             return None
         callback = make_autolr(self.autolr_options)
-        options = dict(peak=callback._detector_args["peak"],
-                       peak_factor=callback.peak_factor,
+        detector = callback.detector_options
+        options = dict(peak=detector.peak,
+                       peak_factor=detector.peak_factor,
                        check_every=callback.check_every,
-                       initial_noise=callback._detector_args["initial_noise"],
-                       require_descent=callback._detector_args["require_descent"],
+                       initial_noise=detector.initial_noise,
+                       require_descent=detector.require_descent,
                        rewind=callback.rewind, short_budget=callback.short_budget,
                        own_lr_floor=callback.own_lr_floor)
         if isinstance(callback, FactorOnDetection):

@@ -14,6 +14,7 @@ from keras_autolr.detector import WarmupDetector
 from keras_autolr.lr_finder import LRFinderResult
 from keras_autolr.lr_finder import find_lr
 from keras_autolr.offline import replay
+from keras_autolr.options import DetectorOptions
 from keras_autolr.paper import PAPER
 from keras_autolr.plotting import plot_decision
 from keras_autolr.schedule import AutoLRSchedule
@@ -23,7 +24,7 @@ from keras_autolr.training_loop import WarmupDriver
 __version__ = "0.1.0"
 
 __all__ = [
-    "AutoLR", "AutoLRSchedule", "Decision", "LRFinderResult", "PAPER",
-    "StateFileError", "TestResult", "WarmupDetector", "WarmupDriver",
+    "AutoLR", "AutoLRSchedule", "Decision", "DetectorOptions", "LRFinderResult",
+    "PAPER", "StateFileError", "TestResult", "WarmupDetector", "WarmupDriver",
     "find_lr", "plot_decision", "replay",
 ]

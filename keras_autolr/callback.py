@@ -13,15 +13,14 @@ from keras_autolr import quiet
 from keras_autolr import siblings
 from keras_autolr import summaries
 from keras_autolr import short_budget as short_budget_lib
-from keras_autolr.controller import DEFAULT_PEAK_FACTOR
 from keras_autolr.controller import DIVERGED
 from keras_autolr.controller import WarmupController
 from keras_autolr import state as state_lib
 from keras_autolr.snapshot import SnapshotRing
 from keras_autolr.detector import MIN_FINITE_LOSSES
-from keras_autolr.detector import WarmupDetector
 from keras_autolr.loss_record import ExecutionLossReader
 from keras_autolr.loss_record import MissingLossError
+from keras_autolr.options import DetectorOptions
 from keras_autolr.schedule import AutoLRSchedule
 
 keras = _keras.keras
@@ -85,24 +84,10 @@ class AutoLR(keras.callbacks.Callback):
         warmup: `"exponential"` (default) or `"linear"`.
         decay: `"cosine"` (default), `"constant_then_cosine"` or `"linear"`.
         cooldown_fraction: float in (0, 1]. Defaults to 0.2.
-        confidence: float in (0, 1). Past-minimum probability a posterior
-            must exceed. Defaults to 0.95.
-        patience: int. Positive tests in a row to switch. Defaults to 3.
-        num_posteriors: int. Posteriors per test (majority vote). Defaults to 5.
-        fit_points: int. Most points the GP is fitted on. Defaults to 100.
-        predict_points: int. Most points a posterior uses. Defaults to 500.
-        grid_points: int. Posterior grid size. Defaults to 500.
-        seed: int. Seed of the detector's random draws. Defaults to 0.
-        initial_noise: float or None. GP noise variance the first test starts
-            from, in loss units. None (default) estimates it from the losses;
-            1e-3 is the paper's reference.
-        peak: `"minimum"` (default, the paper's) or `"steepest"`. Which
-            point of the smoothed loss-versus-LR curve gives the peak LR: its
-            minimum, or its steepest descent before the minimum.
-        peak_factor: float in (0, 1]. The peak LR is this times the LR the
-            detector chose. Defaults to 0.3: at the paper's 1.0 the LR of
-            the loss minimum is often too large to train at (see the
-            README's quality benchmark); `peak_factor=1.0` is the paper.
+        detector: `DetectorOptions` or None. The detector's options
+            (`confidence`, `patience`, `seed`, `peak`, `peak_factor`, ...),
+            documented there. None (default) builds them from
+            `**detector_options`.
         rewind: bool. At the switch, put the weights and optimizer state
             back as they were before the LR of the smoothed loss minimum
             (the snapshot taken at or before it), undoing the damage the
@@ -113,9 +98,6 @@ class AutoLR(keras.callbacks.Callback):
             cause: the faults recur, or the LR is far past the detector's
             best). Defaults to True. With `rewind=False` as well, no
             snapshot is taken at all.
-        require_descent: bool. A test counts as positive only once the
-            smoothed loss has confidently descended below its start (see
-            `WarmupDetector`). Defaults to True; False is the paper's.
         short_budget: `"own_lr"` (default) or `"sweep"`. With a budget too
             short for the sweep (fewer than
             `keras_autolr.short_budget.MIN_SWEEP_STEPS` steps), `"own_lr"`
@@ -168,6 +150,11 @@ class AutoLR(keras.callbacks.Callback):
             Lines go through Keras' `print_msg` and never land on the end
             of `fit`'s progress bar. Warnings (`warnings.warn`) are given
             at every verbosity. Defaults to 1.
+        **detector_options: fields of `DetectorOptions` given flat
+            (`AutoLR(patience=4)`) instead of `detector`; not both.
+
+    Attributes:
+        detector_options: the `DetectorOptions` in use.
     """
 
     def __init__(
@@ -181,19 +168,9 @@ class AutoLR(keras.callbacks.Callback):
         warmup="exponential",
         decay="cosine",
         cooldown_fraction=0.2,
-        confidence=0.95,
-        patience=3,
-        num_posteriors=5,
-        fit_points=100,
-        predict_points=500,
-        grid_points=500,
-        seed=0,
-        initial_noise=None,
-        peak="minimum",
-        peak_factor=DEFAULT_PEAK_FACTOR,
+        detector=None,
         rewind=True,
         restore_on_divergence=True,
-        require_descent=True,
         short_budget="own_lr",
         own_lr_floor=True,
         cap_peak="gp",
@@ -203,6 +180,7 @@ class AutoLR(keras.callbacks.Callback):
         optimizer=None,
         monitor="loss",
         verbose=1,
+        **detector_options,
     ):
         super().__init__()
         if schedule is not None and not isinstance(schedule, AutoLRSchedule):
@@ -239,21 +217,14 @@ class AutoLR(keras.callbacks.Callback):
         # Validates the warmup/decay arguments now, before training starts.
         self._template = schedule or AutoLRSchedule(**schedule_args)
         self._user_schedule = schedule
-        self._detector_args = dict(
-            confidence=confidence, patience=patience,
-            num_posteriors=num_posteriors, fit_points=fit_points,
-            predict_points=predict_points, grid_points=grid_points, seed=seed,
-            initial_noise=initial_noise, peak=peak,
-            require_descent=require_descent,
-        )
-        WarmupDetector(**self._detector_args)  # validates
+        self.detector_options = DetectorOptions.resolve(detector, **detector_options)
         self.rewind = _validation.boolean("rewind", rewind)
         self.own_lr_floor = _validation.boolean("own_lr_floor", own_lr_floor)
         self.cap_peak = _validation.choice("cap_peak", cap_peak, ("gp", "reached"))
         self.short_budget = _validation.choice(
             "short_budget", short_budget, ("own_lr", "sweep"))
         self._own_lr = None
-        self.peak_factor = _validation.fraction("peak_factor", peak_factor)
+        self.peak_factor = self.detector_options.peak_factor
         self.restore_on_divergence = _validation.boolean(
             "restore_on_divergence", restore_on_divergence)
         self._sweep = True
@@ -595,7 +566,9 @@ class AutoLR(keras.callbacks.Callback):
         schedule = self.schedule.get_config()
         for key in ("switch_step", "peak_lr", "name"):
             schedule.pop(key, None)
-        return {**schedule, **self._detector_args,
+        detector = self.detector_options.get_config()
+        detector.pop("peak_factor")
+        return {**schedule, **detector,
                 "check_every": self.check_every, "peak_factor": self.peak_factor,
                 "rewind": self.rewind, "sweep": self._sweep,
                 "own_lr_floor": self.own_lr_floor, "cap_peak": self.cap_peak,
@@ -711,8 +684,8 @@ class AutoLR(keras.callbacks.Callback):
         schedule = self.schedule
         steps_per_epoch = (self.params or {}).get("steps")
         self.controller = WarmupController(
-            schedule, WarmupDetector(**self._detector_args), self.check_every,
-            steps_per_epoch=steps_per_epoch, peak_factor=self.peak_factor,
+            schedule, self.detector_options, self.check_every,
+            steps_per_epoch=steps_per_epoch,
             rewind=self.rewind, restore_on_fault=self.restore_on_divergence,
             sweep=self._sweep,
             min_peak=self._own_lr if self.own_lr_floor else None,

@@ -17,14 +17,11 @@ from keras_autolr.detector import TestResult
 from keras_autolr.detector import WarmupDetector
 from keras_autolr.loss_record import GrowingArray
 from keras_autolr.loss_record import LossRecord
+from keras_autolr.options import DEFAULT_PEAK_FACTOR  # noqa: F401 (re-exported)
+from keras_autolr.options import DetectorOptions
 
 DETECTED = "detected"  # the GP test found the minimum in the past
 CAP = "cap"  # the warmup reached `max_warmup_fraction` of the budget
-# The peak LR is this times the LR the detector chose (the paper: 1.0). At
-# 1.0 the LR of the smoothed loss minimum is often too large to train at
-# (digits MLP + LAMB: 8 % accuracy, against 98 % at 0.3; README, "Quality
-# benchmark").
-DEFAULT_PEAK_FACTOR = 0.3
 DIVERGED = "diverged"  # non-finite losses the LR caused, during warmup
 RESTORED = "restored"  # a schedule that had already switched (resume)
 SHORT_BUDGET = "short_budget"  # too few steps for a sweep: the optimizer's own LR
@@ -96,12 +93,11 @@ class WarmupController:
     Args:
         schedule: `AutoLRSchedule` with its budget set; its warmup curve maps
             the posterior argmin to a learning rate.
-        detector: `WarmupDetector`.
+        detector: `WarmupDetector`, or `DetectorOptions` to build one from.
         check_every: `"auto"`, `"epoch"` or a positive int.
         steps_per_epoch: int or None.
-        peak_factor: float in (0, 1]. The peak LR is this times the LR the
-            detector chose. Defaults to `DEFAULT_PEAK_FACTOR` (0.3); 1.0
-            is the paper's.
+        peak_factor: float in (0, 1], or None (default): the detector's
+            `options.peak_factor` (see `DetectorOptions`).
         rewind: bool. At the switch, put back the snapshot taken before the
             LR of the smoothed minimum. Defaults to True.
         restore_on_fault: bool. After a non-finite loss, put back the newest
@@ -123,11 +119,16 @@ class WarmupController:
     """
 
     def __init__(self, schedule, detector, check_every, steps_per_epoch=None,
-                 peak_factor=DEFAULT_PEAK_FACTOR, rewind=True,
+                 peak_factor=None, rewind=True,
                  restore_on_fault=True, sweep=True, min_peak=None,
                  cap_peak="gp"):
+        if isinstance(detector, DetectorOptions):
+            detector = WarmupDetector(detector)
+        options = detector.options
+        if peak_factor is not None:  # validated with the other options
+            options = dataclasses.replace(options, peak_factor=peak_factor)
         self.schedule = schedule
-        self.peak_factor = _validation.fraction("peak_factor", peak_factor)
+        self.peak_factor = options.peak_factor
         self.rewind = rewind
         self.restore_on_fault = restore_on_fault
         self.sweep = sweep

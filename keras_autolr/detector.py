@@ -14,8 +14,8 @@ from typing import Optional, Tuple
 import numpy as np
 import tensorflow as tf
 
-from keras_autolr import _validation
 from keras_autolr import gp
+from keras_autolr.options import DetectorOptions
 
 MIN_FINITE_LOSSES = 10  # no test on fewer points
 # The descent guard: the smoothed drop from the start to the minimum must be
@@ -102,65 +102,20 @@ class WarmupDetector:
     ```
 
     Args:
-        confidence: float in (0, 1). Probability a posterior must exceed.
-            Defaults to 0.95.
-        patience: int. Positive tests in a row needed to switch. Defaults to 3.
-        num_posteriors: int. Posteriors per test. Defaults to 5.
-        fit_points: int. Most points the GP is fitted on. Defaults to 100.
-        predict_points: int. Most points a posterior conditions on.
-            Defaults to 500.
-        grid_points: int. Grid of the posterior. Defaults to 500.
-        seed: int. Seed of the random draws. Defaults to 0.
-        initial_noise: float or None. Noise variance (in the units of the
-            losses) the first fit starts from. None (default) estimates it
-            from successive differences of the losses; `1e-3` is the
-            paper's reference.
-        peak: `"minimum"` (default) or `"steepest"`.
-        require_descent: bool. A posterior votes positive only when, besides
-            the minimum lying in the past, the smoothed minimum lies below
-            the smoothed loss at the start with the same `confidence`, by at
-            least 3 noise standard deviations and 6 standard deviations of
-            the raw losses at the start: a loss that only wanders while the
-            LR is too small to train is not read as a minimum
-            (docs/algorithm.md, "Descent guard").
-            Defaults to True; False is the paper's test.
+        options: `DetectorOptions` or None. None builds one from the
+            keyword arguments.
+        **flat_options: fields of `DetectorOptions` given flat instead
+            (`WarmupDetector(seed=1)`); not together with `options`.
+
+    Attributes:
+        options: the `DetectorOptions`; each option is also an attribute
+            (`detector.patience`).
     """
 
-    def __init__(
-        self,
-        confidence=0.95,
-        patience=3,
-        num_posteriors=5,
-        fit_points=100,
-        predict_points=500,
-        grid_points=500,
-        seed=0,
-        initial_noise=None,
-        peak="minimum",
-        require_descent=True,
-    ):
-        self.confidence = _validation.fraction(
-            "confidence", confidence, include_one=False
-        )
-        self.patience = _validation.positive_int("patience", patience)
-        self.num_posteriors = _validation.positive_int(
-            "num_posteriors", num_posteriors
-        )
-        self.fit_points = _validation.positive_int("fit_points", fit_points)
-        self.predict_points = _validation.positive_int(
-            "predict_points", predict_points
-        )
-        self.grid_points = _validation.positive_int("grid_points", grid_points)
-        if self.grid_points < 2:
-            raise ValueError(
-                f"`grid_points` must be at least 2. Received grid_points={grid_points!r}"
-            )
-        self.seed = _validation.non_negative_int("seed", seed)
-        self.peak = _validation.choice("peak", peak, ("minimum", "steepest"))
-        self.require_descent = _validation.boolean(
-            "require_descent", require_descent)
-        self.initial_noise = None if initial_noise is None else (
-            _validation.positive_float("initial_noise", initial_noise))
+    def __init__(self, options=None, **flat_options):
+        self.options = DetectorOptions.resolve(options, "options", **flat_options)
+        for name in DetectorOptions.names():
+            setattr(self, name, getattr(self.options, name))
         self._smoother = None
         self.reset()
 

@@ -5,16 +5,14 @@ import numpy as np
 from keras_autolr import _validation
 from keras_autolr import short_budget
 from keras_autolr.controller import WarmupController
-from keras_autolr.detector import WarmupDetector
+from keras_autolr.options import DetectorOptions
 from keras_autolr.schedule import AutoLRSchedule
 
 SCHEDULE_OPTIONS = ("min_lr", "max_lr", "max_warmup_fraction", "warmup",
                     "decay", "cooldown_fraction")
-DETECTOR_OPTIONS = ("confidence", "patience", "num_posteriors", "fit_points",
-                    "predict_points", "grid_points", "seed", "initial_noise", "peak",
-                    "require_descent")
-CONTROLLER_OPTIONS = ("peak_factor", "rewind", "restore_on_divergence",
-                      "short_budget", "own_lr", "own_lr_floor", "cap_peak")
+DETECTOR_OPTIONS = DetectorOptions.names()
+CONTROLLER_OPTIONS = ("rewind", "restore_on_divergence", "short_budget", "own_lr",
+                      "own_lr_floor", "cap_peak")
 
 
 def split_options(options):
@@ -53,7 +51,7 @@ def execution_ends(n_steps, steps_per_epoch=None, steps_per_execution=1):
 
 
 def replay(losses, total_steps, steps_per_epoch=None, steps_per_execution=1,
-           check_every="auto", **options):
+           check_every="auto", detector=None, **options):
     """Runs AutoLR's detector offline on a per-step loss record.
 
     Gives exactly the decision the `AutoLR` callback takes live on the same
@@ -74,12 +72,14 @@ def replay(losses, total_steps, steps_per_epoch=None, steps_per_execution=1,
             `check_every="epoch"`; places execution ends).
         steps_per_execution: int. Steps per execution of the live run.
         check_every: `"auto"`, `"epoch"` or a positive int.
+        detector: `DetectorOptions` or None. None builds one from the
+            detector's options among `**options`.
         **options: any `AutoLRSchedule` warmup/decay option (`min_lr`,
             `max_lr`, `max_warmup_fraction`, `warmup`, ...), any
-            `WarmupDetector` option (`confidence`, `patience`, `seed`,
-            `peak`, `require_descent`, ...), and `AutoLR`'s `peak_factor`,
-            `rewind`, `restore_on_divergence`, `short_budget` and
-            `own_lr_floor`; `own_lr` is the optimizer's own LR, which
+            `DetectorOptions` field (`confidence`, `patience`, `seed`,
+            `peak_factor`, ...) when `detector` is None, and `AutoLR`'s
+            `rewind`, `restore_on_divergence`, `short_budget`, `cap_peak`
+            and `own_lr_floor`; `own_lr` is the optimizer's own LR, which
             `short_budget="own_lr"` falls back to under a short budget and
             `own_lr_floor` keeps the peak above (without it, as in the pair
             form: the sweep runs, no floor). `keras_autolr.PAPER` gives the paper's rule.
@@ -97,6 +97,7 @@ def replay(losses, total_steps, steps_per_epoch=None, steps_per_execution=1,
         "steps_per_execution", steps_per_execution)
     check_every = _validation.check_every(check_every)
     schedule_args, detector_args, controller_args = split_options(options)
+    detector = DetectorOptions.resolve(detector, **detector_args)
     schedule = AutoLRSchedule(total_steps=total_steps, **schedule_args)
     short = _validation.choice(
         "short_budget", controller_args.pop("short_budget", "own_lr"),
@@ -119,7 +120,7 @@ def replay(losses, total_steps, steps_per_epoch=None, steps_per_execution=1,
     if "rewind" in controller_args:
         _validation.boolean("rewind", controller_args["rewind"])
     controller = WarmupController(
-        schedule, WarmupDetector(**detector_args), check_every, steps_per_epoch,
+        schedule, detector, check_every, steps_per_epoch,
         sweep=sweep, **controller_args)
     controller.plan_snapshot()  # the one a live run takes before step 0
     ends = execution_ends(min(len(losses), total_steps), steps_per_epoch,

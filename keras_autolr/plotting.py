@@ -86,6 +86,7 @@ def plot_decision(losses, decision, *, schedule=None, detector=None,
         )
     losses = np.asarray(losses, np.float64).reshape(-1)
     schedule_args, detector_args, _ = split_options(options)
+    detector_args.pop("peak_factor", None)  # the decision holds the peak already
     if schedule is not None and schedule_args:
         raise ValueError(
             "Give warmup/decay options or `schedule`, not both. Received "

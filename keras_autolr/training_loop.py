@@ -3,12 +3,11 @@
 import numpy as np
 import tensorflow as tf
 
-from keras_autolr.controller import DEFAULT_PEAK_FACTOR
 from keras_autolr import _keras
 from keras_autolr import _validation
 from keras_autolr import distributed
 from keras_autolr.controller import WarmupController
-from keras_autolr.detector import WarmupDetector
+from keras_autolr.options import DetectorOptions
 from keras_autolr.schedule import AutoLRSchedule
 
 
@@ -64,22 +63,14 @@ class WarmupDriver:
         strategy: `tf.distribute.Strategy` or None (the current one).
         check_every: `"auto"` (default) or a positive int. When to test, as
             in `AutoLR`.
-        confidence: float in (0, 1). Defaults to 0.95.
-        patience: int. Positive tests in a row to switch. Defaults to 3.
-        num_posteriors: int. Defaults to 5.
-        fit_points: int. Defaults to 100.
-        predict_points: int. Defaults to 500.
-        grid_points: int. Defaults to 500.
-        seed: int. Seed of the detector's random draws. Defaults to 0.
-        initial_noise: float or None. Defaults to None.
-        peak: `"minimum"` (default) or `"steepest"`.
-        peak_factor: float in (0, 1]. Defaults to 0.3, as `AutoLR`;
-            1.0 is the paper's.
-        require_descent: bool. The descent guard, as in `AutoLR`.
-            Defaults to True.
+        detector: `DetectorOptions` or None. The detector's options, as
+            in `AutoLR`. None (default) builds them from `**detector_options`.
         verbose: 0 (silent) or 1 (a line when warmup ends). Defaults to 1.
+        **detector_options: fields of `DetectorOptions` given flat
+            (`WarmupDriver(schedule, patience=4)`) instead of `detector`.
 
     Attributes:
+        detector_options: the `DetectorOptions` in use.
         controller: the `WarmupController` (loss record, detector).
         overridden: int. Tests after which this worker's own decision
             differed from the chief's and was replaced by it (0 on the chief
@@ -91,18 +82,9 @@ class WarmupDriver:
         schedule,
         strategy=None,
         check_every="auto",
-        confidence=0.95,
-        patience=3,
-        num_posteriors=5,
-        fit_points=100,
-        predict_points=500,
-        grid_points=500,
-        seed=0,
-        initial_noise=None,
-        peak="minimum",
-        peak_factor=DEFAULT_PEAK_FACTOR,
-        require_descent=True,
+        detector=None,
         verbose=1,
+        **detector_options,
     ):
         if not isinstance(schedule, AutoLRSchedule):
             raise TypeError(
@@ -120,22 +102,16 @@ class WarmupDriver:
                 "`WarmupDriver` has no epochs: use check_every='auto' or an "
                 "int. Received check_every='epoch'"
             )
+        self.detector_options = DetectorOptions.resolve(detector, **detector_options)
         if verbose not in (0, 1):
             raise ValueError(f"`verbose` must be 0 or 1. Received verbose={verbose!r}")
         self.schedule = schedule
         self.strategy = strategy or tf.distribute.get_strategy()
         self.verbose = verbose
         schedule.build(self.strategy)
-        detector = WarmupDetector(
-            confidence=confidence, patience=patience,
-            num_posteriors=num_posteriors, fit_points=fit_points,
-            predict_points=predict_points, grid_points=grid_points, seed=seed,
-            initial_noise=initial_noise, peak=peak,
-            require_descent=require_descent,
-        )
         # No model here: no snapshots, no rewind (the loop owns the weights).
         self.controller = WarmupController(
-            schedule, detector, check_every, peak_factor=peak_factor,
+            schedule, self.detector_options, check_every,
             rewind=False, restore_on_fault=False)
         if schedule.switch_step is not None:  # a restored, decided schedule
             self.controller.restore_switch(schedule.switch_step, schedule.peak_lr)
