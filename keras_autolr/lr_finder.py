@@ -59,7 +59,7 @@ class LRFinderResult:
             its execution under `steps_per_execution > 1`; the last may be
             non-finite when the sweep stopped on it).
         suggestion: float. The peak LR `AutoLR` chooses on this curve with
-            its defaults: `peak_factor` (0.3) times `minimum`, never above
+            its defaults: `peak_factor` (0.4) times `minimum`, never above
             the last LR of the sweep, and never below the optimizer's own
             constant LR (`own_lr`, as `AutoLR(own_lr_floor=True)`).
         minimum: float. LR at the minimum of the GP-smoothed loss (mean over
@@ -192,7 +192,7 @@ def find_lr(model, x, y=None, batch_size=None, steps=None, min_lr=1e-7,
     early when the smoothed loss (the median of the last 5 losses) exceeds
     `stop_factor` times its lowest value, or at a non-finite loss. The GP of `AutoLR`'s detector (seed 0) is then
     fitted once on the whole record. The suggestion is AutoLR's default
-    peak: 0.3 x the LR at the minimum of the smoothed loss, never above
+    peak: 0.4 x the LR at the minimum of the smoothed loss, never above
     the sweep's last LR nor below the optimizer's own constant LR.
 
     Afterwards the model is exactly as it was: its variables (weights,

@@ -90,4 +90,4 @@ def test_the_switch_is_applied_at_the_step_the_decision_names(trained):
     # The last warmup step grows the LR; the first decay step is the peak.
     assert applied[s - 1] == pytest.approx(_warmup_formula(s - 1), rel=2e-6)
     assert applied[s] == pytest.approx(autolr.decision.peak_lr, rel=2e-6)
-    assert applied[s] < applied[s - 1]  # peak_factor 0.3: below the warmup LR
+    assert applied[s] < applied[s - 1]  # peak_factor < 1: below the warmup LR

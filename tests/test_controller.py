@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from keras_autolr import controller as controller_lib
 from keras_autolr.controller import WarmupController
 from keras_autolr.detector import WarmupDetector
+from keras_autolr.options import DEFAULT_PEAK_FACTOR
 from keras_autolr.schedule import AutoLRSchedule
 
 from tests.conftest import falling
@@ -63,8 +64,8 @@ def test_a_valley_is_detected_past_its_minimum_from_a_fraction_of_the_best_lr():
     assert controller.reason == controller_lib.DETECTED
     lr = controller.schedule.warmup_lr
     assert float(lr(controller.switch_step)) > 1e-2  # after the minimum
-    # The peak: 0.3 x the LR chosen, never above the LR at the switch.
-    assert controller.peak_lr == pytest.approx(0.3 * controller.best_lr)
+    # The peak: peak_factor x the LR chosen, never above the LR at the switch.
+    assert controller.peak_lr == pytest.approx(DEFAULT_PEAK_FACTOR * controller.best_lr)
     assert controller.best_lr <= float(lr(controller.switch_step))
 
 
@@ -73,7 +74,7 @@ def test_at_the_cap_with_reached_the_peak_is_a_fraction_of_the_lr_reached():
     _feed(controller, falling(T, n=W + 5))
     assert (controller.switch_step, controller.reason) == (W, controller_lib.CAP)
     reached = float(controller.schedule.warmup_lr(W - 1))
-    assert controller.peak_lr == pytest.approx(0.3 * reached)
+    assert controller.peak_lr == pytest.approx(DEFAULT_PEAK_FACTOR * reached)
 
 
 def test_without_a_sweep_warmup_ends_at_the_cap_from_the_whole_max_lr():

@@ -263,7 +263,7 @@ def test_replay_reports_the_same_learning_rates_as_the_suggestion(digits):
     assert decision.tests[0].peak_lr == pytest.approx(result.minimum, rel=1e-9)
     steepest = keras_autolr.replay(result.losses, peak="steepest", **options)
     assert steepest.tests[0].peak_lr == pytest.approx(result.steepest, rel=1e-9)
-    # The documented rule: 0.3 x minimum, floored at the optimizer's own LR.
+    # The documented rule: peak_factor x minimum, floored at the optimizer's own LR.
     assert result.suggestion == pytest.approx(
         max(DEFAULT_PEAK_FACTOR * result.minimum, 1e-3), rel=1e-12)
     assert lrs[0] < result.steepest <= result.minimum < lrs[-1]

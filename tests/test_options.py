@@ -13,6 +13,7 @@ from keras_autolr import WarmupDetector
 from keras_autolr import WarmupDriver
 from keras_autolr import replay
 from keras_autolr.controller import WarmupController
+from keras_autolr.options import DEFAULT_PEAK_FACTOR
 from tests import _training
 from tests.conftest import valley
 
@@ -47,7 +48,8 @@ def test_the_options_change_the_decision():
     losses = valley(T, lr_min=1e-2)
     default = replay(losses, total_steps=T, detector=DetectorOptions(**SMALL_GP))
     halved = replay(losses, total_steps=T,
-                    detector=DetectorOptions(**SMALL_GP, peak_factor=0.15))
+                    detector=DetectorOptions(**SMALL_GP,
+                                             peak_factor=DEFAULT_PEAK_FACTOR / 2))
     assert halved.peak_lr == pytest.approx(default.peak_lr / 2, rel=1e-12)
 
 
@@ -125,7 +127,7 @@ def test_the_defaults_are_the_documented_ones():
     assert DetectorOptions().get_config() == dict(
         confidence=0.95, patience=3, num_posteriors=5, fit_points=100,
         predict_points=500, grid_points=500, seed=0, initial_noise=None,
-        peak="minimum", require_descent=True, peak_factor=0.3)
+        peak="minimum", require_descent=True, peak_factor=0.4)
 
 
 def test_the_faces_keep_the_object_they_were_given():

@@ -7,6 +7,7 @@ import keras_autolr
 from keras_autolr import replay
 from keras_autolr._keras import keras
 from keras_autolr.controller import SNAPSHOT_GROWTH
+from keras_autolr.options import DEFAULT_PEAK_FACTOR
 from tests import _training
 from tests.conftest import falling
 from tests.conftest import valley
@@ -17,7 +18,7 @@ T = 600
 def test_replay_restores_the_newest_snapshot_at_or_before_the_chosen_lr():
     decision = replay(valley(T, lr_min=1e-2), total_steps=T)
     assert decision.reason == "detected"
-    chosen = decision.peak_lr / 0.3  # default peak_factor
+    chosen = decision.peak_lr / DEFAULT_PEAK_FACTOR
     schedule = keras_autolr.AutoLRSchedule(total_steps=T)
     lr_restored = float(schedule.warmup_lr(decision.restored_step))
     assert lr_restored <= chosen * (1 + 1e-9)
