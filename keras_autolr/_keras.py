@@ -23,6 +23,8 @@ when a Keras or TensorFlow release renames it:
   (`strategy_num_workers`);
 - `optimizer._build_learning_rate` and `_current_learning_rate` (Keras 2):
   the current-LR variable (`keras2_learning_rate_builder`);
+- `keras.src.saving.keras_saveable.KerasSaveable` (Keras 3): the class
+  whose attributes Keras 3's weights files save (`keras_saveable_base`);
 - none, but a fast path: `value_reader` reads a plain variable by its
   public `handle` with `tf.raw_ops.ReadVariableOp` (3-4x faster than a
   Keras 3 `variable.numpy()`, measured in benchmarks/speed.py);
@@ -241,3 +243,20 @@ def value_reader(variable):
             read = tf.raw_ops.ReadVariableOp
             return lambda: read(resource=handle, dtype=dtype).numpy()
     return variable.numpy
+
+
+def keras_saveable_base():
+    """The class Keras 3's `.keras`/`.weights.h5` saving walks into, or `object`.
+
+    Keras 3 saves the variables of every attribute of a model or optimizer
+    that is a `KerasSaveable` (`keras.src.saving.keras_saveable`), under the
+    attribute's name, by calling its `save_own_variables` and
+    `load_own_variables` (`saving_lib._save_state` and `_load_state`). Keras
+    2 saves optimizers through TensorFlow's object graph instead, and has no
+    such class: `object`. Tested in tests/test_keras_internals.py.
+    """
+    if not IS_KERAS_3:
+        return object
+    root = keras.callbacks.Callback.__module__.split(".")[0]
+    module = importlib.import_module(f"{root}.src.saving.keras_saveable")
+    return module.KerasSaveable

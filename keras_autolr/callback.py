@@ -10,6 +10,7 @@ from keras_autolr import _keras
 from keras_autolr import _validation
 from keras_autolr import distributed
 from keras_autolr import quiet
+from keras_autolr import schedule_state
 from keras_autolr import siblings
 from keras_autolr import summaries
 from keras_autolr import short_budget as short_budget_lib
@@ -126,8 +127,9 @@ class AutoLR(keras.callbacks.Callback):
             tests and LR at every step. None (default): the `backup_dir` of
             a `keras.callbacks.BackupAndRestore` in the same `fit`, so that
             resuming works with no option; without one, no state is saved
-            (a resumed run keeps its schedule, from a saved model, but tests
-            only on new losses). Give a directory when resuming from
+            (a resumed run keeps its switch step and peak LR, from a saved
+            model or the optimizer's checkpoint, but tests only on new
+            losses). Give a directory when resuming from
             `ModelCheckpoint` with `initial_epoch`.
         optimizer: an optimizer, a list of optimizers, or None. The
             optimizers AutoLR sets the learning rate of, all sharing one
@@ -277,9 +279,11 @@ class AutoLR(keras.callbacks.Callback):
         # Install the schedule now, before any callback's on_train_begin:
         # BackupAndRestore builds the optimizer and loads its variables
         # there, and must find the variables of the optimizer as it was
-        # saved (with a schedule, it has no learning-rate variable).
+        # saved (with a schedule, it has no learning-rate variable). The
+        # schedule's decision is saved and restored with it (schedule_state.py).
         for optimizer in self._driven():
             self._install(optimizer)
+            schedule_state.attach(optimizer, self.schedule)
 
     def on_train_begin(self, logs=None):
         # Keras 3 `fit` cannot run multi-worker: say so now (distributed.py).
@@ -307,6 +311,7 @@ class AutoLR(keras.callbacks.Callback):
         total = self._budget()
         for each in optimizers:
             self._install(each)
+            schedule_state.attach(each, self.schedule)
         if self.schedule.total_steps is None:
             self.schedule.total_steps = total
         elif self.schedule.total_steps != total and self.total_steps is None:

@@ -6,6 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_autolr import _validation
+from keras_autolr import schedule_state
 from keras_autolr import warmup as warmup_lib
 from keras_autolr._keras import keras
 from keras_autolr._keras import register_serializable
@@ -61,7 +62,8 @@ class AutoLRSchedule(keras.optimizers.schedules.LearningRateSchedule):
             cosine of `"constant_then_cosine"`. Defaults to 0.2.
         switch_step: int or None. Initial state: the step at which decay
             starts (None: not switched). Set by `AutoLR`; kept by `get_config`
-            so that a saved model resumes its decay.
+            so that a saved model resumes its decay, and, on the optimizers
+            `AutoLR` drives, in their checkpoints (`checkpoint_state`).
         peak_lr: float or None. Initial state: the LR decay starts from.
         name: str. Name scope of the ops.
     """
@@ -105,6 +107,8 @@ class AutoLRSchedule(keras.optimizers.schedules.LearningRateSchedule):
         self._initial_switch = (switch_step, peak_lr)
         self.name = name
         self._state = None
+        self._checkpoint_state = None
+        self._loaded_state = None  # read from a checkpoint before `build`
 
     def use_own_lr(self, learning_rate, warmup_fraction):
         """Turns the warmup into a linear ramp to `learning_rate` (short budgets).
@@ -144,6 +148,50 @@ class AutoLRSchedule(keras.optimizers.schedules.LearningRateSchedule):
                     dtype=tf.float32, trainable=False, name="peak_lr",
                 ),
             }
+        if self._loaded_state is not None:  # a Keras 3 file read before now
+            self._load_state_values(*self._loaded_state)
+            self._loaded_state = None
+        # A TensorFlow checkpoint read before now is applied here
+        # (TensorFlow's restore-on-create).
+        self.checkpoint_state.track(self._state)
+
+    @property
+    def checkpoint_state(self):
+        """The `ScheduleState` that carries the decision in an optimizer's checkpoint.
+
+        `AutoLR` puts it on the optimizers it drives (`schedule_state.attach`),
+        so `ModelCheckpoint`, `BackupAndRestore`, `tf.train.Checkpoint` and
+        `.keras` files save and restore the switch step and peak LR with the
+        optimizer's slots.
+        """
+        if self._checkpoint_state is None:
+            self._checkpoint_state = schedule_state.ScheduleState(self)
+        return self._checkpoint_state
+
+    def _state_values(self):
+        """`(switch_step, peak_lr)` as stored: -1 and the cap's LR while warming up."""
+        if self._state is not None:
+            return (int(self._state["switch_step"].numpy()),
+                    float(self._state["peak_lr"].numpy()))
+        if self._loaded_state is not None:
+            return self._loaded_state
+        switch_step, peak_lr = self._initial_switch
+        if switch_step is None:
+            return _NOT_SWITCHED, 0.0
+        return switch_step, peak_lr
+
+    def _load_state_values(self, switch_step, peak_lr):
+        """Sets the state read from a checkpoint (see `_state_values`).
+
+        Before `build`, kept until the variables exist: until then the
+        schedule reports its initial state, as it did when the run that
+        wrote the checkpoint started (`AutoLR` chooses the sweep from it).
+        """
+        if self._state is None:
+            self._loaded_state = (int(switch_step), float(peak_lr))
+            return
+        self._state["peak_lr"].assign(peak_lr)
+        self._state["switch_step"].assign(switch_step)
 
     @property
     def switch_step(self):

@@ -195,3 +195,37 @@ def test_value_reader_of_a_mirrored_metric_sums_its_replicas():
     strategy.run(metric.update_state, args=(tf.constant([1.0, 3.0]),))
     assert float(_keras.value_reader(metric.total)()) == 4.0
     assert float(_keras.value_reader(metric.count)()) == 2.0
+
+
+def test_keras_saveable_attributes_of_an_optimizer_are_saved_with_its_weights(tmp_path):
+    # schedule_state.py: Keras 3 saves a `KerasSaveable` attribute of the
+    # optimizer under its name; Keras 2 has no such class (`object`).
+    base = _keras.keras_saveable_base()
+    if not IS_KERAS_3:
+        assert base is object
+        return
+
+    class Probe(base):
+        def _obj_type(self):
+            return "Loss"
+
+        def save_own_variables(self, store):
+            store["value"] = np.asarray(7.0)
+
+        def load_own_variables(self, store):
+            self.loaded = {key: float(np.asarray(store[key])) for key in store.keys()}
+
+    model = _compiled_linear_model()
+    model.optimizer.build(model.trainable_variables)
+    model.optimizer.probe = Probe()
+    path = str(tmp_path / "w.weights.h5")
+    model.save_weights(path)
+    fresh = _compiled_linear_model()
+    fresh.optimizer.build(fresh.trainable_variables)
+    fresh.optimizer.probe = Probe()
+    fresh.load_weights(path)
+    assert fresh.optimizer.probe.loaded == {"value": 7.0}
+    fresh.optimizer.probe = Probe()
+    _compiled_linear_model().save_weights(path)  # a file without it
+    fresh.load_weights(path)
+    assert fresh.optimizer.probe.loaded == {}  # an empty store

@@ -1,0 +1,78 @@
+"""The schedule's decision (switch step, peak LR) in the optimizer's checkpoint.
+
+`attach(optimizer, schedule)` puts the `AutoLRSchedule`'s `ScheduleState`
+on the optimizer as the attribute `autolr_schedule_state`, so that every
+way Keras and TensorFlow checkpoint an optimizer saves and restores the
+decision with the optimizer's slots:
+
+- TensorFlow's object graph (`tf.train.Checkpoint`, Keras 2's
+  `save_weights`/`ModelCheckpoint` in the TF format and `BackupAndRestore`):
+  `ScheduleState` is a `tf.Module` that tracks the schedule's two state
+  variables; a checkpoint read before they exist (before `AutoLR` builds
+  them under the model's strategy) is applied when they are created
+  (TensorFlow's restore-on-create).
+- Keras 3's `.weights.h5` and `.keras` files (`save_weights`,
+  `ModelCheckpoint`, `BackupAndRestore`): `ScheduleState` is a
+  `KerasSaveable`, saved under `optimizer/autolr_schedule_state`, apart from
+  the optimizer's own numbered variables, whose count Keras checks on load.
+
+Files written without it (no AutoLR, or an older keras_autolr) have no such
+entry: loading leaves the schedule as it is, and the optimizer's slots load
+as before. Files written with it load into an optimizer without AutoLR:
+Keras 3 ignores the extra entry; TensorFlow's object graph reports the
+values it did not use, as it does for any object the program lacks, when
+the load status is not marked `expect_partial()`.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from keras_autolr import _keras
+
+ATTRIBUTE = "autolr_schedule_state"
+
+
+def attach(optimizer, schedule):
+    """Puts `schedule`'s decision in `optimizer`'s checkpoint (see the module)."""
+    state = schedule.checkpoint_state
+    if getattr(optimizer, ATTRIBUTE, None) is not state:
+        setattr(optimizer, ATTRIBUTE, state)
+
+
+class ScheduleState(tf.Module, _keras.keras_saveable_base()):
+    """The two state variables of an `AutoLRSchedule`, as a checkpointable object.
+
+    Args:
+        schedule: the `AutoLRSchedule` whose `switch_step` and `peak_lr`
+            state this saves and restores.
+    """
+
+    def __init__(self, schedule):
+        super().__init__(name="autolr_schedule_state")
+        # Not a trackable: TensorFlow does not follow it; Keras 3 does not
+        # walk into it (not a `KerasSaveable`).
+        self._schedule = schedule
+
+    def track(self, variables):
+        """Tracks the schedule's variables, once they exist (TF object graph)."""
+        self.switch_step = variables["switch_step"]
+        self.peak_lr = variables["peak_lr"]
+
+    # Keras 3 saving (`saving_lib`).
+    def _obj_type(self):
+        # Keras 3 accepts only its own kinds here (it lists the attributes
+        # of a plain one to skip); a `Loss` has no children to walk into.
+        return "Loss"
+
+    def save_own_variables(self, store):
+        switch_step, peak_lr = self._schedule._state_values()
+        store["switch_step"] = np.asarray(switch_step, np.int64)
+        store["peak_lr"] = np.asarray(peak_lr, np.float32)
+
+    def load_own_variables(self, store):
+        # A file saved without this state gives an empty store: nothing to do.
+        if "switch_step" not in store.keys():
+            return
+        self._schedule._load_state_values(
+            int(np.asarray(store["switch_step"])),
+            float(np.asarray(store["peak_lr"])))
