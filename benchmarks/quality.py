@@ -69,6 +69,7 @@ import tensorflow as tf  # noqa: E402
 import _tasks  # noqa: E402
 import keras_autolr  # noqa: E402
 from keras_autolr._keras import keras  # noqa: E402
+from keras_autolr.engine import write_schedule  # noqa: E402
 
 SCHEMA = 1
 RESULTS_DIR = os.path.join(_HERE, "results")
@@ -196,6 +197,7 @@ class FactorOnDetection(keras_autolr.AutoLR):
             lr_now = float(schedule.warmup_lr(
                 min(controller.switch_step, schedule.warmup_steps)))
             controller.peak_lr = min(controller.peak_lr / self.peak_factor, lr_now)
+            write_schedule(controller)  # the engine wrote the scaled peak already
         super()._apply_switch()
 
 

@@ -9,7 +9,9 @@ import numpy as np
 from keras_autolr import _keras
 from keras_autolr import _validation
 from keras_autolr import distributed
+from keras_autolr import engine
 from keras_autolr import quiet
+from keras_autolr import resume
 from keras_autolr import schedule_state
 from keras_autolr import siblings
 from keras_autolr import summaries
@@ -19,6 +21,7 @@ from keras_autolr.controller import WarmupController
 from keras_autolr import state as state_lib
 from keras_autolr.snapshot import SnapshotRing
 from keras_autolr.detector import MIN_FINITE_LOSSES
+from keras_autolr.engine import WarmupEngine
 from keras_autolr.loss_record import ExecutionLossReader
 from keras_autolr.loss_record import MissingLossError
 from keras_autolr.options import DetectorOptions
@@ -358,34 +361,14 @@ class AutoLR(keras.callbacks.Callback):
         if self._summaries is not None:  # the LR these steps trained with
             self._summaries.learning_rates(self.schedule, self._steps_seen, step)
         self._steps_seen = step
-        controller = self.controller
-        was_warming = controller.warming_up
-        next_test = controller.next_test
-        if controller.may_test(loss, steps):  # no native INFO lines of its compile
-            with self._quiet:
-                result = controller.observe_mean(loss, steps)
-        else:
-            result = controller.observe_mean(loss, steps)
-        if was_warming and (controller.next_test != next_test
-                            or not controller.warming_up):
-            # A test was due (same steps on every worker): every worker
-            # takes the chief's decision, whatever the outcome (distributed.py).
-            distributed.agree_controller(self._strategy, controller)
-        if result is not None:
-            self._on_test(result)
-        faults = len(controller.faults)
-        self._execute(controller.pop_actions())
-        if was_warming and not controller.warming_up:
-            self._apply_switch()
-        elif faults > self._faults_seen:
-            self._warn_fault(step)
-        self._faults_seen = faults
+        self._engine.observe(loss, steps)  # test, agree, switch, report (engine.py)
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["learning_rate"] = float(self.schedule(self._steps_seen))
         if self._state_dir is not None and distributed.writes_files(self._strategy):
-            self._save_state()  # the chief's copy (every worker agrees on it)
+            # The chief's copy (every worker agrees on it).
+            resume.save(self._state_dir, self.controller, self._fingerprint())
 
     def on_train_end(self, logs=None):
         snapshot = getattr(self, "_snapshot", None)
@@ -456,19 +439,17 @@ class AutoLR(keras.callbacks.Callback):
             self._new_controller()
         self.controller.skip(start - self.controller.record.n_steps)
         self._steps_seen = start
-        self._faults_seen = len(self.controller.faults)
+        self._engine = WarmupEngine(
+            self.controller, self._strategy, self._quiet, execute=self._execute,
+            on_test=self._on_test, on_switch=self._apply_switch,
+            on_fault=self._warn_fault)
         # Snapshots live in this process's memory: a new or resumed fit
         # starts with none, and takes one now.
         self._snapshot.clear()
         self.controller.forget_snapshots()
         # Every worker starts from the chief's decision, e.g. after a resume
         # whose replayed tests differed (distributed.py).
-        if distributed.agree_controller(self._strategy, self.controller):
-            if self.controller.warming_up:
-                self.schedule.reset()
-            else:
-                self.schedule.switch(self.controller.switch_step,
-                                     self.controller.peak_lr)
+        self._engine.start()
         self._warn_if_too_short()
         self.controller.plan_snapshot()
         self._execute(self.controller.pop_actions())
@@ -567,48 +548,22 @@ class AutoLR(keras.callbacks.Callback):
                 "check_every.", UserWarning, stacklevel=2)
 
     def _fingerprint(self):
-        """The options that shape the decision and the LR, JSON-friendly."""
-        schedule = self.schedule.get_config()
-        for key in ("switch_step", "peak_lr", "name"):
-            schedule.pop(key, None)
-        detector = self.detector_options.get_config()
-        detector.pop("peak_factor")
-        return {**schedule, **detector,
-                "check_every": self.check_every, "peak_factor": self.peak_factor,
-                "rewind": self.rewind, "sweep": self._sweep,
-                "own_lr_floor": self.own_lr_floor, "cap_peak": self.cap_peak,
-                "restore_on_divergence": self.restore_on_divergence,
-                "steps_per_epoch": (self.params or {}).get("steps"),
-                **({} if self.monitor == "loss" else {"monitor": self.monitor})}
-
-    def _save_state(self):
-        controller = self.controller
-        state_lib.save(
-            state_lib.state_path(self._state_dir), controller.record.values,
-            controller.ends, controller.observed, self._fingerprint(),
-            {"switch_step": controller.switch_step, "peak_lr": controller.peak_lr,
-             "reason": controller.reason},
-        )
+        """The options that shape the decision and the LR (resume.py)."""
+        return resume.fingerprint(
+            self.schedule, self.detector_options, self.check_every,
+            (self.params or {}).get("steps"), self.monitor,
+            rewind=self.rewind, sweep=self._sweep,
+            own_lr_floor=self.own_lr_floor, cap_peak=self.cap_peak,
+            restore_on_divergence=self.restore_on_divergence)
 
     def _restore_state(self, path, start):
         """Replays the saved record up to `start`: the state comes back exactly."""
-        losses, ends, observed, _ = state_lib.load(path, self._fingerprint())
+        saved = resume.load(path, self._fingerprint())
         self._new_controller(restored_schedule=False)
         with self._quiet:
-            self.controller.replay_until(losses, ends, observed, start)
-        controller = self.controller
-        if controller.warming_up:
-            self.schedule.reset()
-        else:
-            self.schedule.switch(controller.switch_step, controller.peak_lr)
+            resume.replay(saved, self.controller, start)
         if self.verbose >= 2:
-            self._print(
-                f"AutoLR: resumed at step {start} from {path} "
-                f"({len(controller.detector.results)} tests replayed; "
-                + ("warming up)." if controller.warming_up else
-                   f"decaying from step {controller.switch_step}, peak LR "
-                   f"{controller.peak_lr:.4g}).")
-            )
+            self._print(resume.resumed_message(path, self.controller, start))
 
     # ------------------------------------------------------------ helpers
     def _budget(self):
@@ -696,8 +651,8 @@ class AutoLR(keras.callbacks.Callback):
             min_peak=self._own_lr if self.own_lr_floor else None,
             cap_peak=self.cap_peak,
         )
-        if restored_schedule and schedule.switch_step is not None:  # a loaded, decided schedule
-            self.controller.restore_switch(schedule.switch_step, schedule.peak_lr)
+        if restored_schedule:  # a loaded schedule that already switched
+            engine.read_schedule(self.controller)
 
     def _print(self, message):
         """One line via Keras' `print_msg`, never glued onto a progress bar."""
@@ -739,7 +694,7 @@ class AutoLR(keras.callbacks.Callback):
                 # losses of this epoch: count anew from here.
                 self._reader.reset()
 
-    def _warn_fault(self, step):
+    def _warn_fault(self):
         fault, action = self.controller.faults[-1]
         what = (f"the weights and optimizer state were restored from step "
                 f"{action.split()[1]} and training goes on"
@@ -750,25 +705,18 @@ class AutoLR(keras.callbacks.Callback):
             RuntimeWarning, stacklevel=2)
 
     def _apply_switch(self):
+        """Reports the switch the engine wrote into the schedule."""
         controller = self.controller
-        self.schedule.switch(controller.switch_step, controller.peak_lr)
         if self._summaries is not None:  # TensorBoard scalars
             self._summaries.switch(controller.switch_step, controller.peak_lr)
-        rewound = ("" if controller.restored_step is None else
-                   f" Weights rewound to step {controller.restored_step}.")
         if controller.reason == DIVERGED:
             warnings.warn(
                 f"AutoLR: non-finite losses at step <= {controller.switch_step} "
                 "during warmup, caused by the LR; warmup ends now and decays "
-                f"from {controller.peak_lr:.4g}.{rewound}",
+                f"from {controller.peak_lr:.4g}.{engine.rewound_message(controller)}",
                 RuntimeWarning, stacklevel=2)
         if self.verbose:
-            self._print(
-                f"AutoLR: warmup ended ({controller.reason}) at step "
-                f"{controller.switch_step} (epoch {self._epoch + 1}); "
-                f"peak LR {controller.peak_lr:.4g}, then {self.schedule.decay} "
-                f"decay to 0 at step {self.schedule.total_steps}.{rewound}"
-            )
+            self._print(engine.switch_message(controller, self._epoch))
 
 
 class _Joint:

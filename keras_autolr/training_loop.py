@@ -5,8 +5,9 @@ import tensorflow as tf
 
 from keras_autolr import _keras
 from keras_autolr import _validation
-from keras_autolr import distributed
+from keras_autolr import engine
 from keras_autolr.controller import WarmupController
+from keras_autolr.engine import WarmupEngine
 from keras_autolr.options import DetectorOptions
 from keras_autolr.schedule import AutoLRSchedule
 
@@ -113,12 +114,17 @@ class WarmupDriver:
         self.controller = WarmupController(
             schedule, self.detector_options, check_every,
             rewind=False, restore_on_fault=False)
-        if schedule.switch_step is not None:  # a restored, decided schedule
-            self.controller.restore_switch(schedule.switch_step, schedule.peak_lr)
-        self.overridden = 0
+        self._engine = WarmupEngine(
+            self.controller, self.strategy, on_switch=self._report_switch)
+        engine.read_schedule(self.controller)  # a restored, decided schedule
         # Every worker starts from the chief's state (a collective: create
         # the driver on every worker).
-        self._agree()
+        self._engine.start()
+
+    @property
+    def overridden(self):
+        """Tests after which the chief's decision replaced this worker's own."""
+        return self._engine.overridden
 
     @property
     def step(self):
@@ -173,34 +179,11 @@ class WarmupDriver:
                 "`loss` must be a scalar. Received loss with shape "
                 f"{value.shape}"
             )
-        controller = self.controller
-        was_warming = controller.warming_up
-        next_test = controller.next_test
-        result = controller.observe_mean(float(value), steps)
-        if was_warming and (controller.next_test != next_test
-                            or not controller.warming_up):
-            self._agree()  # a test was due, at the same step on every worker
-        if was_warming and not controller.warming_up:
-            self.schedule.switch(controller.switch_step, controller.peak_lr)
-            if self.verbose:
-                _keras.print_msg(
-                    f"AutoLR: warmup ended ({controller.reason}) at step "
-                    f"{controller.switch_step}; peak LR "
-                    f"{controller.peak_lr:.4g}, then {self.schedule.decay} "
-                    f"decay to 0 at step {self.schedule.total_steps}."
-                )
-        return result
+        return self._engine.observe(float(value), steps)
 
-    def _agree(self):
-        """Takes the chief's decision; puts it in the schedule if it differs."""
-        controller = self.controller
-        if not distributed.agree_controller(self.strategy, controller):
-            return
-        self.overridden += 1
-        if controller.warming_up:
-            self.schedule.reset()
-        else:
-            self.schedule.switch(controller.switch_step, controller.peak_lr)
+    def _report_switch(self):
+        if self.verbose:
+            _keras.print_msg(engine.switch_message(self.controller))
 
     def learning_rate(self, step=None):
         """The schedule's LR at `step` (default: the next step), a float."""
