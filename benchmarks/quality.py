@@ -522,6 +522,20 @@ def canonical_name(optimizer, options):
         name += f"-w{options['max_warmup_fraction']:g}"
     if options.get("factor_on"):
         name += "-detonly"
+    # Every option a token gives is in the name: two runs with different
+    # options never share one (`autolr` and `autolr-norewind` once did).
+    for key, default, token in (("rewind", True, "norewind"),
+                                ("require_descent", True, "noguard"),
+                                ("own_lr_floor", True, "nofloor"),
+                                ("short_budget", "own_lr", None)):
+        value = options.get(key, default)
+        if value == default:
+            continue
+        if key == "short_budget" and value == "sweep":
+            token = "sweep"
+        if token is None:
+            return None
+        name += f"-{token}"
     return name
 
 

@@ -45,8 +45,11 @@ class AutoLR(keras.callbacks.Callback):
     a Gaussian process and tests whether the minimum of the smoothed loss
     lies in the past. After `patience` positive tests in a row, the schedule
     switches to a decay that reaches zero at the end of the budget, starting
-    from `peak_factor` (0.3) times the LR at which the smoothed loss was
-    lowest (the paper: 1.0). A NaN loss ends warmup at once.
+    from `peak_factor` (0.4) times the LR at which the smoothed loss was
+    lowest (the paper: 1.0). A non-finite loss puts back the newest host
+    copy of the weights and training goes on; warmup ends as diverged only
+    when the LR is the likely cause (another fault within 4x of LR growth,
+    or an LR 4x past the detector's best).
 
     The LR itself is computed in-graph by an `AutoLRSchedule`, so XLA,
     `steps_per_execution > 1` and `tf.distribute` work; the callback only

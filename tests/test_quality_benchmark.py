@@ -34,6 +34,32 @@ def test_contender_names_parse_to_optimizer_and_autolr_options():
     assert quality.parse_contender("autolr").autolr_options == ()
 
 
+@pytest.mark.parametrize("name", ["autolr", "autolr-norewind", "autolr-noguard-f0.5",
+                                  "autolr-adam-steepest-f1-sweep", "autolr-nofloor"])
+def test_canonical_names_round_trip_and_differ_when_options_differ(name):
+    options = quality.parse_contender(name).resolved_options()
+    canonical = quality.canonical_name(
+        quality.parse_contender(name).optimizer, options)
+    assert quality.parse_contender(canonical).resolved_options() == options
+
+
+def test_stale_runs_of_different_options_get_different_names():
+    # Old `autolr` and `autolr-norewind` runs, from a default peak_factor the
+    # library no longer has: each keeps its own explicit name.
+    runs = []
+    for name in ("autolr", "autolr-norewind"):
+        options = {**quality.parse_contender(name).resolved_options(),
+                   "peak_factor": 0.123}
+        runs.append(dict(contender=name, run_id=name, kind="autolr", optimizer="lamb",
+                         task="digits", batch_size=64, seed=0,
+                         autolr=dict(options=options)))
+    contenders = [quality.parse_contender(n) for n in ("autolr", "autolr-norewind")]
+    quality._relabel_stale(runs, contenders)
+    assert [r["contender"] for r in runs] == [
+        "autolr-min-f0.123", "autolr-min-f0.123-norewind"]
+    assert [r["relabelled_from"] for r in runs] == ["autolr", "autolr-norewind"]
+
+
 def test_unknown_contender_is_rejected_with_its_name():
     with pytest.raises(ValueError, match="autolr-sgd"):
         quality.parse_contender("autolr-sgd")
