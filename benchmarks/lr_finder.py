@@ -16,7 +16,7 @@ sweep's LR, trained and tested exactly as a grid run:
 - `one-test`: the peak LR of one test on the whole record (the first
   `find_lr`, `check_every=len(losses)`);
 - `cadence-minimum`, `one-test-minimum`: the LR at the GP minimum of each
-  decision's deciding test (before the 0.3 factor).
+  decision's deciding test (before `peak_factor`).
 
 `find_lr`'s `result.suggestion` is one of the two (`sweeps[i].reported`);
 each rule is one more run on the same sweep (runs at the same LR are
@@ -222,7 +222,7 @@ def report(results, grid, seeds):
         "seeds. `cadence`: AutoLR's decision replayed at its own test cadence "
         "on the sweep record (reasons: `detected`, or `cap` at the end of the "
         "record); `one-test`: one test on the whole record; `-minimum`: the LR "
-        "of the deciding test's GP minimum (before the 0.3 factor). "
+        "of the deciding test's GP minimum (before `peak_factor`). "
         f"`find_lr` reports `{'`, `'.join(reported)}` as `suggestion`; `gap` is "
         "its gap to the grid. `compute`: (run + sweep steps) / (7 x run steps).",
         "",
