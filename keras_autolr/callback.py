@@ -9,6 +9,7 @@ import numpy as np
 from keras_autolr import _keras
 from keras_autolr import _validation
 from keras_autolr import distributed
+from keras_autolr import precompile
 from keras_autolr import engine
 from keras_autolr import quiet
 from keras_autolr import resume
@@ -386,6 +387,7 @@ class AutoLR(keras.callbacks.Callback):
         for optimizer in getattr(self, "_optimizers", None) or ():
             _OWNERS.pop(id(optimizer), None)
         self._fit_callbacks = None
+        precompile.wait(getattr(self, "_compiling", None))
         if getattr(self, "_quiet", None) is not None:
             self._quiet.close()
         if self._summaries is not None:  # TensorBoard scalars
@@ -442,8 +444,13 @@ class AutoLR(keras.callbacks.Callback):
             self._new_controller()
         self.controller.skip(start - self.controller.record.n_steps)
         self._steps_seen = start
+        # The GP compiles on a thread while Keras traces the train step; the
+        # first test waits for it (precompile.py).
+        self._compiling = (precompile.start(self.controller.detector.smoother)
+                           if self.controller.warming_up else None)
         self._engine = WarmupEngine(
-            self.controller, self._strategy, self._quiet, execute=self._execute,
+            self.controller, self._strategy,
+            precompile.Waiting(self._compiling, self._quiet), execute=self._execute,
             on_test=self._on_test, on_switch=self._apply_switch,
             on_fault=self._warn_fault)
         # Snapshots live in this process's memory: a new or resumed fit
@@ -508,6 +515,9 @@ class AutoLR(keras.callbacks.Callback):
 
     def _uninstall(self):
         """Puts back the learning rate `_install` replaced (an error before training)."""
+        # Before the error leaves `fit`: the compile thread's stderr filter
+        # is done (precompile.py).
+        precompile.wait(getattr(self, "_compiling", None))
         for optimizer, value in getattr(self, "_replaced", None) or ():
             _keras.set_raw_learning_rate(optimizer, value)
         self._replaced = None
