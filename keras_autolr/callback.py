@@ -360,6 +360,7 @@ class AutoLR(keras.callbacks.Callback):
         try:
             loss = self._reader.read(logs, steps)
         except MissingLossError:
+            self._undo_first_steps()
             self._uninstall()
             raise
         if self._summaries is not None:  # the LR these steps trained with
@@ -472,6 +473,18 @@ class AutoLR(keras.callbacks.Callback):
         if getattr(self.model, "optimizer", None) is None:
             return []
         return [_keras.optimizer_of(self.model)]
+
+    def _undo_first_steps(self):
+        """Before an error at the end of the first execution: as before `fit`.
+
+        The weights and optimizer state come back from the copy taken when
+        the fit started (snapshot.py; none with snapshots off), and the step
+        counters are put back, so the error leaves the model as an error
+        before training would.
+        """
+        if self._snapshot.restore(self._steps_seen):
+            for optimizer, before in zip(self._optimizers, self._start_iterations):
+                optimizer.iterations.assign(before)
 
     def _check_optimizers_stepped(self):
         """At the end of the first step: every optimizer AutoLR drives stepped."""

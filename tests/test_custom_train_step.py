@@ -3,7 +3,7 @@
 The losses AutoLR records are what the step really reports: its own loss
 tracker (the guide's "Going lower-level"), or the loss of the batch it
 returns; a step that reports no loss fails at the end of the first step,
-naming what AutoLR needs.
+naming what AutoLR needs, with that step undone.
 """
 
 import numpy as np
@@ -109,13 +109,21 @@ def test_a_loss_returned_per_batch_is_taken_as_it_is():
 def test_a_step_that_reports_no_loss_fails_at_the_first_step_naming_what_is_needed():
     model = _model(CrossEntropyModel)
     (x, y), _ = _training.digits()
+    before = [w.numpy().copy() for w in model.weights]
     with pytest.raises(ValueError, match="needs the training loss") as error:
         model.fit(x, y, batch_size=BATCH, epochs=EPOCHS, verbose=0,
                   callbacks=[AutoLR(verbose=0)])
     message = str(error.value)
     assert "monitor='loss'" in message and "['ce']" in message
     assert "AutoLR(monitor=...)" in message
-    assert int(model.optimizer.iterations.numpy()) == 1
+    # The one step it took to find out is undone: the model, the step
+    # counter and the learning rate are as they were before `fit`.
+    for weight, value in zip(model.weights, before):
+        np.testing.assert_array_equal(weight.numpy(), value)
+    assert int(model.optimizer.iterations.numpy()) == 0
+    for variable in model.optimizer.variables:
+        if "iteration" not in variable.name and "learning_rate" not in variable.name:
+            assert not np.any(variable.numpy()), variable.name  # fresh slots
     assert not isinstance(_keras.raw_learning_rate(model.optimizer), AutoLRSchedule)
 
 
