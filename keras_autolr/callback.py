@@ -9,8 +9,8 @@ import numpy as np
 from keras_autolr import _keras
 from keras_autolr import _validation
 from keras_autolr import distributed
-from keras_autolr import precompile
 from keras_autolr import engine
+from keras_autolr import precompile
 from keras_autolr import quiet
 from keras_autolr import resume
 from keras_autolr import schedule_state
@@ -233,7 +233,6 @@ class AutoLR(keras.callbacks.Callback):
         self.short_budget = _validation.choice(
             "short_budget", short_budget, ("own_lr", "sweep"))
         self._own_lr = None
-        self.peak_factor = self.detector_options.peak_factor
         self.restore_on_divergence = _validation.boolean(
             "restore_on_divergence", restore_on_divergence)
         self._sweep = True
@@ -254,6 +253,11 @@ class AutoLR(keras.callbacks.Callback):
         self._summaries = None
 
     # ------------------------------------------------------------ results
+    @property
+    def peak_factor(self):
+        """The detector options' `peak_factor`."""
+        return self.detector_options.peak_factor
+
     @property
     def switch_step(self):
         """Step at which decay started, or None while warming up."""
@@ -290,7 +294,6 @@ class AutoLR(keras.callbacks.Callback):
         # schedule's decision is saved and restored with it (schedule_state.py).
         for optimizer in self._driven():
             self._install(optimizer)
-            schedule_state.attach(optimizer, self.schedule)
 
     def on_train_begin(self, logs=None):
         # Keras 3 `fit` cannot run multi-worker: say so now (distributed.py).
@@ -318,7 +321,6 @@ class AutoLR(keras.callbacks.Callback):
         total = self._budget()
         for each in optimizers:
             self._install(each)
-            schedule_state.attach(each, self.schedule)
         if self.schedule.total_steps is None:
             self.schedule.total_steps = total
         elif self.schedule.total_steps != total and self.total_steps is None:
@@ -610,6 +612,11 @@ class AutoLR(keras.callbacks.Callback):
         return int(steps) * int(epochs)
 
     def _install(self, optimizer):
+        """Puts the schedule on the optimizer and its decision in its checkpoint."""
+        self._put_schedule(optimizer)
+        schedule_state.attach(optimizer, self.schedule)
+
+    def _put_schedule(self, optimizer):
         """Puts the schedule on the optimizer (zero-config) or checks it (pair)."""
         current = _keras.raw_learning_rate(optimizer)
         if self._user_schedule is not None:
@@ -644,7 +651,7 @@ class AutoLR(keras.callbacks.Callback):
                 f"budget), and {described} is not used. To keep "
                 f"{described}, remove AutoLR from the callbacks. Received "
                 f"learning_rate={current!r}",
-                UserWarning, stacklevel=3)
+                UserWarning, stacklevel=4)
         else:
             # A tf.distribute variable (Keras 2 under a strategy) has no
             # NumPy `__array__`; `.numpy()` reads this replica's copy.
