@@ -285,6 +285,31 @@ class WarmupController:
             k = min(k, self._first_snapshot_due(ends, i, k))
         return k
 
+    def quiet_until(self):
+        """The first step at which an execution may end with more than a record.
+
+        An execution with finite losses that ends before it only grows the
+        record (`observe_mean`'s fast path): no test, cap or snapshot is
+        due. The callback counts such executions on the host and reads the
+        optimizer and the loss tracker only from here on (batch_counter.py).
+        Whether a snapshot is due grows with the step, so the first one is
+        found by bisection, with the very test `observe_mean` makes.
+        """
+        first = self.record.n_steps + 1
+        end = self.schedule.total_steps
+        if self.warming_up:
+            end = min(end, self._decision_due())
+        if self.uses_snapshots and end > first:
+            lo, hi = first, end
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if self._snapshot_due(mid):
+                    hi = mid
+                else:
+                    lo = mid + 1
+            end = lo
+        return max(end, first)
+
     def _decision_due(self):
         """In warmup: the first step at which `_decide` may act (a test, the cap)."""
         due = self.schedule.warmup_steps

@@ -128,6 +128,21 @@ class ExecutionLossReader:
         self._tracker = None
         self.start_epoch()
 
+    @property
+    def reads_sums(self):
+        """Whether the source keeps a sum and a count (`"tracker"`, `"metric"`)."""
+        return self._tracker is not None
+
+    @property
+    def total(self):
+        """The loss metric's weighted sum at the last read (0 after a reset)."""
+        return self._total
+
+    @property
+    def count(self):
+        """The loss metric's count at the last read (0 after a reset)."""
+        return self._count
+
     def start_epoch(self):
         self._total = 0.0
         self._count = 0.0

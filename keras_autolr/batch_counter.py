@@ -1,0 +1,179 @@
+"""`BatchCounter`: steps and losses counted on the host between exact reads.
+
+After every execution `fit` hands each callback the batch index and the
+logged loss, the running mean of the epoch, already converted to a Python
+float (Keras 3; a tensor on Keras 2). Reading the optimizer's step counter
+and the loss tracker's sum and count instead costs three TensorFlow reads,
+about 17 us each: most of AutoLR's cost per step. Between two moments at
+which something can happen (a test or the cap due, a snapshot due: the
+controller's `quiet_until`), AutoLR needs only to record the losses, so it
+counts the steps from the batch index and takes each execution's mean loss
+from the running mean, under equal batch weights.
+
+Nothing is decided on host counts alone. The counts are held aside and
+checked against the exact reads at the next execution that reads (the
+first of each epoch and of each `fit`, the last of each epoch, one at which
+something is due, one with a non-finite or missing loss): the step counter
+must be where the batch index says, and the loss tracker's count must have
+grown by the same count per step. When both hold, the held executions are
+handed over as counted; else they are handed over as one execution with
+the exact mean of their steps, and the rest of the `fit` reads exactly (an
+optimizer that skips steps, batches of unequal sizes, a custom loop calling
+the callback with its own batch numbers).
+"""
+
+import math
+
+
+class BatchCounter:
+    """Counts one `fit`'s executions on the host between exact reads.
+
+    Example:
+
+    ```python
+    counter = BatchCounter(steps_per_epoch=100)
+    counter.start_epoch()
+    # The first execution is read exactly: step 1, tracker sum 2.3 x 32.
+    counter.settle(batch=0, step=1, total=73.6, count=32.0,
+                   exact_loss=2.3, exact_steps=1, logged=2.3)
+    counter.take(batch=1, logged=2.25, horizon=50)  # True: held on the host
+    counter.settle(batch=2, step=3, total=220.8, count=96.0,
+                   exact_loss=2.3, exact_steps=2, logged=2.3)
+    # [(2.2, 1), (2.4, 1)]: the held execution, then this one, exact
+    ```
+
+    Args:
+        steps_per_epoch: int. The steps of one epoch of the `fit`
+            (`params["steps"]`); the last execution of an epoch, which may
+            hold a partial batch, is always read exactly.
+    """
+
+    def __init__(self, steps_per_epoch):
+        self.steps_per_epoch = int(steps_per_epoch)
+        self.enabled = True  # False for the rest of the fit after a mismatch
+        self._ready = False
+        self._pending = []
+        self._weight = None  # the loss tracker's count per step
+        self._epoch_base = 0  # the step counter when the epoch began
+        # The step, tracker sum and count after the last execution handed
+        # over or held (counted, or read).
+        self._step, self._total, self._count = 0, 0.0, 0.0
+
+    @property
+    def pending(self):
+        """Executions held on the host, not handed over yet: `(loss, steps)`."""
+        return list(self._pending)
+
+    def start_epoch(self):
+        """Keras reset the loss tracker: the next execution reads exactly."""
+        self.invalidate()
+
+    def invalidate(self):
+        """The loss tracker was reset (a restore): the next execution reads exactly."""
+        self._ready = False
+        self._total, self._count = 0.0, 0.0
+
+    def discard(self):
+        """The step counter did not move as counted: drop the held executions.
+
+        The steps held were never taken; the rest of the `fit` reads exactly.
+        """
+        self._pending = []
+        self.enabled = False
+        self._ready = False
+
+    def take(self, batch, logged, horizon):
+        """Holds one execution on the host when nothing can happen at its end.
+
+        Args:
+            batch: the batch index `fit` reports (the last step of the
+                execution, counted from 0 in the epoch).
+            logged: the logged loss, the running mean of the epoch, or None.
+            horizon: int. The first step at which an execution may end with
+                more than a record (`WarmupController.quiet_until`).
+
+        Returns:
+            True when the execution is held; False when it must be read
+            exactly.
+        """
+        if not self._ready or logged is None:
+            return False
+        in_epoch = min(batch + 1, self.steps_per_epoch)
+        step = self._epoch_base + in_epoch
+        steps = step - self._step
+        if in_epoch >= self.steps_per_epoch or steps <= 0 or step >= horizon:
+            return False
+        count = self._count + self._weight * steps
+        total = float(logged) * count
+        loss = (total - self._total) / (count - self._count)
+        if not math.isfinite(loss):
+            return False
+        self._pending.append((loss, steps))
+        self._step, self._total, self._count = step, total, count
+        return True
+
+    def settle(self, batch, step, total, count, exact_loss, exact_steps,
+               logged=None):
+        """Checks the held executions against an exact read; the ones to hand over.
+
+        Args:
+            batch: the batch index of this execution, or None when no new
+                execution ended (an epoch or `fit` that stopped early).
+            step: int. The optimizer's step counter, read.
+            total, count: floats. The loss tracker's sum and count, read.
+            exact_loss, exact_steps: the exact mean loss of the steps since
+                the last execution handed over, and their number.
+            logged: the logged loss of this execution, or None.
+
+        Returns:
+            A list of `(loss, steps)` executions, in order.
+        """
+        pending, self._pending = self._pending, []
+        last = batch is not None and batch + 1 >= self.steps_per_epoch
+        if pending:
+            chunks = self._check(pending, batch, step, total, count,
+                                 exact_loss, exact_steps)
+        else:
+            chunks = [(exact_loss, exact_steps)]
+            grown = count - self._count
+            if batch is not None and not last and exact_steps > 0 and grown > 0:
+                self._weight = grown / exact_steps
+        if batch is not None:
+            # The logged loss must be the tracker's mean, else counting from
+            # it would record something other than the exact reads do.
+            mean = total / count if count > 0 else math.nan
+            if logged is None or not (
+                    abs(float(logged) - mean) <= 1e-6 * max(1.0, abs(mean))):
+                self.enabled = False
+            self._epoch_base = step - min(batch + 1, self.steps_per_epoch)
+        self._step, self._total, self._count = step, total, count
+        self._ready = (self.enabled and batch is not None and not last
+                       and self._weight is not None and self._weight > 0)
+        return chunks
+
+    def _check(self, pending, batch, step, total, count, exact_loss, exact_steps):
+        """The held executions as counted, or as one when the reads disagree."""
+        if batch is None:
+            current = 0
+            agrees = step == self._step and _close(count, self._count)
+        else:
+            in_epoch = min(batch + 1, self.steps_per_epoch)
+            current = self._epoch_base + in_epoch - self._step
+            grown = count - self._count
+            expected = self._weight * current
+            if in_epoch >= self.steps_per_epoch:  # may hold a partial batch
+                fits = 0 < grown <= expected * (1 + 1e-6)
+            else:
+                fits = _close(grown, expected)
+            agrees = step == self._step + current and current > 0 and fits
+        if not agrees or sum(s for _, s in pending) + current != exact_steps:
+            self.enabled = False
+            return [(exact_loss, exact_steps)]
+        if current == 0:
+            return pending
+        return pending + [((total - self._total) / (count - self._count), current)]
+
+
+def _close(a, b):
+    """Equal counts, up to float32's rounding of a large sum."""
+    return abs(a - b) <= 1e-6 * max(1.0, abs(b))
