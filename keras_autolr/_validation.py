@@ -6,6 +6,7 @@ argument and the value received, in the style of Keras' own callbacks
 """
 
 import numbers
+import os
 
 WARMUP_KINDS = ("exponential", "linear")
 DECAY_KINDS = ("cosine", "constant_then_cosine", "linear")
@@ -119,3 +120,29 @@ def optimizers(name, value):
     if len({id(item) for item in items}) != len(items):
         raise ValueError(f"`{name}` lists an optimizer twice. Received {name}={value!r}")
     return items
+
+
+def monitor(value):
+    """The name of a logged loss: a non-empty string."""
+    if not isinstance(value, str) or not value:
+        raise TypeError(
+            "`monitor` must be the name of a logged loss, a non-empty "
+            f"string. Received monitor={value!r}")
+    return value
+
+
+def verbose(value):
+    """0, 1 or 2."""
+    if value not in (0, 1, 2):
+        raise ValueError(f"`verbose` must be 0, 1 or 2. Received verbose={value!r}")
+    return value
+
+
+def directory(name, value):
+    """A directory path as a `str` (from a `str` or `os.PathLike`), or None."""
+    if value is not None and not isinstance(value, (str, os.PathLike)):
+        raise TypeError(
+            f"`{name}` must be a directory path or None. "
+            f"Received {name}={value!r}"
+        )
+    return None if value is None else os.fspath(value)

@@ -140,3 +140,28 @@ def rewound_message(controller):
     if controller.restored_step is None:
         return ""
     return f" Weights rewound to step {controller.restored_step}."
+
+
+def diverged_message(controller):
+    """The warning when warmup ended because the LR made the loss non-finite."""
+    return (
+        f"AutoLR: non-finite losses at step <= {controller.switch_step} "
+        "during warmup, caused by the LR; warmup ends now and decays "
+        f"from {controller.peak_lr:.4g}.{rewound_message(controller)}")
+
+
+def test_message(result, detector):
+    """The line that reports one test: its vote, its window, the GP's fit."""
+    window = detector.results[-detector.patience:]
+    votes = sum(p > detector.confidence for p in result.probabilities)
+    line = (
+        f"AutoLR: test {result.index + 1} at step {result.step}: "
+        f"P(minimum passed) {result.probability:.3f}, "
+        f"{votes}/{len(result.probabilities)} posteriors above "
+        f"{detector.confidence:g}, "
+        f"{sum(r.positive for r in window)}/{detector.patience} positive"
+    )
+    if result.inconclusive:
+        line += " (inconclusive: the GP failed numerically)"
+    return line + (f"; GP amplitude {result.amplitude:.4g}, noise "
+                   f"{result.noise:.4g}, mean {result.mean:.4g}")

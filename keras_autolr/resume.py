@@ -4,10 +4,27 @@ The file itself (format, atomic write, checks) is state.py. Here: the
 fingerprint of the options that shape the decision, saving a
 `WarmupController`'s record, and bringing a fresh controller back to the
 step the restored weights are at, with the schedule holding its decision.
+
+Example, what `AutoLR` does at the start of a `fit` whose optimizer is at
+step `start`:
+
+```python
+state_dir = resume.state_dir(backup_dir, fit_callbacks)
+path = resume.state_to_restore(state_dir, controller, start)
+if path is not None:
+    controller = resume.restore(path, options, new_controller, start)
+...  # training; at each epoch end:
+resume.save(state_dir, controller, options)
+```
 """
 
+import contextlib
+import os
+
 from keras_autolr import engine
+from keras_autolr import siblings
 from keras_autolr import state as state_lib
+from keras_autolr._keras import keras
 
 
 def fingerprint(schedule, detector_options, check_every, steps_per_epoch,
@@ -34,6 +51,103 @@ def fingerprint(schedule, detector_options, check_every, steps_per_epoch,
             "peak_factor": peak_factor, **controller_options,
             "steps_per_epoch": steps_per_epoch,
             **({} if monitor == "loss" else {"monitor": monitor})}
+
+
+def state_dir(backup_dir, fit_callbacks):
+    """Where AutoLR's state is kept: `backup_dir`, else beside a checkpoint.
+
+    Args:
+        backup_dir: str or None. `AutoLR(backup_dir=...)`.
+        fit_callbacks: the callbacks of the `fit`, or None when unknown.
+            Without `backup_dir`, the `backup_dir` of a
+            `keras.callbacks.BackupAndRestore` among them (resume by default).
+
+    Returns:
+        A directory path, or None (no state is saved).
+    """
+    if backup_dir is not None:
+        return backup_dir
+    backup = siblings.first(fit_callbacks, keras.callbacks.BackupAndRestore)
+    backup_dir = getattr(backup, "backup_dir", None)
+    return None if backup_dir is None else os.fspath(backup_dir)
+
+
+def state_to_restore(state_dir, controller, start):
+    """The state file a `fit` starting at optimizer step `start` resumes from.
+
+    Args:
+        state_dir: str or None (`state_dir`).
+        controller: the `WarmupController` of an earlier `fit` of the same
+            callback, or None.
+        start: int. The optimizer's step counter at the start of the `fit`.
+
+    Returns:
+        The file's path, or None: no directory or no file, step 0 (a new
+        run), or `controller` already holds the record up to `start` (the
+        same callback fit again).
+    """
+    path = None if state_dir is None else state_lib.state_path(state_dir)
+    if path is not None and os.path.exists(path) and start > 0 and (
+            controller is None or controller.record.n_steps != start):
+        return path
+    return None
+
+
+def restore(path, options, new_controller, start, quiet=None):
+    """A controller brought back to step `start` from the state file at `path`.
+
+    Args:
+        path: the state file (`state_to_restore`).
+        options: this run's `fingerprint`; the file must match it.
+        new_controller: callable returning a fresh `WarmupController`,
+            called once the file is read and checked.
+        start: int. The step the restored weights are at.
+        quiet: context manager or None, entered around the replay (its GP
+            tests).
+
+    Raises:
+        StateFileError: the file is unreadable or from other `options`
+            (before `new_controller` is called).
+    """
+    saved = load(path, options)
+    controller = new_controller()
+    with quiet if quiet is not None else contextlib.nullcontext():
+        replay(saved, controller, start)
+    return controller
+
+
+def budget_spent_message(start, total, epoch, params=None):
+    """The error when the optimizer is past the budget, and the budget to give.
+
+    Args:
+        start: int. The optimizer's step counter at the start of the `fit`.
+        total: int. The budget, `total_steps`.
+        epoch: int. The `fit`'s first epoch (its `initial_epoch`).
+        params: the `fit`'s params or None. With its steps per epoch and
+            epochs, the message says which `total_steps` would have covered
+            this `fit` too.
+    """
+    steps = (params or {}).get("steps")
+    epochs = (params or {}).get("epochs")
+    message = (
+        f"AutoLR's budget of {total} steps is spent: the optimizer is at "
+        f"step {start} and the learning rate is 0 from step {total} on, "
+        "so this `fit` would not change the weights. ")
+    if steps and epochs:
+        # This fit starts at `epoch` (its `initial_epoch`) and ends at
+        # `epochs`: the whole run is `start` steps plus the rest.
+        needed = start + int(steps) * (int(epochs) - int(epoch))
+        message += (
+            "To train in chunks (e.g. `fit(epochs=2)`, then "
+            "`fit(initial_epoch=2, epochs=4)`), give the whole budget "
+            f"from the first `fit` on: AutoLR(total_steps={needed}) (the "
+            f"{start} steps trained so far + {int(steps)} steps per epoch "
+            f"x {int(epochs) - int(epoch)} epochs of this fit), and pass "
+            "the same AutoLR to every chunk. ")
+    message += (
+        "To train further with a new warmup, compile with a new optimizer. "
+        f"Received optimizer.iterations={start}, total_steps={total}")
+    return message
 
 
 def save(state_dir, controller, options):

@@ -128,6 +128,37 @@ class SnapshotRing:
         self._held.clear()
 
 
+class JointOptimizers:
+    """Several optimizers seen as one by `SnapshotRing`: their state, one clock.
+
+    Example:
+
+    ```python
+    # A GAN's two optimizers, copied and restored together.
+    ring = SnapshotRing(model, JointOptimizers([d_optimizer, g_optimizer]))
+    ```
+
+    Args:
+        optimizers: list of optimizers. The first one's step counter is the
+            clock (`iterations`); no step counter is in `variables`.
+    """
+
+    def __init__(self, optimizers):
+        self.iterations = optimizers[0].iterations
+        self._optimizers = optimizers
+
+    @property
+    def variables(self):
+        # Read anew each time: Keras builds an optimizer's slots at its first step.
+        variables = []
+        for optimizer in self._optimizers:
+            own = optimizer.variables
+            own = own() if callable(own) else own
+            # Each optimizer's step counter is a clock: never rewound.
+            variables.extend(v for v in own if v is not optimizer.iterations)
+        return variables
+
+
 def _copy(variables, buffers):
     """Host copies of `variables`, written into `buffers` when they fit.
 

@@ -69,3 +69,35 @@ def test_the_switch_message_names_the_epoch_and_the_rewind():
     assert engine.switch_message(controller, epoch=2) == (
         "AutoLR: warmup ended (cap) at step 50 (epoch 3); peak LR 0.02, then "
         f"cosine decay to 0 at step {T}. Weights rewound to step 40.")
+
+
+def test_the_diverged_message_names_the_step_the_peak_and_the_rewind():
+    controller = _controller()
+    controller.switch_step, controller.peak_lr, controller.reason = 50, 0.02, "diverged"
+    controller.restored_step = 40
+    assert engine.diverged_message(controller) == (
+        "AutoLR: non-finite losses at step <= 50 during warmup, caused by the "
+        "LR; warmup ends now and decays from 0.02. Weights rewound to step 40.")
+
+
+def test_the_test_line_counts_the_votes_and_the_positive_window():
+    controller = _controller()
+    loop = engine.WarmupEngine(controller)
+    tests = []
+    loop.on_test = tests.append
+    for loss in valley(T, lr_min=1e-2):
+        loop.observe(loss)
+        if len(tests) == 2:
+            break
+    detector, result = controller.detector, tests[-1]
+    line = engine.test_message(result, detector)
+    votes = sum(p > detector.confidence for p in result.probabilities)
+    positive = sum(r.positive for r in detector.results[-detector.patience:])
+    assert line.startswith(
+        f"AutoLR: test 2 at step {result.step}: P(minimum passed) "
+        f"{result.probability:.3f}, {votes}/{len(result.probabilities)} "
+        f"posteriors above {detector.confidence:g}, "
+        f"{positive}/{detector.patience} positive")
+    assert line.endswith(f"; GP amplitude {result.amplitude:.4g}, noise "
+                         f"{result.noise:.4g}, mean {result.mean:.4g}")
+    assert ("inconclusive" in line) == result.inconclusive

@@ -2,6 +2,8 @@
 
 The LR of every step after the resume must equal the uninterrupted run's,
 bit for bit (float32 bits compared), and the decision must be the same.
+Below those, the resume decision in-process: where the state is, whether
+a fit resumes from it, the replay, and the spent-budget error.
 """
 
 import os
@@ -12,7 +14,14 @@ import sys
 import numpy as np
 import pytest
 
+from keras_autolr import AutoLRSchedule
+from keras_autolr import DetectorOptions
+from keras_autolr import StateFileError
+from keras_autolr import resume
 from keras_autolr import state as state_lib
+from keras_autolr._keras import keras
+from keras_autolr.controller import WarmupController
+from tests.conftest import valley
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT = 300
@@ -117,3 +126,66 @@ def test_default_autolr_beside_backup_and_restore_resumes_bit_identically(
     assert os.path.exists(state_lib.state_path(tmp_path / "backup"))
     _run(tmp_path, "--mode", "default")
     _assert_same_run(tmp_path, uninterrupted_default)
+
+
+# ---------------------------------------------------------------- the decision
+SMALL_GP = DetectorOptions(fit_points=50, predict_points=100, grid_points=100)
+
+
+def _controller(total_steps=400):
+    schedule = AutoLRSchedule(total_steps=total_steps)
+    schedule.build()
+    return WarmupController(schedule, SMALL_GP, 10, rewind=False,
+                            restore_on_fault=False)
+
+
+def test_the_state_dir_is_backup_dir_else_a_backup_and_restores():
+    backup = keras.callbacks.BackupAndRestore("/tmp/from_backup")
+    assert resume.state_dir("/tmp/given", [backup]) == "/tmp/given"
+    assert resume.state_dir(None, [backup]) == "/tmp/from_backup"
+    assert resume.state_dir(None, [keras.callbacks.History()]) is None
+    assert resume.state_dir(None, None) is None  # the callbacks are unknown
+
+
+def test_a_fit_resumes_from_the_file_unless_it_starts_fresh_or_holds_the_record(
+        tmp_path):
+    controller = _controller()
+    for loss in valley(400, lr_min=1e-2)[:60]:
+        controller.observe_mean(loss)
+    assert resume.state_to_restore(str(tmp_path), None, 60) is None  # no file
+    resume.save(str(tmp_path), controller, {"a": 1})
+    path = state_lib.state_path(str(tmp_path))
+    assert resume.state_to_restore(str(tmp_path), None, 60) == path
+    assert resume.state_to_restore(str(tmp_path), _controller(), 40) == path
+    assert resume.state_to_restore(str(tmp_path), controller, 60) is None
+    assert resume.state_to_restore(str(tmp_path), None, 0) is None  # a new run
+    assert resume.state_to_restore(None, None, 60) is None
+
+
+def test_restore_replays_the_saved_record_to_the_same_tests(tmp_path):
+    controller = _controller()
+    for loss in valley(400, lr_min=1e-2)[:120]:
+        controller.observe_mean(loss)
+    resume.save(str(tmp_path), controller, {"a": 1})
+    path = state_lib.state_path(str(tmp_path))
+    made = []
+
+    def new_controller():
+        made.append(_controller())
+        return made[-1]
+
+    restored = resume.restore(path, {"a": 1}, new_controller, 100)
+    assert restored is made[0] and restored.record.n_steps == 100
+    tested = [r.step for r in controller.detector.results if r.step <= 100]
+    assert [r.step for r in restored.detector.results] == tested
+    with pytest.raises(StateFileError):  # other options: checked first
+        resume.restore(path, {"a": 2}, new_controller, 100)
+    assert len(made) == 1
+
+
+def test_a_spent_budget_names_the_total_steps_that_covers_this_fit():
+    message = resume.budget_spent_message(
+        200, 200, 4, {"steps": 50, "epochs": 8})
+    assert "budget of 200 steps is spent" in message
+    assert "AutoLR(total_steps=400)" in message  # 200 + 50 x (8 - 4)
+    assert "To train in chunks" not in resume.budget_spent_message(200, 200, 0)

@@ -3,6 +3,7 @@
 import numpy as np
 
 from keras_autolr._keras import keras
+from keras_autolr.snapshot import JointOptimizers
 from keras_autolr.snapshot import SnapshotRing
 from tests import _training
 
@@ -56,3 +57,27 @@ def test_non_finite_weights_are_never_kept():
     assert not ring.take(3, keep=[0])
     assert ring.steps == [0]
     assert ring.restore(0) and ring.weights_finite()
+
+
+def _step(optimizer, model):
+    optimizer.apply_gradients(
+        [(np.ones_like(v.numpy()), v) for v in model.trainable_weights])
+
+
+def test_joint_optimizers_are_restored_together_on_the_first_ones_clock():
+    model, (x, y) = _trained_model()
+    other = keras.optimizers.Adam()
+    _step(other, model)
+    joint = JointOptimizers([model.optimizer, other])
+    assert joint.iterations is model.optimizer.iterations
+    clocks = (model.optimizer.iterations, other.iterations)
+    assert not any(v is c for v in joint.variables for c in clocks)
+    ring = SnapshotRing(model, joint)
+    slots = _values(joint.variables)
+    assert ring.take(2)
+    _step(other, model)
+    model.fit(x[:128], y[:128], batch_size=64, epochs=1, verbose=0)
+    assert ring.restore(2)
+    for now, then in zip(_values(joint.variables), slots):
+        np.testing.assert_array_equal(now, then)
+    assert int(other.iterations.numpy()) == 2  # neither clock is rewound

@@ -1,0 +1,147 @@
+"""What `AutoLR` checks about the `fit` it runs in, and what it says when one fails.
+
+Each check is a function of what it looks at (the `fit`'s params, its other
+callbacks, the optimizers' step counters, the controller). The checks that
+fail a `fit` once it has begun return the error rather than raise it: the
+callback puts the optimizers' learning rates back first (install.py).
+
+Example:
+
+```python
+error = fit_checks.optimizer_not_stepped(optimizers, start_iterations)
+if error is not None:
+    installer.uninstall()
+    raise error
+```
+"""
+
+import warnings
+
+from keras_autolr import _keras
+from keras_autolr import siblings
+from keras_autolr.detector import MIN_FINITE_LOSSES
+
+# Shown when an optimizer AutoLR drives did not step (a custom `train_step`).
+OPTIMIZER_HINT = (
+    "Pass the optimizers your `train_step` applies to `AutoLR(optimizer=...)` "
+    "(one, or a list sharing one schedule), e.g. a GAN's "
+    "`AutoLR(optimizer=[d_optimizer, g_optimizer], monitor='g_loss')`.")
+
+
+def budget(total_steps, schedule_total_steps, params):
+    """The training budget in optimizer steps.
+
+    Example:
+
+    ```python
+    budget(None, None, {"steps": 50, "epochs": 4})  # 200
+    budget(1000, None, {"steps": 50, "epochs": 4})  # 1000
+    ```
+
+    Args:
+        total_steps: int or None. `AutoLR(total_steps=...)`: first.
+        schedule_total_steps: int or None. The schedule's: second.
+        params: the `fit`'s params (or None): steps per epoch x epochs.
+
+    Raises:
+        ValueError: none of them tells it (an unsized dataset).
+    """
+    if total_steps is not None:
+        return total_steps
+    if schedule_total_steps is not None:
+        return schedule_total_steps
+    steps = (params or {}).get("steps")
+    epochs = (params or {}).get("epochs")
+    if not steps or not epochs:
+        raise ValueError(
+            "AutoLR cannot tell the training budget: `fit` does not know "
+            "the steps per epoch of this dataset (an endless or unsized "
+            "dataset). Pass `steps_per_epoch` to `fit`, or "
+            "`total_steps` to `AutoLR`. "
+            f"Received steps per epoch={steps!r}, epochs={epochs!r}"
+        )
+    return int(steps) * int(epochs)
+
+
+def other_lr_setter(callback, fit_callbacks, model, driven):
+    """The error when another callback of the `fit` sets the same LR, else None.
+
+    A `ReduceLROnPlateau` or `LearningRateScheduler` sets the model's
+    optimizer's learning rate: refused when AutoLR drives that optimizer.
+
+    Args:
+        callback: the `AutoLR` (named in the message).
+        fit_callbacks: the callbacks of the `fit`, or None when unknown.
+        model: the model.
+        driven: the optimizers AutoLR drives.
+    """
+    other = siblings.first(fit_callbacks, siblings.LR_SETTERS)
+    model_optimizer = _keras.optimizer_of(model)
+    if other is None or not any(o is model_optimizer for o in driven):
+        return None
+    name = type(other).__name__
+    return ValueError(
+        f"AutoLR and {name} are in the same `fit`, and both would set the "
+        f"learning rate of {type(model_optimizer).__name__}"
+        f" (Keras would raise a TypeError when {name} first sets it, "
+        "since the learning rate is now AutoLR's schedule). Pass one of "
+        "them: AutoLR already decays the learning rate to 0 by the end "
+        "of the budget. The optimizer's own learning rate was put back. "
+        f"Received callbacks {callback!r} and {other!r}"
+    )
+
+
+def optimizer_not_stepped(optimizers, start_iterations):
+    """The error when an optimizer did not step in the first step, else None.
+
+    Args:
+        optimizers: the optimizers AutoLR drives.
+        start_iterations: their step counters when the `fit` started.
+    """
+    for optimizer, before in zip(optimizers, start_iterations):
+        after = int(optimizer.iterations.numpy())
+        if after > before:
+            continue
+        return ValueError(
+            f"AutoLR sets the learning rate of {type(optimizer).__name__}, "
+            "but it did not take a step in the first training step of "
+            "this `fit`: the model trains with other optimizers (a custom "
+            "`train_step`), so AutoLR's schedule would drive nothing. "
+            f"{OPTIMIZER_HINT} The optimizer's own learning rate was put back. "
+            f"Received optimizer={optimizer!r} with iterations {before} "
+            f"before the step and {after} after it"
+        )
+    return None
+
+
+def warn_if_too_short(controller, schedule):
+    """Warns when no test fits before the warmup cap: warmup ends at the cap.
+
+    Only at the start of a sweep that has recorded nothing yet. The warning
+    names the caller's line.
+
+    Args:
+        controller: the `WarmupController` of this `fit`.
+        schedule: the `AutoLRSchedule` the optimizers read.
+    """
+    if not controller.sweep:
+        return
+    first = max(controller.next_test, MIN_FINITE_LOSSES)
+    cap = schedule.warmup_steps
+    if controller.warming_up and controller.record.n_steps == 0 and first >= cap:
+        warnings.warn(
+            f"AutoLR: the budget is too short for a test: the first test "
+            f"is due at step {first}, but the warmup cap is step {cap} "
+            f"(max_warmup_fraction x {schedule.total_steps} steps). "
+            "Warmup will end at the cap. Train for more steps, or lower "
+            "check_every.", UserWarning, stacklevel=2)
+
+
+def fault_message(controller):
+    """The warning after the controller's newest non-finite loss."""
+    fault, action = controller.faults[-1]
+    what = (f"the weights and optimizer state were restored from step "
+            f"{action.split()[1]} and training goes on"
+            if action.startswith("restored") else
+            "no snapshot was available (restore_on_divergence=False)")
+    return f"AutoLR: non-finite loss at step {fault}; {what}."
