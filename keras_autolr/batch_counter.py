@@ -116,6 +116,11 @@ class BatchCounter:
                logged=None):
         """Checks the held executions against an exact read; the ones to hand over.
 
+        While counting is on, every execution's loss, read or counted, is
+        taken from the logged running mean and the (checked) counts, so the
+        record does not depend on which executions were read: a resumed run
+        records what the run never interrupted recorded.
+
         Args:
             batch: the batch index of this execution, or None when no new
                 execution ended (an epoch or `fit` that stopped early).
@@ -129,15 +134,9 @@ class BatchCounter:
             A list of `(loss, steps)` executions, in order.
         """
         pending, self._pending = self._pending, []
+        held = sum(steps for _, steps in pending)
+        current = exact_steps - held
         last = batch is not None and batch + 1 >= self.steps_per_epoch
-        if pending:
-            chunks = self._check(pending, batch, step, total, count,
-                                 exact_loss, exact_steps)
-        else:
-            chunks = [(exact_loss, exact_steps)]
-            grown = count - self._count
-            if batch is not None and not last and exact_steps > 0 and grown > 0:
-                self._weight = grown / exact_steps
         if batch is not None:
             # The logged loss must be the tracker's mean, else counting from
             # it would record something other than the exact reads do.
@@ -145,33 +144,40 @@ class BatchCounter:
             if logged is None or not (
                     abs(float(logged) - mean) <= 1e-6 * max(1.0, abs(mean))):
                 self.enabled = False
+        if pending and not self._agrees(batch, step, count, current, last):
+            self.enabled = False
+        grown = count - self._count
+        if current > 0 and grown <= 0:
+            self.enabled = False  # the tracker did not count these steps
+        if not self.enabled:
+            chunks = [(exact_loss, exact_steps)]
+            logged_total = total
+        elif current == 0:
+            chunks, logged_total = pending, self._total
+        else:
+            if not pending and not last:
+                self._weight = grown / current
+            logged_total = float(logged) * count
+            chunks = pending + [((logged_total - self._total) / grown, current)]
+        if batch is not None:
             self._epoch_base = step - min(batch + 1, self.steps_per_epoch)
-        self._step, self._total, self._count = step, total, count
+        self._step, self._total, self._count = step, logged_total, count
         self._ready = (self.enabled and batch is not None and not last
                        and self._weight is not None and self._weight > 0)
         return chunks
 
-    def _check(self, pending, batch, step, total, count, exact_loss, exact_steps):
-        """The held executions as counted, or as one when the reads disagree."""
+    def _agrees(self, batch, step, count, current, last):
+        """Whether the exact read confirms the held executions' counts."""
         if batch is None:
-            current = 0
-            agrees = step == self._step and _close(count, self._count)
-        else:
-            in_epoch = min(batch + 1, self.steps_per_epoch)
-            current = self._epoch_base + in_epoch - self._step
-            grown = count - self._count
-            expected = self._weight * current
-            if in_epoch >= self.steps_per_epoch:  # may hold a partial batch
-                fits = 0 < grown <= expected * (1 + 1e-6)
-            else:
-                fits = _close(grown, expected)
-            agrees = step == self._step + current and current > 0 and fits
-        if not agrees or sum(s for _, s in pending) + current != exact_steps:
-            self.enabled = False
-            return [(exact_loss, exact_steps)]
-        if current == 0:
-            return pending
-        return pending + [((total - self._total) / (count - self._count), current)]
+            return current == 0 and step == self._step and _close(count, self._count)
+        in_epoch = min(batch + 1, self.steps_per_epoch)
+        if current <= 0 or self._epoch_base + in_epoch != step or step != self._step + current:
+            return False
+        grown = count - self._count
+        expected = self._weight * current
+        if last:  # may hold a partial batch
+            return 0 < grown <= expected * (1 + 1e-6)
+        return _close(grown, expected)
 
 
 def _close(a, b):

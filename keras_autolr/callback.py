@@ -1,7 +1,7 @@
 """`AutoLR`: the callback that finds the warmup length and peak LR during `fit`."""
 
 import collections
-import os
+import functools
 import warnings
 
 import numpy as np
@@ -10,18 +10,18 @@ from keras_autolr import _keras
 from keras_autolr import _validation
 from keras_autolr import distributed
 from keras_autolr import engine
+from keras_autolr import fit_checks
+from keras_autolr import install
 from keras_autolr import precompile
 from keras_autolr import quiet
 from keras_autolr import resume
-from keras_autolr import schedule_state
-from keras_autolr import siblings
 from keras_autolr import summaries
 from keras_autolr import short_budget as short_budget_lib
+from keras_autolr.batch_counter import BatchCounter
 from keras_autolr.controller import DIVERGED
 from keras_autolr.controller import WarmupController
-from keras_autolr import state as state_lib
+from keras_autolr.snapshot import JointOptimizers
 from keras_autolr.snapshot import SnapshotRing
-from keras_autolr.detector import MIN_FINITE_LOSSES
 from keras_autolr.engine import WarmupEngine
 from keras_autolr.loss_record import ExecutionLossReader
 from keras_autolr.loss_record import MissingLossError
@@ -29,8 +29,6 @@ from keras_autolr.options import DetectorOptions
 from keras_autolr.schedule import AutoLRSchedule
 
 keras = _keras.keras
-
-_OWNERS = {}  # id(optimizer) -> (AutoLR, params of its fit) during a fit
 
 StepRecord = collections.namedtuple("StepRecord", ["step", "learning_rate", "loss"])
 
@@ -210,14 +208,8 @@ class AutoLR(keras.callbacks.Callback):
         self.check_every = _validation.check_every(check_every)
         self._given_optimizers = _validation.optimizers("optimizer", optimizer)
         self.optimizer = optimizer
-        if not isinstance(monitor, str) or not monitor:
-            raise TypeError(
-                "`monitor` must be the name of a logged loss, a non-empty "
-                f"string. Received monitor={monitor!r}")
-        self.monitor = monitor
-        if verbose not in (0, 1, 2):
-            raise ValueError(f"`verbose` must be 0, 1 or 2. Received verbose={verbose!r}")
-        self.verbose = verbose
+        self.monitor = _validation.monitor(monitor)
+        self.verbose = _validation.verbose(verbose)
         schedule_args = dict(
             min_lr=min_lr, max_lr=max_lr,
             max_warmup_fraction=max_warmup_fraction, warmup=warmup,
@@ -225,24 +217,18 @@ class AutoLR(keras.callbacks.Callback):
         )
         # Validates the warmup/decay arguments now, before training starts.
         self._template = schedule or AutoLRSchedule(**schedule_args)
-        self._user_schedule = schedule
+        # Puts the schedule on the optimizers, and their own LRs back (install.py).
+        self._installer = install.ScheduleInstaller(self._template, schedule)
         self.detector_options = DetectorOptions.resolve(detector, **detector_options)
         self.rewind = _validation.boolean("rewind", rewind)
         self.own_lr_floor = _validation.boolean("own_lr_floor", own_lr_floor)
         self.cap_peak = _validation.choice("cap_peak", cap_peak, ("gp", "reached"))
         self.short_budget = _validation.choice(
             "short_budget", short_budget, ("own_lr", "sweep"))
-        self._own_lr = None
         self.restore_on_divergence = _validation.boolean(
             "restore_on_divergence", restore_on_divergence)
         self._sweep = True
-        if backup_dir is not None and not isinstance(backup_dir, (str, os.PathLike)):
-            raise TypeError(
-                "`backup_dir` must be a directory path or None. "
-                f"Received backup_dir={backup_dir!r}"
-            )
-        self.backup_dir = None if backup_dir is None else os.fspath(backup_dir)
-        self.schedule = schedule
+        self.backup_dir = _validation.directory("backup_dir", backup_dir)
         self.controller = None
         self._steps_seen = 0
         self._epoch = 0
@@ -253,6 +239,20 @@ class AutoLR(keras.callbacks.Callback):
         self._summaries = None
 
     # ------------------------------------------------------------ results
+    @property
+    def schedule(self):
+        """The `AutoLRSchedule` in use; None before `fit` (zero-config)."""
+        return self._installer.schedule
+
+    @schedule.setter
+    def schedule(self, schedule):
+        self._installer.schedule = schedule
+
+    @property
+    def _own_lr(self):
+        """The optimizers' lowest own constant LR it replaced, or None."""
+        return self._installer.own_lr
+
     @property
     def peak_factor(self):
         """The detector options' `peak_factor`."""
@@ -292,14 +292,15 @@ class AutoLR(keras.callbacks.Callback):
         # there, and must find the variables of the optimizer as it was
         # saved (with a schedule, it has no learning-rate variable). The
         # schedule's decision is saved and restored with it (schedule_state.py).
-        for optimizer in self._driven():
-            self._install(optimizer)
+        for optimizer in install.driven(self.model, self._given_optimizers):
+            self._installer.install(
+                optimizer, self.model, self._print if self.verbose else None)
 
     def on_train_begin(self, logs=None):
         # Keras 3 `fit` cannot run multi-worker: say so now (distributed.py).
         distributed.check_fit_supported(
             getattr(self.model, "distribute_strategy", None))
-        optimizers = self._driven()
+        optimizers = install.driven(self.model, self._given_optimizers)
         if not optimizers:
             raise ValueError(
                 "AutoLR needs a compiled model with an optimizer, or "
@@ -308,19 +309,19 @@ class AutoLR(keras.callbacks.Callback):
         optimizer = optimizers[0]  # its step counter is the schedule's clock
         # The other callbacks of this fit (None when not found: best effort).
         self._fit_callbacks = _keras.fit_callbacks(self)
-        self._check_no_other_lr_setter()
+        error = fit_checks.other_lr_setter(
+            self, self._fit_callbacks, self.model, optimizers)
+        if error is not None:  # a ReduceLROnPlateau or LearningRateScheduler
+            self._uninstall()
+            raise error
         # Where AutoLR's state is kept: `backup_dir`, else beside the
         # checkpoint of a BackupAndRestore in the same fit (resume by default).
-        self._state_dir = self.backup_dir
-        if self._state_dir is None:
-            backup = siblings.first(self._fit_callbacks,
-                                    keras.callbacks.BackupAndRestore)
-            backup_dir = getattr(backup, "backup_dir", None)
-            if backup_dir is not None:
-                self._state_dir = os.fspath(backup_dir)
-        total = self._budget()
+        self._state_dir = resume.state_dir(self.backup_dir, self._fit_callbacks)
+        total = fit_checks.budget(
+            self.total_steps, self._template.total_steps, self.params)
         for each in optimizers:
-            self._install(each)
+            self._installer.install(
+                each, self.model, self._print if self.verbose else None)
         if self.schedule.total_steps is None:
             self.schedule.total_steps = total
         elif self.schedule.total_steps != total and self.total_steps is None:
@@ -332,13 +333,13 @@ class AutoLR(keras.callbacks.Callback):
         # Keras 2 zero-config under MultiWorkerMirroredStrategy (distributed.py).
         for each in optimizers:
             distributed.build_learning_rate_variable(each, self.schedule, strategy)
-            self._claim(each)
+            install.claim(each, self, self.params)
         self._optimizer = optimizer
         self._optimizers = optimizers
         self._reader = ExecutionLossReader(self.model, self.monitor)
         self._quiet = quiet.NativeInfoFilter()
-        self._snapshot = SnapshotRing(
-            self.model, optimizer if len(optimizers) == 1 else _Joint(optimizers))
+        self._snapshot = SnapshotRing(self.model, optimizer if len(optimizers) == 1
+                                      else JointOptimizers(optimizers))
         # The step counter is read at the first epoch, after every
         # callback's on_train_begin: BackupAndRestore may restore it.
         self._synced = False
@@ -349,15 +350,28 @@ class AutoLR(keras.callbacks.Callback):
         self._epoch = epoch
         if not self._synced:
             self._sync(epoch)
+            # Quiet executions are counted on the host (batch_counter.py).
+            steps = (self.params or {}).get("steps")
+            self._counter = BatchCounter(steps) if steps else None
+            self._horizon = 0
         self._reader.start_epoch()
+        if self._counter is not None:
+            self._counter.start_epoch()
 
     def on_train_batch_end(self, batch, logs=None):
+        counter = self._counter
+        if counter is not None and counter.take(
+                batch, logs.get(self.monitor) if logs else None, self._horizon):
+            return  # nothing can happen yet: checked at the next read
         step = int(self._read_step())
         if self._first_batch:
             self._first_batch = False
             self._check_optimizers_stepped()
         steps = step - self._steps_seen
         if steps <= 0:
+            if counter is not None:
+                counter.discard()  # counted steps that were not taken
+                self._counter = None
             return
         try:
             loss = self._reader.read(logs, steps)
@@ -365,12 +379,42 @@ class AutoLR(keras.callbacks.Callback):
             self._undo_first_steps()
             self._uninstall()
             raise
+        self._hand_over(batch, step, loss, steps,
+                        logs.get(self.monitor) if logs else None)
+
+    def _hand_over(self, batch, step, loss, steps, logged=None):
+        """Gives the engine the executions up to `step` (host-counted ones first)."""
+        chunks = [(loss, steps)]
+        counter = self._counter
+        if counter is not None and self._reader.reads_sums:
+            chunks = counter.settle(batch, step, self._reader.total,
+                                    self._reader.count, loss, steps, logged)
+        if counter is not None and not (counter.enabled and self._reader.reads_sums):
+            self._counter = None  # the rest of this fit reads exactly
         if self._summaries is not None:  # the LR these steps trained with
             self._summaries.learning_rates(self.schedule, self._steps_seen, step)
         self._steps_seen = step
-        self._engine.observe(loss, steps)  # test, agree, switch, report (engine.py)
+        for chunk_loss, chunk_steps in chunks:
+            # Test, agree, switch, report (engine.py).
+            self._engine.observe(chunk_loss, chunk_steps)
+        if self._counter is not None:
+            self._horizon = self.controller.quiet_until()
+
+    def _settle_held(self):
+        """Reads exactly at an epoch's or `fit`'s early end: no count stays held."""
+        counter = self._counter
+        if counter is None or not counter.pending:
+            return
+        step = int(self._read_step())
+        steps = step - self._steps_seen
+        if steps <= 0:
+            counter.discard()
+            self._counter = None
+            return
+        self._hand_over(None, step, self._reader.read(None, steps), steps)
 
     def on_epoch_end(self, epoch, logs=None):
+        self._settle_held()
         if logs is not None:
             logs["learning_rate"] = float(self.schedule(self._steps_seen))
         if self._state_dir is not None and distributed.writes_files(self._strategy):
@@ -378,6 +422,8 @@ class AutoLR(keras.callbacks.Callback):
             resume.save(self._state_dir, self.controller, self._fingerprint())
 
     def on_train_end(self, logs=None):
+        if getattr(self, "_counter", None) is not None:
+            self._settle_held()
         snapshot = getattr(self, "_snapshot", None)
         if (snapshot is not None and snapshot.steps
                 and not snapshot.weights_finite()):
@@ -388,7 +434,7 @@ class AutoLR(keras.callbacks.Callback):
                 f"and were restored from the copy of step {snapshot.steps[-1]}.",
                 RuntimeWarning, stacklevel=2)
         for optimizer in getattr(self, "_optimizers", None) or ():
-            _OWNERS.pop(id(optimizer), None)
+            install.release(optimizer)
         self._fit_callbacks = None
         precompile.wait(getattr(self, "_compiling", None))
         if getattr(self, "_quiet", None) is not None:
@@ -415,18 +461,6 @@ class AutoLR(keras.callbacks.Callback):
                              detector=self.controller.detector)
 
     # ------------------------------------------------------------ state
-    def _claim(self, optimizer):
-        """Fails when a second AutoLR drives the same optimizer in one `fit`."""
-        # Kept outside the optimizer: Keras wraps attributes it tracks.
-        owner = _OWNERS.get(id(optimizer))
-        if owner is not None and owner[0] is not self and owner[1] is self.params:
-            raise ValueError(
-                "Two AutoLR callbacks are in the same `fit`; each would "
-                "drive the learning rate. Pass one. Received callbacks "
-                f"{owner[0]!r} and {self!r}"
-            )
-        _OWNERS[id(optimizer)] = (self, self.params)
-
     def _sync(self, epoch):
         """Aligns the record with the optimizer's step: new, resumed or restored."""
         self._synced = True
@@ -437,12 +471,17 @@ class AutoLR(keras.callbacks.Callback):
         start = self._start_iterations[0]
         total = self.schedule.total_steps
         if start >= total:
-            raise ValueError(self._budget_spent_message(start, total, epoch))
-        path = None if self._state_dir is None else state_lib.state_path(
-            self._state_dir)
-        if path is not None and os.path.exists(path) and start > 0 and (
-                self.controller is None or self.controller.record.n_steps != start):
-            self._restore_state(path, start)
+            raise ValueError(
+                resume.budget_spent_message(start, total, epoch, self.params))
+        # A resumed run: the saved record replayed up to `start` (resume.py).
+        path = resume.state_to_restore(self._state_dir, self.controller, start)
+        if path is not None:
+            self.controller = resume.restore(
+                path, self._fingerprint(),
+                functools.partial(self._new_controller, restored_schedule=False),
+                start, self._quiet)
+            if self.verbose >= 2:
+                self._print(resume.resumed_message(path, self.controller, start))
         elif self.controller is None or self.controller.record.n_steps > start:
             self._new_controller()
         self.controller.skip(start - self.controller.record.n_steps)
@@ -463,18 +502,9 @@ class AutoLR(keras.callbacks.Callback):
         # Every worker starts from the chief's decision, e.g. after a resume
         # whose replayed tests differed (distributed.py).
         self._engine.start()
-        self._warn_if_too_short()
+        fit_checks.warn_if_too_short(self.controller, self.schedule)
         self.controller.plan_snapshot()
         self._execute(self.controller.pop_actions())
-
-    def _driven(self):
-        """The optimizers AutoLR sets the LR of: `optimizer=`, else the model's."""
-        if self._given_optimizers is not None:
-            # Keras 2 wraps optimizers for mixed precision; the LR is inside.
-            return [getattr(o, "inner_optimizer", o) for o in self._given_optimizers]
-        if getattr(self.model, "optimizer", None) is None:
-            return []
-        return [_keras.optimizer_of(self.model)]
 
     def _undo_first_steps(self):
         """Before an error at the end of the first execution: as before `fit`.
@@ -490,90 +520,18 @@ class AutoLR(keras.callbacks.Callback):
 
     def _check_optimizers_stepped(self):
         """At the end of the first step: every optimizer AutoLR drives stepped."""
-        for optimizer, before in zip(self._optimizers, self._start_iterations):
-            after = int(optimizer.iterations.numpy())
-            if after > before:
-                continue
+        error = fit_checks.optimizer_not_stepped(
+            self._optimizers, self._start_iterations)
+        if error is not None:  # a custom `train_step` applies other optimizers
             self._uninstall()
-            hint = ("Pass the optimizers your `train_step` applies to "
-                    "`AutoLR(optimizer=...)` (one, or a list sharing one "
-                    "schedule), e.g. a GAN's "
-                    "`AutoLR(optimizer=[d_optimizer, g_optimizer], "
-                    "monitor='g_loss')`.")
-            raise ValueError(
-                f"AutoLR sets the learning rate of {type(optimizer).__name__}, "
-                "but it did not take a step in the first training step of "
-                "this `fit`: the model trains with other optimizers (a custom "
-                "`train_step`), so AutoLR's schedule would drive nothing. "
-                f"{hint} The optimizer's own learning rate was put back. "
-                f"Received optimizer={optimizer!r} with iterations {before} "
-                f"before the step and {after} after it"
-            )
-
-    def _check_no_other_lr_setter(self):
-        """Refuses a `ReduceLROnPlateau` or `LearningRateScheduler` in this `fit`."""
-        other = siblings.first(self._fit_callbacks, siblings.LR_SETTERS)
-        model_optimizer = _keras.optimizer_of(self.model)
-        if other is None or not any(o is model_optimizer for o in self._driven()):
-            return
-        self._uninstall()
-        name = type(other).__name__
-        raise ValueError(
-            f"AutoLR and {name} are in the same `fit`, and both would set the "
-            f"learning rate of {type(_keras.optimizer_of(self.model)).__name__}"
-            f" (Keras would raise a TypeError when {name} first sets it, "
-            "since the learning rate is now AutoLR's schedule). Pass one of "
-            "them: AutoLR already decays the learning rate to 0 by the end "
-            "of the budget. The optimizer's own learning rate was put back. "
-            f"Received callbacks {self!r} and {other!r}"
-        )
+            raise error
 
     def _uninstall(self):
-        """Puts back the learning rate `_install` replaced (an error before training)."""
+        """Puts back the learning rates replaced (an error before training)."""
         # Before the error leaves `fit`: the compile thread's stderr filter
         # is done (precompile.py).
         precompile.wait(getattr(self, "_compiling", None))
-        for optimizer, value in getattr(self, "_replaced", None) or ():
-            _keras.set_raw_learning_rate(optimizer, value)
-        self._replaced = None
-
-    def _budget_spent_message(self, start, total, epoch):
-        """Says which `total_steps` would have covered this `fit` too."""
-        steps = (self.params or {}).get("steps")
-        epochs = (self.params or {}).get("epochs")
-        message = (
-            f"AutoLR's budget of {total} steps is spent: the optimizer is at "
-            f"step {start} and the learning rate is 0 from step {total} on, "
-            "so this `fit` would not change the weights. ")
-        if steps and epochs:
-            # This fit starts at `epoch` (its `initial_epoch`) and ends at
-            # `epochs`: the whole run is `start` steps plus the rest.
-            needed = start + int(steps) * (int(epochs) - int(epoch))
-            message += (
-                "To train in chunks (e.g. `fit(epochs=2)`, then "
-                "`fit(initial_epoch=2, epochs=4)`), give the whole budget "
-                f"from the first `fit` on: AutoLR(total_steps={needed}) (the "
-                f"{start} steps trained so far + {int(steps)} steps per epoch "
-                f"x {int(epochs) - int(epoch)} epochs of this fit), and pass "
-                "the same AutoLR to every chunk. ")
-        message += (
-            "To train further with a new warmup, compile with a new optimizer. "
-            f"Received optimizer.iterations={start}, total_steps={total}")
-        return message
-
-    def _warn_if_too_short(self):
-        controller = self.controller
-        if not controller.sweep:
-            return
-        first = max(controller.next_test, MIN_FINITE_LOSSES)
-        cap = self.schedule.warmup_steps
-        if controller.warming_up and controller.record.n_steps == 0 and first >= cap:
-            warnings.warn(
-                f"AutoLR: the budget is too short for a test: the first test "
-                f"is due at step {first}, but the warmup cap is step {cap} "
-                f"(max_warmup_fraction x {self.schedule.total_steps} steps). "
-                "Warmup will end at the cap. Train for more steps, or lower "
-                "check_every.", UserWarning, stacklevel=2)
+        self._installer.uninstall()
 
     def _fingerprint(self):
         """The options that shape the decision and the LR (resume.py)."""
@@ -584,95 +542,7 @@ class AutoLR(keras.callbacks.Callback):
             own_lr_floor=self.own_lr_floor, cap_peak=self.cap_peak,
             restore_on_divergence=self.restore_on_divergence)
 
-    def _restore_state(self, path, start):
-        """Replays the saved record up to `start`: the state comes back exactly."""
-        saved = resume.load(path, self._fingerprint())
-        self._new_controller(restored_schedule=False)
-        with self._quiet:
-            resume.replay(saved, self.controller, start)
-        if self.verbose >= 2:
-            self._print(resume.resumed_message(path, self.controller, start))
-
     # ------------------------------------------------------------ helpers
-    def _budget(self):
-        if self.total_steps is not None:
-            return self.total_steps
-        if self._template.total_steps is not None:
-            return self._template.total_steps
-        steps = (self.params or {}).get("steps")
-        epochs = (self.params or {}).get("epochs")
-        if not steps or not epochs:
-            raise ValueError(
-                "AutoLR cannot tell the training budget: `fit` does not know "
-                "the steps per epoch of this dataset (an endless or unsized "
-                "dataset). Pass `steps_per_epoch` to `fit`, or "
-                "`total_steps` to `AutoLR`. "
-                f"Received steps per epoch={steps!r}, epochs={epochs!r}"
-            )
-        return int(steps) * int(epochs)
-
-    def _install(self, optimizer):
-        """Puts the schedule on the optimizer and its decision in its checkpoint."""
-        self._put_schedule(optimizer)
-        schedule_state.attach(optimizer, self.schedule)
-
-    def _put_schedule(self, optimizer):
-        """Puts the schedule on the optimizer (zero-config) or checks it (pair)."""
-        current = _keras.raw_learning_rate(optimizer)
-        if self._user_schedule is not None:
-            self.schedule = self._user_schedule
-            if current is self.schedule:
-                return
-        elif isinstance(current, AutoLRSchedule):
-            self.schedule = current  # e.g. a model loaded with its schedule
-            return
-        elif self.schedule is None:
-            self.schedule = AutoLRSchedule(
-                total_steps=self._template.total_steps,
-                **{k: getattr(self._template, k) for k in (
-                    "min_lr", "max_lr", "max_warmup_fraction", "warmup",
-                    "decay", "cooldown_fraction")},
-            )
-        if current is self.schedule:
-            return
-        if isinstance(current, keras.optimizers.schedules.LearningRateSchedule):
-            if self._user_schedule is not None:
-                raise ValueError(
-                    "The optimizer already has another learning-rate schedule, "
-                    "and `AutoLR(schedule=...)` was given a different one. Give "
-                    "the same `AutoLRSchedule` to both. Received "
-                    f"optimizer learning_rate={current!r}"
-                )
-            described = type(current).__name__
-            warnings.warn(
-                f"AutoLR: the learning rate of {type(optimizer).__name__} is "
-                f"already a schedule, {described}; AutoLR replaces it with an "
-                "AutoLRSchedule (warmup, then decay to 0 at the end of the "
-                f"budget), and {described} is not used. To keep "
-                f"{described}, remove AutoLR from the callbacks. Received "
-                f"learning_rate={current!r}",
-                UserWarning, stacklevel=4)
-        else:
-            # A tf.distribute variable (Keras 2 under a strategy) has no
-            # NumPy `__array__`; `.numpy()` reads this replica's copy.
-            value = current.numpy() if hasattr(current, "numpy") else current
-            own_lr = float(np.asarray(value))
-            # Several optimizers share one schedule: the floor is the lowest.
-            self._own_lr = own_lr if self._own_lr is None else min(self._own_lr, own_lr)
-            described = f"{own_lr:g}"
-        self._replaced = getattr(self, "_replaced", None) or []
-        self._replaced.append((optimizer, current))
-        optimizer.learning_rate = self.schedule
-        # A train function traced before now (an earlier `fit`) holds the
-        # old learning rate: trace it anew.
-        if getattr(self.model, "train_function", None) is not None:
-            self.model.make_train_function(force=True)
-        if self.verbose:
-            self._print(
-                f"AutoLR: replacing the learning rate of "
-                f"{type(optimizer).__name__} ({described}) with AutoLRSchedule."
-            )
-
     def _new_controller(self, restored_schedule=True):
         schedule = self.schedule
         steps_per_epoch = (self.params or {}).get("steps")
@@ -686,6 +556,7 @@ class AutoLR(keras.callbacks.Callback):
         )
         if restored_schedule:  # a loaded schedule that already switched
             engine.read_schedule(self.controller)
+        return self.controller
 
     def _print(self, message):
         """One line via Keras' `print_msg`, never glued onto a progress bar."""
@@ -694,26 +565,11 @@ class AutoLR(keras.callbacks.Callback):
         _keras.print_msg(message)
 
     def _on_test(self, result):
-        """One line per test, with the GP hyperparameters, at `verbose=2`."""
+        """TensorBoard scalars, and one line per test at `verbose=2`."""
         if self._summaries is not None:  # TensorBoard scalars
             self._summaries.test(result, self.controller.detector)
-        if self.verbose < 2:
-            return
-        detector = self.controller.detector
-        window = detector.results[-detector.patience:]
-        votes = sum(p > detector.confidence for p in result.probabilities)
-        line = (
-            f"AutoLR: test {result.index + 1} at step {result.step}: "
-            f"P(minimum passed) {result.probability:.3f}, "
-            f"{votes}/{len(result.probabilities)} posteriors above "
-            f"{detector.confidence:g}, "
-            f"{sum(r.positive for r in window)}/{detector.patience} positive"
-        )
-        if result.inconclusive:
-            line += " (inconclusive: the GP failed numerically)"
-        line += (f"; GP amplitude {result.amplitude:.4g}, noise "
-                 f"{result.noise:.4g}, mean {result.mean:.4g}")
-        self._print(line)
+        if self.verbose >= 2:
+            self._print(engine.test_message(result, self.controller.detector))
 
     def _execute(self, actions):
         """Takes the snapshots and restores the controller planned."""
@@ -726,16 +582,13 @@ class AutoLR(keras.callbacks.Callback):
                 # The loss metric holds the non-finite or overshooting
                 # losses of this epoch: count anew from here.
                 self._reader.reset()
+                if getattr(self, "_counter", None) is not None:
+                    self._counter.invalidate()
 
     def _warn_fault(self):
-        fault, action = self.controller.faults[-1]
-        what = (f"the weights and optimizer state were restored from step "
-                f"{action.split()[1]} and training goes on"
-                if action.startswith("restored") else
-                "no snapshot was available (restore_on_divergence=False)")
-        warnings.warn(
-            f"AutoLR: non-finite loss at step {fault}; {what}.",
-            RuntimeWarning, stacklevel=2)
+        """Warns after a non-finite loss that did not end warmup."""
+        warnings.warn(fit_checks.fault_message(self.controller),
+                      RuntimeWarning, stacklevel=2)
 
     def _apply_switch(self):
         """Reports the switch the engine wrote into the schedule."""
@@ -743,29 +596,8 @@ class AutoLR(keras.callbacks.Callback):
         if self._summaries is not None:  # TensorBoard scalars
             self._summaries.switch(controller.switch_step, controller.peak_lr)
         if controller.reason == DIVERGED:
-            warnings.warn(
-                f"AutoLR: non-finite losses at step <= {controller.switch_step} "
-                "during warmup, caused by the LR; warmup ends now and decays "
-                f"from {controller.peak_lr:.4g}.{engine.rewound_message(controller)}",
-                RuntimeWarning, stacklevel=2)
+            warnings.warn(engine.diverged_message(controller),
+                          RuntimeWarning, stacklevel=2)
         if self.verbose:
             self._print(engine.switch_message(controller, self._epoch))
 
-
-class _Joint:
-    """Several optimizers seen as one by `SnapshotRing`: their state, one clock."""
-
-    def __init__(self, optimizers):
-        self.iterations = optimizers[0].iterations
-        self._optimizers = optimizers
-
-    @property
-    def variables(self):
-        # Read anew each time: Keras builds an optimizer's slots at its first step.
-        variables = []
-        for optimizer in self._optimizers:
-            own = optimizer.variables
-            own = own() if callable(own) else own
-            # Each optimizer's step counter is a clock: never rewound.
-            variables.extend(v for v in own if v is not optimizer.iterations)
-        return variables

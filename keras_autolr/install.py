@@ -172,3 +172,8 @@ def claim(optimizer, callback, params):
             f"{owner[0]!r} and {callback!r}"
         )
     OWNERS[id(optimizer)] = (callback, params)
+
+
+def release(optimizer):
+    """Takes off the claim on `optimizer` (the `fit` that made it ended)."""
+    OWNERS.pop(id(optimizer), None)
