@@ -140,9 +140,7 @@ class BatchCounter:
         if batch is not None:
             # The logged loss must be the tracker's mean, else counting from
             # it would record something other than the exact reads do.
-            mean = total / count if count > 0 else math.nan
-            if logged is None or not (
-                    abs(float(logged) - mean) <= 1e-6 * max(1.0, abs(mean))):
+            if logged is None or not _same_mean(float(logged), total, count):
                 self.enabled = False
         if pending and not self._agrees(batch, step, count, current, last):
             self.enabled = False
@@ -178,6 +176,14 @@ class BatchCounter:
         if last:  # may hold a partial batch
             return 0 < grown <= expected * (1 + 1e-6)
         return _close(grown, expected)
+
+
+def _same_mean(logged, total, count):
+    """Whether `logged` is the tracker's mean `total / count` (both non-finite counts)."""
+    mean = total / count if count > 0 else math.nan
+    if not (math.isfinite(logged) and math.isfinite(mean)):
+        return not math.isfinite(logged) and count > 0 and not math.isfinite(total)
+    return abs(logged - mean) <= 1e-6 * max(1.0, abs(mean))
 
 
 def _close(a, b):

@@ -146,6 +146,15 @@ def test_a_step_counter_that_moved_otherwise_hands_over_one_exact_execution():
     assert not counter.take(4, tracker.mean, horizon=100)
 
 
+def test_a_non_finite_loss_is_placed_at_its_own_execution():
+    losses = [2.0, 1.9, 1.8, math.nan, 1.7, 1.6]
+    counter = BatchCounter(steps_per_epoch=6)
+    handed = _epoch(counter, losses, [32] * 6)
+    assert [steps for _, steps in handed] == [1] * 6
+    assert [math.isfinite(loss) for loss, _ in handed] == [True] * 3 + [False] * 3
+    assert counter.enabled
+
+
 def test_a_logged_loss_that_is_not_the_trackers_mean_turns_counting_off():
     counter = BatchCounter(steps_per_epoch=10)
     counter.start_epoch()
