@@ -360,8 +360,8 @@ class AutoLR(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         counter = self._counter
-        if counter is not None and counter.take(
-                batch, logs.get(self.monitor) if logs else None, self._horizon):
+        logged = logs.get(self.monitor) if logs else None
+        if counter is not None and counter.take(batch, logged, self._horizon):
             return  # nothing can happen yet: checked at the next read
         step = int(self._read_step())
         if self._first_batch:
@@ -369,9 +369,7 @@ class AutoLR(keras.callbacks.Callback):
             self._check_optimizers_stepped()
         steps = step - self._steps_seen
         if steps <= 0:
-            if counter is not None:
-                counter.discard()  # counted steps that were not taken
-                self._counter = None
+            self._stop_counting()  # counted steps that were not taken
             return
         try:
             loss = self._reader.read(logs, steps)
@@ -379,8 +377,7 @@ class AutoLR(keras.callbacks.Callback):
             self._undo_first_steps()
             self._uninstall()
             raise
-        self._hand_over(batch, step, loss, steps,
-                        logs.get(self.monitor) if logs else None)
+        self._hand_over(batch, step, loss, steps, logged)
 
     def _hand_over(self, batch, step, loss, steps, logged=None):
         """Gives the engine the executions up to `step` (host-counted ones first)."""
@@ -408,10 +405,15 @@ class AutoLR(keras.callbacks.Callback):
         step = int(self._read_step())
         steps = step - self._steps_seen
         if steps <= 0:
-            counter.discard()
-            self._counter = None
+            self._stop_counting()
             return
         self._hand_over(None, step, self._reader.read(None, steps), steps)
+
+    def _stop_counting(self):
+        """Drops the held executions: the rest of this fit reads every execution."""
+        if self._counter is not None:
+            self._counter.discard()
+            self._counter = None
 
     def on_epoch_end(self, epoch, logs=None):
         self._settle_held()
