@@ -172,6 +172,73 @@ def test_fit_callbacks_is_none_outside_a_callback_list():
     assert probe.seen["train_begin"] is None
 
 
+def _holds(callbacks, member):
+    return any(c is member for c in callbacks)
+
+
+def test_fit_callbacks_skip_a_stale_callback_list_and_the_users_list():
+    model = _compiled_linear_model()
+    x, y = _data()
+    probe = _Probe(_keras.fit_callbacks)
+    earlier = keras.callbacks.EarlyStopping(monitor="loss", patience=10)
+    # The CallbackList of an earlier fit, still referenced, holding the probe.
+    stale = keras.callbacks.CallbackList(
+        [probe, earlier], add_history=True, model=model,
+        verbose=0, epochs=1, steps=4)
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=stale)
+    users = [probe]  # the user's own list, held during the fit
+    history = model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=users)
+    found = probe.seen["train_begin"]
+    assert found is not users and found is not stale.callbacks
+    assert _holds(found, probe) and _holds(found, history)
+    assert not _holds(found, earlier) and not _holds(found, stale._history)
+
+
+def test_fit_callbacks_follow_one_callback_through_consecutive_fits():
+    model = _compiled_linear_model()
+    x, y = _data()
+    probe = _Probe(_keras.fit_callbacks)
+    first = model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[probe])
+    seen_first = probe.seen["train_begin"]
+    second = model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[probe])
+    seen_second = probe.seen["train_begin"]
+    assert _holds(seen_first, first) and not _holds(seen_first, second)
+    assert _holds(seen_second, second) and not _holds(seen_second, first)
+
+
+def test_fit_callbacks_find_a_callback_list_made_without_params():
+    # A custom loop's `CallbackList(callbacks)`: the probe is handed no params.
+    probe = _Probe(_keras.fit_callbacks)
+    other = keras.callbacks.Callback()
+    keras.callbacks.CallbackList([probe, other]).on_train_begin()
+    found = probe.seen["train_begin"]
+    assert found is not None and len(found) == 2
+    assert found[0] is probe and found[1] is other
+    callbacks = keras.callbacks.CallbackList([probe])
+    vars(callbacks)  # its attributes now in a `__dict__`
+    callbacks.on_train_begin()
+    assert len(probe.seen["train_begin"]) == 1
+
+
+def test_fit_callbacks_find_a_callback_list_that_keeps_a_dict(monkeypatch):
+    # Python 3.9/3.10, or a read `__dict__`: the dict refers to the params.
+    model = _compiled_linear_model()
+    x, y = _data()
+    probe = _Probe(_keras.fit_callbacks)
+    callbacks = keras.callbacks.CallbackList(
+        [probe], add_history=True, model=model, verbose=0, epochs=1, steps=4)
+    vars(callbacks)
+    scans = []
+    get_referrers = _keras.gc.get_referrers
+    monkeypatch.setattr(_keras.gc, "get_referrers",
+                        lambda *objs: scans.append(1) or get_referrers(*objs))
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=callbacks)
+    found = probe.seen["train_begin"]
+    assert found is not None and len(found) == len(callbacks.callbacks)
+    assert all(a is b for a, b in zip(found, callbacks.callbacks))
+    assert len(scans) == 2 * len(probe.seen)  # the second scan ran
+
+
 # ------------------------------- the fast read of a plain variable (handle)
 def test_value_reader_reads_the_current_value_of_each_kind_of_variable():
     model = _compiled_linear_model()
