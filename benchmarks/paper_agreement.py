@@ -434,8 +434,8 @@ def _patch_adam_state():
     a parameter can travel up to ~3x further per test than with fresh
     moments (|m_hat| / sqrt(v_hat) up to (1 - b1) / sqrt(1 - b2)).
     keras_autolr restarts Adam every fit. This stand-in runs the same fit
-    (the eigenbasis NLL of `gp._adam`, Adam lr 0.01, 100 steps) in NumPy with
-    the moments kept on the detector. Meaningful with `raw-units` only (the
+    (`gp.likelihood_gradient`, Adam lr 0.01, 100 steps: `gp.adam`) with the
+    moments kept on the detector. Meaningful with `raw-units` only (the
     moments are in the units of the losses).
     """
     import contextlib
@@ -454,21 +454,12 @@ def _patch_adam_state():
         det = current["detector"]
         m, v, t = getattr(det, "_adam_state", None) or (np.zeros(3), np.zeros(3), 0)
         x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-        k0 = np.exp(-(x[:, None] - x[None, :]) ** 2 / (2 * gp.LENGTH_SCALE ** 2))
-        e, q = np.linalg.eigh(k0)
+        e, q = np.linalg.eigh(gp.unit_kernel(x, x))
         e = np.maximum(e, 0.0)
-        q_y, q_1, n = q.T @ y, q.T @ np.ones_like(y), len(y)
+        q_y, q_1 = q.T @ y, q.T @ np.ones_like(y)
         theta = np.array(params, np.float64)
-        sig = lambda r: 1.0 / (1.0 + np.exp(-r))  # noqa: E731
         for _ in range(gp.ADAM_STEPS):
-            a2 = np.logaddexp(0.0, theta[0])
-            s2 = np.logaddexp(0.0, theta[1]) + gp.NOISE_FLOOR
-            d = a2 * e + s2
-            z = q_y - theta[2] * q_1
-            g = np.array([
-                0.5 * np.sum(e / d - z * z * e / d ** 2) / n * sig(theta[0]),
-                0.5 * np.sum(1.0 / d - z * z / d ** 2) / n * sig(theta[1]),
-                -np.sum(z * q_1 / d) / n])
+            g = gp.likelihood_gradient(e, q_y, q_1, theta)
             t += 1
             m = 0.9 * m + 0.1 * g
             v = 0.999 * v + 0.001 * g * g

@@ -5,15 +5,15 @@
 
 Measures, in one run:
 1. the median time of one detector test at 1e3, 1e5 and 1e6 recorded steps
-   (the GP is compiled once with fixed shapes, so it must not grow);
+   (no test touches the whole record, so it must not grow);
 2. the callback's cost per step outside tests: the median
    `on_train_batch_end` call of a real one-epoch `fit` of 2,000 steps in
    warmup (budget 1e6 steps, so tests are far apart), in microseconds, with
    the host counting of keras_autolr/batch_counter.py and without it
    (every execution reads the step counter and the loss tracker);
 2b. `replay` of a 1e6-step loss log (a falling curve, budget 2e6 steps,
-   `check_every=50_000`: 20 tests), the first call in the process (the GP
-   compiles) and the median of later calls;
+   `check_every=50_000`: 20 tests), the first call in the process and the
+   median of later calls;
 3. the wall-time ratio of the README's main job (examples/mnist_autolr.py:
    small CNN, LAMB, 4,000 MNIST images, batch 256, 10 epochs) with `AutoLR`
    to the same `fit` with Keras `CosineDecay` with linear warmup to the same
@@ -54,7 +54,7 @@ def detector_test_ms(n_steps, repeats):
     lr_at = lambda s: warmup.warmup_lr(  # noqa: E731
         s, min_lr=1e-5, max_lr=1.0, warmup_steps=2 * n_steps, kind="exponential")
     detector = WarmupDetector()
-    detector.test(steps, losses, n_steps, lr_at)  # compile
+    detector.test(steps, losses, n_steps, lr_at)  # warm caches
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -253,7 +253,7 @@ def main(argv=None):
     print(f"| callback per step, no test due | {per_step:.1f} us "
           f"({per_step_reading:.1f} us reading every execution) | <= 20 us |")
     print(f"| replay of a 1e6-step loss log ({replay_tests} tests) | "
-          f"{replay_s:.2f} s ({replay_first:.2f} s first, GP compile) | <= 3 s |")
+          f"{replay_s:.2f} s ({replay_first:.2f} s first call) | <= 3 s |")
     print(f"| main job wall time, AutoLR / CosineDecay+warmup | "
           f"{result['wall_ratio_median']:.3f} (median of {pairs}) | <= 1.05 |")
     if "snapshots" in result:

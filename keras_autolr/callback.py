@@ -12,8 +12,6 @@ from keras_autolr import distributed
 from keras_autolr import engine
 from keras_autolr import fit_checks
 from keras_autolr import install
-from keras_autolr import precompile
-from keras_autolr import quiet
 from keras_autolr import resume
 from keras_autolr import summaries
 from keras_autolr import short_budget as short_budget_lib
@@ -337,7 +335,6 @@ class AutoLR(keras.callbacks.Callback):
         self._optimizer = optimizer
         self._optimizers = optimizers
         self._reader = ExecutionLossReader(self.model, self.monitor)
-        self._quiet = quiet.NativeInfoFilter()
         self._snapshot = SnapshotRing(self.model, optimizer if len(optimizers) == 1
                                       else JointOptimizers(optimizers))
         # The step counter is read at the first epoch, after every
@@ -438,9 +435,6 @@ class AutoLR(keras.callbacks.Callback):
         for optimizer in getattr(self, "_optimizers", None) or ():
             install.release(optimizer)
         self._fit_callbacks = None
-        precompile.wait(getattr(self, "_compiling", None))
-        if getattr(self, "_quiet", None) is not None:
-            self._quiet.close()
         if self._summaries is not None:  # TensorBoard scalars
             self._summaries.close()
             self._summaries = None
@@ -481,20 +475,15 @@ class AutoLR(keras.callbacks.Callback):
             self.controller = resume.restore(
                 path, self._fingerprint(),
                 functools.partial(self._new_controller, restored_schedule=False),
-                start, self._quiet)
+                start)
             if self.verbose >= 2:
                 self._print(resume.resumed_message(path, self.controller, start))
         elif self.controller is None or self.controller.record.n_steps > start:
             self._new_controller()
         self.controller.skip(start - self.controller.record.n_steps)
         self._steps_seen = start
-        # The GP compiles on a thread while Keras traces the train step; the
-        # first test waits for it (precompile.py).
-        self._compiling = (precompile.start(self.controller.detector.smoother)
-                           if self.controller.warming_up else None)
         self._engine = WarmupEngine(
-            self.controller, self._strategy,
-            precompile.Waiting(self._compiling, self._quiet), execute=self._execute,
+            self.controller, self._strategy, execute=self._execute,
             on_test=self._on_test, on_switch=self._apply_switch,
             on_fault=self._warn_fault)
         # Snapshots live in this process's memory: a new or resumed fit
@@ -530,9 +519,6 @@ class AutoLR(keras.callbacks.Callback):
 
     def _uninstall(self):
         """Puts back the learning rates replaced (an error before training)."""
-        # Before the error leaves `fit`: the compile thread's stderr filter
-        # is done (precompile.py).
-        precompile.wait(getattr(self, "_compiling", None))
         self._installer.uninstall()
 
     def _fingerprint(self):

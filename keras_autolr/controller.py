@@ -368,17 +368,6 @@ class WarmupController:
     def warming_up(self):
         return self.switch_step is None
 
-    def may_test(self, loss, steps=1):
-        """Whether `observe_mean(loss, steps)` may run a GP test now.
-
-        True while warming up when the execution ends at or past the next
-        test or the cap, or when its loss is not finite; the callback then
-        keeps the GP's compile logs off stderr, and only then.
-        """
-        return self.warming_up and (
-            not math.isfinite(float(loss))
-            or self.record.n_steps + steps >= self._decision_due())
-
     def observe_mean(self, loss, steps=1):
         """`observe(np.full(steps, loss))`: one execution's mean loss, fast.
 

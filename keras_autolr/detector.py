@@ -333,7 +333,7 @@ _SMOOTHERS = {}
 
 
 def _shared_smoother(fit_points, predict_points, grid_points):
-    """One compiled smoother per shape in a process: traced once, reused."""
+    """One smoother per shape in a process (its grid basis is computed once)."""
     key = (fit_points, predict_points, grid_points)
     if key not in _SMOOTHERS:
         _SMOOTHERS[key] = gp.GaussianProcessSmoother(*key)

@@ -33,8 +33,6 @@ class WarmupEngine:
             optimizer reads.
         strategy: `tf.distribute.Strategy` or None. Workers agree on the
             decision after each test.
-        quiet: context manager or None. Entered around an execution that may
-            run a GP test (keeps the GP compile's native logs off stderr).
         execute: callable or None. Gets the controller's planned actions
             (`("snapshot", step, keep)`, `("restore", step)`) after each
             execution.
@@ -49,11 +47,10 @@ class WarmupEngine:
             by the chief's (0 on the chief and on a single worker).
     """
 
-    def __init__(self, controller, strategy=None, quiet=None, execute=None,
+    def __init__(self, controller, strategy=None, execute=None,
                  on_test=None, on_switch=None, on_fault=None):
         self.controller = controller
         self.strategy = strategy
-        self.quiet = quiet
         self.execute = execute
         self.on_test = on_test
         self.on_switch = on_switch
@@ -76,11 +73,7 @@ class WarmupEngine:
         controller = self.controller
         was_warming = controller.warming_up
         next_test = controller.next_test
-        if self.quiet is not None and controller.may_test(loss, steps):
-            with self.quiet:  # no native INFO lines of the GP's compile
-                result = controller.observe_mean(loss, steps)
-        else:
-            result = controller.observe_mean(loss, steps)
+        result = controller.observe_mean(loss, steps)
         if was_warming and (controller.next_test != next_test
                             or not controller.warming_up):
             # A test was due (same steps on every worker): every worker

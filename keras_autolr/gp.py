@@ -1,12 +1,17 @@
 """Gaussian-process smoothing of a loss record and the past-minimum test.
 
-Float64 on the host CPU, with TensorFlow Probability's RBF kernel. The
-length scale is fixed (0.2 in units of `x`), so one eigendecomposition per
-fit turns every Adam step into O(n) work; the test needs the posterior mean
-and only the variances of `f_i - f_k` against the last grid point `k`, not
-the full grid covariance. Shapes are fixed (`fit_points`, `predict_points`,
-`grid_points`) and shorter draws are padded with a mask that removes the
-padded points exactly, so each function traces once per process.
+Float64 on the host CPU, with TensorFlow Probability's RBF kernel and normal
+distribution (its NumPy substrate) and TensorFlow's Cholesky factorization
+and triangular solve, run eagerly: nothing is traced or compiled, so the
+first test of a process costs what every other test costs (a traced and
+XLA-compiled version took 1 to 2.5 s to compile in each process, on the
+critical path of `fit` and of `replay`).
+
+The length scale is fixed (0.2 in units of `x`), so one eigendecomposition
+per fit turns every Adam step into O(n) work, with the gradient written out
+(below). The test needs the posterior mean and only the variances of
+`f_i - f_k` against the last grid point `k`, not the full grid covariance:
+one Cholesky factorization and one triangular solve per posterior.
 
 Model (docs/algorithm.md, "The paper's rule" 3), on standardized losses `y`:
 `y = m + f(x) + eps`, `f ~ GP(0, a2 * exp(-(x - x')**2 / (2 * 0.2**2)))`,
@@ -17,7 +22,7 @@ import math
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_probability as tfp
+from tensorflow_probability.substrates import numpy as tfp_np
 
 LENGTH_SCALE = 0.2
 NOISE_INIT = 1e-3
@@ -27,9 +32,6 @@ DIFFERENCE_JITTER = 1e-4  # added to Var(f_i - f_k), docs/algorithm.md, rule 4
 ADAM_LR = 0.01
 ADAM_STEPS = 100
 CPU = "/CPU:0"
-SMALL_BUCKET = 128  # posterior shape for records of at most this many points
-
-_F64 = tf.float64
 
 
 def _inverse_softplus(value):
@@ -61,62 +63,88 @@ def constrained(params):
     return a2, s2, mean
 
 
-def _unit_kernel():
-    return tfp.math.psd_kernels.ExponentiatedQuadratic(
-        amplitude=tf.constant(1.0, _F64),
-        length_scale=tf.constant(LENGTH_SCALE, _F64),
-        feature_ndims=1,
-    )
+# TensorFlow Probability's standard normal (its NumPy substrate: no graph).
+_NORMAL = tfp_np.distributions.Normal(np.float64(0.0), np.float64(1.0))
 
 
-@tf.function(jit_compile=True, reduce_retracing=True)
-def _adam(eigvals, q_y, q_1, n_valid, n_pad, params):
-    """`ADAM_STEPS` Adam steps on the GP's mean negative log-likelihood.
+def unit_kernel(a, b):
+    """The RBF kernel of amplitude 1 between `a` and `b`: `[len(a), len(b)]`.
+
+    `exp(-(a_i - b_j)**2 / (2 * 0.2**2))`: TensorFlow Probability's
+    `ExponentiatedQuadratic(length_scale=0.2)`, written out from the
+    differences (tests/test_gp.py checks it against TFP's). TFP's NumPy
+    version expands `|a|^2 + |b|^2 - 2ab` and costs 3x as much here.
+    """
+    scaled = np.subtract.outer(np.asarray(a, np.float64),
+                               np.asarray(b, np.float64)) / LENGTH_SCALE
+    return np.exp(-0.5 * np.square(scaled))
+
+
+def _softplus(value):
+    return np.logaddexp(0.0, value)
+
+
+def _sigmoid(value):  # the derivative of softplus
+    return 0.5 * (1.0 + np.tanh(0.5 * value))
+
+
+def likelihood_gradient(eigvals, q_y, q_1, theta):
+    """Gradient of the GP's mean negative log-likelihood in `[r_a, r_s, m]`.
 
     In the eigenbasis of the unit kernel (`K0 = Q diag(e) Q^T`),
-    `K = a2 * K0 + s2 * I` has eigenvalues `d = a2 * e + s2`, so each step
-    is O(n). Compiled with XLA: the loop is small element-wise work that
-    XLA fuses (~10x faster than the graph executor on a CPU).
+    `K = a2 * K0 + s2 * I` has eigenvalues `d = a2 * e + s2`, and with
+    `z = Q^T y - m * Q^T 1` the mean negative log-likelihood is
+    `(sum(z**2 / d) + sum(log d) + n * log(2 pi)) / (2 n)`. Its gradient,
+    written out: `dL/dd = (1/d - z**2/d**2) / (2 n)`, `dd/da2 = e`,
+    `dd/ds2 = 1`, `dL/dm = -sum(z * Q^T 1 / d) / n`, chained through the
+    softplus of each constrained parameter: O(n).
+
+    Args:
+        eigvals, q_y, q_1: float64 arrays `e`, `Q^T y`, `Q^T 1`.
+        theta: unconstrained `[r_a, r_s, m]`.
+
+    Returns:
+        float64 array of 3; a non-finite entry is set to 0.
     """
-    log_2pi = math.log(2.0 * math.pi)
+    count = float(len(eigvals))
+    r_a, r_s, mean = theta
+    d = _softplus(r_a) * eigvals + (_softplus(r_s) + NOISE_FLOOR)
+    w = (q_y - mean * q_1) / d
+    d_dd = 0.5 * (1.0 / d - w * w) / count
+    grad = np.array([np.dot(d_dd, eigvals) * _sigmoid(r_a),
+                     d_dd.sum() * _sigmoid(r_s), -np.dot(w, q_1) / count])
+    grad[~np.isfinite(grad)] = 0.0
+    return grad
 
-    def nll(theta):
-        a2, s2, mean = _hyper(theta)
-        d = a2 * eigvals + s2
-        z = q_y - mean * q_1
-        # The padded block is s2 * I and its residual is 0: remove its
-        # log-determinant exactly.
-        logdet = tf.reduce_sum(tf.math.log(d)) - n_pad * tf.math.log(s2)
-        quad = tf.reduce_sum(z * z / d)
-        return 0.5 * (quad + logdet + n_valid * log_2pi) / n_valid
 
+def adam(eigvals, q_y, q_1, params):
+    """`ADAM_STEPS` Adam steps (lr 0.01) on the GP's mean negative log-likelihood.
+
+    Args:
+        eigvals, q_y, q_1: float64 arrays `e`, `Q^T y`, `Q^T 1`
+            (`likelihood_gradient`).
+        params: unconstrained `[r_a, r_s, m]`, the start.
+
+    Returns:
+        The unconstrained parameters after the last step.
+    """
+    theta = np.array(params, np.float64)
+    first = np.zeros(3)
+    second = np.zeros(3)
     beta1, beta2, eps = 0.9, 0.999, 1e-8
-    theta = params
-    m = tf.zeros_like(params)
-    v = tf.zeros_like(params)
-    for i in tf.range(1, ADAM_STEPS + 1):
-        with tf.GradientTape() as tape:
-            tape.watch(theta)
-            loss = nll(theta)
-        g = tape.gradient(loss, theta)
-        g = tf.where(tf.math.is_finite(g), g, tf.zeros_like(g))
-        m = beta1 * m + (1.0 - beta1) * g
-        v = beta2 * v + (1.0 - beta2) * g * g
-        step = tf.cast(i, _F64)
-        m_hat = m / (1.0 - beta1**step)
-        v_hat = v / (1.0 - beta2**step)
-        theta = theta - ADAM_LR * m_hat / (tf.sqrt(v_hat) + eps)
+    with np.errstate(all="ignore"):
+        for step in range(1, ADAM_STEPS + 1):
+            grad = likelihood_gradient(eigvals, q_y, q_1, theta)
+            first = beta1 * first + (1.0 - beta1) * grad
+            second = beta2 * second + (1.0 - beta2) * grad * grad
+            first_hat = first / (1.0 - beta1**step)
+            second_hat = second / (1.0 - beta2**step)
+            theta = theta - ADAM_LR * first_hat / (np.sqrt(second_hat) + eps)
     return theta
 
 
-def _hyper(params):
-    a2 = tf.math.softplus(params[0])
-    s2 = tf.math.softplus(params[1]) + NOISE_FLOOR
-    return a2, s2, params[2]
-
-
 class GaussianProcessSmoother:
-    """Compiled GP fit and posterior test with fixed shapes.
+    """GP fit and posterior test of a loss record, on the host CPU.
 
     Example:
 
@@ -130,8 +158,8 @@ class GaussianProcessSmoother:
     ```
 
     Args:
-        fit_points: int. Points the hyperparameters are fitted on (100).
-        predict_points: int. Points one posterior conditions on (500).
+        fit_points: int. Most points the hyperparameters are fitted on (100).
+        predict_points: int. Most points one posterior conditions on (500).
         grid_points: int. Grid of [0, 1] the posterior is evaluated on (500).
     """
 
@@ -139,160 +167,144 @@ class GaussianProcessSmoother:
         self.fit_points = fit_points
         self.predict_points = predict_points
         self.grid_points = grid_points
-        self.device = None
-        with tf.device(CPU):
-            self._grid = tf.linspace(
-                tf.constant(0.0, _F64), tf.constant(1.0, _F64), grid_points
-            )
-        vec = lambda n: tf.TensorSpec([n], _F64)  # noqa: E731
-        self._fit_fn = tf.function(
-            self._fit_graph,
-            input_signature=[vec(fit_points)] * 3 + [vec(3)],
-            autograph=True,
-        )
-        # Two fixed shapes: a short record pads to SMALL_BUCKET points, not
-        # to `predict_points` (the early tests of a short warmup are ~16x
-        # cheaper); each is traced once.
-        self.buckets = sorted({min(SMALL_BUCKET, predict_points), predict_points})
-        self._posterior_fns = {
-            size: tf.function(
-                self._posterior_graph,
-                input_signature=[vec(size)] * 3 + [vec(3), tf.TensorSpec([], _F64)],
-            )
-            for size in self.buckets
-        }
+        self.device = None  # where the last factorization ran: the host CPU
+        self._grid = np.linspace(0.0, 1.0, grid_points)
+        # 1 - k0(g_i, g_last): the prior of Var(f_i - f_last) over 2 * a2.
+        self._prior_to_last = 1.0 - unit_kernel(self._grid, self._grid[-1:])[:, 0]
+        self._basis = grid_basis(self._grid)  # [G, r]
+        self._basis_to_last = self._basis - self._basis[-1]
 
     @property
-    def tracing_count(self):
-        """Traces so far of the fit and posterior functions (one per shape, never more)."""
-        return self._fit_fn.experimental_get_tracing_count() + (
-            _adam.experimental_get_tracing_count()) + sum(
-            fn.experimental_get_tracing_count()
-            for fn in self._posterior_fns.values())
+    def grid(self):
+        return self._grid.copy()
 
-    # ------------------------------------------------------------ host API
     def fit(self, x, y, params):
-        """Adam on the negative marginal log-likelihood; returns new params."""
-        x, y, mask = _pad(x, y, self.fit_points)
-        with tf.device(CPU):
-            out = self._fit_fn(x, y, mask, tf.constant(params, _F64))
-        self.device = out.device  # where the fit ran: the host CPU
-        return out.numpy()
+        """Adam on the negative marginal log-likelihood; returns new params.
+
+        Raises `tf.errors.InvalidArgumentError` when the eigendecomposition
+        fails (non-finite input).
+        """
+        x, y = _points(x, y, self.fit_points)
+        try:
+            eigvals, eigvecs = np.linalg.eigh(unit_kernel(x, x))
+        except np.linalg.LinAlgError as error:
+            raise tf.errors.InvalidArgumentError(None, None, str(error)) from error
+        eigvals = np.maximum(eigvals, 0.0)
+        return adam(eigvals, eigvecs.T @ y, eigvecs.T @ np.ones_like(y), params)
 
     def posterior(self, x, y, params, jitter=0.0):
         """Posterior mean on the grid, past-minimum probability, argmin, descent.
 
-        `descent` is `P(f_argmin < f_0)`: that the smoothed minimum lies below
-        the smoothed loss at the start of the record.
+        `prob` is `max_i P(f_last > f_i)` over the grid points before the
+        last; `descent` is `P(f_argmin < f_0)`: that the smoothed minimum
+        lies below the smoothed loss at the start of the record.
 
         Raises `tf.errors.InvalidArgumentError` when the Cholesky
         factorization fails; the caller retries with more `jitter`.
         """
-        size = next(b for b in self.buckets if b >= len(x))
-        x, y, mask = _pad(x, y, size)
-        with tf.device(CPU):
-            mean, prob, argmin, descent = self._posterior_fns[size](
-                x, y, mask, tf.constant(params, _F64), tf.constant(jitter, _F64)
-            )
-        return mean.numpy(), float(prob), int(argmin), float(descent)
+        x, y = _points(x, y, self.predict_points)
+        a2, s2, mean = constrained(params)
+        chol = self._cholesky(a2 * unit_kernel(x, x), s2 + jitter)
+        k_ng = a2 * unit_kernel(x, self._grid)  # [n, G]
+        post_mean = mean + _cholesky_solve(chol, y - mean) @ k_ng
+        argmin = int(np.argmin(post_mean))
+        # Var(f_i - f_k) = a2 * (2 - 2 k0(g_i, g_k)) - |L^-1 (k_i - k_k)|^2,
+        # for every i against the last point k, and for the one pair
+        # (argmin, 0) of the descent guard. With `k_ng = P B^T` (`B` the
+        # grid basis), `k_i - k_k = P (b_i - b_k)` and the second term is
+        # `(b_i - b_k)^T S (b_i - b_k)`, `S = (L^-1 P)^T (L^-1 P)`.
+        gram = _projected_gram(chol, k_ng @ self._basis)  # S: [r, r]
+        to_last = self._basis_to_last
+        explained = np.sum((to_last @ gram) * to_last, axis=1)
+        pair = self._basis[argmin] - self._basis[0]
+        explained0 = float(pair @ gram @ pair)
+        prior = 2.0 * a2 * self._prior_to_last
+        var = np.maximum(prior - explained, 0.0) + DIFFERENCE_JITTER
+        z = (post_mean[-1] - post_mean[:-1]) / np.sqrt(var[:-1])
+        prob = float(np.max(_NORMAL.cdf(z)))
+        prior0 = 2.0 * a2 * (1.0 - unit_kernel(
+            self._grid[argmin:argmin + 1], self._grid[:1])[0, 0])
+        var0 = max(prior0 - explained0, 0.0) + DIFFERENCE_JITTER
+        descent = float(_NORMAL.cdf(
+            (post_mean[0] - post_mean[argmin]) / math.sqrt(var0)))
+        return post_mean, prob, argmin, descent
 
     def posterior_band(self, x, y, params, jitter=0.0):
         """Posterior mean and pointwise variance of the latent curve on the grid.
 
         For plots (the 2-sigma band): the posterior of `posterior`, with
         `Var(f_i) = a2 - |L^-1 k_i|^2` at each grid point, which the test
-        itself does not need. Eager and unpadded (any number of points);
-        noise-free, in the units of `y`. Raises
-        `tf.errors.InvalidArgumentError` when the Cholesky factorization
-        fails; the caller retries with more `jitter`.
+        itself does not need. Any number of points; noise-free, in the units
+        of `y`. Raises `tf.errors.InvalidArgumentError` when the Cholesky
+        factorization fails; the caller retries with more `jitter`.
 
         Returns:
             `(mean, variance)`: float64 arrays of shape `[grid_points]`.
         """
+        x, y = _points(x, y, None)
+        a2, s2, mean = constrained(params)
+        chol = self._cholesky(a2 * unit_kernel(x, x), s2 + jitter)
+        k_ng = a2 * unit_kernel(x, self._grid)  # [n, G]
+        post_mean = mean + _cholesky_solve(chol, y - mean) @ k_ng
+        gram = _projected_gram(chol, k_ng @ self._basis)
+        explained = np.sum((self._basis @ gram) * self._basis, axis=1)
+        var = np.maximum(a2 - explained, 0.0)
+        return post_mean, var
+
+    def _cholesky(self, kernel, diagonal):
+        """Lower Cholesky factor of `kernel + diagonal * I` (a tf.Tensor).
+
+        Raises `tf.errors.InvalidArgumentError` when it fails.
+        """
+        matrix = kernel + diagonal * np.eye(len(kernel))
         with tf.device(CPU):
-            x = tf.constant(np.asarray(x, np.float64).reshape(-1, 1))  # [n, 1]
-            y = tf.constant(np.asarray(y, np.float64).reshape(-1))  # [n]
-            a2, s2, mean = _hyper(tf.constant(params, _F64))
-            kernel = _unit_kernel()
-            n = int(x.shape[0])
-            k_nn = a2 * kernel.matrix(x, x)
-            k_nn += (s2 + jitter) * tf.eye(n, dtype=_F64)
-            chol = tf.linalg.cholesky(k_nn)  # [n, n]
-            alpha = tf.linalg.cholesky_solve(chol, (y - mean)[:, None])  # [n, 1]
-            k_gn = a2 * kernel.matrix(self._grid[:, None], x)  # [G, n]
-            post_mean = mean + tf.linalg.matvec(k_gn, alpha[:, 0])  # [G]
-            solved = tf.linalg.triangular_solve(
-                chol, tf.transpose(k_gn), lower=True)  # [n, G]
-            var = tf.maximum(a2 - tf.reduce_sum(solved * solved, axis=0), 0.0)
-            if not bool(tf.reduce_all(tf.math.is_finite(chol))):
-                raise tf.errors.InvalidArgumentError(
-                    None, None, "Cholesky decomposition was not successful.")
-        return post_mean.numpy(), var.numpy()
-
-    @property
-    def grid(self):
-        return self._grid.numpy()
-
-    # -------------------------------------------------------------- graphs
-    def _fit_graph(self, x, y, mask, params):
-        n_valid = tf.reduce_sum(mask)
-        n_pad = tf.cast(self.fit_points, _F64) - n_valid
-        both = mask[:, None] * mask[None, :]
-        k0 = _unit_kernel().matrix(x[:, None], x[:, None]) * both
-        eigvals, eigvecs = tf.linalg.eigh(k0)
-        eigvals = tf.maximum(eigvals, 0.0)
-        q_y = tf.linalg.matvec(eigvecs, mask * y, adjoint_a=True)
-        q_1 = tf.linalg.matvec(eigvecs, mask, adjoint_a=True)
-        return _adam(eigvals, q_y, q_1, n_valid, n_pad, params)
-
-    def _posterior_graph(self, x, y, mask, params, jitter):
-        a2, s2, mean = _hyper(params)
-        kernel = _unit_kernel()
-        n = int(x.shape[0])
-        both = mask[:, None] * mask[None, :]
-        k_nn = a2 * kernel.matrix(x[:, None], x[:, None]) * both
-        k_nn += (s2 + jitter) * tf.eye(n, dtype=_F64)
-        chol = tf.linalg.cholesky(k_nn)
-        residual = (mask * (y - mean))[:, None]
-        alpha = tf.linalg.cholesky_solve(chol, residual)  # [n, 1]
-        grid = self._grid[:, None]
-        k_gn = a2 * kernel.matrix(grid, x[:, None]) * mask[None, :]  # [G, n]
-        post_mean = mean + tf.linalg.matvec(k_gn, alpha[:, 0])
-        # Var(f_i - f_k) = a2 * (2 - 2 k0(g_i, g_k)) - |L^-1 (k_i - k_k)|^2
-        last = self.grid_points - 1
-        diff = k_gn - k_gn[last:, :]  # [G, n]
-        solved = tf.linalg.triangular_solve(chol, tf.transpose(diff), lower=True)
-        prior = 2.0 * a2 * (1.0 - kernel.matrix(grid, grid[last:])[:, 0])
-        var = tf.maximum(prior - tf.reduce_sum(solved * solved, axis=0), 0.0)
-        var += DIFFERENCE_JITTER
-        normal = tfp.distributions.Normal(
-            tf.constant(0.0, _F64), tf.constant(1.0, _F64))
-        z = (post_mean[last] - post_mean[:last]) / tf.sqrt(var[:last])
-        prob = tf.reduce_max(normal.cdf(z))
-        argmin = tf.argmin(post_mean, output_type=tf.int32)
-        # The descent guard: P(f_argmin < f_0), the smoothed minimum below
-        # the smoothed start, with Var(f_a - f_0) written as above for the
-        # one column a = argmin (O(n^2)).
-        diff0 = (tf.gather(k_gn, argmin) - k_gn[0])[:, None]  # [n, 1]
-        solved0 = tf.linalg.triangular_solve(chol, diff0, lower=True)
-        prior0 = 2.0 * a2 * (1.0 - kernel.apply(
-            tf.gather(grid, argmin)[None, :], grid[:1])[0])
-        var0 = tf.maximum(prior0 - tf.reduce_sum(solved0 * solved0), 0.0)
-        var0 += DIFFERENCE_JITTER
-        descent = normal.cdf(
-            (post_mean[0] - tf.gather(post_mean, argmin)) / tf.sqrt(var0))
-        return post_mean, prob, argmin, descent
+            chol = tf.linalg.cholesky(matrix)
+        self.device = chol.device
+        if not np.all(np.isfinite(chol.numpy())):
+            raise tf.errors.InvalidArgumentError(
+                None, None, "Cholesky decomposition was not successful.")
+        return chol
 
 
-def _pad(x, y, size):
-    """Pads `x`, `y` to `size` and returns them with a 0/1 mask."""
-    count = len(x)
-    if count > size:
-        raise ValueError(f"{count} points do not fit a draw of {size}.")
-    out_x = np.zeros(size, np.float64)
-    out_y = np.zeros(size, np.float64)
-    mask = np.zeros(size, np.float64)
-    out_x[:count] = x
-    out_y[:count] = y
-    mask[:count] = 1.0
-    return out_x, out_y, mask
+def grid_basis(grid):
+    """An orthonormal basis of the kernel's columns on `grid`: `[G, r]`.
+
+    Every column `k0(x, grid)` of the RBF kernel (length scale 0.2) on a
+    grid of [0, 1] lies, to rounding, in the span of the leading
+    eigenvectors of `k0(grid, grid)`: the eigenvalues fall below 1e-15 of
+    the largest after about 20 of them (20 of 500 grid points), and
+    projecting `k0(x, grid)` for 500 random `x` onto the leading 30 leaves a
+    largest error of 1.6e-14 (measured; the projection error of a column is
+    at most the discarded eigenvalues' share). The basis keeps those above
+    1e-15 of the largest and 16 more, at most `len(grid)`: the posterior's
+    triangular solve then takes `r` columns instead of `G`.
+    """
+    eigvals, eigvecs = np.linalg.eigh(unit_kernel(grid, grid))
+    order = np.argsort(eigvals)[::-1]
+    eigvals, eigvecs = eigvals[order], eigvecs[:, order]
+    rank = min(len(grid), int(np.sum(eigvals > 1e-15 * eigvals[0])) + 16)
+    return np.ascontiguousarray(eigvecs[:, :rank])
+
+
+def _projected_gram(chol, projected):
+    """`(L^-1 P)^T (L^-1 P)` for the lower-triangular `chol` and `P` [n, r]."""
+    with tf.device(CPU):
+        solved = tf.linalg.triangular_solve(
+            chol, tf.constant(projected, tf.float64), lower=True)
+        return tf.matmul(solved, solved, transpose_a=True).numpy()
+
+
+def _cholesky_solve(chol, vector):
+    """`K^-1 vector` from the Cholesky factor of `K`, as NumPy."""
+    with tf.device(CPU):
+        return tf.linalg.cholesky_solve(
+            chol, tf.constant(vector[:, None], tf.float64)).numpy()[:, 0]
+
+
+def _points(x, y, size):
+    """`x` and `y` as float64 arrays, at most `size` of them (None: any)."""
+    x = np.asarray(x, np.float64).reshape(-1)
+    y = np.asarray(y, np.float64).reshape(-1)
+    if size is not None and len(x) > size:
+        raise ValueError(f"{len(x)} points do not fit a draw of {size}.")
+    return x, y

@@ -18,7 +18,6 @@ resume.save(state_dir, controller, options)
 ```
 """
 
-import contextlib
 import os
 
 from keras_autolr import engine
@@ -93,7 +92,7 @@ def state_to_restore(state_dir, controller, start):
     return None
 
 
-def restore(path, options, new_controller, start, quiet=None):
+def restore(path, options, new_controller, start):
     """A controller brought back to step `start` from the state file at `path`.
 
     Args:
@@ -102,8 +101,6 @@ def restore(path, options, new_controller, start, quiet=None):
         new_controller: callable returning a fresh `WarmupController`,
             called once the file is read and checked.
         start: int. The step the restored weights are at.
-        quiet: context manager or None, entered around the replay (its GP
-            tests).
 
     Raises:
         StateFileError: the file is unreadable or from other `options`
@@ -111,8 +108,7 @@ def restore(path, options, new_controller, start, quiet=None):
     """
     saved = load(path, options)
     controller = new_controller()
-    with quiet if quiet is not None else contextlib.nullcontext():
-        replay(saved, controller, start)
+    replay(saved, controller, start)
     return controller
 
 
