@@ -29,9 +29,9 @@ when a Keras or TensorFlow release renames it:
   public `handle` with `tf.raw_ops.ReadVariableOp` (3-4x faster than a
   Keras 3 `variable.numpy()`, measured in benchmarks/speed.py);
 - none, but the garbage collector: the `CallbackList` of the running
-  `fit`, found by `gc.get_referrers` of the params dict it shares with its
-  callbacks (`fit_callbacks`, where the reason no direct way exists is
-  given).
+  `fit`, found among the tracked objects (`gc.get_objects`) by the params
+  dict it shares with its callbacks (`fit_callbacks`, where the reason no
+  direct way exists is given).
 """
 
 import gc
@@ -184,35 +184,28 @@ def fit_callbacks(callback):
     Keras 3, tf-keras and tf.keras 2.15). What the callback does hold is the
     params dict: `CallbackList.set_params` keeps it as the list's own
     `params` and hands that same object to every member, and `fit` builds a
-    new dict for each `CallbackList` it makes. So the public
-    `gc.get_referrers(callback.params)` finds the `CallbackList` of the
-    running `fit`: the one whose `params` is the callback's and whose
+    new dict for each `CallbackList` it makes. So the `CallbackList` of the
+    running `fit` is the one, among the objects the collector tracks
+    (`gc.get_objects`), whose `params` is the callback's and whose
     `callbacks` holds it. A list the user keeps is no `CallbackList`, and
     the `CallbackList` of an earlier `fit`, even one still referenced, has
-    that fit's params. A callback without params was handed none (a custom
-    loop's `CallbackList(callbacks)`): the lists that hold it are found
-    first, then the `CallbackList` without params that owns one of them,
-    when there is exactly one. On Python 3.11+ a `CallbackList` refers to
-    its attributes itself; where they live in a `__dict__` (Python 3.9 and
-    3.10, or once something read its `__dict__`), the dict does, and one
-    more scan finds the `CallbackList` that holds the dict.
+    that fit's params. A callback never handed params (a custom loop's
+    `CallbackList(callbacks)`) is matched by the one `CallbackList` without
+    params that holds it, when there is exactly one.
 
-    Cost: each scan visits every object the collector tracks, so it grows
-    with the process. Measured in a process that built a small model and
-    ran one `fit` (450,000-550,000 tracked objects; medians of four runs
-    on a shared 2-core machine, the higher ones under load, 2026-12-02):
-    45-65 ms a call on Keras 3, 41-62 ms on Keras 2 (tf-keras), 36-50 ms
-    on tf.keras 2.15, one scan; twice that for a callback without params
-    or a `CallbackList` with a `__dict__`. `AutoLR`
-    calls it once per `fit`, from `on_train_begin`.
+    Cost: the youngest generations first. `fit` makes its `CallbackList`
+    just before `on_train_begin`, so it is nearly always among the few
+    thousand objects of generations 0 and 1 (well under 1 ms); only when a
+    collection has moved it to the oldest generation are all tracked
+    objects visited (about 500,000 in a process that built a small model:
+    40-65 ms on a shared 2-core machine, 2026-12-02). `AutoLR` calls it
+    once per `fit`, from `on_train_begin`.
 
     Limits: a callback called by hand after a `fit` whose `CallbackList` is
     still referenced gets that fit's list, and one without params held by
-    two live `CallbackList`s without params gets None. Python's manual
-    keeps `gc.get_referrers` for debugging, as it may return objects still
-    being built; only the attributes of `CallbackList`s are read, and only
-    the one that holds the callback is used. Tested in
-    tests/test_keras_internals.py and tests/test_tensorboard.py.
+    two live `CallbackList`s without params gets None. Only the attributes
+    of `CallbackList`s are read. Tested in tests/test_keras_internals.py and
+    tests/test_tensorboard.py.
 
     Args:
         callback: a `keras.callbacks.Callback`, from one of its `on_*` methods.
@@ -221,33 +214,20 @@ def fit_callbacks(callback):
         A new list of the `fit`'s callbacks, in Keras' order, or None.
     """
     params = getattr(callback, "params", None) or None
-    if params is not None:
-        held = [params]
-    else:  # never handed params: the lists that hold the callback
-        held = [r for r in gc.get_referrers(callback) if _holds(r, callback)]
-    referrers = _referrers(held)
-    owners = _callback_lists_among(referrers, params, callback)
-    if not owners:  # a `CallbackList` with a `__dict__` refers through it
-        dicts = [r for r in referrers
-                 if type(r) is dict and _holds(r.get("callbacks"), callback)]
-        owners = _callback_lists_among(_referrers(dicts), params, callback)
-    return list(owners[0].callbacks) if len(owners) == 1 else None
+    for generation in range(3):
+        owners = _callback_lists_in(generation, params, callback)
+        if owners:
+            return list(owners[0].callbacks) if len(owners) == 1 else None
+    return None
 
 
-def _referrers(objects):
-    """`gc.get_referrers(*objects)`, one scan; [] without one for no objects."""
-    return gc.get_referrers(*objects) if objects else []
-
-
-def _callback_lists_among(candidates, params, callback):
-    """The `CallbackList`s among `candidates` with `params` that hold `callback`."""
-    found = {}
-    for owner in candidates:
-        if (isinstance(owner, keras.callbacks.CallbackList)
-                and (getattr(owner, "params", None) or None) is params
-                and _holds(getattr(owner, "callbacks", None), callback)):
-            found[id(owner)] = owner
-    return list(found.values())
+def _callback_lists_in(generation, params, callback):
+    """The tracked `CallbackList`s of a generation with `params` that hold `callback`."""
+    kind = keras.callbacks.CallbackList
+    return [owner for owner in gc.get_objects(generation)
+            if issubclass(type(owner), kind)
+            and (getattr(owner, "params", None) or None) is params
+            and _holds(getattr(owner, "callbacks", None), callback)]
 
 
 def _holds(members, callback):

@@ -122,7 +122,7 @@ def test_a_summary_writer_is_used_as_given(tmp_path):
 
 
 def test_the_sibling_tensorboard_is_found_in_the_calling_callback_list(tmp_path):
-    """What `on_train_begin` sees: the CallbackList of `fit` up the stack."""
+    """What `on_train_begin` sees: the CallbackList that holds the callback."""
     class Unstarted(keras.callbacks.TensorBoard):
         def on_train_begin(self, logs=None):  # needs a model; not under test
             pass
