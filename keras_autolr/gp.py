@@ -81,11 +81,13 @@ def unit_kernel(a, b):
 
 
 def _softplus(value):
-    return np.logaddexp(0.0, value)
+    """`log(1 + exp(value))` of a float, without overflow."""
+    return max(value, 0.0) + math.log1p(math.exp(-abs(value)))
 
 
-def _sigmoid(value):  # the derivative of softplus
-    return 0.5 * (1.0 + np.tanh(0.5 * value))
+def _sigmoid(value):
+    """The derivative of softplus, of a float."""
+    return 0.5 * (1.0 + math.tanh(0.5 * value))
 
 
 def likelihood_gradient(eigvals, q_y, q_1, theta):
@@ -106,15 +108,24 @@ def likelihood_gradient(eigvals, q_y, q_1, theta):
     Returns:
         float64 array of 3; a non-finite entry is set to 0.
     """
-    count = float(len(eigvals))
-    r_a, r_s, mean = theta
-    d = _softplus(r_a) * eigvals + (_softplus(r_s) + NOISE_FLOOR)
-    w = (q_y - mean * q_1) / d
-    d_dd = 0.5 * (1.0 / d - w * w) / count
-    grad = np.array([np.dot(d_dd, eigvals) * _sigmoid(r_a),
-                     d_dd.sum() * _sigmoid(r_s), -np.dot(w, q_1) / count])
-    grad[~np.isfinite(grad)] = 0.0
-    return grad
+    r_a, r_s, mean = (float(v) for v in theta)
+    grad = _gradient(eigvals, q_y, q_1, float(len(eigvals)), r_a, r_s, mean)
+    return np.array(grad, np.float64)
+
+
+def _gradient(eigvals, q_y, q_1, count, r_a, r_s, mean):
+    """`likelihood_gradient` as three floats (the Adam loop's inner step)."""
+    d = _softplus(r_a) * eigvals
+    d += _softplus(r_s) + NOISE_FLOOR
+    inverse = 1.0 / d
+    w = q_y - mean * q_1
+    w *= inverse
+    d_dd = inverse - w * w  # 2 n dL/dd
+    half = 0.5 / count
+    grad = (half * float(np.dot(d_dd, eigvals)) * _sigmoid(r_a),
+            half * float(d_dd.sum()) * _sigmoid(r_s),
+            -float(np.dot(w, q_1)) / count)
+    return tuple(g if math.isfinite(g) else 0.0 for g in grad)
 
 
 def adam(eigvals, q_y, q_1, params):
@@ -128,19 +139,22 @@ def adam(eigvals, q_y, q_1, params):
     Returns:
         The unconstrained parameters after the last step.
     """
-    theta = np.array(params, np.float64)
-    first = np.zeros(3)
-    second = np.zeros(3)
+    theta = [float(v) for v in params]
+    first = [0.0, 0.0, 0.0]
+    second = [0.0, 0.0, 0.0]
     beta1, beta2, eps = 0.9, 0.999, 1e-8
+    count = float(len(eigvals))
     with np.errstate(all="ignore"):
         for step in range(1, ADAM_STEPS + 1):
-            grad = likelihood_gradient(eigvals, q_y, q_1, theta)
-            first = beta1 * first + (1.0 - beta1) * grad
-            second = beta2 * second + (1.0 - beta2) * grad * grad
-            first_hat = first / (1.0 - beta1**step)
-            second_hat = second / (1.0 - beta2**step)
-            theta = theta - ADAM_LR * first_hat / (np.sqrt(second_hat) + eps)
-    return theta
+            grad = _gradient(eigvals, q_y, q_1, count, *theta)
+            bias1 = 1.0 - beta1**step
+            bias2 = 1.0 - beta2**step
+            for i in range(3):
+                first[i] = beta1 * first[i] + (1.0 - beta1) * grad[i]
+                second[i] = beta2 * second[i] + (1.0 - beta2) * grad[i] * grad[i]
+                theta[i] -= ADAM_LR * (first[i] / bias1) / (
+                    math.sqrt(second[i] / bias2) + eps)
+    return np.array(theta, np.float64)
 
 
 class GaussianProcessSmoother:
