@@ -10,9 +10,10 @@ counting of quiet executions (batch_counter.py), the `WarmupEngine`
 hooks call it: `begin_epoch`, `read` (an execution the host counter did
 not take), `end_epoch` and `end`.
 
-Warnings name the frame they named from the callback: those the engine
-calls for (`on_fault`, `on_switch`) its line, the others the line of
-`fit` (or of the hook) that called the callback.
+Its warnings name the frames they named when this was the callback's own
+code: the engine's line for a fault or a diverged switch, the line of
+`fit` that called `on_train_end` for weights put back, and the callback's
+`on_epoch_begin` for a budget too short for a test.
 """
 
 import functools

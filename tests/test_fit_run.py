@@ -58,6 +58,17 @@ def test_an_epoch_stopped_early_hands_over_its_held_executions():
     assert np.all(np.isfinite(autolr.record.loss))
 
 
+def test_without_a_host_counter_every_execution_is_read(monkeypatch):
+    """benchmarks/speed.py and test_batch_counter.py turn counting off so."""
+    monkeypatch.setattr(callback_lib, "BatchCounter", lambda steps: None)
+    autolr = AutoLR(verbose=0, total_steps=10 ** 4)
+    model = _training.fit_small_digits([autolr], epochs=2)
+    assert autolr._run.counter is None
+    steps = int(model.optimizer.iterations.numpy())
+    assert autolr.controller.record.n_steps == steps == 2 * STEPS_PER_EPOCH
+    assert np.all(np.isfinite(autolr.record.loss))
+
+
 def test_warnings_name_the_same_frames_as_before_the_split():
     """Non-finite losses from step 200 on, no restore: the engine's line for
     each fault, the line of `fit` that ended training for the weights put
