@@ -1,28 +1,18 @@
 """`AutoLR`: the callback that finds the warmup length and peak LR during `fit`."""
 
 import collections
-import functools
-import warnings
 
 import numpy as np
 
 from keras_autolr import _keras
 from keras_autolr import _validation
 from keras_autolr import distributed
-from keras_autolr import engine
 from keras_autolr import fit_checks
 from keras_autolr import install
-from keras_autolr import resume
 from keras_autolr import summaries
 from keras_autolr import short_budget as short_budget_lib
 from keras_autolr.batch_counter import BatchCounter
-from keras_autolr.controller import DIVERGED
-from keras_autolr.controller import WarmupController
-from keras_autolr.snapshot import JointOptimizers
-from keras_autolr.snapshot import SnapshotRing
-from keras_autolr.engine import WarmupEngine
-from keras_autolr.loss_record import ExecutionLossReader
-from keras_autolr.loss_record import MissingLossError
+from keras_autolr.fit_run import FitRun
 from keras_autolr.options import DetectorOptions
 from keras_autolr.schedule import AutoLRSchedule
 
@@ -43,10 +33,8 @@ class AutoLR(keras.callbacks.Callback):
     lies in the past. After `patience` positive tests in a row, the schedule
     switches to a decay that reaches zero at the end of the budget, starting
     from `peak_factor` (0.4) times the LR at which the smoothed loss was
-    lowest (the paper: 1.0). A non-finite loss puts back the newest host
-    copy of the weights and training goes on; warmup ends as diverged only
-    when the LR is the likely cause (another fault within 4x of LR growth,
-    or an LR 4x past the detector's best).
+    lowest (the paper: 1.0). A non-finite loss is undone
+    (`restore_on_divergence`).
 
     The LR itself is computed in-graph by an `AutoLRSchedule`, so XLA,
     `steps_per_execution > 1` and `tf.distribute` work; the callback only
@@ -98,10 +86,11 @@ class AutoLR(keras.callbacks.Callback):
             overshoot did; the step counter is not rewound. Defaults to
             True; False is the paper's.
         restore_on_divergence: bool. After a non-finite loss, put back the
-            newest snapshot and go on (warmup ends only when the LR is the
-            cause: the faults recur, or the LR is far past the detector's
-            best). Defaults to True. With `rewind=False` as well, no
-            snapshot is taken at all.
+            newest host copy of the weights and go on; warmup ends as
+            diverged only when the LR is the likely cause (another fault
+            within 4x of LR growth, or an LR 4x past the detector's best).
+            Defaults to True. With `rewind=False` as well, no snapshot is
+            taken at all.
         short_budget: `"own_lr"` (default) or `"sweep"`. With a budget too
             short for the sweep (fewer than
             `keras_autolr.short_budget.MIN_SWEEP_STEPS` steps), `"own_lr"`
@@ -124,16 +113,14 @@ class AutoLR(keras.callbacks.Callback):
             to the same `fit`, if one is found; else nowhere.
         summary_writer: `tf.summary.SummaryWriter` or None. Writes the
             scalars with this writer instead of `log_dir`. Defaults to None.
-        backup_dir: str or None. Directory where AutoLR's state (loss record
-            and decision) is written atomically at each epoch end and read
-            back when `fit` resumes: the run resumes with the same warmup,
-            tests and LR at every step. None (default): the `backup_dir` of
-            a `keras.callbacks.BackupAndRestore` in the same `fit`, so that
-            resuming works with no option; without one, no state is saved
-            (a resumed run keeps its switch step and peak LR, from a saved
-            model or the optimizer's checkpoint, but tests only on new
-            losses). Give a directory when resuming from
-            `ModelCheckpoint` with `initial_epoch`.
+        backup_dir: str or None. Where AutoLR's state (loss record and
+            decision) is written at each epoch end and read back when `fit`
+            resumes, with the same warmup, tests and LR at every step. None
+            (default): the `backup_dir` of a `keras.callbacks.BackupAndRestore`
+            in the same `fit`; without one, a resumed run keeps its switch
+            step and peak LR (saved with the optimizer) but tests only on
+            new losses. Give one to resume from `ModelCheckpoint` with
+            `initial_epoch`.
         optimizer: an optimizer, a list of optimizers, or None. The
             optimizers AutoLR sets the learning rate of, all sharing one
             schedule; the first one's step counter is the schedule's clock.
@@ -225,16 +212,15 @@ class AutoLR(keras.callbacks.Callback):
             "short_budget", short_budget, ("own_lr", "sweep"))
         self.restore_on_divergence = _validation.boolean(
             "restore_on_divergence", restore_on_divergence)
-        self._sweep = True
         self.backup_dir = _validation.directory("backup_dir", backup_dir)
+        # Kept across fits: a second `fit` of this callback continues it.
         self.controller = None
-        self._steps_seen = 0
-        self._epoch = 0
+        self._run = None  # the `FitRun` of the current or last `fit`
+        self._fit_callbacks = None
         # TensorBoard scalars (keras_autolr/summaries.py).
         summaries.check_destination(log_dir, summary_writer)
         self.log_dir = log_dir
         self.summary_writer = summary_writer
-        self._summaries = None
 
     # ------------------------------------------------------------ results
     @property
@@ -304,17 +290,13 @@ class AutoLR(keras.callbacks.Callback):
                 "AutoLR needs a compiled model with an optimizer, or "
                 "`AutoLR(optimizer=...)`. Received model.optimizer=None"
             )
-        optimizer = optimizers[0]  # its step counter is the schedule's clock
         # The other callbacks of this fit (None when not found: best effort).
         self._fit_callbacks = _keras.fit_callbacks(self)
         error = fit_checks.other_lr_setter(
             self, self._fit_callbacks, self.model, optimizers)
         if error is not None:  # a ReduceLROnPlateau or LearningRateScheduler
-            self._uninstall()
+            self._installer.uninstall()
             raise error
-        # Where AutoLR's state is kept: `backup_dir`, else beside the
-        # checkpoint of a BackupAndRestore in the same fit (resume by default).
-        self._state_dir = resume.state_dir(self.backup_dir, self._fit_callbacks)
         total = fit_checks.budget(
             self.total_steps, self._template.total_steps, self.params)
         for each in optimizers:
@@ -324,120 +306,30 @@ class AutoLR(keras.callbacks.Callback):
             self.schedule.total_steps = total
         elif self.schedule.total_steps != total and self.total_steps is None:
             total = self.schedule.total_steps
-        self._sweep = short_budget_lib.choose(self, total)
-        strategy = getattr(self.model, "distribute_strategy", None)
-        self._strategy = strategy  # agreement across workers (distributed.py)
-        self.schedule.build(strategy)
-        # Keras 2 zero-config under MultiWorkerMirroredStrategy (distributed.py).
-        for each in optimizers:
-            distributed.build_learning_rate_variable(each, self.schedule, strategy)
-            install.claim(each, self, self.params)
-        self._optimizer = optimizer
-        self._optimizers = optimizers
-        self._reader = ExecutionLossReader(self.model, self.monitor)
-        self._snapshot = SnapshotRing(self.model, optimizer if len(optimizers) == 1
-                                      else JointOptimizers(optimizers))
-        # The step counter is read at the first epoch, after every
-        # callback's on_train_begin: BackupAndRestore may restore it.
-        self._synced = False
-        # TensorBoard scalars: this fit's destination, or None.
-        self._summaries = summaries.open_for(self, self._fit_callbacks)
+        sweep = short_budget_lib.choose(self, total)
+        # The rest is this fit's (fit_run.py). BatchCounter is looked up
+        # here: benchmarks/speed.py replaces it to read every execution.
+        self._run = FitRun(self, optimizers, self._fit_callbacks, sweep,
+                           batch_counter=BatchCounter)
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
-        if not self._synced:
-            self._sync(epoch)
-            # Quiet executions are counted on the host (batch_counter.py).
-            steps = (self.params or {}).get("steps")
-            self._counter = BatchCounter(steps) if steps else None
-            self._horizon = 0
-        self._reader.start_epoch()
-        if self._counter is not None:
-            self._counter.start_epoch()
+        self._run.begin_epoch(epoch)
 
     def on_train_batch_end(self, batch, logs=None):
-        counter = self._counter
+        run = self._run
+        counter = run.counter
         logged = logs.get(self.monitor) if logs else None
-        if counter is not None and counter.take(batch, logged, self._horizon):
+        if counter is not None and counter.take(batch, logged, run.horizon):
             return  # nothing can happen yet: checked at the next read
-        step = int(self._read_step())
-        if self._first_batch:
-            self._first_batch = False
-            self._check_optimizers_stepped()
-        steps = step - self._steps_seen
-        if steps <= 0:
-            self._stop_counting()  # counted steps that were not taken
-            return
-        try:
-            loss = self._reader.read(logs, steps)
-        except MissingLossError:
-            self._undo_first_steps()
-            self._uninstall()
-            raise
-        self._hand_over(batch, step, loss, steps, logged)
-
-    def _hand_over(self, batch, step, loss, steps, logged=None):
-        """Gives the engine the executions up to `step` (host-counted ones first)."""
-        chunks = [(loss, steps)]
-        counter = self._counter
-        if counter is not None and self._reader.reads_sums:
-            chunks = counter.settle(batch, step, self._reader.total,
-                                    self._reader.count, loss, steps, logged)
-        if counter is not None and not (counter.enabled and self._reader.reads_sums):
-            self._counter = None  # the rest of this fit reads exactly
-        if self._summaries is not None:  # the LR these steps trained with
-            self._summaries.learning_rates(self.schedule, self._steps_seen, step)
-        self._steps_seen = step
-        for chunk_loss, chunk_steps in chunks:
-            # Test, agree, switch, report (engine.py).
-            self._engine.observe(chunk_loss, chunk_steps)
-        if self._counter is not None:
-            self._horizon = self.controller.quiet_until()
-
-    def _settle_held(self):
-        """Reads exactly at an epoch's or `fit`'s early end: no count stays held."""
-        counter = self._counter
-        if counter is None or not counter.pending:
-            return
-        step = int(self._read_step())
-        steps = step - self._steps_seen
-        if steps <= 0:
-            self._stop_counting()
-            return
-        self._hand_over(None, step, self._reader.read(None, steps), steps)
-
-    def _stop_counting(self):
-        """Drops the held executions: the rest of this fit reads every execution."""
-        if self._counter is not None:
-            self._counter.discard()
-            self._counter = None
+        run.read(batch, logs, logged)
 
     def on_epoch_end(self, epoch, logs=None):
-        self._settle_held()
-        if logs is not None:
-            logs["learning_rate"] = float(self.schedule(self._steps_seen))
-        if self._state_dir is not None and distributed.writes_files(self._strategy):
-            # The chief's copy (every worker agrees on it).
-            resume.save(self._state_dir, self.controller, self._fingerprint())
+        self._run.end_epoch(logs)
 
     def on_train_end(self, logs=None):
-        if getattr(self, "_counter", None) is not None:
-            self._settle_held()
-        snapshot = getattr(self, "_snapshot", None)
-        if (snapshot is not None and snapshot.steps
-                and not snapshot.weights_finite()):
-            # Never leave non-finite weights: the newest finite copy.
-            snapshot.restore(snapshot.steps[-1])
-            warnings.warn(
-                "AutoLR: the weights were not finite at the end of training "
-                f"and were restored from the copy of step {snapshot.steps[-1]}.",
-                RuntimeWarning, stacklevel=2)
-        for optimizer in getattr(self, "_optimizers", None) or ():
-            install.release(optimizer)
+        if self._run is not None:
+            self._run.end()
         self._fit_callbacks = None
-        if self._summaries is not None:  # TensorBoard scalars
-            self._summaries.close()
-            self._summaries = None
 
     # ------------------------------------------------------------ seeing it
     def plot(self):
@@ -456,136 +348,14 @@ class AutoLR(keras.callbacks.Callback):
                              schedule=self.schedule,
                              detector=self.controller.detector)
 
-    # ------------------------------------------------------------ state
-    def _sync(self, epoch):
-        """Aligns the record with the optimizer's step: new, resumed or restored."""
-        self._synced = True
-        self._first_batch = True
-        self._start_iterations = [int(o.iterations.numpy()) for o in self._optimizers]
-        # The step counter is read after every execution: fast (_keras.py).
-        self._read_step = _keras.value_reader(self._optimizers[0].iterations)
-        start = self._start_iterations[0]
-        total = self.schedule.total_steps
-        if start >= total:
-            raise ValueError(
-                resume.budget_spent_message(start, total, epoch, self.params))
-        # A resumed run: the saved record replayed up to `start` (resume.py).
-        path = resume.state_to_restore(self._state_dir, self.controller, start)
-        if path is not None:
-            self.controller = resume.restore(
-                path, self._fingerprint(),
-                functools.partial(self._new_controller, restored_schedule=False),
-                start)
-            if self.verbose >= 2:
-                self._print(resume.resumed_message(path, self.controller, start))
-        elif self.controller is None or self.controller.record.n_steps > start:
-            self._new_controller()
-        self.controller.skip(start - self.controller.record.n_steps)
-        self._steps_seen = start
-        self._engine = WarmupEngine(
-            self.controller, self._strategy, execute=self._execute,
-            on_test=self._on_test, on_switch=self._apply_switch,
-            on_fault=self._warn_fault)
-        # Snapshots live in this process's memory: a new or resumed fit
-        # starts with none, and takes one now.
-        self._snapshot.clear()
-        self.controller.forget_snapshots()
-        # Every worker starts from the chief's decision, e.g. after a resume
-        # whose replayed tests differed (distributed.py).
-        self._engine.start()
-        fit_checks.warn_if_too_short(self.controller, self.schedule)
-        self.controller.plan_snapshot()
-        self._execute(self.controller.pop_actions())
-
-    def _undo_first_steps(self):
-        """Before an error at the end of the first execution: as before `fit`.
-
-        The weights and optimizer state come back from the copy taken when
-        the fit started (snapshot.py; none with snapshots off), and the step
-        counters are put back, so the error leaves the model as an error
-        before training would.
-        """
-        if self._snapshot.restore(self._steps_seen):
-            for optimizer, before in zip(self._optimizers, self._start_iterations):
-                optimizer.iterations.assign(before)
-
-    def _check_optimizers_stepped(self):
-        """At the end of the first step: every optimizer AutoLR drives stepped."""
-        error = fit_checks.optimizer_not_stepped(
-            self._optimizers, self._start_iterations)
-        if error is not None:  # a custom `train_step` applies other optimizers
-            self._uninstall()
-            raise error
-
-    def _uninstall(self):
-        """Puts back the learning rates replaced (an error before training)."""
-        self._installer.uninstall()
-
-    def _fingerprint(self):
-        """The options that shape the decision and the LR (resume.py)."""
-        return resume.fingerprint(
-            self.schedule, self.detector_options, self.check_every,
-            (self.params or {}).get("steps"), self.monitor,
-            rewind=self.rewind, sweep=self._sweep,
-            own_lr_floor=self.own_lr_floor, cap_peak=self.cap_peak,
-            restore_on_divergence=self.restore_on_divergence)
-
     # ------------------------------------------------------------ helpers
-    def _new_controller(self, restored_schedule=True):
-        schedule = self.schedule
-        steps_per_epoch = (self.params or {}).get("steps")
-        self.controller = WarmupController(
-            schedule, self.detector_options, self.check_every,
-            steps_per_epoch=steps_per_epoch,
-            rewind=self.rewind, restore_on_fault=self.restore_on_divergence,
-            sweep=self._sweep,
-            min_peak=self._own_lr if self.own_lr_floor else None,
-            cap_peak=self.cap_peak,
-        )
-        if restored_schedule:  # a loaded schedule that already switched
-            engine.read_schedule(self.controller)
-        return self.controller
+    @property
+    def _snapshot(self):
+        """The host copies of the weights of the last `fit` (`SnapshotRing`)."""
+        return None if self._run is None else self._run.snapshot
 
     def _print(self, message):
         """One line via Keras' `print_msg`, never glued onto a progress bar."""
-        if _keras.progress_bar_mid_line(getattr(self, "_fit_callbacks", None)):
+        if _keras.progress_bar_mid_line(self._fit_callbacks):
             message = "\n" + message
         _keras.print_msg(message)
-
-    def _on_test(self, result):
-        """TensorBoard scalars, and one line per test at `verbose=2`."""
-        if self._summaries is not None:  # TensorBoard scalars
-            self._summaries.test(result, self.controller.detector)
-        if self.verbose >= 2:
-            self._print(engine.test_message(result, self.controller.detector))
-
-    def _execute(self, actions):
-        """Takes the snapshots and restores the controller planned."""
-        for action in actions:
-            if action[0] == "snapshot":
-                _, step, keep = action
-                if not self._snapshot.take(step, keep):
-                    self.controller.drop_snapshot(step)
-            elif action[0] == "restore" and self._snapshot.restore(action[1]):
-                # The loss metric holds the non-finite or overshooting
-                # losses of this epoch: count anew from here.
-                self._reader.reset()
-                if getattr(self, "_counter", None) is not None:
-                    self._counter.invalidate()
-
-    def _warn_fault(self):
-        """Warns after a non-finite loss that did not end warmup."""
-        warnings.warn(fit_checks.fault_message(self.controller),
-                      RuntimeWarning, stacklevel=2)
-
-    def _apply_switch(self):
-        """Reports the switch the engine wrote into the schedule."""
-        controller = self.controller
-        if self._summaries is not None:  # TensorBoard scalars
-            self._summaries.switch(controller.switch_step, controller.peak_lr)
-        if controller.reason == DIVERGED:
-            warnings.warn(engine.diverged_message(controller),
-                          RuntimeWarning, stacklevel=2)
-        if self.verbose:
-            self._print(engine.switch_message(controller, self._epoch))
-

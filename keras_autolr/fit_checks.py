@@ -114,7 +114,7 @@ def optimizer_not_stepped(optimizers, start_iterations):
     return None
 
 
-def warn_if_too_short(controller, schedule):
+def warn_if_too_short(controller, schedule, stacklevel=2):
     """Warns when no test fits before the warmup cap: warmup ends at the cap.
 
     Only at the start of a sweep that has recorded nothing yet. The warning
@@ -123,6 +123,8 @@ def warn_if_too_short(controller, schedule):
     Args:
         controller: the `WarmupController` of this `fit`.
         schedule: the `AutoLRSchedule` the optimizers read.
+        stacklevel: int. The frame the warning names, counted as by
+            `warnings.warn` called here: 2 (default) is the caller's.
     """
     if not controller.sweep:
         return
@@ -134,7 +136,7 @@ def warn_if_too_short(controller, schedule):
             f"is due at step {first}, but the warmup cap is step {cap} "
             f"(max_warmup_fraction x {schedule.total_steps} steps). "
             "Warmup will end at the cap. Train for more steps, or lower "
-            "check_every.", UserWarning, stacklevel=2)
+            "check_every.", UserWarning, stacklevel=stacklevel)
 
 
 def fault_message(controller):

@@ -1,0 +1,347 @@
+"""`FitRun`: what `AutoLR` does during one `fit`.
+
+`AutoLR` (callback.py) keeps what lasts across fits: its options, the
+schedule it installed and the `WarmupController` (a second `fit` of the
+same callback continues it). A `FitRun` is built in `on_train_begin` and
+holds the rest, for that `fit` only: the optimizers driven, the loss reader
+(loss_record.py), the host copies of the weights (snapshot.py), the host
+counting of quiet executions (batch_counter.py), the `WarmupEngine`
+(engine.py) and the TensorBoard scalars (summaries.py). The callback's
+hooks call it: `begin_epoch`, `read` (an execution the host counter did
+not take), `end_epoch` and `end`.
+
+Its warnings name the frames they named when this was the callback's own
+code: the engine's line for a fault or a diverged switch, the line of
+`fit` that called `on_train_end` for weights put back, and the callback's
+`on_epoch_begin` for a budget too short for a test.
+"""
+
+import functools
+import warnings
+
+from keras_autolr import _keras
+from keras_autolr import distributed
+from keras_autolr import engine
+from keras_autolr import fit_checks
+from keras_autolr import install
+from keras_autolr import resume
+from keras_autolr import summaries
+from keras_autolr.controller import DIVERGED
+from keras_autolr.controller import WarmupController
+from keras_autolr.engine import WarmupEngine
+from keras_autolr.loss_record import ExecutionLossReader
+from keras_autolr.loss_record import MissingLossError
+from keras_autolr.snapshot import JointOptimizers
+from keras_autolr.snapshot import SnapshotRing
+
+
+class FitRun:
+    """One `fit` of an `AutoLR`: reads the executions and drives the engine.
+
+    Built by `AutoLR.on_train_begin` once the schedule is installed. The
+    first epoch aligns the controller's record with the optimizer's step
+    counter (a new run, a resumed one, or the same callback fit again);
+    every execution the host counter does not take is read exactly and
+    handed to the `WarmupEngine`, which tests, switches and reports.
+
+    Example:
+
+    ```python
+    run = FitRun(autolr, optimizers, fit_callbacks, sweep=True)
+    run.begin_epoch(0)
+    for batch in range(steps_per_epoch):
+        ...  # one training step; Keras logs its running mean loss
+        logged = logs.get("loss")
+        counter = run.counter
+        if counter is None or not counter.take(batch, logged, run.horizon):
+            run.read(batch, logs, logged)
+    run.end_epoch(logs)
+    run.end()
+    print(autolr.controller.decision)
+    ```
+
+    Args:
+        autolr: the `AutoLR` whose `fit` this is. Its options, `model`,
+            `params` and `schedule` are read; its `controller` is continued,
+            or replaced by a new or resumed one at the first epoch.
+        optimizers: the optimizers driven; the first one's step counter is
+            the schedule's clock.
+        fit_callbacks: the callbacks of this `fit`, or None when unknown.
+        sweep: bool. Whether this budget sweeps (`short_budget.choose`).
+        batch_counter: callable or None. Builds the host counter from the
+            steps per epoch (`BatchCounter`); None, or a callable returning
+            None, reads every execution.
+
+    Attributes:
+        counter: the `BatchCounter` holding quiet executions, or None
+            (before the first epoch; once this `fit` reads every execution).
+        horizon: int. The first step at which an execution may end with
+            more than a record (`WarmupController.quiet_until`).
+        snapshot: the `SnapshotRing` of host copies of the weights.
+    """
+
+    def __init__(self, autolr, optimizers, fit_callbacks, sweep,
+                 batch_counter=None):
+        self.autolr = autolr
+        self.model = autolr.model
+        self.schedule = autolr.schedule
+        self.optimizers = optimizers
+        self.sweep = sweep
+        self._batch_counter = batch_counter
+        self._print = autolr._print
+        self._uninstall = autolr._installer.uninstall
+        # Where AutoLR's state is kept: `backup_dir`, else beside the
+        # checkpoint of a BackupAndRestore in the same fit (resume by default).
+        self._state_dir = resume.state_dir(autolr.backup_dir, fit_callbacks)
+        strategy = getattr(self.model, "distribute_strategy", None)
+        self._strategy = strategy  # agreement across workers (distributed.py)
+        self.schedule.build(strategy)
+        # Keras 2 zero-config under MultiWorkerMirroredStrategy (distributed.py).
+        for each in optimizers:
+            distributed.build_learning_rate_variable(each, self.schedule, strategy)
+            install.claim(each, autolr, autolr.params)
+        self._reader = ExecutionLossReader(self.model, autolr.monitor)
+        self.snapshot = SnapshotRing(self.model, optimizers[0] if len(optimizers) == 1
+                                     else JointOptimizers(optimizers))
+        # The step counter is read at the first epoch, after every
+        # callback's on_train_begin: BackupAndRestore may restore it.
+        self._synced = False
+        self.controller = None
+        self.counter = None
+        self.horizon = 0
+        self.epoch = 0
+        self.steps_seen = 0
+        # TensorBoard scalars: this fit's destination, or None.
+        self._summaries = summaries.open_for(autolr, fit_callbacks)
+
+    # ------------------------------------------------------------ the hooks
+    def begin_epoch(self, epoch):
+        """An epoch begins; the first one of the `fit` aligns the record."""
+        self.epoch = epoch
+        if not self._synced:
+            self._sync(epoch)
+            # Quiet executions are counted on the host (batch_counter.py).
+            steps = (self.autolr.params or {}).get("steps")
+            new_counter = self._batch_counter
+            self.counter = new_counter(steps) if steps and new_counter else None
+            self.horizon = 0
+        self._reader.start_epoch()
+        if self.counter is not None:
+            self.counter.start_epoch()
+
+    def read(self, batch, logs, logged):
+        """Reads an execution the host counter did not take, and hands it over.
+
+        Args:
+            batch: the batch index `fit` reports.
+            logs: the batch's logs, or None.
+            logged: the logged value of the monitored loss, or None.
+        """
+        step = int(self._read_step())
+        if self._first_batch:
+            self._first_batch = False
+            self._check_optimizers_stepped()
+        steps = step - self.steps_seen
+        if steps <= 0:
+            self._stop_counting()  # counted steps that were not taken
+            return
+        try:
+            loss = self._reader.read(logs, steps)
+        except MissingLossError:
+            self._undo_first_steps()
+            self._uninstall()
+            raise
+        self._hand_over(batch, step, loss, steps, logged)
+
+    def end_epoch(self, logs):
+        """Settles held executions, logs the LR and saves AutoLR's state."""
+        self._settle_held()
+        if logs is not None:
+            logs["learning_rate"] = float(self.schedule(self.steps_seen))
+        if self._state_dir is not None and distributed.writes_files(self._strategy):
+            # The chief's copy (every worker agrees on it).
+            resume.save(self._state_dir, self.controller, self._fingerprint())
+
+    def end(self):
+        """The `fit` ends: no held count, no non-finite weights, claims off.
+
+        Call it from `on_train_end`: its warning names the caller's caller.
+        """
+        self._settle_held()
+        snapshot = self.snapshot
+        if snapshot.steps and not snapshot.weights_finite():
+            # Never leave non-finite weights: the newest finite copy.
+            snapshot.restore(snapshot.steps[-1])
+            warnings.warn(
+                "AutoLR: the weights were not finite at the end of training "
+                f"and were restored from the copy of step {snapshot.steps[-1]}.",
+                RuntimeWarning, stacklevel=3)
+        for optimizer in self.optimizers:
+            install.release(optimizer)
+        if self._summaries is not None:  # TensorBoard scalars
+            self._summaries.close()
+            self._summaries = None
+
+    # ------------------------------------------------------------ reading
+    def _hand_over(self, batch, step, loss, steps, logged=None):
+        """Gives the engine the executions up to `step` (host-counted ones first)."""
+        chunks = [(loss, steps)]
+        counter = self.counter
+        if counter is not None and self._reader.reads_sums:
+            chunks = counter.settle(batch, step, self._reader.total,
+                                    self._reader.count, loss, steps, logged)
+        if counter is not None and not (counter.enabled and self._reader.reads_sums):
+            self.counter = None  # the rest of this fit reads exactly
+        if self._summaries is not None:  # the LR these steps trained with
+            self._summaries.learning_rates(self.schedule, self.steps_seen, step)
+        self.steps_seen = step
+        for chunk_loss, chunk_steps in chunks:
+            # Test, agree, switch, report (engine.py).
+            self._engine.observe(chunk_loss, chunk_steps)
+        if self.counter is not None:
+            self.horizon = self.controller.quiet_until()
+
+    def _settle_held(self):
+        """Reads exactly at an epoch's or `fit`'s early end: no count stays held."""
+        counter = self.counter
+        if counter is None or not counter.pending:
+            return
+        step = int(self._read_step())
+        steps = step - self.steps_seen
+        if steps <= 0:
+            self._stop_counting()
+            return
+        self._hand_over(None, step, self._reader.read(None, steps), steps)
+
+    def _stop_counting(self):
+        """Drops the held executions: the rest of this fit reads every execution."""
+        if self.counter is not None:
+            self.counter.discard()
+            self.counter = None
+
+    # ------------------------------------------------------------ state
+    def _sync(self, epoch):
+        """Aligns the record with the optimizer's step: new, resumed or restored."""
+        autolr = self.autolr
+        self._synced = True
+        self._first_batch = True
+        self._start_iterations = [int(o.iterations.numpy()) for o in self.optimizers]
+        # The step counter is read after every execution: fast (_keras.py).
+        self._read_step = _keras.value_reader(self.optimizers[0].iterations)
+        start = self._start_iterations[0]
+        total = self.schedule.total_steps
+        if start >= total:
+            raise ValueError(
+                resume.budget_spent_message(start, total, epoch, autolr.params))
+        # A resumed run: the saved record replayed up to `start` (resume.py).
+        path = resume.state_to_restore(self._state_dir, autolr.controller, start)
+        if path is not None:
+            autolr.controller = resume.restore(
+                path, self._fingerprint(),
+                functools.partial(self._new_controller, restored_schedule=False),
+                start)
+            if autolr.verbose >= 2:
+                self._print(resume.resumed_message(path, autolr.controller, start))
+        elif autolr.controller is None or autolr.controller.record.n_steps > start:
+            self._new_controller()
+        controller = self.controller = autolr.controller
+        controller.skip(start - controller.record.n_steps)
+        self.steps_seen = start
+        self._engine = WarmupEngine(
+            controller, self._strategy, execute=self._execute,
+            on_test=self._on_test, on_switch=self._apply_switch,
+            on_fault=self._warn_fault)
+        # Snapshots live in this process's memory: a new or resumed fit
+        # starts with none, and takes one now.
+        self.snapshot.clear()
+        controller.forget_snapshots()
+        # Every worker starts from the chief's decision, e.g. after a resume
+        # whose replayed tests differed (distributed.py).
+        self._engine.start()
+        # Names the line of AutoLR.on_epoch_begin (_sync, begin_epoch, the hook).
+        fit_checks.warn_if_too_short(controller, self.schedule, stacklevel=4)
+        controller.plan_snapshot()
+        self._execute(controller.pop_actions())
+
+    def _new_controller(self, restored_schedule=True):
+        """A new `WarmupController` from AutoLR's options, kept as its `controller`."""
+        autolr = self.autolr
+        autolr.controller = WarmupController(
+            self.schedule, autolr.detector_options, autolr.check_every,
+            steps_per_epoch=(autolr.params or {}).get("steps"),
+            rewind=autolr.rewind, restore_on_fault=autolr.restore_on_divergence,
+            sweep=self.sweep,
+            min_peak=autolr._own_lr if autolr.own_lr_floor else None,
+            cap_peak=autolr.cap_peak,
+        )
+        if restored_schedule:  # a loaded schedule that already switched
+            engine.read_schedule(autolr.controller)
+        return autolr.controller
+
+    def _fingerprint(self):
+        """The options that shape the decision and the LR (resume.py)."""
+        autolr = self.autolr
+        return resume.fingerprint(
+            self.schedule, autolr.detector_options, autolr.check_every,
+            (autolr.params or {}).get("steps"), autolr.monitor,
+            rewind=autolr.rewind, sweep=self.sweep,
+            own_lr_floor=autolr.own_lr_floor, cap_peak=autolr.cap_peak,
+            restore_on_divergence=autolr.restore_on_divergence)
+
+    def _undo_first_steps(self):
+        """Before an error at the end of the first execution: as before `fit`.
+
+        The weights and optimizer state come back from the copy taken when
+        the fit started (snapshot.py; none with snapshots off), and the step
+        counters are put back, so the error leaves the model as an error
+        before training would.
+        """
+        if self.snapshot.restore(self.steps_seen):
+            for optimizer, before in zip(self.optimizers, self._start_iterations):
+                optimizer.iterations.assign(before)
+
+    def _check_optimizers_stepped(self):
+        """At the end of the first step: every optimizer driven stepped."""
+        error = fit_checks.optimizer_not_stepped(
+            self.optimizers, self._start_iterations)
+        if error is not None:  # a custom `train_step` applies other optimizers
+            self._uninstall()
+            raise error
+
+    # ------------------------------------------------------------ the engine's
+    def _execute(self, actions):
+        """Takes the snapshots and restores the controller planned."""
+        for action in actions:
+            if action[0] == "snapshot":
+                _, step, keep = action
+                if not self.snapshot.take(step, keep):
+                    self.controller.drop_snapshot(step)
+            elif action[0] == "restore" and self.snapshot.restore(action[1]):
+                # The loss metric holds the non-finite or overshooting
+                # losses of this epoch: count anew from here.
+                self._reader.reset()
+                if self.counter is not None:
+                    self.counter.invalidate()
+
+    def _on_test(self, result):
+        """TensorBoard scalars, and one line per test at `verbose=2`."""
+        if self._summaries is not None:  # TensorBoard scalars
+            self._summaries.test(result, self.controller.detector)
+        if self.autolr.verbose >= 2:
+            self._print(engine.test_message(result, self.controller.detector))
+
+    def _warn_fault(self):
+        """Warns after a non-finite loss that did not end warmup (names the engine's line)."""
+        warnings.warn(fit_checks.fault_message(self.controller),
+                      RuntimeWarning, stacklevel=2)
+
+    def _apply_switch(self):
+        """Reports the switch the engine wrote into the schedule."""
+        controller = self.controller
+        if self._summaries is not None:  # TensorBoard scalars
+            self._summaries.switch(controller.switch_step, controller.peak_lr)
+        if controller.reason == DIVERGED:
+            warnings.warn(engine.diverged_message(controller),
+                          RuntimeWarning, stacklevel=2)
+        if self.autolr.verbose:
+            self._print(engine.switch_message(controller, self.epoch))
