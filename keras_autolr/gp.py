@@ -186,7 +186,9 @@ class GaussianProcessSmoother:
         # 1 - k0(g_i, g_last): the prior of Var(f_i - f_last) over 2 * a2.
         self._prior_to_last = 1.0 - unit_kernel(self._grid, self._grid[-1:])[:, 0]
         self._basis = grid_basis(self._grid)  # [G, r]
-        self._basis_to_last = self._basis - self._basis[-1]
+        with tf.device(CPU):
+            self._basis_t = tf.constant(self._basis)
+            self._to_last_t = tf.constant(self._basis - self._basis[-1])
 
     @property
     def grid(self):
@@ -199,12 +201,15 @@ class GaussianProcessSmoother:
         fails (non-finite input).
         """
         x, y = _points(x, y, self.fit_points)
-        try:
-            eigvals, eigvecs = np.linalg.eigh(unit_kernel(x, x))
-        except np.linalg.LinAlgError as error:
-            raise tf.errors.InvalidArgumentError(None, None, str(error)) from error
-        eigvals = np.maximum(eigvals, 0.0)
-        return adam(eigvals, eigvecs.T @ y, eigvecs.T @ np.ones_like(y), params)
+        with tf.device(CPU):
+            eigvals, eigvecs = tf.linalg.eigh(tf.constant(unit_kernel(x, x)))
+            rotated = tf.matmul(eigvecs, tf.constant(np.stack(
+                [y, np.ones_like(y)], axis=1)), transpose_a=True).numpy()
+        eigvals = np.maximum(eigvals.numpy(), 0.0)
+        if not (np.all(np.isfinite(eigvals)) and np.all(np.isfinite(rotated))):
+            raise tf.errors.InvalidArgumentError(
+                None, None, "The eigendecomposition is not finite.")
+        return adam(eigvals, rotated[:, 0], rotated[:, 1], params)
 
     def posterior(self, x, y, params, jitter=0.0):
         """Posterior mean on the grid, past-minimum probability, argmin, descent.
@@ -220,16 +225,15 @@ class GaussianProcessSmoother:
         a2, s2, mean = constrained(params)
         chol = self._cholesky(a2 * unit_kernel(x, x), s2 + jitter)
         k_ng = a2 * unit_kernel(x, self._grid)  # [n, G]
-        post_mean = mean + _cholesky_solve(chol, y - mean) @ k_ng
+        offset, gram, explained = _posterior_terms(
+            chol, k_ng, y - mean, self._basis_t, self._to_last_t)
+        post_mean = mean + offset
         argmin = int(np.argmin(post_mean))
         # Var(f_i - f_k) = a2 * (2 - 2 k0(g_i, g_k)) - |L^-1 (k_i - k_k)|^2,
         # for every i against the last point k, and for the one pair
         # (argmin, 0) of the descent guard. With `k_ng = P B^T` (`B` the
         # grid basis), `k_i - k_k = P (b_i - b_k)` and the second term is
         # `(b_i - b_k)^T S (b_i - b_k)`, `S = (L^-1 P)^T (L^-1 P)`.
-        gram = _projected_gram(chol, k_ng @ self._basis)  # S: [r, r]
-        to_last = self._basis_to_last
-        explained = np.sum((to_last @ gram) * to_last, axis=1)
         pair = self._basis[argmin] - self._basis[0]
         explained0 = float(pair @ gram @ pair)
         prior = 2.0 * a2 * self._prior_to_last
@@ -259,9 +263,9 @@ class GaussianProcessSmoother:
         a2, s2, mean = constrained(params)
         chol = self._cholesky(a2 * unit_kernel(x, x), s2 + jitter)
         k_ng = a2 * unit_kernel(x, self._grid)  # [n, G]
-        post_mean = mean + _cholesky_solve(chol, y - mean) @ k_ng
-        gram = _projected_gram(chol, k_ng @ self._basis)
-        explained = np.sum((self._basis @ gram) * self._basis, axis=1)
+        offset, _, explained = _posterior_terms(
+            chol, k_ng, y - mean, self._basis_t, self._basis_t)
+        post_mean = mean + offset
         var = np.maximum(a2 - explained, 0.0)
         return post_mean, var
 
@@ -293,26 +297,44 @@ def grid_basis(grid):
     1e-15 of the largest and 16 more, at most `len(grid)`: the posterior's
     triangular solve then takes `r` columns instead of `G`.
     """
-    eigvals, eigvecs = np.linalg.eigh(unit_kernel(grid, grid))
+    with tf.device(CPU):  # not OpenBLAS threads (`_posterior_terms`)
+        eigvals, eigvecs = (t.numpy() for t in tf.linalg.eigh(
+            tf.constant(unit_kernel(grid, grid))))
     order = np.argsort(eigvals)[::-1]
     eigvals, eigvecs = eigvals[order], eigvecs[:, order]
     rank = min(len(grid), int(np.sum(eigvals > 1e-15 * eigvals[0])) + 16)
     return np.ascontiguousarray(eigvecs[:, :rank])
 
 
-def _projected_gram(chol, projected):
-    """`(L^-1 P)^T (L^-1 P)` for the lower-triangular `chol` and `P` [n, r]."""
+def _posterior_terms(chol, k_ng, residual, basis, rows):
+    """The posterior's matrix work, in TensorFlow on the host CPU.
+
+    NumPy's matrix products run on OpenBLAS threads that keep spinning
+    after each call, taking a core from training on a small machine
+    (measured: a keras.io convnet's `fit` 17.3 s with them held to one
+    thread, 19.8-20.8 s without); TensorFlow's run on the pool that training
+    uses.
+
+    Args:
+        chol: lower Cholesky factor of `K` (a tf.Tensor), [n, n].
+        k_ng: `a2 * k0(x, grid)`, [n, G].
+        residual: `y - m`, [n].
+        basis: the grid basis `B` (a tf.Tensor), [G, r].
+        rows: a tf.Tensor [G, r] whose rows `b` get `b^T S b`.
+
+    Returns:
+        `(K^-1 residual) @ k_ng` [G], `S = (L^-1 k_ng B)^T (L^-1 k_ng B)`
+        [r, r], and `b^T S b` for each row of `rows` [G], as NumPy.
+    """
     with tf.device(CPU):
+        k_ng = tf.constant(k_ng)
+        alpha = tf.linalg.cholesky_solve(chol, tf.constant(residual[:, None]))
+        offset = tf.matmul(alpha, k_ng, transpose_a=True)[0]
         solved = tf.linalg.triangular_solve(
-            chol, tf.constant(projected, tf.float64), lower=True)
-        return tf.matmul(solved, solved, transpose_a=True).numpy()
-
-
-def _cholesky_solve(chol, vector):
-    """`K^-1 vector` from the Cholesky factor of `K`, as NumPy."""
-    with tf.device(CPU):
-        return tf.linalg.cholesky_solve(
-            chol, tf.constant(vector[:, None], tf.float64)).numpy()[:, 0]
+            chol, tf.matmul(k_ng, basis), lower=True)
+        gram = tf.matmul(solved, solved, transpose_a=True)
+        explained = tf.reduce_sum(tf.matmul(rows, gram) * rows, axis=1)
+        return offset.numpy(), gram.numpy(), explained.numpy()
 
 
 def _points(x, y, size):
