@@ -224,12 +224,8 @@ class GaussianProcessSmoother:
         factorization fails; the caller retries with more `jitter`.
         """
         x, y = _points(x, y, self.predict_points)
-        a2, s2, mean = constrained(params)
-        chol = self._cholesky(_scaled(unit_kernel(x, x), a2), s2 + jitter)
-        k_ng = _scaled(unit_kernel(x, self._grid), a2)  # [n, G]
-        offset, gram, explained = _posterior_terms(
-            chol, k_ng, y - mean, self._basis_t, self._to_last_t)
-        post_mean = mean + offset
+        a2, post_mean, gram, explained = self._condition(
+            x, y, params, jitter, self._to_last_t)
         argmin = int(np.argmin(post_mean))
         # Var(f_i - f_k) = a2 * (2 - 2 k0(g_i, g_k)) - |L^-1 (k_i - k_k)|^2,
         # for every i against the last point k, and for the one pair
@@ -262,14 +258,24 @@ class GaussianProcessSmoother:
             `(mean, variance)`: float64 arrays of shape `[grid_points]`.
         """
         x, y = _points(x, y, None)
+        a2, post_mean, _, explained = self._condition(
+            x, y, params, jitter, self._basis_t)
+        var = np.maximum(a2 - explained, 0.0)
+        return post_mean, var
+
+    def _condition(self, x, y, params, jitter, rows):
+        """The GP conditioned on `(x, y)`: `(a2, mean on the grid, S, b^T S b)`.
+
+        `S` and `b^T S b` (for each row `b` of `rows`) as in
+        `_posterior_terms`. Raises `tf.errors.InvalidArgumentError` when the
+        Cholesky factorization fails.
+        """
         a2, s2, mean = constrained(params)
         chol = self._cholesky(_scaled(unit_kernel(x, x), a2), s2 + jitter)
         k_ng = _scaled(unit_kernel(x, self._grid), a2)  # [n, G]
-        offset, _, explained = _posterior_terms(
-            chol, k_ng, y - mean, self._basis_t, self._basis_t)
-        post_mean = mean + offset
-        var = np.maximum(a2 - explained, 0.0)
-        return post_mean, var
+        offset, gram, explained = _posterior_terms(
+            chol, k_ng, y - mean, self._basis_t, rows)
+        return a2, mean + offset, gram, explained
 
     def _cholesky(self, kernel, diagonal):
         """Lower Cholesky factor of `kernel + diagonal * I` (a tf.Tensor).
