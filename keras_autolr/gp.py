@@ -1,17 +1,20 @@
 """Gaussian-process smoothing of a loss record and the past-minimum test.
 
-Float64 on the host CPU, with TensorFlow Probability's RBF kernel and normal
-distribution (its NumPy substrate) and TensorFlow's Cholesky factorization
-and triangular solve, run eagerly: nothing is traced or compiled, so the
+Float64 on the host CPU, run eagerly: nothing is traced or compiled, so the
 first test of a process costs what every other test costs (a traced and
 XLA-compiled version took 1 to 2.5 s to compile in each process, on the
-critical path of `fit` and of `replay`).
+critical path of `fit` and of `replay`). The kernel is TensorFlow
+Probability's `ExponentiatedQuadratic`, written out in NumPy (checked
+against TFP's in tests/test_gp.py); the normal distribution is TFP's (its
+NumPy substrate); every matrix operation is TensorFlow's, on the thread
+pool training uses (`_posterior_terms` says why not NumPy's).
 
 The length scale is fixed (0.2 in units of `x`), so one eigendecomposition
 per fit turns every Adam step into O(n) work, with the gradient written out
-(below). The test needs the posterior mean and only the variances of
-`f_i - f_k` against the last grid point `k`, not the full grid covariance:
-one Cholesky factorization and one triangular solve per posterior.
+(`likelihood_gradient`). The test needs the posterior mean and only the
+variances of `f_i - f_k` against the last grid point `k`, not the full grid
+covariance: one Cholesky factorization per posterior, and one triangular
+solve of the few columns of the grid basis (`grid_basis`).
 
 Model (docs/algorithm.md, "The paper's rule" 3), on standardized losses `y`:
 `y = m + f(x) + eps`, `f ~ GP(0, a2 * exp(-(x - x')**2 / (2 * 0.2**2)))`,
