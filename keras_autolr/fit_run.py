@@ -106,13 +106,17 @@ class FitRun:
         # The step counter is read at the first epoch, after every
         # callback's on_train_begin: BackupAndRestore may restore it.
         self._synced = False
-        self.controller = None
         self.counter = None
         self.horizon = 0
         self.epoch = 0
         self.steps_seen = 0
         # TensorBoard scalars: this fit's destination, or None.
         self._summaries = summaries.open_for(autolr, fit_callbacks)
+
+    @property
+    def controller(self):
+        """The `WarmupController` this fit drives: the callback's own."""
+        return self.autolr.controller
 
     # ------------------------------------------------------------ the hooks
     def begin_epoch(self, epoch):
@@ -244,7 +248,7 @@ class FitRun:
                 self._print(resume.resumed_message(path, autolr.controller, start))
         elif autolr.controller is None or autolr.controller.record.n_steps > start:
             self._new_controller()
-        controller = self.controller = autolr.controller
+        controller = autolr.controller
         controller.skip(start - controller.record.n_steps)
         self.steps_seen = start
         self._engine = WarmupEngine(
