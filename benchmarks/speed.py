@@ -17,7 +17,10 @@ Measures, in one run:
 3. the wall-time ratio of the README's main job (examples/mnist_autolr.py:
    small CNN, LAMB, 4,000 MNIST images, batch 256, 10 epochs) with `AutoLR`
    to the same `fit` with Keras `CosineDecay` with linear warmup to the same
-   peak, the two run alternately;
+   peak, the two run alternately; and, less noisy than a ratio of two wall
+   times on a shared machine, the time spent inside AutoLR's hooks in those
+   `fit`s (its whole host-side cost) and inside its detector tests, as a
+   share of the `fit`'s wall time;
 4. the cost of the rewind's host snapshots on a model of 50M+ parameters
    (an MLP 1024-4096-4096-4096-4096-10, 54.6M, with Adam, batch 256, a teacher-student
    task): the host memory the copies hold against 2 x (weights + optimizer
@@ -124,6 +127,35 @@ def replay_seconds(repeats, n_steps=10 ** 6):
     return times[0], float(np.median(times[1:])), len(decision.tests)
 
 
+class _CostedAutoLR(keras_autolr.AutoLR):
+    """`AutoLR` that adds up the wall time of its hooks and of its tests."""
+
+    HOOKS = ("set_model", "on_train_begin", "on_epoch_begin",
+             "on_train_batch_end", "on_epoch_end", "on_train_end")
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.hook_seconds = 0.0
+        self.test_seconds = 0.0
+        for name in self.HOOKS:
+            setattr(self, name, self._timed(getattr(self, name), "hook_seconds"))
+
+    def _timed(self, method, total):
+        def timed(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                setattr(self, total, getattr(self, total) + time.perf_counter() - start)
+        return timed
+
+    def on_epoch_begin(self, epoch, logs=None):
+        super().on_epoch_begin(epoch, logs)
+        detector = self.controller.detector  # set up by the first epoch
+        if "test" not in vars(detector):
+            detector.test = self._timed(detector.test, "test_seconds")
+
+
 def main_job_seconds(kind, epochs, batch_size, peak_lr):
     """Wall seconds of the README's main job `fit` with AutoLR or CosineDecay."""
     import mnist_autolr
@@ -134,7 +166,7 @@ def main_job_seconds(kind, epochs, batch_size, peak_lr):
     callbacks = []
     if kind == "autolr":
         optimizer = mnist_autolr.lamb()
-        callbacks = [keras_autolr.AutoLR(verbose=0)]
+        callbacks = [_CostedAutoLR(verbose=0)]
     else:
         warm = max(1, steps // 2 // 4)
         schedule = keras.optimizers.schedules.CosineDecay(
@@ -212,6 +244,7 @@ def main(argv=None):
                                             counting=False)
     main_job_seconds("autolr", 1, 256, 0.05)  # warm up caches and imports
     ratios, auto_s, cosine_s, peak = [], [], [], 0.05
+    hook_share, test_share = [], []
     for _ in range(pairs):
         a, autolr = main_job_seconds("autolr", 10, 256, None)
         peak = autolr.peak_lr
@@ -219,6 +252,8 @@ def main(argv=None):
         auto_s.append(a)
         cosine_s.append(c)
         ratios.append(a / c)
+        hook_share.append(autolr.hook_seconds / a)
+        test_share.append(autolr.test_seconds / a)
     result = {
         "date": datetime.date.today().isoformat(),
         "machine": f"{platform.processor() or platform.machine()}, "
@@ -236,6 +271,8 @@ def main(argv=None):
         "main_job_seconds_cosine": cosine_s,
         "wall_ratio_median": float(np.median(ratios)),
         "tests_in_main_job": len(autolr.decision.tests),
+        "main_job_autolr_hooks_share": hook_share,
+        "main_job_autolr_tests_share": test_share,
     }
     if args.snapshot_steps:
         result["snapshots"] = snapshot_cost(args.snapshot_steps)
@@ -256,6 +293,10 @@ def main(argv=None):
           f"{replay_s:.2f} s ({replay_first:.2f} s first call) | <= 3 s |")
     print(f"| main job wall time, AutoLR / CosineDecay+warmup | "
           f"{result['wall_ratio_median']:.3f} (median of {pairs}) | <= 1.05 |")
+    print(f"| main job: AutoLR's hooks / its `fit`'s wall time | "
+          f"{np.median(hook_share):.3f} (median of {pairs}; its "
+          f"{result['tests_in_main_job']} tests: {np.median(test_share):.3f}) | "
+          f"<= 0.05 |")
     if "snapshots" in result:
         _print_snapshots(result["snapshots"])
     return 0
