@@ -247,7 +247,19 @@ class FitRun:
             if autolr.verbose >= 2:
                 self._print(resume.resumed_message(path, autolr.controller, start))
         elif autolr.controller is None or autolr.controller.record.n_steps > start:
+            earlier = autolr.controller
             self._new_controller()
+            if start == 0 and earlier is not None and earlier.switch_step is not None:
+                # A new optimizer (recompiled) after an earlier fit of this
+                # callback: the schedule, its decision included, is reused.
+                warnings.warn(
+                    "AutoLR: the optimizer starts at step 0 after an earlier "
+                    "`fit` of this callback (a new or recompiled optimizer): it "
+                    "trains with that fit's schedule, warmup to step "
+                    f"{earlier.switch_step} and decay from LR {earlier.peak_lr:.4g}, "
+                    "without a new sweep. For a new sweep (e.g. fine-tuning after "
+                    "training a new head), pass a new `AutoLR()` to this `fit`.",
+                    UserWarning, stacklevel=3)  # AutoLR.on_epoch_begin
         controller = autolr.controller
         controller.skip(start - controller.record.n_steps)
         self.steps_seen = start

@@ -1,5 +1,7 @@
 """Bad input and misuse: clear errors, before training starts."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -146,3 +148,32 @@ def test_second_fit_within_the_budget_continues_the_same_schedule():
               callbacks=[autolr])
     assert autolr.record.step.tolist() == list(range(16))
     assert np.all(np.isfinite(autolr.record.loss))
+
+
+def test_a_recompiled_optimizer_reuses_the_decision_and_says_so():
+    """keras.io's fine-tuning pattern: fit, recompile, fit with the same callback."""
+    autolr = AutoLR(verbose=0)
+    model = _training.fit_small_digits([autolr], epochs=12)
+    assert autolr.switch_step is not None
+    switch, peak = autolr.switch_step, autolr.peak_lr
+    (x, y), _ = _training.digits()
+    model.compile(optimizer=keras.optimizers.Adam(1e-4),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    with pytest.warns(UserWarning, match=(
+            f"starts at step 0 after an earlier `fit`.*warmup to step {switch}.*"
+            r"pass a new `AutoLR\(\)`")) as caught:
+        model.fit(x[:1400], y[:1400], batch_size=100, epochs=12, verbose=0,
+                  callbacks=[autolr])
+    assert any(w.filename.endswith("callback.py") for w in caught
+               if "starts at step 0" in str(w.message))
+    assert autolr.switch_step == switch
+    assert autolr.peak_lr == pytest.approx(peak, rel=1e-6)  # read back in float32
+    # A new AutoLR on the recompiled model sweeps afresh, without the warning.
+    model.compile(optimizer=keras.optimizers.Adam(1e-4),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    fresh = AutoLR(verbose=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        model.fit(x[:1400], y[:1400], batch_size=100, epochs=12, verbose=0,
+                  callbacks=[fresh])
+    assert len(fresh.decision.tests) > 0 and fresh.decision.reason != "restored"
