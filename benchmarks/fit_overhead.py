@@ -13,9 +13,9 @@ Single wall times on a shared 2-core virtual machine vary by up to 1.6x
 from run to run with the same code, so three estimates are printed per job:
 the median of the pair ratios (the target's), the ratio of the two sides'
 fastest runs (each side's least disturbed run), and the median ratio of CPU
-times. Pairs alternate: AutoLR
-first, then `keras.optimizers.schedules.CosineDecay` with linear warmup over
-the first eighth of the steps to the peak LR AutoLR chose in that pair.
+times. Pairs alternate: AutoLR first, then
+`keras.optimizers.schedules.CosineDecay` with linear warmup over the first
+eighth of the steps to the peak LR AutoLR chose in that pair.
 
 Jobs:
 - `main`: the README's main job (examples/mnist_autolr.py): small CNN, LAMB,

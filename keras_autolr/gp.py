@@ -114,12 +114,7 @@ def likelihood_gradient(eigvals, q_y, q_1, theta):
         float64 array of 3; a non-finite entry is set to 0.
     """
     r_a, r_s, mean = (float(v) for v in theta)
-    grad = _gradient(eigvals, q_y, q_1, float(len(eigvals)), r_a, r_s, mean)
-    return np.array(grad, np.float64)
-
-
-def _gradient(eigvals, q_y, q_1, count, r_a, r_s, mean):
-    """`likelihood_gradient` as three floats (the Adam loop's inner step)."""
+    count = float(len(eigvals))
     d = _softplus(r_a) * eigvals
     d += _softplus(r_s) + NOISE_FLOOR
     inverse = 1.0 / d
@@ -130,14 +125,14 @@ def _gradient(eigvals, q_y, q_1, count, r_a, r_s, mean):
     grad = (half * float(np.dot(d_dd, eigvals)) * _sigmoid(r_a),
             half * float(d_dd.sum()) * _sigmoid(r_s),
             -float(np.dot(w, q_1)) / count)
-    return tuple(g if math.isfinite(g) else 0.0 for g in grad)
+    return np.array([g if math.isfinite(g) else 0.0 for g in grad], np.float64)
 
 
 def adam(eigvals, q_y, q_1, params):
     """`ADAM_STEPS` Adam steps (lr 0.01) on the GP's mean negative log-likelihood.
 
     The step of `likelihood_gradient`, written into the loop (the same
-    arithmetic, in the same order, as `_gradient`): a test fits at most 100
+    arithmetic, in the same order): a test fits at most 100
     points, so the Python around each step costs more than its math.
 
     Args:
@@ -160,7 +155,7 @@ def adam(eigvals, q_y, q_1, params):
     with np.errstate(all="ignore"):
         for step in range(1, ADAM_STEPS + 1):
             r_a, r_s, mean = theta
-            # _gradient, inlined.
+            # likelihood_gradient, inlined.
             d = (max(r_a, 0.0) + log1p(exp(-abs(r_a)))) * eigvals
             d += (max(r_s, 0.0) + log1p(exp(-abs(r_s)))) + NOISE_FLOOR
             inverse = 1.0 / d
