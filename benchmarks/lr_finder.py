@@ -52,7 +52,7 @@ import numpy as np  # noqa: E402
 
 import _tasks  # noqa: E402
 import keras_autolr  # noqa: E402
-from keras_autolr import lr_finder  # noqa: E402
+from keras_autolr.tools import lr_finder  # noqa: E402
 from keras_autolr._keras import keras  # noqa: E402
 
 GRID_SOURCE = "f3def02:benchmarks/results/full.json"

@@ -340,7 +340,7 @@ def _patch_no_descent_guard():
     import inspect
     from unittest import mock
 
-    from keras_autolr import detector, offline
+    from keras_autolr.decision import detector, offline
 
     options = getattr(offline, "DetectorOptions", None)
     if options is not None:  # replay builds its options through `resolve`
@@ -367,7 +367,7 @@ def _patch_cap_keeps_lr():
     """
     from unittest import mock
 
-    from keras_autolr import controller as ctl
+    from keras_autolr.decision import controller as ctl
 
     original = ctl.WarmupController._final_test
 
@@ -391,7 +391,7 @@ def _patch_raw_units():
     """
     from unittest import mock
 
-    from keras_autolr import detector
+    from keras_autolr.decision import detector
 
     return mock.patch.object(
         detector, "_standardizer", lambda v: (float(np.mean(v)), 1.0))
@@ -406,7 +406,7 @@ def _patch_mean_reinit():
     import contextlib
     from unittest import mock
 
-    from keras_autolr import detector
+    from keras_autolr.decision import detector
 
     original_test = detector.WarmupDetector.test
     original_start = detector.WarmupDetector._start_params
@@ -441,7 +441,7 @@ def _patch_adam_state():
     import contextlib
     from unittest import mock
 
-    from keras_autolr import detector, gp
+    from keras_autolr.decision import detector, gp
 
     current = {}
     original_test = detector.WarmupDetector.test

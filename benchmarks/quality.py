@@ -69,7 +69,7 @@ import tensorflow as tf  # noqa: E402
 import _tasks  # noqa: E402
 import keras_autolr  # noqa: E402
 from keras_autolr._keras import keras  # noqa: E402
-from keras_autolr.engine import write_schedule  # noqa: E402
+from keras_autolr.training.engine import write_schedule  # noqa: E402
 
 SCHEMA = 1
 RESULTS_DIR = os.path.join(_HERE, "results")

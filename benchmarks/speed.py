@@ -9,7 +9,7 @@ Measures, in one run:
 2. the callback's cost per step outside tests: the median
    `on_train_batch_end` call of a real one-epoch `fit` of 2,000 steps in
    warmup (budget 1e6 steps, so tests are far apart), in microseconds, with
-   the host counting of keras_autolr/batch_counter.py and without it
+   the host counting of keras_autolr/training/batch_counter.py and without it
    (every execution reads the step counter and the loss tracker);
 2b. `replay` of a 1e6-step loss log (a falling curve, budget 2e6 steps,
    `check_every=50_000`: 20 tests), the first call in the process and the
@@ -84,10 +84,10 @@ def callback_us_per_step(repeats, counting=True):
     calls that test or copy the weights are counted, not the median). The
     logs Keras hands the callback are converted by Keras whether or not a
     callback reads them, so they are not AutoLR's cost. `counting=False`
-    turns the host counting off (keras_autolr/batch_counter.py): every
+    turns the host counting off (keras_autolr/training/batch_counter.py): every
     execution reads the step counter and the loss tracker, as before it.
     """
-    from keras_autolr import callback as callback_lib
+    from keras_autolr.training import callback as callback_lib
 
     original = callback_lib.BatchCounter
     if not counting:

@@ -15,7 +15,7 @@ Keras 3's `model.fit` does not run under MultiWorkerMirroredStrategy
 
 Every worker trains on its shard of each global batch, reads the same
 global mean loss, and tests at the same steps; after each test every worker
-takes the chief's decision (`keras_autolr.distributed.agree`), so both print
+takes the chief's decision (`keras_autolr.training.distributed.agree`), so both print
 the same switch step and peak LR and train with the same LR at every step.
 Data: scikit-learn's 8x8 digits (no download).
 """

@@ -7,19 +7,19 @@ of the budget (Kim et al., "Automated Learning Rate Scheduler for
 Large-batch Training", arXiv 2107.05855).
 """
 
-from keras_autolr.callback import AutoLR
-from keras_autolr.controller import Decision
-from keras_autolr.detector import TestResult
-from keras_autolr.detector import WarmupDetector
-from keras_autolr.lr_finder import LRFinderResult
-from keras_autolr.lr_finder import find_lr
-from keras_autolr.offline import replay
-from keras_autolr.options import DetectorOptions
-from keras_autolr.paper import PAPER
-from keras_autolr.plotting import plot_decision
+from keras_autolr.training.callback import AutoLR
+from keras_autolr.decision.controller import Decision
+from keras_autolr.decision.detector import TestResult
+from keras_autolr.decision.detector import WarmupDetector
+from keras_autolr.tools.lr_finder import LRFinderResult
+from keras_autolr.tools.lr_finder import find_lr
+from keras_autolr.tools.offline import replay
+from keras_autolr.decision.options import DetectorOptions
+from keras_autolr.decision.paper import PAPER
+from keras_autolr.tools.plotting import plot_decision
 from keras_autolr.schedule import AutoLRSchedule
-from keras_autolr.state import StateFileError
-from keras_autolr.training_loop import WarmupDriver
+from keras_autolr.training.state import StateFileError
+from keras_autolr.training.training_loop import WarmupDriver
 
 __version__ = "0.1.0"
 

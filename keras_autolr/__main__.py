@@ -2,7 +2,7 @@
 
 import sys
 
-from keras_autolr.cli import main
+from keras_autolr.tools.cli import main
 
 __all__ = ["main"]
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 import keras_autolr
-from keras_autolr import callback as callback_lib
-from keras_autolr.batch_counter import BatchCounter
-from keras_autolr.controller import WarmupController
-from keras_autolr.detector import WarmupDetector
+from keras_autolr.training import callback as callback_lib
+from keras_autolr.training.batch_counter import BatchCounter
+from keras_autolr.decision.controller import WarmupController
+from keras_autolr.decision.detector import WarmupDetector
 from keras_autolr.schedule import AutoLRSchedule
 
 from tests._training import compile_digits

@@ -5,8 +5,8 @@ import math
 import pytest
 
 from keras_autolr import warmup
-from keras_autolr.cadence import GROWTH
-from keras_autolr.cadence import TestCadence
+from keras_autolr.decision.cadence import GROWTH
+from keras_autolr.decision.cadence import TestCadence
 
 CURVE = dict(min_lr=1e-5, max_lr=1.0, warmup_steps=1000)
 

@@ -23,7 +23,7 @@ import tensorflow as tf
 
 import keras_autolr
 from keras_autolr import schedule_state
-from keras_autolr import state as state_lib
+from keras_autolr.training import state as state_lib
 from keras_autolr._keras import IS_KERAS_3
 from keras_autolr._keras import keras
 

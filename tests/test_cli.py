@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from keras_autolr import replay
-from keras_autolr.cli import load_losses
-from keras_autolr.cli import main
+from keras_autolr.tools.cli import load_losses
+from keras_autolr.tools.cli import main
 from tests.conftest import valley
 
 T = 2000

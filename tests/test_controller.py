@@ -9,10 +9,10 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from keras_autolr import controller as controller_lib
-from keras_autolr.controller import WarmupController
-from keras_autolr.detector import WarmupDetector
-from keras_autolr.options import DEFAULT_PEAK_FACTOR
+from keras_autolr.decision import controller as controller_lib
+from keras_autolr.decision.controller import WarmupController
+from keras_autolr.decision.detector import WarmupDetector
+from keras_autolr.decision.options import DEFAULT_PEAK_FACTOR
 from keras_autolr.schedule import AutoLRSchedule
 
 from tests.conftest import falling

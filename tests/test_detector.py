@@ -5,7 +5,7 @@ import pytest
 
 from keras_autolr import WarmupDetector
 from keras_autolr import replay
-from keras_autolr import gp
+from keras_autolr.decision import gp
 from tests.conftest import falling
 from tests.conftest import valley
 from tests.conftest import warmup_lr

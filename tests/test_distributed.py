@@ -1,4 +1,4 @@
-"""`keras_autolr.distributed` and `WarmupDriver`, in one process (issue 3).
+"""`keras_autolr.training.distributed` and `WarmupDriver`, in one process (issue 3).
 
 Multi-process behaviour is tested in `test_distributed_mirrored.py` and
 `test_distributed_multi_worker.py`; here: what holds on a single worker.
@@ -9,11 +9,11 @@ import pytest
 import tensorflow as tf
 
 import keras_autolr
-from keras_autolr import controller as controller_lib
-from keras_autolr import distributed
+from keras_autolr.decision import controller as controller_lib
+from keras_autolr.training import distributed
 from keras_autolr._keras import IS_KERAS_3, keras
-from keras_autolr.controller import WarmupController
-from keras_autolr.detector import WarmupDetector
+from keras_autolr.decision.controller import WarmupController
+from keras_autolr.decision.detector import WarmupDetector
 
 from tests.conftest import valley
 

@@ -6,7 +6,7 @@ same MLP for 4 detector seeds. Seeds 0-2 run the same options on both
 workers; for seed 3 the second worker runs a detector with other options
 and starts from a schedule that says warmup already ended,
 so that its own decisions differ and only the agreement
-(`keras_autolr.distributed.agree`) keeps it on the chief's learning rate.
+(`keras_autolr.training.distributed.agree`) keeps it on the chief's learning rate.
 "Same" below means bit for bit (floats compared as hex strings).
 """
 

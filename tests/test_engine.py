@@ -5,8 +5,8 @@ import pytest
 
 from keras_autolr import AutoLRSchedule
 from keras_autolr import DetectorOptions
-from keras_autolr import engine
-from keras_autolr.controller import WarmupController
+from keras_autolr.training import engine
+from keras_autolr.decision.controller import WarmupController
 from tests.conftest import valley
 
 T = 400

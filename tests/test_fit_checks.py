@@ -8,9 +8,9 @@ import pytest
 from keras_autolr import AutoLR
 from keras_autolr import AutoLRSchedule
 from keras_autolr import DetectorOptions
-from keras_autolr import fit_checks
+from keras_autolr.training import fit_checks
 from keras_autolr._keras import keras
-from keras_autolr.controller import WarmupController
+from keras_autolr.decision.controller import WarmupController
 from tests import _training
 
 

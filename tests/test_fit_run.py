@@ -8,10 +8,10 @@ import tensorflow as tf
 
 import keras_autolr
 from keras_autolr import AutoLR
-from keras_autolr import callback as callback_lib
-from keras_autolr import engine as engine_lib
+from keras_autolr.training import callback as callback_lib
+from keras_autolr.training import engine as engine_lib
 from keras_autolr._keras import keras
-from keras_autolr.fit_run import FitRun
+from keras_autolr.training.fit_run import FitRun
 from tests import _training
 
 STEPS_PER_EPOCH = 14  # fit_small_digits: 1,400 digits, batch 100

@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from keras_autolr import gp
+from keras_autolr.decision import gp
 
 
 def _record(rng, n):

@@ -5,7 +5,7 @@ import pytest
 
 from keras_autolr import AutoLRSchedule
 from keras_autolr import _keras
-from keras_autolr import install
+from keras_autolr.training import install
 from keras_autolr import schedule_state
 from keras_autolr._keras import keras
 from tests import _training

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from keras_autolr._keras import keras
-from keras_autolr.loss_record import ExecutionLossReader
-from keras_autolr.loss_record import GrowingArray
-from keras_autolr.loss_record import LossRecord
-from keras_autolr.loss_record import MissingLossError
+from keras_autolr.training.loss_reader import ExecutionLossReader
+from keras_autolr.decision.loss_record import GrowingArray
+from keras_autolr.decision.loss_record import LossRecord
+from keras_autolr.training.loss_reader import MissingLossError
 
 
 def test_growing_array_keeps_every_value_in_order_past_its_capacity():

@@ -15,8 +15,8 @@ import keras_autolr
 from keras_autolr import _keras
 from keras_autolr._keras import IS_KERAS_3
 from keras_autolr._keras import keras
-from keras_autolr.controller import DEFAULT_PEAK_FACTOR
-from keras_autolr.lr_finder import MIN_SWEEP_STEPS
+from keras_autolr.decision.controller import DEFAULT_PEAK_FACTOR
+from keras_autolr.tools.lr_finder import MIN_SWEEP_STEPS
 
 from tests import _training
 

@@ -12,8 +12,8 @@ from keras_autolr import DetectorOptions
 from keras_autolr import WarmupDetector
 from keras_autolr import WarmupDriver
 from keras_autolr import replay
-from keras_autolr.controller import WarmupController
-from keras_autolr.options import DEFAULT_PEAK_FACTOR
+from keras_autolr.decision.controller import WarmupController
+from keras_autolr.decision.options import DEFAULT_PEAK_FACTOR
 from tests import _training
 from tests.conftest import valley
 

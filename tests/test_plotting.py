@@ -10,9 +10,9 @@ import pytest
 pytest.importorskip("matplotlib")
 
 import keras_autolr  # noqa: E402
-from keras_autolr import plotting  # noqa: E402
+from keras_autolr.tools import plotting  # noqa: E402
 from keras_autolr import replay  # noqa: E402
-from keras_autolr.detector import WarmupDetector  # noqa: E402
+from keras_autolr.decision.detector import WarmupDetector  # noqa: E402
 from keras_autolr.schedule import AutoLRSchedule  # noqa: E402
 from tests import _training  # noqa: E402
 from tests.conftest import falling  # noqa: E402

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from keras_autolr import AutoLR
-from keras_autolr.short_budget import SHORT_SWEEP_STEPS
+from keras_autolr.training.short_budget import SHORT_SWEEP_STEPS
 from tests import _training
 
 STEPS_PER_EPOCH = 14  # 1,400 digits, batch 100

@@ -17,10 +17,10 @@ import pytest
 from keras_autolr import AutoLRSchedule
 from keras_autolr import DetectorOptions
 from keras_autolr import StateFileError
-from keras_autolr import resume
-from keras_autolr import state as state_lib
+from keras_autolr.training import resume
+from keras_autolr.training import state as state_lib
 from keras_autolr._keras import keras
-from keras_autolr.controller import WarmupController
+from keras_autolr.decision.controller import WarmupController
 from tests.conftest import valley
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -6,8 +6,8 @@ import pytest
 import keras_autolr
 from keras_autolr import replay
 from keras_autolr._keras import keras
-from keras_autolr.controller import SNAPSHOT_GROWTH
-from keras_autolr.options import DEFAULT_PEAK_FACTOR
+from keras_autolr.decision.controller import SNAPSHOT_GROWTH
+from keras_autolr.decision.options import DEFAULT_PEAK_FACTOR
 from tests import _training
 from tests.conftest import falling
 from tests.conftest import valley

@@ -93,7 +93,7 @@ def test_a_nan_far_past_the_best_lr_ends_warmup_at_once():
 def test_cholesky_failure_is_an_inconclusive_test(monkeypatch):
     import tensorflow as tf
 
-    from keras_autolr import gp
+    from keras_autolr.decision import gp
 
     def fails(self, *args, **kwargs):
         raise tf.errors.InvalidArgumentError(None, None, "Cholesky failed")

@@ -6,7 +6,7 @@ import pytest
 import keras_autolr
 from keras_autolr import AutoLR
 from keras_autolr._keras import keras
-from keras_autolr.short_budget import SHORT_SWEEP_STEPS
+from keras_autolr.training.short_budget import SHORT_SWEEP_STEPS
 from tests import _training
 
 

@@ -3,8 +3,8 @@
 import numpy as np
 
 from keras_autolr._keras import keras
-from keras_autolr.snapshot import JointOptimizers
-from keras_autolr.snapshot import SnapshotRing
+from keras_autolr.training.snapshot import JointOptimizers
+from keras_autolr.training.snapshot import SnapshotRing
 from tests import _training
 
 

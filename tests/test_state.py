@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from keras_autolr import AutoLR
-from keras_autolr import state
+from keras_autolr.training import state
 from keras_autolr._keras import keras
 from tests import _training
 

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from keras_autolr import AutoLR
 from keras_autolr import _keras
-from keras_autolr import summaries
+from keras_autolr.training import summaries
 from keras_autolr._keras import keras
 from tests import _training
 

@@ -26,7 +26,7 @@ import _common  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import keras_autolr  # noqa: E402
-from keras_autolr import distributed  # noqa: E402
+from keras_autolr.training import distributed  # noqa: E402
 from keras_autolr._keras import IS_KERAS_3, keras  # noqa: E402
 
 

@@ -38,7 +38,7 @@ import _common  # noqa: E402
 import numpy as np  # noqa: E402
 
 import keras_autolr  # noqa: E402
-from keras_autolr import distributed  # noqa: E402
+from keras_autolr.training import distributed  # noqa: E402
 from keras_autolr._keras import IS_KERAS_3, keras  # noqa: E402
 
 EPOCHS = 3

@@ -12,10 +12,10 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from keras_autolr import detector as detector_lib
-from keras_autolr import gp
-from keras_autolr.detector import WarmupDetector
-from keras_autolr.offline import split_options
+from keras_autolr.decision import detector as detector_lib
+from keras_autolr.decision import gp
+from keras_autolr.decision.detector import WarmupDetector
+from keras_autolr.tools.offline import split_options
 from keras_autolr.schedule import AutoLRSchedule
 
 INSTALL_HINT = "pip install keras_autolr[plot]"

@@ -12,13 +12,13 @@ from typing import List, Optional
 import numpy as np
 
 from keras_autolr import _validation
-from keras_autolr.cadence import TestCadence
-from keras_autolr.detector import TestResult
-from keras_autolr.detector import WarmupDetector
-from keras_autolr.loss_record import GrowingArray
-from keras_autolr.loss_record import LossRecord
-from keras_autolr.options import DEFAULT_PEAK_FACTOR  # noqa: F401 (re-exported)
-from keras_autolr.options import DetectorOptions
+from keras_autolr.decision.cadence import TestCadence
+from keras_autolr.decision.detector import TestResult
+from keras_autolr.decision.detector import WarmupDetector
+from keras_autolr.decision.loss_record import GrowingArray
+from keras_autolr.decision.loss_record import LossRecord
+from keras_autolr.decision.options import DEFAULT_PEAK_FACTOR  # noqa: F401 (re-exported)
+from keras_autolr.decision.options import DetectorOptions
 
 DETECTED = "detected"  # the GP test found the minimum in the past
 CAP = "cap"  # the warmup reached `max_warmup_fraction` of the budget

@@ -20,19 +20,19 @@ import functools
 import warnings
 
 from keras_autolr import _keras
-from keras_autolr import distributed
-from keras_autolr import engine
-from keras_autolr import fit_checks
-from keras_autolr import install
-from keras_autolr import resume
-from keras_autolr import summaries
-from keras_autolr.controller import DIVERGED
-from keras_autolr.controller import WarmupController
-from keras_autolr.engine import WarmupEngine
-from keras_autolr.loss_record import ExecutionLossReader
-from keras_autolr.loss_record import MissingLossError
-from keras_autolr.snapshot import JointOptimizers
-from keras_autolr.snapshot import SnapshotRing
+from keras_autolr.training import distributed
+from keras_autolr.training import engine
+from keras_autolr.training import fit_checks
+from keras_autolr.training import install
+from keras_autolr.training import resume
+from keras_autolr.training import summaries
+from keras_autolr.decision.controller import DIVERGED
+from keras_autolr.decision.controller import WarmupController
+from keras_autolr.training.engine import WarmupEngine
+from keras_autolr.training.loss_reader import ExecutionLossReader
+from keras_autolr.training.loss_reader import MissingLossError
+from keras_autolr.training.snapshot import JointOptimizers
+from keras_autolr.training.snapshot import SnapshotRing
 
 
 class FitRun:

@@ -14,8 +14,8 @@ from typing import Optional, Tuple
 import numpy as np
 import tensorflow as tf
 
-from keras_autolr import gp
-from keras_autolr.options import DetectorOptions
+from keras_autolr.decision import gp
+from keras_autolr.decision.options import DetectorOptions
 
 MIN_FINITE_LOSSES = 10  # no test on fewer points
 # The descent guard: the smoothed drop from the start to the minimum must be

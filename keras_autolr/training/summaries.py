@@ -27,7 +27,7 @@ import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
 from keras_autolr import _keras
-from keras_autolr import siblings
+from keras_autolr.training import siblings
 from keras_autolr._keras import keras
 
 LEARNING_RATE = "autolr/learning_rate"

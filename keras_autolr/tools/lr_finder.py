@@ -18,13 +18,13 @@ import tensorflow as tf
 
 from keras_autolr import _keras
 from keras_autolr import _validation
-from keras_autolr import distributed
-from keras_autolr import offline
-from keras_autolr.controller import DEFAULT_PEAK_FACTOR
-from keras_autolr.controller import DIVERGED
-from keras_autolr.controller import Decision
-from keras_autolr.detector import TestResult
-from keras_autolr.loss_record import ExecutionLossReader
+from keras_autolr.training import distributed
+from keras_autolr.tools import offline
+from keras_autolr.decision.controller import DEFAULT_PEAK_FACTOR
+from keras_autolr.decision.controller import DIVERGED
+from keras_autolr.decision.controller import Decision
+from keras_autolr.decision.detector import TestResult
+from keras_autolr.training.loss_reader import ExecutionLossReader
 
 keras = _keras.keras
 
@@ -132,8 +132,8 @@ class LRFinderResult:
         Returns:
             A `matplotlib.figure.Figure`.
         """
-        from keras_autolr import plotting  # matplotlib is optional
-        from keras_autolr.detector import WarmupDetector
+        from keras_autolr.tools import plotting  # matplotlib is optional
+        from keras_autolr.decision.detector import WarmupDetector
         from keras_autolr.schedule import AutoLRSchedule
 
         figure_class = plotting._figure_class()

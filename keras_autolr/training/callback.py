@@ -6,14 +6,14 @@ import numpy as np
 
 from keras_autolr import _keras
 from keras_autolr import _validation
-from keras_autolr import distributed
-from keras_autolr import fit_checks
-from keras_autolr import install
-from keras_autolr import summaries
-from keras_autolr import short_budget as short_budget_lib
-from keras_autolr.batch_counter import BatchCounter
-from keras_autolr.fit_run import FitRun
-from keras_autolr.options import DetectorOptions
+from keras_autolr.training import distributed
+from keras_autolr.training import fit_checks
+from keras_autolr.training import install
+from keras_autolr.training import summaries
+from keras_autolr.training import short_budget as short_budget_lib
+from keras_autolr.training.batch_counter import BatchCounter
+from keras_autolr.training.fit_run import FitRun
+from keras_autolr.decision.options import DetectorOptions
 from keras_autolr.schedule import AutoLRSchedule
 
 keras = _keras.keras
@@ -93,7 +93,7 @@ class AutoLR(keras.callbacks.Callback):
             taken at all.
         short_budget: `"own_lr"` (default) or `"sweep"`. With a budget too
             short for the sweep (fewer than
-            `keras_autolr.short_budget.MIN_SWEEP_STEPS` steps), `"own_lr"`
+            `keras_autolr.training.short_budget.MIN_SWEEP_STEPS` steps), `"own_lr"`
             keeps the optimizer's own learning rate with a 5 % linear warmup
             and a cosine decay, and warns; `"sweep"` sweeps anyway (the
             paper). Applies to the zero-config form (the pair form has no
@@ -107,7 +107,7 @@ class AutoLR(keras.callbacks.Callback):
             cap, decay from the best LR of a last GP test, or from the LR
             reached (the paper's reference).
         log_dir: path or None. Writes TensorBoard scalars (`autolr/...`,
-            see `keras_autolr.summaries`) to the run `log_dir/train`, as
+            see `keras_autolr.training.summaries`) to the run `log_dir/train`, as
             `keras.callbacks.TensorBoard(log_dir)` does. None (default):
             into the `train` run of a `keras.callbacks.TensorBoard` passed
             to the same `fit`, if one is found; else nowhere.
@@ -217,7 +217,7 @@ class AutoLR(keras.callbacks.Callback):
         self.controller = None
         self._run = None  # the `FitRun` of the current or last `fit`
         self._fit_callbacks = None
-        # TensorBoard scalars (keras_autolr/summaries.py).
+        # TensorBoard scalars (keras_autolr/training/summaries.py).
         summaries.check_destination(log_dir, summary_writer)
         self.log_dir = log_dir
         self.summary_writer = summary_writer
@@ -337,7 +337,7 @@ class AutoLR(keras.callbacks.Callback):
 
         Needs matplotlib (`pip install keras_autolr[plot]`).
         """
-        from keras_autolr.plotting import plot_decision  # matplotlib is optional
+        from keras_autolr.tools.plotting import plot_decision  # matplotlib is optional
 
         if self.controller is None:
             raise ValueError(

@@ -3,9 +3,9 @@
 import numpy as np
 
 from keras_autolr import _validation
-from keras_autolr import short_budget
-from keras_autolr.controller import WarmupController
-from keras_autolr.options import DetectorOptions
+from keras_autolr.training import short_budget
+from keras_autolr.decision.controller import WarmupController
+from keras_autolr.decision.options import DetectorOptions
 from keras_autolr.schedule import AutoLRSchedule
 
 SCHEDULE_OPTIONS = ("min_lr", "max_lr", "max_warmup_fraction", "warmup",

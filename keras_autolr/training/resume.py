@@ -20,9 +20,9 @@ resume.save(state_dir, controller, options)
 
 import os
 
-from keras_autolr import engine
-from keras_autolr import siblings
-from keras_autolr import state as state_lib
+from keras_autolr.training import engine
+from keras_autolr.training import siblings
+from keras_autolr.training import state as state_lib
 from keras_autolr._keras import keras
 
 

@@ -36,7 +36,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_autolr import _keras
-from keras_autolr import controller as controller_lib
+from keras_autolr.decision import controller as controller_lib
 from keras_autolr._keras import IS_KERAS_3
 
 KERAS_MULTI_WORKER_ISSUE = "keras-team/keras#20585"

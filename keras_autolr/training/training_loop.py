@@ -5,10 +5,10 @@ import tensorflow as tf
 
 from keras_autolr import _keras
 from keras_autolr import _validation
-from keras_autolr import engine
-from keras_autolr.controller import WarmupController
-from keras_autolr.engine import WarmupEngine
-from keras_autolr.options import DetectorOptions
+from keras_autolr.training import engine
+from keras_autolr.decision.controller import WarmupController
+from keras_autolr.training.engine import WarmupEngine
+from keras_autolr.decision.options import DetectorOptions
 from keras_autolr.schedule import AutoLRSchedule
 
 
@@ -21,7 +21,7 @@ class WarmupDriver:
     `AutoLRSchedule` your optimizer reads from. Under
     `MultiWorkerMirroredStrategy` every worker calls `on_step_end` with the
     same loss, and after each test every worker takes the chief's decision
-    (`keras_autolr.distributed.agree`), so all workers train with the same
+    (`keras_autolr.training.distributed.agree`), so all workers train with the same
     LR at every step. This is the way to run AutoLR multi-worker on Keras 3,
     whose `fit` does not run there (keras-team/keras#20585). Create the
     driver on every worker, at the same point: it takes the chief's state

@@ -10,7 +10,7 @@ drives the controller alone: offline there is nothing to agree on, act on,
 or write.
 """
 
-from keras_autolr import distributed
+from keras_autolr.training import distributed
 
 
 class WarmupEngine:

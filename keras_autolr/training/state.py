@@ -20,7 +20,7 @@ import zipfile
 
 import numpy as np
 
-FORMAT = "keras_autolr.state"
+FORMAT = "keras_autolr.training.state"
 VERSION = 1
 FILENAME = "autolr_state.npz"
 

@@ -18,8 +18,8 @@ if error is not None:
 import warnings
 
 from keras_autolr import _keras
-from keras_autolr import siblings
-from keras_autolr.detector import MIN_FINITE_LOSSES
+from keras_autolr.training import siblings
+from keras_autolr.decision.detector import MIN_FINITE_LOSSES
 
 # Shown when an optimizer AutoLR drives did not step (a custom `train_step`).
 OPTIMIZER_HINT = (

@@ -107,7 +107,7 @@ def _build_parser():
 
 
 def _replay(args):
-    from keras_autolr.offline import replay
+    from keras_autolr.tools.offline import replay
 
     losses = load_losses(args.losses, column=args.column)
     options = {"seed": args.seed}
@@ -120,7 +120,7 @@ def _replay(args):
         steps_per_execution=args.steps_per_execution,
         check_every=args.check_every, **options)
     if args.plot:
-        from keras_autolr.plotting import plot_decision
+        from keras_autolr.tools.plotting import plot_decision
 
         figure = plot_decision(losses, decision, **options)
         try:

@@ -1,0 +1,1 @@
+"""Offline faces of the decision: `replay`, `find_lr`, plots and the CLI."""
