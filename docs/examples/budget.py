@@ -23,17 +23,19 @@ def make_model():
     return model
 
 
-# 1. EarlyStopping may end fit before the budget: the LR is then not yet 0.
-#    To have the decay end where you expect to stop, say so with total_steps.
+# 1. EarlyStopping may end fit before the budget (here 20 epochs from fit):
+#    the LR is then on its way down, not yet 0. To have the decay end where
+#    you expect training to stop, give that many steps: AutoLR(total_steps=...).
 model = make_model()
-autolr = keras_autolr.AutoLR(total_steps=8 * steps_per_epoch, verbose=0)
+autolr = keras_autolr.AutoLR(verbose=0)
 stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=2,
                                      restore_best_weights=True)
 history = model.fit(x_train, y_train, batch_size=64, epochs=20,
                     validation_data=(x_val, y_val),
                     callbacks=[autolr, stop], verbose=0)
-print(f"budget {autolr.decision.total_steps} steps, trained "
-      f"{len(history.epoch) * steps_per_epoch}, switch at {autolr.switch_step}")
+print(f"budget {autolr.decision.total_steps} steps, stopped after "
+      f"{len(history.epoch) * steps_per_epoch}, switch at {autolr.switch_step}, "
+      f"LR at the stop {autolr.record.learning_rate[-1]:.2g}")
 
 # 2. Chunks: give the budget of all chunks, and the same AutoLR to each fit.
 model = make_model()
