@@ -446,12 +446,12 @@ sweep's LR; the grid's 7 x 3 runs are read from the quality study, not rerun;
 below the grid's LR in most cells; the GP's minimum itself
 (`one-test-minimum`) is much closer. Why: the GP's length scale is fixed
 at 0.2 of the record and the sweep spans 8 decades, so it smooths over
-about 1.6 decades and puts the minimum below the lowest raw loss. AutoLR
-during training does better than `find_lr` before it (see the
-[quality benchmark](quality.md)): its sweep spends the budget's first part
-training, and its rewind and peak rule were tuned for that case.
+about 1.6 decades and puts the minimum below the lowest raw loss. On the
+same 9 cells, `AutoLR` during training is closer to the grid (see the
+[quality benchmark](quality.md)).
 
-{_top_level(_text('lr_finder.md'))}
+{_top_level(_text('lr_finder.md')).replace(
+    "(before the 0.3 factor)", "(before the peak factor)")}
 {window_text}
 """
     return _page("find_lr against a tuned grid", date, body)
