@@ -24,7 +24,29 @@ when a Keras or TensorFlow release renames it:
 - `optimizer._build_learning_rate` and `_current_learning_rate` (Keras 2):
   the current-LR variable (`keras2_learning_rate_builder`);
 - `keras.src.saving.keras_saveable.KerasSaveable` (Keras 3): the class
-  whose attributes Keras 3's weights files save (`keras_saveable_base`);
+  whose attributes Keras 3's weights files save (`keras_saveable_base`),
+  and the kind its saving code asks each one for, `_obj_type`
+  (`SaveableLeaf`);
+- `Optimizer._apply_weight_decay` (Keras 2 and 3), the hook that decays
+  the weights before the update: made a no-op (`WithoutBaseWeightDecay`);
+- the build state of an optimizer: `_built` (Keras 2), variables besides
+  `iterations` (`OptimizerV2`) (`optimizer_built`, `mark_optimizer_built`),
+  and building it as `fit` does: `_name` and `_create_all_weights`
+  (`OptimizerV2`) (`build_optimizer`);
+- `_current_learning_rate` (Keras 2): the current-LR variable, read and
+  dropped (`keras2_current_learning_rate`,
+  `forget_keras2_current_learning_rate`);
+- what a Keras 2 optimizer subclass does with its LR: `_build_learning_rate`
+  in `__init__` (`keras2_init_learning_rate`) and
+  `_serialize_hyperparameter(_learning_rate)` in `get_config`
+  (`keras2_learning_rate_config`);
+- what an optimizer's `update_step` reads of its base class:
+  `_get_variable_index` (Keras 3) or `_index_dict` and `_var_key` (Keras 2)
+  (`optimizer_variable_index`), `_overwrite_variable_with_gradient` (Keras
+  3.4+) (`overwrites_with_gradient`) and `_use_weight_decay` (Keras 2 and 3)
+  (`uses_weight_decay`);
+- `model._train_counter` (Keras 2): the count of train steps, part of the
+  state a sweep restores (`train_counter`);
 - none, but a fast path: `value_reader` reads a plain variable by its
   public `handle` with `tf.raw_ops.ReadVariableOp` (3-4x faster than a
   Keras 3 `variable.numpy()`, measured in benchmarks/speed.py);
@@ -280,3 +302,178 @@ def keras_saveable_base():
     root = keras.callbacks.Callback.__module__.split(".")[0]
     module = importlib.import_module(f"{root}.src.saving.keras_saveable")
     return module.KerasSaveable
+
+
+class SaveableLeaf(keras_saveable_base()):
+    """A base for our objects that Keras 3's weights files save: no children.
+
+    Keras 3's `saving_lib` asks every `KerasSaveable` it walks into for its
+    kind, `_obj_type()` (the base class raises NotImplementedError), and
+    accepts only its own kinds: it then skips the attributes a fresh object
+    of that kind has and walks into the other attributes that are
+    `KerasSaveable`s themselves. `"Loss"` is the kind without children of
+    its own (a `keras.losses.Loss` holds no variables): a subclass holding
+    no `KerasSaveable` has only its `save_own_variables` and
+    `load_own_variables` called. On Keras 2 a plain class (Keras 2 saves through TensorFlow's object
+    graph). Tested in tests/test_keras_internals.py; used by
+    `schedule_state.ScheduleState`.
+    """
+
+    def _obj_type(self):
+        return "Loss"
+
+
+class WithoutBaseWeightDecay:
+    """Mixin for an optimizer that decays its weights in its own `update_step`.
+
+    Keras' `Optimizer.apply` (Keras 3) and `apply_gradients` (Keras 2) call
+    the private hook `_apply_weight_decay(variables)` before the update,
+    which decays each weight by `learning_rate * weight_decay` whenever
+    `weight_decay` is set. This mixin, listed before the Keras optimizer
+    among the bases, makes the hook do nothing. Tested in
+    tests/test_keras_internals.py; used by `optimizers.AdamP`.
+    """
+
+    def _apply_weight_decay(self, variables):
+        """No-op: the optimizer's `update_step` decays its weights itself."""
+
+
+def optimizer_built(optimizer):
+    """True once `optimizer` has made its slot variables (built).
+
+    Keras 3: the public `built`. Keras 2 optimizers: the private `_built`
+    their `build` sets (`False` before). tf-addons' `OptimizerV2`: it has
+    variables besides `iterations`.
+    """
+    if IS_KERAS_3:
+        return bool(optimizer.built)
+    if _is_optimizer_v2(optimizer):
+        return any(v is not optimizer.iterations for v in optimizer.variables())
+    return bool(getattr(optimizer, "_built", False))
+
+
+def mark_optimizer_built(optimizer):
+    """Records that `optimizer` is built: its base `build` then returns at once.
+
+    For a Keras 2 optimizer subclass's own `build`, after `super().build`,
+    as Keras 2's optimizers do: sets the private `_built` that Keras 2's
+    `build`, `exclude_from_weight_decay` and `set_weights` read. Keras 3:
+    the public `built`.
+    """
+    if IS_KERAS_3:
+        optimizer.built = True
+    else:
+        optimizer._built = True
+
+
+def build_optimizer(optimizer, variables):
+    """Builds `optimizer`'s slots for `variables` as `fit` would; nothing once built.
+
+    Keras 3: `optimizer.build`. Keras 2 builds inside a name scope of the
+    optimizer's name (`_name` on an `OptimizerV2`, which has no public
+    `name`), which gives its slots the names `fit` gives them; an
+    `OptimizerV2` (tf-addons) makes them with its private
+    `_create_all_weights`. Call it under the model's distribution strategy.
+    """
+    if optimizer_built(optimizer):
+        return
+    if IS_KERAS_3:
+        optimizer.build(variables)
+        return
+    name = getattr(optimizer, "_name", None) or getattr(optimizer, "name", None)
+    with tf.name_scope(name or "optimizer"):
+        if _is_optimizer_v2(optimizer):
+            optimizer._create_all_weights(variables)
+        else:
+            optimizer.build(variables)
+
+
+def _is_optimizer_v2(optimizer):
+    """True for Keras 2's legacy `OptimizerV2` (tf-addons' optimizers)."""
+    return not IS_KERAS_3 and hasattr(optimizer, "_create_all_weights")
+
+
+def keras2_current_learning_rate(optimizer):
+    """Keras 2's current-LR variable of an optimizer given a schedule, or None.
+
+    A Keras 2 optimizer whose LR is a schedule keeps the schedule's value at
+    the current step in the variable `_current_learning_rate` (made by
+    `keras2_learning_rate_builder`'s method). None on Keras 3, or before it
+    is made.
+    """
+    if IS_KERAS_3:
+        return None
+    return getattr(optimizer, "_current_learning_rate", None)
+
+
+def forget_keras2_current_learning_rate(optimizer):
+    """Drops Keras 2's current-LR variable, as before a schedule was set.
+
+    The next schedule set on the optimizer makes it anew (in its first
+    traced step, or by `keras2_learning_rate_builder`). Nothing on Keras 3
+    or when there is none.
+    """
+    if keras2_current_learning_rate(optimizer) is not None:
+        delattr(optimizer, "_current_learning_rate")
+
+
+def keras2_init_learning_rate(optimizer, learning_rate):
+    """A Keras 2 optimizer subclass's `__init__`: sets its LR as Keras 2's do.
+
+    Keras 2's optimizers call `self._learning_rate =
+    self._build_learning_rate(learning_rate)`: a variable for a number, the
+    schedule itself for a schedule. Keras 3's base `__init__` does it.
+    """
+    optimizer._learning_rate = optimizer._build_learning_rate(learning_rate)
+
+
+def keras2_learning_rate_config(optimizer):
+    """The `learning_rate` entry of a Keras 2 optimizer's `get_config`.
+
+    As Keras 2's optimizers: `_serialize_hyperparameter(_learning_rate)`, a
+    float, or a schedule's serialized config.
+    """
+    return optimizer._serialize_hyperparameter(optimizer._learning_rate)
+
+
+def optimizer_variable_index(optimizer, variable):
+    """The index of `variable` among the variables `optimizer` was built on.
+
+    The index of its slots in the optimizer's own lists. Keras 3:
+    `_get_variable_index`; Keras 2: `_index_dict[_var_key(variable)]`.
+    """
+    if IS_KERAS_3:
+        return optimizer._get_variable_index(variable)
+    return optimizer._index_dict[optimizer._var_key(variable)]
+
+
+def overwrites_with_gradient(optimizer, variable):
+    """True when Keras 3 sets `variable` to its gradient, without an update.
+
+    Keras 3.4+ marks some variables so (float8 scales:
+    `variable.overwrite_with_gradient`); the optimizer then makes no slots
+    for them. Read through Keras 3's `_overwrite_variable_with_gradient`;
+    False on Keras 2 and older Keras 3.
+    """
+    overwritten = getattr(optimizer, "_overwrite_variable_with_gradient", None)
+    return bool(overwritten(variable)) if overwritten is not None else False
+
+
+def uses_weight_decay(optimizer, variable):
+    """False when `variable` is excluded from `optimizer`'s weight decay.
+
+    By `optimizer.exclude_from_weight_decay(var_list=..., var_names=...)`
+    (Keras 2 and 3); read through their `_use_weight_decay`.
+    """
+    return bool(optimizer._use_weight_decay(variable))
+
+
+def train_counter(model):
+    """Keras 2's count of the `train_step`s a model ran, a variable, or None.
+
+    Keras 2 keeps it in `model._train_counter` (it is saved with the model
+    and restored by `BackupAndRestore`); Keras 3 has none (None).
+    """
+    if IS_KERAS_3:
+        return None
+    return getattr(model, "_train_counter", None)

@@ -13,8 +13,9 @@ decision with the optimizer's slots:
   (TensorFlow's restore-on-create).
 - Keras 3's `.weights.h5` and `.keras` files (`save_weights`,
   `ModelCheckpoint`, `BackupAndRestore`): `ScheduleState` is a
-  `KerasSaveable`, saved under `optimizer/autolr_schedule_state`, apart from
-  the optimizer's own numbered variables, whose count Keras checks on load.
+  `KerasSaveable` (`_keras.SaveableLeaf`), saved under
+  `optimizer/autolr_schedule_state`, apart from the optimizer's own
+  numbered variables, whose count Keras checks on load.
 
 Files written without it (no AutoLR, or an older keras_autolr) have no such
 entry: loading leaves the schedule as it is, and the optimizer's slots load
@@ -39,7 +40,7 @@ def attach(optimizer, schedule):
         setattr(optimizer, ATTRIBUTE, state)
 
 
-class ScheduleState(tf.Module, _keras.keras_saveable_base()):
+class ScheduleState(tf.Module, _keras.SaveableLeaf):
     """The two state variables of an `AutoLRSchedule`, as a checkpointable object.
 
     Args:
@@ -58,12 +59,8 @@ class ScheduleState(tf.Module, _keras.keras_saveable_base()):
         self.switch_step = variables["switch_step"]
         self.peak_lr = variables["peak_lr"]
 
-    # Keras 3 saving (`saving_lib`).
-    def _obj_type(self):
-        # Keras 3 accepts only its own kinds here (it lists the attributes
-        # of a plain one to skip); a `Loss` has no children to walk into.
-        return "Loss"
-
+    # Keras 3 saving (`saving_lib`): a `SaveableLeaf`, whose children
+    # Keras does not walk into; it calls these two.
     def save_own_variables(self, store):
         switch_step, peak_lr = self._schedule._state_values()
         store["switch_step"] = np.asarray(switch_step, np.int64)

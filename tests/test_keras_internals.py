@@ -264,18 +264,18 @@ def test_value_reader_of_a_mirrored_metric_sums_its_replicas():
     assert float(_keras.value_reader(metric.count)()) == 2.0
 
 
+# ----------------- KerasSaveable and its `_obj_type` (Keras 3): SaveableLeaf
 def test_keras_saveable_attributes_of_an_optimizer_are_saved_with_its_weights(tmp_path):
     # schedule_state.py: Keras 3 saves a `KerasSaveable` attribute of the
     # optimizer under its name; Keras 2 has no such class (`object`).
     base = _keras.keras_saveable_base()
     if not IS_KERAS_3:
         assert base is object
+        assert _keras.SaveableLeaf.__mro__[1:] == (object,)
         return
+    assert issubclass(_keras.SaveableLeaf, base)
 
-    class Probe(base):
-        def _obj_type(self):
-            return "Loss"
-
+    class Probe(_keras.SaveableLeaf):
         def save_own_variables(self, store):
             store["value"] = np.asarray(7.0)
 
@@ -296,3 +296,208 @@ def test_keras_saveable_attributes_of_an_optimizer_are_saved_with_its_weights(tm
     _compiled_linear_model().save_weights(path)  # a file without it
     fresh.load_weights(path)
     assert fresh.optimizer.probe.loaded == {}  # an empty store
+
+
+@pytest.mark.skipif(not IS_KERAS_3, reason="Keras 3 saving (saving_lib)")
+def test_keras_saving_asks_each_saveable_for_its_obj_type(tmp_path):
+    # What SaveableLeaf overrides: Keras' saving calls `_obj_type()` on every
+    # `KerasSaveable` it walks into (the base class raises), and takes only
+    # its own kinds.
+    class NoKind(_keras.keras_saveable_base()):
+        def save_own_variables(self, store):
+            pass
+
+    class Asked(_keras.SaveableLeaf):
+        asked = 0
+
+        def _obj_type(self):
+            Asked.asked += 1
+            return super()._obj_type()
+
+        def save_own_variables(self, store):
+            pass
+
+    model = _compiled_linear_model()
+    model.optimizer.build(model.trainable_variables)
+    model.optimizer.probe = NoKind()
+    with pytest.raises(NotImplementedError):
+        model.save_weights(str(tmp_path / "a.weights.h5"))
+    model.optimizer.probe = Asked()
+    model.save_weights(str(tmp_path / "b.weights.h5"))
+    assert Asked.asked >= 1
+    assert _keras.SaveableLeaf()._obj_type() == "Loss"
+
+
+# ----------------------- Optimizer._apply_weight_decay: WithoutBaseWeightDecay
+def _decayed_weight(optimizer_class):
+    # One step with a zero gradient: only the base class's decay moves it.
+    optimizer = optimizer_class(learning_rate=0.5, weight_decay=0.1)
+    variable = (keras.Variable if IS_KERAS_3 else tf.Variable)(1.0)
+    optimizer.apply_gradients([(tf.zeros(()), variable)])
+    return float(np.asarray(variable))
+
+
+def test_without_base_weight_decay_turns_off_keras_decay_hook():
+    class NoDecaySGD(_keras.WithoutBaseWeightDecay, keras.optimizers.SGD):
+        pass
+
+    assert _decayed_weight(keras.optimizers.SGD) == pytest.approx(1 - 0.5 * 0.1)
+    assert _decayed_weight(NoDecaySGD) == 1.0
+
+
+# ------------------------------ the build state of an optimizer: _built, ...
+def _optimizer_kinds():
+    kinds = [("sgd", lambda: keras.optimizers.SGD(0.1, momentum=0.9)),
+             ("adam", lambda: keras.optimizers.Adam(0.1))]
+    if not IS_KERAS_3:  # tf-addons' base: Keras 2's legacy `OptimizerV2`
+        kinds.append(("legacy_adam", lambda: keras.optimizers.legacy.Adam(0.1)))
+    return kinds
+
+
+def _two_layer_model(optimizer):
+    # Named layers: two such models name their variables alike.
+    model = keras.Sequential([keras.Input((3,)),
+                              keras.layers.Dense(2, name="hidden"),
+                              keras.layers.Dense(1, name="out")])
+    model.compile(optimizer=optimizer, loss="mse")
+    return model
+
+
+def _optimizer_variables(optimizer):
+    variables = optimizer.variables
+    return list(variables() if callable(variables) else variables)
+
+
+@pytest.mark.parametrize("name, make", _optimizer_kinds(),
+                         ids=[k[0] for k in _optimizer_kinds()])
+def test_build_optimizer_makes_the_slots_fit_makes(name, make):
+    keras.utils.set_random_seed(0)
+    model = _two_layer_model(make())
+    optimizer = model.optimizer
+    assert not _keras.optimizer_built(optimizer)
+    _keras.build_optimizer(optimizer, model.trainable_variables)
+    assert _keras.optimizer_built(optimizer)
+    built = _optimizer_variables(optimizer)
+    _keras.build_optimizer(optimizer, model.trainable_variables)  # once only
+    assert len(_optimizer_variables(optimizer)) == len(built)
+    x, y = _data()
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)  # makes no new slots
+    after_fit = _optimizer_variables(optimizer)
+    assert [v.name for v in after_fit] == [v.name for v in built]
+    # A twin built by `fit`: the same slots, by name (Keras 2 names them in
+    # the optimizer's name scope) and shape.
+    twin = _two_layer_model(make())
+    assert not _keras.optimizer_built(twin.optimizer)
+    twin.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    assert _keras.optimizer_built(twin.optimizer)
+    fitted = _optimizer_variables(twin.optimizer)
+    assert [tuple(v.shape) for v in fitted] == [tuple(v.shape) for v in built]
+    if not IS_KERAS_3:
+        assert [v.name for v in fitted] == [v.name for v in built]
+
+
+def test_mark_optimizer_built_makes_keras_build_return_at_once():
+    model = _two_layer_model(keras.optimizers.SGD(0.1, momentum=0.9))
+    optimizer = model.optimizer
+    before = len(_optimizer_variables(optimizer))
+    _keras.mark_optimizer_built(optimizer)
+    assert _keras.optimizer_built(optimizer)
+    optimizer.build(model.trainable_variables)  # Keras reads the same flag
+    assert len(_optimizer_variables(optimizer)) == before  # no momentum slots
+
+
+# ------------------------------------------- Keras 2: _current_learning_rate
+def test_keras2_current_learning_rate_is_read_and_forgotten():
+    optimizer = keras.optimizers.SGD(learning_rate=0.1)
+    schedule = AutoLRSchedule(total_steps=100)
+    optimizer.learning_rate = schedule
+    assert _keras.keras2_current_learning_rate(optimizer) is None
+    build = _keras.keras2_learning_rate_builder(optimizer)
+    if IS_KERAS_3:
+        assert build is None
+        _keras.forget_keras2_current_learning_rate(optimizer)  # nothing to do
+        return
+    build(schedule)
+    current = _keras.keras2_current_learning_rate(optimizer)
+    assert current is optimizer._current_learning_rate
+    assert isinstance(current, tf.Variable)
+    # The public property reads it: the schedule's value at the current step.
+    assert optimizer.learning_rate is current
+    _keras.forget_keras2_current_learning_rate(optimizer)
+    assert _keras.keras2_current_learning_rate(optimizer) is None
+    assert _keras.keras2_learning_rate_builder(optimizer) is not None  # anew
+
+
+# --------- Keras 2 optimizer subclasses: _build_learning_rate, get_config
+@pytest.mark.skipif(IS_KERAS_3, reason="Keras 3's base class does it")
+def test_keras2_init_learning_rate_and_its_config():
+    class Tiny(keras.optimizers.Optimizer):
+        def __init__(self, learning_rate, name="Tiny"):
+            super().__init__(name=name)
+            _keras.keras2_init_learning_rate(self, learning_rate)
+
+        def build(self, var_list):
+            super().build(var_list)
+
+        def update_step(self, gradient, variable):
+            variable.assign_sub(self.learning_rate * gradient)
+
+        def get_config(self):
+            config = super().get_config()
+            config["learning_rate"] = _keras.keras2_learning_rate_config(self)
+            return config
+
+    constant = Tiny(0.25)
+    assert isinstance(_keras.raw_learning_rate(constant), tf.Variable)
+    assert float(np.asarray(constant.learning_rate)) == 0.25
+    assert constant.get_config()["learning_rate"] == 0.25
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.5, 10, 0.9)
+    scheduled = Tiny(schedule)
+    assert _keras.raw_learning_rate(scheduled) is schedule
+    config = scheduled.get_config()["learning_rate"]
+    assert config["class_name"] == "ExponentialDecay"
+    assert config["config"]["initial_learning_rate"] == 0.5
+
+
+# --------- what update_step reads: _get_variable_index / _index_dict, ...
+def test_optimizer_variable_index_is_the_position_in_the_built_list():
+    model = _two_layer_model(keras.optimizers.SGD(0.1, momentum=0.9))
+    variables = model.trainable_variables
+    _keras.build_optimizer(model.optimizer, variables)
+    assert [_keras.optimizer_variable_index(model.optimizer, v)
+            for v in variables] == list(range(len(variables)))
+
+
+def test_overwrites_with_gradient_reads_keras3_marked_variables():
+    optimizer = keras.optimizers.SGD(0.1)
+    if not IS_KERAS_3:
+        assert not _keras.overwrites_with_gradient(optimizer, tf.Variable(1.0))
+        return
+    plain = keras.Variable(1.0)
+    marked = keras.Variable(1.0)
+    marked.overwrite_with_gradient = True  # Keras 3.4+: float8 scales
+    assert not _keras.overwrites_with_gradient(optimizer, plain)
+    assert _keras.overwrites_with_gradient(optimizer, marked)
+
+
+def test_uses_weight_decay_follows_exclude_from_weight_decay():
+    optimizer = keras.optimizers.SGD(0.1, weight_decay=0.1)
+    optimizer.exclude_from_weight_decay(var_names=["bias"])
+    model = _two_layer_model(optimizer)
+    kernel, bias = model.layers[0].kernel, model.layers[0].bias
+    _keras.build_optimizer(optimizer, model.trainable_variables)
+    assert _keras.uses_weight_decay(optimizer, kernel)
+    assert not _keras.uses_weight_decay(optimizer, bias)
+
+
+# ------------------------------------------------ Keras 2: model._train_counter
+def test_train_counter_counts_the_train_steps_on_keras2():
+    model = _compiled_linear_model()
+    x, y = _data()
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    counter = _keras.train_counter(model)
+    if IS_KERAS_3:
+        assert counter is None
+        return
+    assert isinstance(counter, tf.Variable)
+    assert int(counter.numpy()) == 4

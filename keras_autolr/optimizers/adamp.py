@@ -11,6 +11,7 @@ import numbers
 
 import tensorflow as tf
 
+from keras_autolr import _keras
 from keras_autolr._keras import IS_KERAS_3
 from keras_autolr._keras import keras
 from keras_autolr._keras import register_serializable
@@ -47,7 +48,7 @@ def _check_learning_rate(value):
 
 
 @register_serializable
-class AdamP(keras.optimizers.Optimizer):
+class AdamP(_keras.WithoutBaseWeightDecay, keras.optimizers.Optimizer):
     """Adam with projection for scale-invariant weights (AdamP).
 
     Weights followed by a normalisation layer (a convolution before batch
@@ -143,13 +144,15 @@ class AdamP(keras.optimizers.Optimizer):
             )
         # The base class would decay every weight by `learning_rate *
         # weight_decay` before `update_step`, without `wd_ratio` and before
-        # the projection test: keep it off and decay in `update_step`.
+        # the projection test: keep it off (here, and by the mixin
+        # `WithoutBaseWeightDecay` once `self.weight_decay` is set) and decay
+        # in `update_step`.
         kwargs["weight_decay"] = None
         if IS_KERAS_3:
             super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         else:
             super().__init__(name=name or "AdamP", **kwargs)
-            self._learning_rate = self._build_learning_rate(learning_rate)
+            _keras.keras2_init_learning_rate(self, learning_rate)
         self.beta_1 = beta_1
         self.beta_2 = beta_2
         self.epsilon = epsilon
@@ -166,15 +169,13 @@ class AdamP(keras.optimizers.Optimizer):
             super().build(var_list)
         else:
             super().build(var_list)
-            if getattr(self, "_built", False):
+            if _keras.optimizer_built(self):
                 return
-            self._built = True
+            _keras.mark_optimizer_built(self)
         self._momentums = []
         self._velocities = []
         for variable in var_list:
-            overwritten = getattr(  # Keras 3.4+: e.g. float8 scales
-                self, "_overwrite_variable_with_gradient", lambda v: False)
-            if overwritten(variable):
+            if _keras.overwrites_with_gradient(self, variable):  # float8
                 self._momentums.append(None)
                 self._velocities.append(None)
                 continue
@@ -187,18 +188,13 @@ class AdamP(keras.optimizers.Optimizer):
         return self.add_variable_from_reference(variable, variable_name=name)
 
     def _index(self, variable):
-        if IS_KERAS_3:
-            return self._get_variable_index(variable)
-        return self._index_dict[self._var_key(variable)]
+        return _keras.optimizer_variable_index(self, variable)
 
     def _assign(self, variable, value):
         if IS_KERAS_3:
             self.assign(variable, value)
         else:
             variable.assign(value)
-
-    def _apply_weight_decay(self, variables):
-        """No-op: the decoupled decay of AdamP happens in `update_step`."""
 
     def update_step(self, gradient, variable, learning_rate=None):
         """One AdamP step of `variable` (Keras 3 passes the learning rate)."""
@@ -239,7 +235,7 @@ class AdamP(keras.optimizers.Optimizer):
         if len(variable.shape) > 1:
             perturb, ratio = self._projection(weight, grad, perturb)
 
-        if self.weight_decay > 0 and self._use_weight_decay(variable):
+        if self.weight_decay > 0 and _keras.uses_weight_decay(self, variable):
             weight = weight * (
                 1 - lr * const(self.weight_decay) * ratio)
         self._assign(variable, weight - step_size * perturb)
@@ -285,8 +281,7 @@ class AdamP(keras.optimizers.Optimizer):
     def get_config(self):
         config = super().get_config()
         if not IS_KERAS_3:
-            config["learning_rate"] = self._serialize_hyperparameter(
-                self._learning_rate)
+            config["learning_rate"] = _keras.keras2_learning_rate_config(self)
         config.update({
             "beta_1": self.beta_1,
             "beta_2": self.beta_2,
