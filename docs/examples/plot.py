@@ -27,6 +27,6 @@ autolr.plot().savefig(os.path.join(out, "decision.png"))
 losses = np.asarray(autolr.record.loss)
 decision = keras_autolr.replay(losses, total_steps=autolr.decision.total_steps,
                                steps_per_epoch=29)
-figure = keras_autolr.plot_decision(losses, decision, steps_per_epoch=29)
+figure = keras_autolr.plot_decision(losses, decision)
 figure.savefig(os.path.join(out, "replayed.png"))
 print("wrote", sorted(os.listdir(out)), "in", out)
