@@ -173,10 +173,19 @@ def _import(package_root):
     return keras_autolr
 
 
+def replay_with(keras_autolr, losses, total_steps, **options):
+    """`replay` with flat options, on the 0.2 API (`Options`) or the 0.1 one."""
+    if hasattr(keras_autolr, "Options"):
+        return keras_autolr.replay(losses, total_steps=total_steps,
+                                   options=keras_autolr.Options(**options))
+    return keras_autolr.replay(losses, total_steps=total_steps, **options)
+
+
 def guard_support(keras_autolr):
     """(replay accepts require_descent, the detector's default or None)."""
     default = None
-    options = getattr(keras_autolr, "DetectorOptions", None)
+    options = (getattr(keras_autolr, "Options", None)
+               or getattr(keras_autolr, "DetectorOptions", None))
     try:
         if options is not None:  # one source of the detector's options
             default = getattr(options(), GUARD, None)
@@ -187,7 +196,7 @@ def guard_support(keras_autolr):
     except (TypeError, ValueError):
         pass
     try:
-        keras_autolr.replay(np.ones(20), total_steps=40, seed=0, **{GUARD: True})
+        replay_with(keras_autolr, np.ones(20), 40, seed=0, **{GUARD: True})
         accepted = True
     except TypeError:
         accepted = False
@@ -224,8 +233,8 @@ def _num(x):
 
 def run_one(keras_autolr, losses, params, options, save_tests):
     start = time.perf_counter()
-    decision = keras_autolr.replay(
-        losses, total_steps=params["total_steps"], seed=0, **options)
+    decision = replay_with(keras_autolr, losses, params["total_steps"], seed=0,
+                           **options)
     seconds = time.perf_counter() - start
     tests = decision.tests
     deciding = tests[-1].index if tests else None
@@ -448,7 +457,7 @@ def recorded_curves(lib, configs):
         losses = np.asarray(curves[name], np.float64)
         row = {}
         for config, options in configs:
-            d = lib.replay(losses, total_steps=2 * len(losses), seed=0, **options)
+            d = replay_with(lib, losses, 2 * len(losses), seed=0, **options)
             row[config] = (d.switch_step, d.tests[-1].index if d.tests else None,
                            d.reason)
         out[name] = row

@@ -301,8 +301,9 @@ def paper_options():
     import keras_autolr
 
     paper = getattr(keras_autolr, "PAPER", None)
-    if paper is not None:
-        return dict(paper), "keras_autolr.PAPER"
+    if paper is not None:  # an `Options` (0.2) or a mapping (0.1)
+        config = paper.get_config() if hasattr(paper, "get_config") else dict(paper)
+        return config, "keras_autolr.PAPER"
     return dict(FALLBACK), "FALLBACK"
 
 
@@ -320,8 +321,13 @@ def keras_decision(losses, meta, options, patches=()):
     with contextlib.ExitStack() as stack:
         for name in patches:
             stack.enter_context(PATCHES[name]())
-        d = keras_autolr.replay(losses, meta["total_steps"],
-                                steps_per_epoch=meta["steps_per_epoch"], **options)
+        if hasattr(keras_autolr, "Options"):  # the 0.2 API: one options object
+            d = keras_autolr.replay(losses, meta["total_steps"],
+                                    steps_per_epoch=meta["steps_per_epoch"],
+                                    options=keras_autolr.Options(**options))
+        else:
+            d = keras_autolr.replay(losses, meta["total_steps"],
+                                    steps_per_epoch=meta["steps_per_epoch"], **options)
     return dict(
         switch_step=d.switch_step, peak_lr=d.peak_lr, reason=d.reason,
         tests=[dict(step=t.step, probabilities=list(t.probabilities),
@@ -340,8 +346,16 @@ def _patch_no_descent_guard():
     import inspect
     from unittest import mock
 
-    from keras_autolr.decision import detector, offline
+    from keras_autolr.decision import detector
+    from keras_autolr.decision import options as options_lib
+    from keras_autolr.tools import offline
 
+    if hasattr(options_lib, "resolve"):  # 0.2: replay resolves `options=`
+        import dataclasses
+
+        resolve = options_lib.resolve
+        return mock.patch.object(options_lib, "resolve", lambda o, name="options": (
+            dataclasses.replace(resolve(o, name), require_descent=False)))
     options = getattr(offline, "DetectorOptions", None)
     if options is not None:  # replay builds its options through `resolve`
         import dataclasses
@@ -441,7 +455,8 @@ def _patch_adam_state():
     import contextlib
     from unittest import mock
 
-    from keras_autolr.decision import detector, gp
+    from keras_autolr.decision import detector
+    from keras_autolr.decision import gp
 
     current = {}
     original_test = detector.WarmupDetector.test

@@ -106,14 +106,10 @@ class Contender:
         if self.kind != "autolr":
             return None
         callback = make_autolr(self.autolr_options)
-        detector = callback.detector_options
-        options = dict(peak=detector.peak,
-                       peak_factor=detector.peak_factor,
-                       check_every=callback.check_every,
-                       initial_noise=detector.initial_noise,
-                       require_descent=detector.require_descent,
-                       rewind=callback.rewind, short_budget=callback.short_budget,
-                       own_lr_floor=callback.own_lr_floor)
+        resolved = callback.options
+        options = {name: getattr(resolved, name) for name in (
+            "peak", "peak_factor", "check_every", "initial_noise",
+            "require_descent", "rewind", "short_budget", "own_lr_floor")}
         if isinstance(callback, FactorOnDetection):
             options["factor_on"] = "detected"
         for name in ("min_lr", "max_lr", "max_warmup_fraction", "warmup", "decay"):
@@ -155,7 +151,8 @@ def parse_contender(name):
         if token in OPTIMIZERS:
             optimizer = token
         elif token == "paper":
-            options.update(keras_autolr.PAPER)
+            options.update({k: v for k, v in keras_autolr.PAPER.get_config().items()
+                            if v != getattr(keras_autolr.Options(), k)})
         elif token == "sweep":
             options["short_budget"] = "sweep"
         elif token == "nofloor":
@@ -192,20 +189,30 @@ class FactorOnDetection(keras_autolr.AutoLR):
 
     def _apply_switch(self):
         controller = self.controller
-        if controller.reason == "cap" and self.peak_factor < 1.0:
+        if controller.reason == "cap" and self.options.peak_factor < 1.0:
             schedule = self.schedule
             lr_now = float(schedule.warmup_lr(
                 min(controller.switch_step, schedule.warmup_steps)))
-            controller.peak_lr = min(controller.peak_lr / self.peak_factor, lr_now)
+            controller.peak_lr = min(controller.peak_lr / self.options.peak_factor, lr_now)
             write_schedule(controller)  # the engine wrote the scaled peak already
         super()._apply_switch()
 
 
+SCHEDULE_SHAPE = ("min_lr", "max_lr", "max_warmup_fraction", "warmup", "decay",
+                  "cooldown_fraction")
+
+
 def make_autolr(options, **kwargs):
-    """`AutoLR` (or `FactorOnDetection`) from a contender's options."""
-    options = dict(options)
+    """`AutoLR` (or `FactorOnDetection`) from a contender's options.
+
+    `options` holds `AutoLRSchedule` shape names and `Options` fields,
+    flat (a contender's tokens); `kwargs` more `Options` fields.
+    """
+    options = dict(options, **kwargs)
     cls = FactorOnDetection if options.pop("factor_on", None) else keras_autolr.AutoLR
-    return cls(verbose=0, **options, **kwargs)
+    shape = {k: options.pop(k) for k in SCHEDULE_SHAPE if k in options}
+    schedule = keras_autolr.AutoLRSchedule(**shape) if shape else None
+    return cls(verbose=0, schedule=schedule, options=keras_autolr.Options(**options))
 
 
 def adamp_available():

@@ -43,7 +43,8 @@ import tensorflow as tf
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples"))
 
 import keras_autolr  # noqa: E402
-from keras_autolr import WarmupDetector  # noqa: E402
+from keras_autolr import Options  # noqa: E402
+from keras_autolr.decision.detector import WarmupDetector  # noqa: E402
 from keras_autolr import warmup  # noqa: E402
 from keras_autolr import _keras  # noqa: E402
 from keras_autolr._keras import keras  # noqa: E402
@@ -122,7 +123,7 @@ def replay_seconds(repeats, n_steps=10 ** 6):
     for _ in range(1 + repeats):
         start = time.perf_counter()
         decision = keras_autolr.replay(losses, total_steps=2 * n_steps,
-                                       check_every=n_steps // 20)
+                                       options=Options(check_every=n_steps // 20))
         times.append(time.perf_counter() - start)
     return times[0], float(np.median(times[1:])), len(decision.tests)
 

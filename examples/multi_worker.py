@@ -84,7 +84,7 @@ def train_with_fit(strategy, global_batch):
         model.compile(
             optimizer=keras.optimizers.SGD(momentum=0.9),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    autolr = keras_autolr.AutoLR(min_lr=1e-4, max_lr=10.0)
+    autolr = keras_autolr.AutoLR(schedule=keras_autolr.AutoLRSchedule(min_lr=1e-4, max_lr=10.0))
     model.fit(dataset, epochs=ARGS.epochs, callbacks=[autolr], verbose=2)
     return autolr.switch_step, autolr.peak_lr
 

@@ -74,7 +74,7 @@ def main():
             metrics=["accuracy"],
             steps_per_execution=STEPS_PER_EXECUTION,
         )
-    autolr = keras_autolr.AutoLR(min_lr=1e-4, max_lr=10.0)
+    autolr = keras_autolr.AutoLR(schedule=keras_autolr.AutoLRSchedule(min_lr=1e-4, max_lr=10.0))
     model.fit(train, epochs=EPOCHS, callbacks=[autolr], verbose=2)
     _, accuracy = model.evaluate(test, verbose=0)
     print(f"strategy: {type(strategy).__name__}, "

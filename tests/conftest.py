@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
+from keras_autolr import Options
 from keras_autolr import warmup
 
-PAPER = dict(peak="minimum", peak_factor=1.0)  # the paper's peak rule
+PAPER = Options(peak="minimum", peak_factor=1.0)  # the paper's peak rule
 
 
 def warmup_lr(steps, total_steps, min_lr=1e-5, max_lr=1.0, fraction=0.5):
@@ -34,4 +35,4 @@ def falling(total_steps, noise=0.05, seed=0, n=None):
 
 @pytest.fixture
 def paper():
-    return dict(PAPER)
+    return PAPER

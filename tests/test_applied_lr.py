@@ -21,6 +21,7 @@ import pytest
 
 from keras_autolr import AutoLR
 from keras_autolr._keras import keras
+from keras_autolr import Options
 
 TOTAL = 301  # one epoch: 100 executions of 3 steps, then one of 1
 BATCH = 2
@@ -56,7 +57,7 @@ def _train(steps_per_execution):
                   loss=lambda y_true, y_pred: y_pred[:, 0],
                   steps_per_execution=steps_per_execution)
     # No rewind, no restore: every weight change is one step's update.
-    autolr = AutoLR(rewind=False, restore_on_divergence=False, verbose=0)
+    autolr = AutoLR(options=Options(rewind=False, restore_on_fault=False), verbose=0)
     model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0,
               callbacks=[autolr])
     w = model.layers[0].get_weights()[0].astype(np.float64).reshape(-1)

@@ -11,6 +11,7 @@ from keras_autolr.training.batch_counter import BatchCounter
 from keras_autolr.decision.controller import WarmupController
 from keras_autolr.decision.detector import WarmupDetector
 from keras_autolr.schedule import AutoLRSchedule
+from keras_autolr import Options
 
 from tests._training import compile_digits
 from tests._training import digits
@@ -216,7 +217,7 @@ def _fit(counting, steps_per_execution=1, epochs=4, batch_size=32):
     (x, y), _ = digits()
     model = compile_digits(mlp(seed=0, units=32), "adam",
                            steps_per_execution=steps_per_execution)
-    autolr = keras_autolr.AutoLR(verbose=0, seed=0)
+    autolr = keras_autolr.AutoLR(verbose=0, options=Options(seed=0))
     original = callback_lib.BatchCounter
     if not counting:
         callback_lib.BatchCounter = lambda steps: None

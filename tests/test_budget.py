@@ -7,6 +7,7 @@ import pytest
 
 from keras_autolr import AutoLR
 from keras_autolr._keras import keras
+from keras_autolr import Options
 from tests import _training
 
 STEPS_PER_EPOCH = 8  # 256 digits, batch 32
@@ -41,10 +42,11 @@ def test_a_second_chunk_says_which_total_steps_to_pass(initial_epoch):
 
 def test_the_total_steps_the_error_names_trains_the_chunks_as_one_fit():
     x, y = _data()
-    whole = AutoLR(check_every=2, verbose=0)
+    whole = AutoLR(options=Options(check_every=2), verbose=0)
     model = _model()
     model.fit(x, y, batch_size=32, epochs=4, shuffle=False, verbose=0, callbacks=[whole])
-    chunked = AutoLR(total_steps=4 * STEPS_PER_EPOCH, check_every=2, verbose=0)
+    chunked = AutoLR(total_steps=4 * STEPS_PER_EPOCH, options=Options(check_every=2),
+                     verbose=0)
     model = _model()
     model.fit(x, y, batch_size=32, epochs=2, shuffle=False, verbose=0, callbacks=[chunked])
     model.fit(x, y, batch_size=32, initial_epoch=2, epochs=4, shuffle=False, verbose=0,

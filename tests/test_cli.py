@@ -11,6 +11,7 @@ import pytest
 from keras_autolr import replay
 from keras_autolr.tools.cli import load_losses
 from keras_autolr.tools.cli import main
+from keras_autolr import Options
 from tests.conftest import valley
 
 T = 2000
@@ -78,7 +79,7 @@ def test_a_npy_array_and_the_options_reach_replay(tmp_path, capsys, losses):
                           "--check-every", 50, "--seed", 2)
     assert status == 0
     decision = json.loads(out)
-    want = replay(losses, total_steps=T, check_every=50, seed=2)
+    want = replay(losses, total_steps=T, options=Options(check_every=50, seed=2))
     assert decision["switch_step"] == want.switch_step
     assert [t["step"] for t in decision["tests"]] == [t.step for t in want.tests]
 

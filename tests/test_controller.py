@@ -13,19 +13,20 @@ from keras_autolr.decision import controller as controller_lib
 from keras_autolr.decision.controller import WarmupController
 from keras_autolr.decision.detector import WarmupDetector
 from keras_autolr.decision.options import DEFAULT_PEAK_FACTOR
+from keras_autolr.decision.options import Options
 from keras_autolr.schedule import AutoLRSchedule
 
 from tests.conftest import falling
 from tests.conftest import valley
 
-SMALL_GP = dict(fit_points=50, predict_points=100, grid_points=100)
+SMALL_GP = Options(fit_points=50, predict_points=100, grid_points=100)
 T = 400
 W = T // 2
 
 
 def _controller(check_every=10, **kwargs):
     schedule = AutoLRSchedule(total_steps=T)
-    return WarmupController(schedule, WarmupDetector(**SMALL_GP), check_every,
+    return WarmupController(schedule, WarmupDetector(SMALL_GP), check_every,
                             **kwargs)
 
 
@@ -190,7 +191,7 @@ def _assert_batched_is_one_by_one(total, losses, ends, options):
 
     def new():
         controller = WarmupController(
-            AutoLRSchedule(total_steps=total), WarmupDetector(**SMALL_GP),
+            AutoLRSchedule(total_steps=total), WarmupDetector(SMALL_GP),
             check_every, **options)
         controller.plan_snapshot()
         return controller
@@ -214,7 +215,7 @@ def test_observe_mean_gives_the_state_of_observe_on_the_full_execution(steps):
 
     def new():
         controller = WarmupController(AutoLRSchedule(total_steps=n),
-                                      WarmupDetector(**SMALL_GP), 4)
+                                      WarmupDetector(SMALL_GP), 4)
         controller.plan_snapshot()
         return controller
 

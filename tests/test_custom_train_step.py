@@ -14,6 +14,7 @@ from keras_autolr import AutoLR
 from keras_autolr import AutoLRSchedule
 from keras_autolr import _keras
 from keras_autolr._keras import keras
+from keras_autolr import Options
 from tests import _training
 
 BATCH, EPOCHS = 100, 4  # 14 steps per epoch, 56 steps
@@ -81,7 +82,7 @@ def _fit(model, autolr, logged):
 
 def test_own_loss_tracker_gives_the_loss_of_every_step():
     model = _model(OwnTrackerModel)
-    autolr, logged = AutoLR(check_every=4, verbose=0), _training.LoggedLosses()
+    autolr, logged = AutoLR(options=Options(check_every=4), verbose=0), _training.LoggedLosses()
     _fit(model, autolr, logged)
     # The loss of step b of an epoch, from the running means the step logs.
     expected = np.concatenate([
@@ -98,7 +99,7 @@ def test_own_loss_tracker_gives_the_loss_of_every_step():
 
 def test_a_loss_returned_per_batch_is_taken_as_it_is():
     model = _model(BatchLossModel)
-    autolr, logged = AutoLR(check_every=4, verbose=0), _training.LoggedLosses()
+    autolr, logged = AutoLR(options=Options(check_every=4), verbose=0), _training.LoggedLosses()
     _fit(model, autolr, logged)
     np.testing.assert_allclose(autolr.record.loss, np.concatenate(logged.epochs),
                                rtol=1e-6)
@@ -129,7 +130,7 @@ def test_a_step_that_reports_no_loss_fails_at_the_first_step_naming_what_is_need
 
 def test_monitor_names_the_loss_a_custom_step_logs():
     model = _model(CrossEntropyModel)
-    autolr, logged = AutoLR(monitor="ce", check_every=4, verbose=0), _training.LoggedLosses("ce")
+    autolr, logged = AutoLR(monitor="ce", options=Options(check_every=4), verbose=0), _training.LoggedLosses("ce")
     _fit(model, autolr, logged)
     np.testing.assert_allclose(autolr.record.loss, np.concatenate(logged.epochs),
                                rtol=1e-6)

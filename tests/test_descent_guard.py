@@ -8,6 +8,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from keras_autolr import replay
+from keras_autolr import Options
 from tests.conftest import valley
 
 T = 300
@@ -33,7 +34,7 @@ def _noise(kind, seed, n=T // 2, level=2.3):
 @pytest.mark.parametrize("kind", ["white", "ar1", "epoch_pattern"])
 @pytest.mark.parametrize("seed", range(4))
 def test_a_record_that_never_descends_is_never_detected(kind, seed):
-    decision = replay(_noise(kind, seed), total_steps=T, seed=seed)
+    decision = replay(_noise(kind, seed), total_steps=T, options=Options(seed=seed))
     assert decision.reason != "detected"
 
 
@@ -49,8 +50,10 @@ def test_a_wander_then_a_real_valley_switches_after_the_descent_began():
 
 
 def test_the_guard_records_the_tests_it_held_back():
-    decision = replay(_noise("ar1", 1), total_steps=T, require_descent=True)
-    unguarded = replay(_noise("ar1", 1), total_steps=T, require_descent=False)
+    decision = replay(_noise("ar1", 1), total_steps=T,
+                      options=Options(require_descent=True))
+    unguarded = replay(_noise("ar1", 1), total_steps=T,
+                       options=Options(require_descent=False))
     for guarded, plain in zip(decision.tests, unguarded.tests):
         if guarded.step != plain.step:
             break
@@ -83,7 +86,8 @@ def test_pure_noise_is_never_detected(kind, level, sigma, period, total_steps, s
     if kind == "epoch_pattern":
         pattern = 3.0 * sigma * rng.normal(size=period)
         relative = relative + pattern[np.arange(n) % period]
-    decision = replay(level * (1.0 + relative), total_steps=total_steps, seed=seed)
+    decision = replay(level * (1.0 + relative), total_steps=total_steps,
+                      options=Options(seed=seed))
     assert decision.reason != "detected"
 
 
@@ -108,7 +112,7 @@ def _mnist_rmsprop(seed, autolr):
     model.compile(optimizer=keras.optimizers.RMSprop(),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
-    callbacks = [AutoLR(verbose=0, seed=seed)] if autolr else []
+    callbacks = [AutoLR(verbose=0, options=Options(seed=seed))] if autolr else []
     model.fit(x_train, y_train, batch_size=64, epochs=3, shuffle=False,
               verbose=0, callbacks=callbacks)
     accuracy = model.evaluate(x_test, y_test, verbose=0)[1]

@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from keras_autolr import WarmupDetector
+from keras_autolr.decision.detector import WarmupDetector
 from keras_autolr import replay
 from keras_autolr.decision import gp
+from keras_autolr import Options
 from tests.conftest import falling
 from tests.conftest import valley
 from tests.conftest import warmup_lr
@@ -17,7 +18,7 @@ T = 2000  # budget; the warmup cap is W = 1000 steps, LR 1e-5 -> 1
 @pytest.mark.parametrize("seed", [0, 1])
 def test_switches_after_a_valley_near_its_minimiser(paper, lr_min, seed):
     losses = valley(T, lr_min=lr_min, seed=seed)
-    decision = replay(losses, total_steps=T, seed=seed, **paper)
+    decision = replay(losses, total_steps=T, options=paper.replace(seed=seed))
     assert decision.reason == "detected"
     true_step = np.argmin(np.abs(warmup_lr(np.arange(T), T) - lr_min))
     assert decision.switch_step > true_step  # the minimum is in the past
@@ -32,7 +33,7 @@ def test_switch_overshoots_the_minimum_by_a_bounded_factor(paper):
     within 10x of the minimiser (once-per-epoch testing overshot 100x).
     """
     lr_min = 1e-2
-    decision = replay(valley(T, lr_min=lr_min), total_steps=T, **paper)
+    decision = replay(valley(T, lr_min=lr_min), total_steps=T, options=paper)
     lr_switch = warmup_lr(decision.switch_step, T)
     # Evidence needs the loss to rise measurably, then 3 tests 1.2x apart.
     assert lr_switch < lr_min * 10
@@ -41,7 +42,7 @@ def test_switch_overshoots_the_minimum_by_a_bounded_factor(paper):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_never_switches_on_a_curve_that_keeps_falling(paper, seed):
     losses = falling(T, seed=seed)
-    decision = replay(losses, total_steps=T, seed=seed, **paper)
+    decision = replay(losses, total_steps=T, options=paper.replace(seed=seed))
     assert decision.reason == "cap"
     assert decision.switch_step == T // 2
     assert all(not t.positive for t in decision.tests[:-1])
@@ -49,8 +50,8 @@ def test_never_switches_on_a_curve_that_keeps_falling(paper, seed):
 
 def test_same_seed_same_decision():
     losses = valley(T, noise=0.2, seed=3)
-    a = replay(losses, total_steps=T, seed=7)
-    b = replay(losses, total_steps=T, seed=7)
+    a = replay(losses, total_steps=T, options=Options(seed=7))
+    b = replay(losses, total_steps=T, options=Options(seed=7))
     assert (a.switch_step, a.peak_lr) == (b.switch_step, b.peak_lr)
     assert a.probabilities == b.probabilities
 
@@ -58,33 +59,33 @@ def test_same_seed_same_decision():
 def test_draws_depend_on_the_seed_when_the_record_is_subsampled():
     """Above `predict_points` losses the 5 posteriors use seeded random draws."""
     losses = valley(20000, noise=0.3, seed=4)
-    a = replay(losses, total_steps=20000, seed=1)
-    b = replay(losses, total_steps=20000, seed=2)
+    a = replay(losses, total_steps=20000, options=Options(seed=1))
+    b = replay(losses, total_steps=20000, options=Options(seed=2))
     assert a.probabilities != b.probabilities
 
 
 def test_one_epoch_budget_switches(paper):
     """With check_every='auto', a budget of a single epoch still switches."""
     losses = valley(400, lr_min=1e-2)
-    decision = replay(losses, total_steps=400, steps_per_epoch=400, **paper)
+    decision = replay(losses, total_steps=400, steps_per_epoch=400, options=paper)
     assert decision.reason == "detected"
 
 
 def test_epoch_cadence_tests_only_at_epoch_ends(paper):
     losses = valley(T)
     decision = replay(losses, total_steps=T, steps_per_epoch=100,
-                      check_every="epoch", **paper)
+                      options=paper.replace(check_every="epoch"))
     assert [t.step % 100 for t in decision.tests] == [0] * len(decision.tests)
 
 
 def test_integer_cadence_tests_every_k_steps(paper):
-    decision = replay(valley(T), total_steps=T, check_every=50, **paper)
+    decision = replay(valley(T), total_steps=T, options=paper.replace(check_every=50))
     steps = [t.step for t in decision.tests]
     assert steps == list(range(50, 50 * (len(steps) + 1), 50))
 
 
 def test_auto_cadence_spaces_tests_by_lr_growth(paper):
-    decision = replay(valley(T, lr_min=0.5), total_steps=T, **paper)
+    decision = replay(valley(T, lr_min=0.5), total_steps=T, options=paper)
     lrs = warmup_lr([t.step for t in decision.tests], T)
     growth = lrs[1:] / lrs[:-1]
     assert np.all(growth <= 1.2 + 1e-9)
@@ -93,15 +94,15 @@ def test_auto_cadence_spaces_tests_by_lr_growth(paper):
 
 def test_steepest_peak_is_below_the_minimum(paper):
     losses = valley(T, lr_min=1e-2)
-    minimum = replay(losses, total_steps=T, **paper)
-    steepest = replay(losses, total_steps=T, **{**paper, "peak": "steepest"})
+    minimum = replay(losses, total_steps=T, options=paper)
+    steepest = replay(losses, total_steps=T, options=paper.replace(peak="steepest"))
     assert steepest.peak_lr < minimum.peak_lr
 
 
 def test_peak_factor_scales_the_chosen_lr(paper):
     losses = valley(T, lr_min=1e-2)
-    full = replay(losses, total_steps=T, **paper)
-    third = replay(losses, total_steps=T, **{**paper, "peak_factor": 0.3})
+    full = replay(losses, total_steps=T, options=paper)
+    third = replay(losses, total_steps=T, options=paper.replace(peak_factor=0.3))
     assert third.switch_step == full.switch_step
     assert third.peak_lr == pytest.approx(0.3 * full.peak_lr, rel=1e-12)
 
@@ -127,6 +128,6 @@ def test_too_few_finite_losses_run_no_test():
 def test_cap_inside_an_execution_switches_at_its_end(paper):
     """W = 50 falls inside the execution of steps 48-51: the host acts at 52."""
     decision = replay(falling(100, n=100), total_steps=100, steps_per_execution=4,
-                      **paper)
+                      options=paper)
     assert decision.reason == "cap"
     assert decision.switch_step == 52

@@ -14,10 +14,11 @@ from keras_autolr.training import distributed
 from keras_autolr._keras import IS_KERAS_3, keras
 from keras_autolr.decision.controller import WarmupController
 from keras_autolr.decision.detector import WarmupDetector
+from keras_autolr import Options
 
 from tests.conftest import valley
 
-SMALL_GP = dict(fit_points=50, predict_points=100, grid_points=100)
+SMALL_GP = Options(fit_points=50, predict_points=100, grid_points=100)
 T = 400
 
 
@@ -46,7 +47,7 @@ def test_every_reason_the_controller_gives_can_be_sent():
 
 def _controller():
     schedule = keras_autolr.AutoLRSchedule(total_steps=T)
-    return WarmupController(schedule, WarmupDetector(**SMALL_GP), 10)
+    return WarmupController(schedule, WarmupDetector(SMALL_GP), 10)
 
 
 def test_agree_controller_takes_the_chiefs_switch(monkeypatch):
@@ -134,7 +135,7 @@ def test_zero_config_autolr_under_mirrored_strategy_mirrors_its_schedule():
         model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
         model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
     x = np.random.default_rng(0).random((64, 4)).astype("float32")
-    autolr = keras_autolr.AutoLR(check_every=4, verbose=0, **SMALL_GP)
+    autolr = keras_autolr.AutoLR(options=SMALL_GP.replace(check_every=4), verbose=0)
     model.fit(x, x.sum(1, keepdims=True), epochs=4, batch_size=8, verbose=0,
               callbacks=[autolr])
     assert int(model.optimizer.iterations.numpy()) == 32
@@ -146,14 +147,14 @@ def test_zero_config_autolr_under_mirrored_strategy_mirrors_its_schedule():
 def test_driver_decides_as_replay_on_the_same_losses():
     losses = valley(T, lr_min=1e-2, noise=0.02, seed=1)
     schedule = keras_autolr.AutoLRSchedule(total_steps=T)
-    driver = keras_autolr.WarmupDriver(schedule, check_every=10, verbose=0,
-                                       **SMALL_GP)
+    driver = keras_autolr.WarmupDriver(schedule, options=SMALL_GP.replace(check_every=10),
+                                       verbose=0)
     for loss in losses:
         driver.on_step_end(loss)
         if not driver.warming_up:
             break
-    expected = keras_autolr.replay(losses, total_steps=T, check_every=10,
-                                   **SMALL_GP)
+    expected = keras_autolr.replay(losses, total_steps=T,
+                                   options=SMALL_GP.replace(check_every=10))
     assert expected.reason == "detected"
     assert driver.switch_step == expected.switch_step
     assert driver.peak_lr == expected.peak_lr
@@ -165,7 +166,7 @@ def test_driver_decides_as_replay_on_the_same_losses():
 
 def test_driver_takes_a_tensor_loss_for_several_steps():
     schedule = keras_autolr.AutoLRSchedule(total_steps=T)
-    driver = keras_autolr.WarmupDriver(schedule, verbose=0, **SMALL_GP)
+    driver = keras_autolr.WarmupDriver(schedule, verbose=0, options=SMALL_GP)
     driver.on_step_end(tf.constant(2.5), steps=4)
     assert driver.step == 4
     np.testing.assert_array_equal(driver.controller.record.values, [2.5] * 4)
@@ -188,7 +189,7 @@ def test_driver_needs_the_budget():
 def test_driver_has_no_epochs():
     with pytest.raises(ValueError, match="check_every='epoch'"):
         keras_autolr.WarmupDriver(keras_autolr.AutoLRSchedule(total_steps=T),
-                                  check_every="epoch")
+                                  options=Options(check_every="epoch"))
 
 
 def test_driver_wants_one_loss():

@@ -15,6 +15,8 @@ import pytest
 import tensorflow as tf
 
 import keras_autolr
+from keras_autolr import Options
+from keras_autolr.decision.detector import WarmupDetector
 from keras_autolr._keras import IS_KERAS_3, keras
 
 HOST_CALLBACK_OPS = {"PyFunc", "PyFuncStateless", "EagerPyFunc"}
@@ -80,8 +82,9 @@ def xla_run():
         optimizer=keras.optimizers.SGD(learning_rate=schedule),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         steps_per_execution=STEPS_PER_EXECUTION, jit_compile=True)
-    autolr = keras_autolr.AutoLR(schedule=schedule, fit_points=50,
-                                 predict_points=100, grid_points=100, verbose=0)
+    autolr = keras_autolr.AutoLR(schedule=schedule,
+                                 options=Options(fit_points=50, predict_points=100, grid_points=100),
+                                 verbose=0)
     host_calls = []
     counter = keras.callbacks.LambdaCallback(
         on_train_batch_end=lambda batch, logs: host_calls.append(batch))
@@ -164,7 +167,7 @@ def test_each_step_inside_an_xla_execution_follows_the_schedule(xla_run):
 def test_detector_runs_on_the_host_cpu_in_float64():
     # Under a GPU device scope (soft placement: a machine without a GPU
     # places it anyway), the GP's factorizations still run on the host CPU.
-    detector = keras_autolr.WarmupDetector(fit_points=37, predict_points=41,
+    detector = WarmupDetector(fit_points=37, predict_points=41,
                                            grid_points=43, seed=0)
     steps = np.arange(200)
     losses = 1.0 + ((steps - 120) / 60.0) ** 2

@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from keras_autolr import AutoLR
 from keras_autolr._keras import keras
+from keras_autolr import Options
 from tests import _training
 
 EPOCHS, BATCH = 12, 64  # 22 steps per epoch, 264 steps, warmup cap 132
@@ -27,8 +28,8 @@ def _fit(nan_step=None, seed=0, restore=True):
         return value * tf.where(poisoned, tf.constant(np.nan, value.dtype), 1.0)
 
     model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
-    autolr = AutoLR(verbose=0, seed=seed, restore_on_divergence=restore,
-                    rewind=restore)
+    autolr = AutoLR(verbose=0,
+                    options=Options(seed=seed, restore_on_fault=restore, rewind=restore))
     model.fit(x, y, batch_size=BATCH, epochs=EPOCHS, verbose=0, callbacks=[autolr])
     accuracy = model.evaluate(x_test, y_test, verbose=0)[1]
     finite = all(np.all(np.isfinite(w.numpy())) for w in model.weights)
@@ -92,7 +93,7 @@ def _fit_poisson(seed, check_every):
     model = _training.mlp(seed=seed)
     model.compile(optimizer=keras.optimizers.Adam(), loss=_poisson,
                   metrics=["sparse_categorical_accuracy"])
-    autolr = AutoLR(verbose=0, seed=seed, check_every=check_every)
+    autolr = AutoLR(verbose=0, options=Options(seed=seed, check_every=check_every))
     model.fit(x, y, batch_size=BATCH, epochs=EPOCHS, verbose=0, callbacks=[autolr])
     finite = all(np.all(np.isfinite(w.numpy())) for w in model.weights)
     return autolr, model.evaluate(x_test, y_test, verbose=0)[1], finite

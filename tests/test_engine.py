@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 
 from keras_autolr import AutoLRSchedule
-from keras_autolr import DetectorOptions
+from keras_autolr import Options
 from keras_autolr.training import engine
 from keras_autolr.decision.controller import WarmupController
 from tests.conftest import valley
 
 T = 400
-SMALL_GP = DetectorOptions(fit_points=50, predict_points=100, grid_points=100)
+SMALL_GP = Options(fit_points=50, predict_points=100, grid_points=100)
 
 
 def _controller():

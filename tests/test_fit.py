@@ -9,6 +9,7 @@ from keras_autolr import AutoLR
 from keras_autolr import AutoLRSchedule
 from keras_autolr._keras import IS_KERAS_3
 from keras_autolr._keras import keras
+from keras_autolr import Options
 from tests import _training
 
 
@@ -109,13 +110,13 @@ def test_replay_equals_the_live_decision():
     optimizer = _training.lamb() or keras.optimizers.Adam()
     model = _training.compile_digits(_training.mlp(), optimizer,
                                      steps_per_execution=4)
-    autolr = AutoLR(verbose=0, seed=5)
+    autolr = AutoLR(verbose=0, options=Options(seed=5))
     model.fit(x, y, batch_size=64, epochs=10, verbose=0, callbacks=[autolr])
     live = autolr.decision
     assert live.tests, "the live run must have tested"
-    offline = keras_autolr.replay(
-        autolr.record.loss, total_steps=live.total_steps, steps_per_epoch=22,
-        steps_per_execution=4, seed=5)
+    offline = keras_autolr.replay(autolr.record.loss, total_steps=live.total_steps,
+                                  steps_per_epoch=22, steps_per_execution=4,
+                                  options=Options(seed=5))
     assert offline.switch_step == live.switch_step
     assert offline.peak_lr == live.peak_lr
     assert offline.reason == live.reason

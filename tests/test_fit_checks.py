@@ -7,7 +7,7 @@ import pytest
 
 from keras_autolr import AutoLR
 from keras_autolr import AutoLRSchedule
-from keras_autolr import DetectorOptions
+from keras_autolr import Options
 from keras_autolr.training import fit_checks
 from keras_autolr._keras import keras
 from keras_autolr.decision.controller import WarmupController
@@ -52,7 +52,7 @@ def test_the_first_optimizer_that_did_not_step_is_named():
 def _controller(total_steps, check_every="auto"):
     schedule = AutoLRSchedule(total_steps=total_steps)
     schedule.build()
-    return schedule, WarmupController(schedule, DetectorOptions(), check_every)
+    return schedule, WarmupController(schedule, Options(), check_every)
 
 
 def test_a_budget_with_no_test_before_the_cap_warns_once_at_the_start():
@@ -72,4 +72,4 @@ def test_the_fault_message_says_what_was_restored():
         "AutoLR: non-finite loss at step 7; the weights and optimizer state "
         "were restored from step 4 and training goes on.")
     assert fit_checks.fault_message(Fake([(7, "none")])).endswith(
-        "no snapshot was available (restore_on_divergence=False).")
+        "no snapshot was available (restore_on_fault=False).")

@@ -12,6 +12,7 @@ from keras_autolr.training import callback as callback_lib
 from keras_autolr.training import engine as engine_lib
 from keras_autolr._keras import keras
 from keras_autolr.training.fit_run import FitRun
+from keras_autolr import Options
 from tests import _training
 
 STEPS_PER_EPOCH = 14  # fit_small_digits: 1,400 digits, batch 100
@@ -82,7 +83,7 @@ def test_warnings_name_the_same_frames_as_before_the_split():
     assert not end.filename.startswith(PACKAGE) and "callbacks" in end.filename
 
     def too_short():
-        autolr = AutoLR(verbose=0, short_budget="sweep")
+        autolr = AutoLR(verbose=0, options=Options(short_budget="sweep"))
         x, y = _digits()
         _model().fit(x[:128], y[:128], batch_size=32, epochs=2, verbose=0,
                      callbacks=[autolr])  # 8 steps: the cap is step 4
@@ -122,6 +123,6 @@ def _poisoned_fit():
         return value * tf.where(bad, tf.constant(np.nan, value.dtype), 1.0)
 
     model.compile(optimizer=optimizer, loss=loss)
-    autolr = AutoLR(verbose=0, restore_on_divergence=False)
+    autolr = AutoLR(verbose=0, options=Options(restore_on_fault=False))
     model.fit(x, y, batch_size=64, epochs=12, verbose=0, callbacks=[autolr])
     assert all(np.all(np.isfinite(w.numpy())) for w in model.weights)

@@ -17,6 +17,8 @@ from keras_autolr._keras import IS_KERAS_3
 from keras_autolr._keras import keras
 from keras_autolr.decision.controller import DEFAULT_PEAK_FACTOR
 from keras_autolr.tools.lr_finder import MIN_SWEEP_STEPS
+from keras_autolr import AutoLRSchedule
+from keras_autolr import Options
 
 from tests import _training
 
@@ -253,15 +255,16 @@ def test_replay_reports_the_same_learning_rates_as_the_suggestion(digits):
     # The sweep as an AutoLR warmup, built here from the reported LRs alone:
     # its LRs are the sweep's step for step, its cap W = total_steps / 2 = n
     # is the end of the record, one test there.
-    options = dict(total_steps=2 * n, min_lr=lrs[0], max_lr=lrs[-1] * lrs[1] / lrs[0],
-                   check_every=n, own_lr=1e-3)
+    options = dict(total_steps=2 * n, own_lr=1e-3, schedule=AutoLRSchedule(
+        min_lr=lrs[0], max_lr=lrs[-1] * lrs[1] / lrs[0]), options=Options(check_every=n))
     decision = keras_autolr.replay(result.losses, **options)
     assert len(decision.tests) == 1 and decision.reason == "cap"
     assert (result.test.step, result.test.probabilities) == (
         n, decision.tests[0].probabilities)
     assert decision.peak_lr == pytest.approx(result.suggestion, rel=1e-9)
     assert decision.tests[0].peak_lr == pytest.approx(result.minimum, rel=1e-9)
-    steepest = keras_autolr.replay(result.losses, peak="steepest", **options)
+    steepest = keras_autolr.replay(result.losses, **dict(
+        options, options=Options(check_every=n, peak="steepest")))
     assert steepest.tests[0].peak_lr == pytest.approx(result.steepest, rel=1e-9)
     # The documented rule: peak_factor x minimum, floored at the optimizer's own LR.
     assert result.suggestion == pytest.approx(
@@ -321,7 +324,8 @@ def test_one_test_on_the_whole_sweep_and_autolrs_cadence_on_request():
     assert result.suggestion == pytest.approx(DEFAULT_PEAK_FACTOR * result.minimum,
                                               rel=1e-12)
     cadence = keras_autolr.replay(
-        result.losses, **dict(result.replay_options, check_every="auto"))
+        result.losses, **dict(result.replay_options, options=result.replay_options[
+            "options"].replace(check_every="auto")))
     assert cadence.reason == "detected" and cadence.switch_step < steps - 10
     assert len(cadence.tests) > 10 and cadence.tests[-1].positive
     assert cadence.peak_lr == pytest.approx(

@@ -11,6 +11,7 @@ pytest.importorskip("matplotlib")
 
 import keras_autolr  # noqa: E402
 from keras_autolr.tools import plotting  # noqa: E402
+from keras_autolr import Options  # noqa: E402
 from keras_autolr import replay  # noqa: E402
 from keras_autolr.decision.detector import WarmupDetector  # noqa: E402
 from keras_autolr.schedule import AutoLRSchedule  # noqa: E402
@@ -71,18 +72,22 @@ def test_a_run_that_reached_the_warmup_cap_is_drawn():
     _assert_real_picture(figure)
 
 
-def test_replay_options_pass_through_unchanged():
-    options = dict(seed=3, max_warmup_fraction=0.4, check_every=20)
+def test_the_options_and_schedule_of_replay_pass_through_unchanged():
+    options = Options(seed=3, check_every=20)
+    schedule = AutoLRSchedule(max_warmup_fraction=0.4)
     losses = valley(T, n=int(0.4 * T))
-    decision = replay(losses, total_steps=T, **options)
-    figure = keras_autolr.plot_decision(losses, decision, **options)
+    decision = replay(losses, total_steps=T, schedule=schedule, options=options)
+    figure = keras_autolr.plot_decision(losses, decision, schedule=schedule,
+                                        options=options)
     _assert_real_picture(figure)
+    # The schedule panel draws the LR on a log axis: the sweep is a line.
+    assert figure.axes[1].get_yscale() == "log"
 
 
 def test_the_recomputed_posterior_is_the_one_the_test_saw():
     """Same draws, same hyperparameters: the same probabilities and peak LR."""
     losses = valley(T, noise=0.1, seed=2)
-    decision = replay(losses, total_steps=T, seed=5)
+    decision = replay(losses, total_steps=T, options=Options(seed=5))
     test = decision.tests[-1]
     posterior = plotting.recompute_posterior(
         losses, test, WarmupDetector(seed=5), AutoLRSchedule(total_steps=T))
@@ -98,11 +103,11 @@ def test_the_recomputed_posterior_is_the_one_the_test_saw():
 def test_subsampled_records_recompute_every_draw():
     """Above `predict_points` finite losses, the 5 seeded draws come back."""
     losses = valley(T, noise=0.1)
-    options = dict(seed=1, predict_points=200, fit_points=50)
-    decision = replay(losses, total_steps=T, **options)
+    options = Options(seed=1, predict_points=200, fit_points=50)
+    decision = replay(losses, total_steps=T, options=options)
     test = decision.tests[-1]
     posterior = plotting.recompute_posterior(
-        losses, test, WarmupDetector(**options), AutoLRSchedule(total_steps=T))
+        losses, test, WarmupDetector(options), AutoLRSchedule(total_steps=T))
     assert len(posterior.probabilities) == 5
     np.testing.assert_allclose(posterior.probabilities, test.probabilities, atol=1e-8)
 
@@ -116,14 +121,13 @@ def test_a_record_still_warming_up_is_drawn_without_a_switch():
     _assert_real_picture(figure)
 
 
-def test_options_and_objects_for_the_same_part_are_refused():
+def test_a_schedule_or_options_of_the_wrong_kind_is_refused():
     losses = valley(T)
     decision = replay(losses, total_steps=T)
-    with pytest.raises(ValueError, match="schedule"):
-        keras_autolr.plot_decision(losses, decision, min_lr=1e-4,
-                                   schedule=AutoLRSchedule(total_steps=T))
-    with pytest.raises(TypeError, match="Unknown option"):
-        keras_autolr.plot_decision(losses, decision, colour="red")
+    with pytest.raises(TypeError, match="Received schedule={'min_lr': 0.0001}"):
+        keras_autolr.plot_decision(losses, decision, schedule={"min_lr": 1e-4})
+    with pytest.raises(TypeError, match="Received options={'seed': 1}"):
+        keras_autolr.plot_decision(losses, decision, options={"seed": 1})
 
 
 def test_without_matplotlib_the_error_says_how_to_install_it(monkeypatch):
@@ -134,7 +138,7 @@ def test_without_matplotlib_the_error_says_how_to_install_it(monkeypatch):
 
 
 def test_autolr_plot_draws_the_live_decision():
-    autolr = keras_autolr.AutoLR(check_every=4, verbose=0)
+    autolr = keras_autolr.AutoLR(options=Options(check_every=4), verbose=0)
     _training.fit_small_digits([autolr], epochs=6)
     figure = autolr.plot()
     labels = figure.axes[0].get_legend_handles_labels()[1]

@@ -9,6 +9,7 @@ import pytest
 
 from keras_autolr import AutoLR
 from keras_autolr.training.short_budget import SHORT_SWEEP_STEPS
+from keras_autolr import Options
 from tests import _training
 
 STEPS_PER_EPOCH = 14  # 1,400 digits, batch 100
@@ -28,7 +29,7 @@ def _autolr_lines(capsys):
 
 
 def test_verbose_1_prints_the_replacement_and_the_end_of_warmup_only(capsys):
-    autolr = AutoLR(check_every=4, verbose=1)
+    autolr = AutoLR(options=Options(check_every=4), verbose=1)
     _fit(autolr)
     assert len(autolr.decision.tests) > 3
     lines = _autolr_lines(capsys)
@@ -39,7 +40,7 @@ def test_verbose_1_prints_the_replacement_and_the_end_of_warmup_only(capsys):
 
 
 def test_verbose_2_prints_one_line_per_test_with_the_gp_hyperparameters(capsys):
-    autolr = AutoLR(check_every=4, verbose=2)
+    autolr = AutoLR(options=Options(check_every=4), verbose=2)
     _fit(autolr)
     lines = _autolr_lines(capsys)
     tests = autolr.decision.tests
@@ -60,7 +61,7 @@ def test_verbose_2_prints_one_line_per_test_with_the_gp_hyperparameters(capsys):
 
 def test_lines_are_never_glued_onto_the_progress_bar(capsys):
     """`fit(verbose=1)` redraws its bar with no newline; each AutoLR line starts one."""
-    autolr = AutoLR(check_every=4, verbose=2)
+    autolr = AutoLR(options=Options(check_every=4), verbose=2)
     _training.fit_small_digits([autolr], epochs=EPOCHS, verbose=1)
     out = capsys.readouterr().out
     starts = [m.start() for m in re.finditer("AutoLR: ", out)]
@@ -96,7 +97,7 @@ def test_the_detectors_xla_compile_logs_nothing_to_stderr(tmp_path):
 
 
 def test_verbose_0_prints_nothing(capsys):
-    autolr = AutoLR(check_every=8, verbose=0)
+    autolr = AutoLR(options=Options(check_every=8), verbose=0)
     _fit(autolr)
     assert autolr.decision.tests
     assert _autolr_lines(capsys) == []

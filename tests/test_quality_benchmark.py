@@ -25,8 +25,8 @@ def test_contender_names_parse_to_optimizer_and_autolr_options():
     contender = quality.parse_contender("autolr-adam-steepest-f0.3")
     assert (contender.kind, contender.optimizer) == ("autolr", "adam")
     assert dict(contender.autolr_options) == {"peak": "steepest", "peak_factor": 0.3}
-    assert dict(quality.parse_contender("autolr-paper").autolr_options) == dict(
-        keras_autolr.PAPER)
+    paper = quality.parse_contender("autolr-paper").autolr_options
+    assert keras_autolr.Options(**dict(paper)) == keras_autolr.PAPER
     assert dict(quality.parse_contender("autolr-norewind").autolr_options) == {
         "rewind": False}
     own = quality.parse_contender("own-lr-cosine-rmsprop")

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from keras_autolr import AutoLRSchedule
-from keras_autolr import DetectorOptions
-from keras_autolr import StateFileError
+from keras_autolr import Options
+from keras_autolr.training.state import StateFileError
 from keras_autolr.training import resume
 from keras_autolr.training import state as state_lib
 from keras_autolr._keras import keras
@@ -129,7 +129,7 @@ def test_default_autolr_beside_backup_and_restore_resumes_bit_identically(
 
 
 # ---------------------------------------------------------------- the decision
-SMALL_GP = DetectorOptions(fit_points=50, predict_points=100, grid_points=100)
+SMALL_GP = Options(fit_points=50, predict_points=100, grid_points=100)
 
 
 def _controller(total_steps=400):

@@ -8,6 +8,7 @@ from keras_autolr import replay
 from keras_autolr._keras import keras
 from keras_autolr.decision.controller import SNAPSHOT_GROWTH
 from keras_autolr.decision.options import DEFAULT_PEAK_FACTOR
+from keras_autolr import Options
 from tests import _training
 from tests.conftest import falling
 from tests.conftest import valley
@@ -29,7 +30,8 @@ def test_replay_restores_the_newest_snapshot_at_or_before_the_chosen_lr():
 
 def test_without_rewind_nothing_is_restored_and_the_switch_is_the_same():
     with_rewind = replay(valley(T, lr_min=1e-2), total_steps=T)
-    without = replay(valley(T, lr_min=1e-2), total_steps=T, rewind=False)
+    without = replay(valley(T, lr_min=1e-2), total_steps=T,
+                     options=Options(rewind=False))
     assert without.restored_step is None
     assert (without.switch_step, without.peak_lr) == (
         with_rewind.switch_step, with_rewind.peak_lr)
@@ -37,7 +39,7 @@ def test_without_rewind_nothing_is_restored_and_the_switch_is_the_same():
 
 def test_the_paper_options_never_rewind():
     decision = replay(valley(T, lr_min=1e-2), total_steps=T, steps_per_epoch=30,
-                      **keras_autolr.PAPER)
+                      options=keras_autolr.PAPER)
     assert decision.restored_step is None
 
 

@@ -10,6 +10,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from keras_autolr import replay
+from keras_autolr import Options
 from tests.conftest import valley
 
 T = 600
@@ -48,7 +49,7 @@ def test_valley_at_any_scale_switches_like_at_unit_scale():
 
 def test_all_nan_record_restores_once_then_ends_warmup_as_diverged(paper):
     """The first NaN may be a bad batch; a second one at once is the LR's doing."""
-    decision = replay(np.full(T // 2, np.nan), total_steps=T, **paper)
+    decision = replay(np.full(T // 2, np.nan), total_steps=T, options=paper)
     assert decision.faults == [(0, "restored 0"), (1, "diverged")]
     assert decision.reason == "diverged"
     assert decision.switch_step == 2
@@ -58,11 +59,11 @@ def test_all_nan_record_restores_once_then_ends_warmup_as_diverged(paper):
 def test_nan_ends_warmup_and_decays_from_the_gp_best_lr(paper):
     losses = valley(T, lr_min=1e-1)
     losses[200:] = np.nan  # diverges at step 200, before a detection
-    decision = replay(losses, total_steps=T, **paper)
+    decision = replay(losses, total_steps=T, options=paper)
     assert decision.reason == "diverged"
     assert decision.switch_step == 202  # the second NaN in a row decides
     assert decision.faults[0][0] == 200 and decision.faults[0][1].startswith("restored")
-    clean = replay(valley(T, lr_min=1e-1)[:200], total_steps=T, **paper)
+    clean = replay(valley(T, lr_min=1e-1)[:200], total_steps=T, options=paper)
     assert clean.switch_step is None  # no detection before step 200
     # The last regular test's choice: the final test also sees the blow-up.
     assert decision.peak_lr == decision.tests[-2].peak_lr
@@ -81,11 +82,13 @@ def test_a_lone_nan_at_a_small_lr_does_not_end_warmup():
 
 def test_a_nan_far_past_the_best_lr_ends_warmup_at_once():
     losses = valley(T, lr_min=1e-3)
-    clean = replay(losses, total_steps=T, require_descent=False, patience=50)
+    clean = replay(losses, total_steps=T,
+                   options=Options(require_descent=False, patience=50))
     assert clean.switch_step is None or clean.switch_step > 250
     hit = losses.copy()
     hit[250] = np.nan  # LR ~0.3: hundreds of times past the valley at 1e-3
-    decision = replay(hit, total_steps=T, require_descent=False, patience=50)
+    decision = replay(hit, total_steps=T,
+                      options=Options(require_descent=False, patience=50))
     assert decision.faults == [(250, "diverged")]
     assert decision.reason == "diverged" and decision.switch_step == 251
 
@@ -136,5 +139,6 @@ def _records(draw):
 @given(_records())
 def test_replay_never_raises_on_any_record(record):
     losses, total, check_every = record
-    decision = replay(losses, total_steps=total, check_every=check_every)
+    decision = replay(losses, total_steps=total,
+                      options=Options(check_every=check_every))
     _assert_sane(decision, total)

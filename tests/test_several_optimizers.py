@@ -8,6 +8,7 @@ from keras_autolr import AutoLR
 from keras_autolr import AutoLRSchedule
 from keras_autolr import _keras
 from keras_autolr._keras import keras
+from keras_autolr import Options
 from tests import _training
 
 LATENT, BATCH, EPOCHS = 8, 100, 4  # 14 steps per epoch, 56 steps
@@ -87,7 +88,7 @@ def test_the_unused_compiled_optimizer_fails_at_the_end_of_the_first_step():
 def test_both_optimizers_share_one_schedule_driven_by_the_monitored_loss():
     gan, d_optimizer, g_optimizer = _gan()
     autolr = AutoLR(optimizer=[d_optimizer, g_optimizer], monitor="g_loss",
-                    check_every=4, verbose=0)
+                    options=Options(check_every=4), verbose=0)
     logged = _training.LoggedLosses("g_loss")
     gan.fit(_images(), epochs=EPOCHS, verbose=0, callbacks=[autolr, logged])
     for optimizer in (d_optimizer, g_optimizer):
@@ -108,7 +109,8 @@ def test_both_optimizers_share_one_schedule_driven_by_the_monitored_loss():
 
 def test_one_optimizer_given_leaves_the_other_at_its_own_lr():
     gan, d_optimizer, g_optimizer = _gan()
-    autolr = AutoLR(optimizer=g_optimizer, monitor="g_loss", check_every=4, verbose=0)
+    autolr = AutoLR(optimizer=g_optimizer, monitor="g_loss",
+                    options=Options(check_every=4), verbose=0)
     gan.fit(_images(), epochs=EPOCHS, verbose=0, callbacks=[autolr])
     assert _keras.raw_learning_rate(g_optimizer) is autolr.schedule
     assert float(np.asarray(d_optimizer.learning_rate)) == pytest.approx(3e-4)

@@ -5,6 +5,7 @@ import pytest
 
 import keras_autolr
 from keras_autolr import AutoLR
+from keras_autolr import Options
 from keras_autolr._keras import keras
 from keras_autolr.training.short_budget import SHORT_SWEEP_STEPS
 from tests import _training
@@ -14,7 +15,7 @@ def _fit(epochs, **options):
     """Digits MLP with Adam (own LR 1e-3), 22 steps per epoch."""
     (x, y), _ = _training.digits()
     model = _training.compile_digits(_training.mlp(), keras.optimizers.Adam())
-    autolr = AutoLR(verbose=0, **options)
+    autolr = AutoLR(verbose=0, options=Options(**options))
     model.fit(x, y, batch_size=64, epochs=epochs, verbose=0, callbacks=[autolr])
     return autolr
 

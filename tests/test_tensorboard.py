@@ -2,6 +2,7 @@
 
 import glob
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from keras_autolr import AutoLR
 from keras_autolr import _keras
 from keras_autolr.training import summaries
 from keras_autolr._keras import keras
+from keras_autolr import Options
 from tests import _training
 
 BATCH = 100
@@ -43,7 +45,8 @@ def _scalars(run_dir):
 def logged(tmp_path_factory):
     """One run with `log_dir=`: the callback and its scalars."""
     log_dir = tmp_path_factory.mktemp("logs")
-    autolr = AutoLR(check_every=CHECK_EVERY, log_dir=str(log_dir), verbose=0)
+    autolr = AutoLR(options=Options(check_every=CHECK_EVERY), log_dir=str(log_dir),
+                    verbose=0)
     _fit([autolr])
     return autolr, _scalars(os.path.join(log_dir, "train"))
 
@@ -87,7 +90,7 @@ def test_a_tensorboard_callback_in_the_same_fit_is_found(tmp_path, update_freq):
     pytest.importorskip("tensorboard")  # the TensorBoard callback needs it
     tensorboard = keras.callbacks.TensorBoard(log_dir=str(tmp_path),
                                               update_freq=update_freq)
-    autolr = AutoLR(check_every=CHECK_EVERY, verbose=0)
+    autolr = AutoLR(options=Options(check_every=CHECK_EVERY), verbose=0)
     _fit([tensorboard, autolr], epochs=2)
     scalars = _scalars(os.path.join(tmp_path, "train"))
     steps, _ = scalars[summaries.LEARNING_RATE]
@@ -106,15 +109,15 @@ def test_the_tensorboard_callback_is_found_in_a_real_fit_without_tensorboard(tmp
         def on_epoch_end(self, epoch, logs=None):
             pass
 
-    autolr = AutoLR(check_every=CHECK_EVERY, verbose=0)
+    autolr = AutoLR(options=Options(check_every=CHECK_EVERY), verbose=0)
     _fit([autolr, Quiet(log_dir=str(tmp_path), write_graph=False)], epochs=1)
     steps, _ = _scalars(os.path.join(tmp_path, "train"))[summaries.LEARNING_RATE]
     np.testing.assert_array_equal(steps, np.arange(14))
 
 
-def test_a_summary_writer_is_used_as_given(tmp_path):
+def test_a_summary_writer_given_as_log_dir_is_used_as_given(tmp_path):
     writer = tf.summary.create_file_writer(str(tmp_path))
-    autolr = AutoLR(check_every=CHECK_EVERY, summary_writer=writer, verbose=0)
+    autolr = AutoLR(options=Options(check_every=CHECK_EVERY), log_dir=writer, verbose=0)
     _fit([autolr], epochs=1)
     writer.flush()
     steps, _ = _scalars(str(tmp_path))[summaries.LEARNING_RATE]
@@ -144,16 +147,29 @@ def test_the_sibling_tensorboard_is_found_in_the_calling_callback_list(tmp_path)
 
 def test_without_a_destination_nothing_is_written(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    autolr = AutoLR(check_every=CHECK_EVERY, verbose=0)
+    autolr = AutoLR(options=Options(check_every=CHECK_EVERY), verbose=0)
     _fit([autolr], epochs=1)
     assert os.listdir(tmp_path) == []
 
 
-def test_log_dir_and_summary_writer_are_exclusive(tmp_path):
-    writer = tf.summary.create_file_writer(str(tmp_path))
-    with pytest.raises(ValueError, match="not both"):
-        AutoLR(log_dir=str(tmp_path), summary_writer=writer)
-    with pytest.raises(TypeError, match="summary_writer"):
-        AutoLR(summary_writer=str(tmp_path))
-    with pytest.raises(TypeError, match="log_dir"):
+def test_log_dir_is_a_path_or_a_writer(tmp_path):
+    with pytest.raises(TypeError, match="`log_dir` must be a path, a "
+                       r"`tf.summary.SummaryWriter`.*Received log_dir=3"):
         AutoLR(log_dir=3)
+    assert AutoLR(log_dir=tmp_path).log_dir == tmp_path
+
+
+def test_without_the_tensorboard_package_a_tensorboard_callback_fails_before_training(
+        tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorboard", None)  # not installed
+    (x, y), _ = _training.digits()
+    model = _training.compile_digits(_training.mlp(), keras.optimizers.Adam())
+    weights = [w.copy() for w in model.get_weights()]
+    with pytest.raises(ImportError, match=r"pip install tensorboard"):
+        model.fit(x[:64], y[:64], batch_size=32, epochs=1, verbose=0,
+                  callbacks=[AutoLR(verbose=0),
+                             keras.callbacks.TensorBoard(log_dir=str(tmp_path))])
+    assert int(model.optimizer.iterations.numpy()) == 0
+    for before, after in zip(weights, model.get_weights()):
+        np.testing.assert_array_equal(before, after)
+    assert float(np.asarray(model.optimizer.learning_rate)) == pytest.approx(1e-3)

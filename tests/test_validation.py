@@ -7,46 +7,49 @@ import pytest
 
 from keras_autolr import AutoLR
 from keras_autolr import AutoLRSchedule
-from keras_autolr import WarmupDetector
+from keras_autolr.decision.detector import WarmupDetector
 from keras_autolr import replay
 from keras_autolr._keras import keras
+from keras_autolr import Options
 from tests import _training
 
 # (factory, kwargs, exception, text the message must contain)
 CASES = [
-    (AutoLR, dict(min_lr=1.0, max_lr=0.1), ValueError, "Received min_lr=1.0, max_lr=0.1"),
-    (AutoLR, dict(min_lr=0.1, max_lr=0.1), ValueError, "min_lr=0.1, max_lr=0.1"),
-    (AutoLR, dict(min_lr=0.0), ValueError, "Received min_lr=0.0"),
-    (AutoLR, dict(min_lr=-1e-5), ValueError, "Received min_lr=-1e-05"),
-    (AutoLR, dict(max_lr=float("inf")), ValueError, "Received max_lr=inf"),
-    (AutoLR, dict(max_lr="1.0"), TypeError, "Received max_lr='1.0'"),
-    (AutoLR, dict(max_warmup_fraction=0.0), ValueError, "Received max_warmup_fraction=0.0"),
-    (AutoLR, dict(max_warmup_fraction=1.5), ValueError, "Received max_warmup_fraction=1.5"),
-    (AutoLR, dict(cooldown_fraction=-0.2), ValueError, "Received cooldown_fraction=-0.2"),
-    (AutoLR, dict(peak_factor=0.0), ValueError, "Received peak_factor=0.0"),
-    (AutoLR, dict(peak_factor=2.0), ValueError, "Received peak_factor=2.0"),
-    (AutoLR, dict(confidence=1.0), ValueError, "Received confidence=1.0"),
-    (AutoLR, dict(confidence=0.0), ValueError, "Received confidence=0.0"),
-    (AutoLR, dict(patience=0), ValueError, "Received patience=0"),
-    (AutoLR, dict(patience=2.5), TypeError, "Received patience=2.5"),
-    (AutoLR, dict(num_posteriors=0), ValueError, "Received num_posteriors=0"),
-    (AutoLR, dict(fit_points=0), ValueError, "Received fit_points=0"),
-    (AutoLR, dict(predict_points=-5), ValueError, "Received predict_points=-5"),
-    (AutoLR, dict(grid_points=1), ValueError, "Received grid_points=1"),
-    (AutoLR, dict(warmup="cosine"), ValueError, "Received warmup='cosine'"),
-    (AutoLR, dict(decay="step"), ValueError, "Received decay='step'"),
-    (AutoLR, dict(peak="median"), ValueError, "Received peak='median'"),
+    (AutoLRSchedule, dict(min_lr=1.0, max_lr=0.1), ValueError, "Received min_lr=1.0, max_lr=0.1"),
+    (AutoLRSchedule, dict(min_lr=0.1, max_lr=0.1), ValueError, "min_lr=0.1, max_lr=0.1"),
+    (AutoLRSchedule, dict(min_lr=0.0), ValueError, "Received min_lr=0.0"),
+    (AutoLRSchedule, dict(min_lr=-1e-5), ValueError, "Received min_lr=-1e-05"),
+    (AutoLRSchedule, dict(max_lr=float("inf")), ValueError, "Received max_lr=inf"),
+    (AutoLRSchedule, dict(max_lr="1.0"), TypeError, "Received max_lr='1.0'"),
+    (AutoLRSchedule, dict(max_warmup_fraction=0.0), ValueError, "Received max_warmup_fraction=0.0"),
+    (AutoLRSchedule, dict(max_warmup_fraction=1.5), ValueError, "Received max_warmup_fraction=1.5"),
+    (AutoLRSchedule, dict(cooldown_fraction=-0.2), ValueError, "Received cooldown_fraction=-0.2"),
+    (Options, dict(peak_factor=0.0), ValueError, "Received peak_factor=0.0"),
+    (Options, dict(peak_factor=2.0), ValueError, "Received peak_factor=2.0"),
+    (Options, dict(confidence=1.0), ValueError, "Received confidence=1.0"),
+    (Options, dict(confidence=0.0), ValueError, "Received confidence=0.0"),
+    (Options, dict(patience=0), ValueError, "Received patience=0"),
+    (Options, dict(patience=2.5), TypeError, "Received patience=2.5"),
+    (Options, dict(num_posteriors=0), ValueError, "Received num_posteriors=0"),
+    (Options, dict(fit_points=0), ValueError, "Received fit_points=0"),
+    (Options, dict(predict_points=-5), ValueError, "Received predict_points=-5"),
+    (Options, dict(grid_points=1), ValueError, "Received grid_points=1"),
+    (AutoLRSchedule, dict(warmup="cosine"), ValueError, "Received warmup='cosine'"),
+    (AutoLRSchedule, dict(decay="step"), ValueError, "Received decay='step'"),
+    (Options, dict(peak="median"), ValueError, "Received peak='median'"),
     (AutoLR, dict(total_steps=0), ValueError, "Received total_steps=0"),
     (AutoLR, dict(total_steps=10.5), TypeError, "Received total_steps=10.5"),
     (AutoLR, dict(total_steps=True), TypeError, "Received total_steps=True"),
-    (AutoLR, dict(check_every=0), ValueError, "Received check_every=0"),
-    (AutoLR, dict(check_every="step"), ValueError, "Received check_every='step'"),
-    (AutoLR, dict(check_every=2.0), ValueError, "Received check_every=2.0"),
-    (AutoLR, dict(seed=-1), ValueError, "Received seed=-1"),
-    (AutoLR, dict(initial_noise=0.0), ValueError, "Received initial_noise=0.0"),
+    (Options, dict(check_every=0), ValueError, "Received check_every=0"),
+    (Options, dict(check_every="step"), ValueError, "Received check_every='step'"),
+    (Options, dict(check_every=2.0), ValueError, "Received check_every=2.0"),
+    (Options, dict(seed=-1), ValueError, "Received seed=-1"),
+    (Options, dict(initial_noise=0.0), ValueError, "Received initial_noise=0.0"),
     (AutoLR, dict(verbose=3), ValueError, "Received verbose=3"),
     (AutoLR, dict(schedule="cosine"), TypeError, "Received schedule='cosine'"),
-    (AutoLR, dict(restore_on_divergence="yes"), TypeError, "Received restore_on_divergence='yes'"),
+    (Options, dict(restore_on_fault="yes"), TypeError, "Received restore_on_fault='yes'"),
+    (AutoLR, dict(options="fast"), TypeError, "Received options='fast'"),
+    (AutoLR, dict(log_dir=3), TypeError, "Received log_dir=3"),
     (AutoLR, dict(backup_dir=3), TypeError, "Received backup_dir=3"),
     (AutoLRSchedule, dict(total_steps=-10), ValueError, "Received total_steps=-10"),
     (AutoLRSchedule, dict(min_lr=2.0), ValueError, "Received min_lr=2.0, max_lr=1.0"),
@@ -56,8 +59,8 @@ CASES = [
     (WarmupDetector, dict(patience=-1), ValueError, "Received patience=-1"),
     (lambda **kw: replay(np.ones(10), **kw), dict(total_steps=-3), ValueError,
      "Received total_steps=-3"),
-    (lambda **kw: replay(np.ones(10), total_steps=10, **kw), dict(pateince=3),
-     TypeError, "Unknown option `pateince`"),
+    (lambda **kw: replay(np.ones(10), total_steps=10, **kw), dict(options={"patience": 3}),
+     TypeError, "Received options={'patience': 3}"),
     (lambda **kw: replay(np.ones(10), total_steps=10, **kw), dict(steps_per_execution=0),
      ValueError, "Received steps_per_execution=0"),
 ]
@@ -115,7 +118,7 @@ def test_budget_too_short_for_a_sweep_keeps_the_own_lr_with_a_warning():
 def test_budget_shorter_than_one_test_warns_and_ends_at_the_cap():
     (x, y), _ = _training.digits()
     model = _model()
-    autolr = AutoLR(verbose=0, short_budget="sweep")
+    autolr = AutoLR(verbose=0, options=Options(short_budget="sweep"))
     with pytest.warns(UserWarning, match="too short for a test"):
         model.fit(x[:128], y[:128], batch_size=32, epochs=2, verbose=0,
                   callbacks=[autolr])  # 8 steps: the cap W is 4

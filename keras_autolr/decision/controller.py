@@ -11,14 +11,13 @@ from typing import List, Optional
 
 import numpy as np
 
-from keras_autolr import _validation
 from keras_autolr.decision.cadence import TestCadence
 from keras_autolr.decision.detector import TestResult
 from keras_autolr.decision.detector import WarmupDetector
 from keras_autolr.decision.loss_record import GrowingArray
 from keras_autolr.decision.loss_record import LossRecord
 from keras_autolr.decision.options import DEFAULT_PEAK_FACTOR  # noqa: F401 (re-exported)
-from keras_autolr.decision.options import DetectorOptions
+from keras_autolr.decision.options import Options
 
 DETECTED = "detected"  # the GP test found the minimum in the past
 CAP = "cap"  # the warmup reached `max_warmup_fraction` of the budget
@@ -93,21 +92,24 @@ class WarmupController:
     Args:
         schedule: `AutoLRSchedule` with its budget set; its warmup curve maps
             the posterior argmin to a learning rate.
-        detector: `WarmupDetector`, or `DetectorOptions` to build one from.
-        check_every: `"auto"`, `"epoch"` or a positive int.
+        detector: `WarmupDetector`, or `Options` to build one from.
+        check_every: `"auto"`, `"epoch"`, a positive int, or None
+            (default): the options' `check_every`.
         steps_per_epoch: int or None.
-        peak_factor: float in (0, 1], or None (default): the detector's
-            `options.peak_factor` (see `DetectorOptions`).
-        rewind: bool. At the switch, put back the snapshot taken before the
-            LR of the smoothed minimum. Defaults to True.
-        restore_on_fault: bool. After a non-finite loss, put back the newest
-            snapshot and go on. Defaults to True.
+        peak_factor: float in (0, 1], or None (default): the options'
+            `peak_factor` (see `Options`).
+        rewind: bool or None (default: the options' `rewind`). At the
+            switch, put back the snapshot taken before the LR of the
+            smoothed minimum.
+        restore_on_fault: bool or None (default: the options'
+            `restore_on_fault`). After a non-finite loss, put back the
+            newest snapshot and go on.
         sweep: bool. False: no tests (a short budget trained at the
             optimizer's own LR, the schedule set up for it); warmup ends at
             its cap with reason `"short_budget"`. Defaults to True.
-        cap_peak: `"gp"` (default) or `"reached"`. At the warmup cap, decay
-            from a last test's best LR, or from the LR reached (the
-            reference's; no test).
+        cap_peak: `"gp"`, `"reached"` or None (default: the options'
+            `cap_peak`). At the warmup cap, decay from a last test's best
+            LR, or from the LR reached (the reference's; no test).
         min_peak: float or None. The peak LR is never below this (the
             optimizer's own LR: AutoLR never decays from less than what the
             user had). Defaults to None.
@@ -118,22 +120,26 @@ class WarmupController:
     and every replay plans the same ones.
     """
 
-    def __init__(self, schedule, detector, check_every, steps_per_epoch=None,
-                 peak_factor=None, rewind=True,
-                 restore_on_fault=True, sweep=True, min_peak=None,
-                 cap_peak="gp"):
-        if isinstance(detector, DetectorOptions):
+    def __init__(self, schedule, detector, check_every=None, steps_per_epoch=None,
+                 peak_factor=None, rewind=None, restore_on_fault=None,
+                 sweep=True, min_peak=None, cap_peak=None):
+        if isinstance(detector, Options):
             detector = WarmupDetector(detector)
-        options = detector.options
-        if peak_factor is not None:  # validated with the other options
-            options = dataclasses.replace(options, peak_factor=peak_factor)
+        # Arguments given here override the options (validated with them).
+        overrides = dict(check_every=check_every, peak_factor=peak_factor,
+                         rewind=rewind, restore_on_fault=restore_on_fault,
+                         cap_peak=cap_peak)
+        options = detector.options.replace(
+            **{k: v for k, v in overrides.items() if v is not None})
+        self.options = options
         self.schedule = schedule
         self.peak_factor = options.peak_factor
-        self.rewind = rewind
-        self.restore_on_fault = restore_on_fault
+        self.rewind = options.rewind
+        self.restore_on_fault = options.restore_on_fault
         self.sweep = sweep
         self.min_peak = min_peak
-        self.cap_peak = _validation.choice("cap_peak", cap_peak, ("gp", "reached"))
+        self.cap_peak = options.cap_peak
+        check_every = options.check_every
         self.detector = detector
         self.cadence = TestCadence(
             check_every, min_lr=schedule.min_lr, max_lr=schedule.max_lr,

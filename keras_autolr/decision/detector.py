@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_autolr.decision import gp
-from keras_autolr.decision.options import DetectorOptions
+from keras_autolr.decision import options as options_lib
 
 MIN_FINITE_LOSSES = 10  # no test on fewer points
 # The descent guard: the smoothed drop from the start to the minimum must be
@@ -102,19 +102,19 @@ class WarmupDetector:
     ```
 
     Args:
-        options: `DetectorOptions` or None. None builds one from the
-            keyword arguments.
-        **flat_options: fields of `DetectorOptions` given flat instead
-            (`WarmupDetector(seed=1)`); not together with `options`.
+        options: `keras_autolr.Options` or None (the defaults).
+        **changes: options changed from `options` (`WarmupDetector(seed=1)`).
 
     Attributes:
-        options: the `DetectorOptions`; each option is also an attribute
+        options: the `Options`; each option is also an attribute
             (`detector.patience`).
     """
 
-    def __init__(self, options=None, **flat_options):
-        self.options = DetectorOptions.resolve(options, "options", **flat_options)
-        for name in DetectorOptions.names():
+    def __init__(self, options=None, **changes):
+        self.options = options_lib.resolve(options)
+        if changes:
+            self.options = self.options.replace(**changes)
+        for name in options_lib.Options.names():
             setattr(self, name, getattr(self.options, name))
         self._smoother = None
         self.reset()

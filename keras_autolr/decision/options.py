@@ -1,7 +1,8 @@
-"""`DetectorOptions`: the detector's options, validated and documented once."""
+"""`Options` and `PAPER`: how AutoLR decides, validated and documented once."""
 
 import dataclasses
 from typing import Optional
+from typing import Union
 
 from keras_autolr import _validation
 
@@ -9,36 +10,46 @@ from keras_autolr import _validation
 # 1.0 the LR of the smoothed loss minimum is often too large to train at
 # (digits MLP + LAMB: 8 % accuracy, against 98 %). 0.4 had the best mean gap
 # to the tuned grid of 0.3 ... 0.7 over the 12 cells of the quality benchmark
-# with rewind on (README, "Quality benchmark"; benchmarks/results/peak_factor.md).
+# with rewind on (docs/benchmarks/peak_rules.md).
 DEFAULT_PEAK_FACTOR = 0.4
 
 
 @dataclasses.dataclass(frozen=True)
-class DetectorOptions:
-    """How AutoLR tests that the loss minimum has passed, and reads the peak LR.
+class Options:
+    """How AutoLR decides: when to test, the test, the peak rule and the policies.
+
+    One frozen, validated object holds every option of the decision, so
+    that `AutoLR`, `WarmupDriver`, `replay` and the command line take the
+    same names and the same defaults. The defaults are the library's, chosen
+    by measurement; `keras_autolr.PAPER` is the preset that takes the
+    decisions of the paper's reference code instead (docs/algorithm.md lists
+    each departure and why).
 
     Every test smooths the loss record with a Gaussian process and asks each
     of `num_posteriors` posteriors whether the minimum of the smoothed loss
     lies in the past with probability above `confidence`; a majority makes
-    the test positive, and `patience` positive tests in a row end warmup
-    (docs/algorithm.md). The decay then starts from `peak_factor` times the
-    LR the detector chose. The object is frozen and hashable; `AutoLR`,
-    `WarmupDriver`, `WarmupDetector` and `replay` all take it as `detector=`,
-    or build it from the same names given flat (`AutoLR(patience=4)`); giving
-    an option both ways is an error.
+    the test positive, and `patience` positive tests in a row end warmup.
+    The decay then starts from `peak_factor` times the LR the detector chose.
 
     Example:
 
     ```python
-    options = keras_autolr.DetectorOptions(patience=4, seed=1)
-    autolr = keras_autolr.AutoLR(detector=options)
+    options = keras_autolr.Options(patience=4, seed=1)
+    autolr = keras_autolr.AutoLR(options=options)
     model.fit(x, y, epochs=10, callbacks=[autolr])
     # The same decision offline, on the recorded losses:
     decision = keras_autolr.replay(autolr.record.loss, total_steps=1000,
-                                   detector=options)
+                                   options=options)
+    # The paper's rule, with another seed:
+    paper = keras_autolr.PAPER.replace(seed=1)
     ```
 
     Args:
+        check_every: `"auto"` (default), a positive int, or `"epoch"`. When
+            to test: `"auto"` spaces tests so that the LR grows at most 1.2x
+            between two tests (at least one step, or one execution, apart);
+            an int tests every that many steps; `"epoch"` tests at epoch
+            ends, as the paper's reference does.
         confidence: float in (0, 1). Past-minimum probability a posterior
             must exceed. Defaults to 0.95.
         patience: int. Positive tests in a row to switch. Defaults to 3.
@@ -56,6 +67,10 @@ class DetectorOptions:
         peak: `"minimum"` (default, the paper's) or `"steepest"`. Which point
             of the smoothed loss-versus-LR curve gives the peak LR: its
             minimum, or its steepest descent before the minimum.
+        peak_factor: float in (0, 1]. The peak LR is this times the LR the
+            detector chose. Defaults to 0.4: at the paper's 1.0 the LR of
+            the loss minimum is often too large to train at
+            (docs/benchmarks/peak_rules.md).
         require_descent: bool. A posterior votes positive only when, besides
             the minimum lying in the past, the smoothed minimum lies below
             the smoothed loss at the start with the same `confidence`, by at
@@ -64,16 +79,37 @@ class DetectorOptions:
             LR is too small to train is not read as a minimum
             (docs/algorithm.md, "Descent guard"). Defaults to True; False is
             the paper's test.
-        peak_factor: float in (0, 1]. The peak LR is this times the LR the
-            detector chose. Defaults to 0.4: at the paper's 1.0 the LR of
-            the loss minimum is often too large to train at (see the
-            README's quality benchmark); `peak_factor=1.0` is the paper.
+        rewind: bool. At the switch, put the weights and optimizer state
+            back as they were before the LR of the smoothed loss minimum
+            (the host copy taken at or before it), undoing the damage the
+            overshoot did; the step counter is not rewound. Defaults to
+            True; False is the paper's.
+        restore_on_fault: bool. After a non-finite loss, put back the
+            newest host copy of the weights and go on; warmup ends as
+            diverged only when the LR is the likely cause (another fault
+            within 4x of LR growth, or an LR 4x past the detector's best).
+            Defaults to True. With `rewind=False` as well, no copy is taken
+            at all.
+        short_budget: `"own_lr"` (default) or `"sweep"`. With a budget too
+            short for the sweep (under 26 steps), `"own_lr"` keeps the
+            optimizer's own learning rate with a 5 % linear warmup and a
+            cosine decay, and warns; under 100 steps it starts the sweep at
+            the own LR instead of `min_lr`. `"sweep"` sweeps from `min_lr`
+            whatever the budget (the paper). Needs an own constant LR (not
+            the pair form).
+        own_lr_floor: bool. The peak LR is never below the optimizer's own
+            constant LR: decay never starts from less than what training
+            had without AutoLR. Defaults to True; False is the paper's.
+        cap_peak: `"gp"` (default) or `"reached"`. When warmup reaches its
+            cap, decay from the best LR of a last GP test, or from the LR
+            reached (the paper's reference).
 
     Raises:
         TypeError, ValueError: an option out of range; the message names it
             and the value received (`"... Received patience=0"`).
     """
 
+    check_every: Union[str, int] = "auto"
     confidence: float = 0.95
     patience: int = 3
     num_posteriors: int = 5
@@ -83,11 +119,17 @@ class DetectorOptions:
     seed: int = 0
     initial_noise: Optional[float] = None
     peak: str = "minimum"
-    require_descent: bool = True
     peak_factor: float = DEFAULT_PEAK_FACTOR
+    require_descent: bool = True
+    rewind: bool = True
+    restore_on_fault: bool = True
+    short_budget: str = "own_lr"
+    own_lr_floor: bool = True
+    cap_peak: str = "gp"
 
     def __post_init__(self):
         checked = dict(
+            check_every=_validation.check_every(self.check_every),
             confidence=_validation.fraction(
                 "confidence", self.confidence, include_one=False),
             patience=_validation.positive_int("patience", self.patience),
@@ -110,44 +152,29 @@ class DetectorOptions:
             initial_noise=None if self.initial_noise is None else (
                 _validation.positive_float("initial_noise", self.initial_noise)),
             peak_factor=_validation.fraction("peak_factor", self.peak_factor),
+            rewind=_validation.boolean("rewind", self.rewind),
+            restore_on_fault=_validation.boolean(
+                "restore_on_fault", self.restore_on_fault),
+            short_budget=_validation.choice(
+                "short_budget", self.short_budget, ("own_lr", "sweep")),
+            own_lr_floor=_validation.boolean("own_lr_floor", self.own_lr_floor),
+            cap_peak=_validation.choice("cap_peak", self.cap_peak, ("gp", "reached")),
         )
         for name, value in checked.items():  # plain ints and floats (JSON)
             object.__setattr__(self, name, value)
 
-    @classmethod
-    def resolve(cls, detector=None, name="detector", **options):
-        """The options of a face: `detector=` or the flat keyword arguments.
-
-        Args:
-            detector: `DetectorOptions` or None.
-            name: str. The face's name for `detector`, used in messages.
-            **options: fields of `DetectorOptions` given flat.
-
-        Returns:
-            `detector`, or a `DetectorOptions` built from `options`.
+    def replace(self, **changes):
+        """A copy with `changes` applied (validated): `PAPER.replace(seed=1)`.
 
         Raises:
-            TypeError: an unknown option, or `detector` is not a
-                `DetectorOptions`.
-            ValueError: an option given both flat and in `detector`.
+            TypeError: a name that is not an option; the message names it.
         """
-        unknown = sorted(set(options) - set(cls.names()))
+        unknown = sorted(set(changes) - set(self.names()))
         if unknown:
             raise TypeError(
-                f"Unknown option `{unknown[0]}` (not a `DetectorOptions` field). "
-                f"Received {unknown[0]}={options[unknown[0]]!r}")
-        if detector is None:
-            return cls(**options)
-        if not isinstance(detector, cls):
-            raise TypeError(
-                f"`{name}` must be a `DetectorOptions` or None. "
-                f"Received {name}={detector!r}")
-        if options:
-            given = ", ".join(f"{k}={v!r}" for k, v in sorted(options.items()))
-            raise ValueError(
-                f"Give the detector's options either flat or as `{name}=`, "
-                f"not both. Received {given} and {name}={detector!r}")
-        return detector
+                f"Unknown option `{unknown[0]}` (not a field of `Options`). "
+                f"Received {unknown[0]}={changes[unknown[0]]!r}")
+        return dataclasses.replace(self, **changes)
 
     @classmethod
     def names(cls):
@@ -155,9 +182,39 @@ class DetectorOptions:
         return tuple(field.name for field in dataclasses.fields(cls))
 
     def get_config(self):
-        """Every option, a dict: `DetectorOptions(**config)` gives it back."""
+        """Every option, a dict: `Options(**config)` gives it back."""
         return dataclasses.asdict(self)
 
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def resolve(options, name="options"):
+    """`options`, or the defaults when None; a `TypeError` naming `name` else."""
+    if options is None:
+        return Options()
+    if not isinstance(options, Options):
+        raise TypeError(
+            f"`{name}` must be a `keras_autolr.Options` or None. "
+            f"Received {name}={options!r}")
+    return options
+
+
+# The decisions of the paper's reference code (arXiv 2107.05855,
+# kakaobrain/autowu): a test at each epoch end, the GP noise starting from
+# 1e-3, the decay from the LR of the smoothed loss minimum itself (from the
+# LR reached when warmup hits its cap), no descent guard, no rewind at the
+# switch, no floor at the optimizer's own LR, and the sweep whatever the
+# budget (docs/algorithm.md).
+PAPER = Options(
+    check_every="epoch",
+    initial_noise=1e-3,
+    peak="minimum",
+    peak_factor=1.0,
+    require_descent=False,
+    rewind=False,
+    own_lr_floor=False,
+    short_budget="sweep",
+    cap_peak="reached",
+)

@@ -30,8 +30,23 @@ import sys
 
 import numpy as np
 
+from keras_autolr.decision.options import Options
+from keras_autolr.decision.options import PAPER
+
 PROG = "keras-autolr"
 _MISSING = ("NA",)  # CSVLogger's marker for a missing value
+# Flags for `Options` fields whose type is not that of their default.
+_OPTION_CHOICES = {"peak": ("minimum", "steepest"), "short_budget": ("own_lr", "sweep"),
+                   "cap_peak": ("gp", "reached")}
+_OPTION_TYPES = {"initial_noise": float}
+_SCHEDULE_FLAGS = (
+    ("min_lr", float, "warmup start (1e-5)"),
+    ("max_lr", float, "warmup end at the cap (1.0)"),
+    ("max_warmup_fraction", float, "longest warmup, as a fraction of the budget (0.5)"),
+    ("warmup", str, "'exponential' (default) or 'linear'"),
+    ("decay", str, "'cosine' (default), 'constant_then_cosine' or 'linear'"),
+    ("cooldown_fraction", float, "(0.2)"),
+)
 
 
 class LossFileError(Exception):
@@ -88,16 +103,34 @@ def _build_parser():
                         help="epoch length (needed by --check-every epoch)")
     replay.add_argument("--steps-per-execution", type=_positive_int, default=1,
                         metavar="K", help="steps per execution of the live run (1)")
-    replay.add_argument("--check-every", type=_check_every, default="auto",
-                        metavar="K", help="'auto' (default), 'epoch' or a number of steps")
     replay.add_argument("--column", default="loss",
                         help="column to read from a CSV file with a header (loss)")
-    replay.add_argument("--seed", type=_non_negative_int, default=0,
-                        help="seed of the detector (0)")
-    replay.add_argument("--min-lr", type=float, help="warmup start (1e-5)")
-    replay.add_argument("--max-lr", type=float, help="warmup end at the cap (1.0)")
-    replay.add_argument("--max-warmup-fraction", type=float,
-                        help="longest warmup, as a fraction of the budget (0.5)")
+    replay.add_argument("--own-lr", type=float, metavar="LR",
+                        help="the optimizer's own constant LR that AutoLR replaced "
+                             "(the floor and short-budget fallback; default: none)")
+    replay.add_argument("--paper", action="store_true",
+                        help="start from keras_autolr.PAPER (the paper's rule) "
+                             "instead of the default options")
+    options = replay.add_argument_group(
+        "options", "keras_autolr.Options fields (default: the library's, or "
+                   "PAPER's with --paper)")
+    for name in Options.names():
+        flag = "--" + name.replace("_", "-")
+        default = getattr(Options(), name)
+        if isinstance(default, bool):
+            options.add_argument(flag, action=argparse.BooleanOptionalAction,
+                                 default=None, help=f"({default})")
+        elif name == "check_every":
+            options.add_argument(flag, type=_check_every, metavar="K",
+                                 help="'auto', 'epoch' or a number of steps (auto)")
+        else:
+            options.add_argument(flag, type=_OPTION_TYPES.get(name, type(default)),
+                                 choices=_OPTION_CHOICES.get(name),
+                                 help=f"({default})")
+    shape = replay.add_argument_group(
+        "schedule", "keras_autolr.AutoLRSchedule's shape (default: its defaults)")
+    for name, kind, help_text in _SCHEDULE_FLAGS:
+        shape.add_argument("--" + name.replace("_", "-"), type=kind, help=help_text)
     replay.add_argument("--plot", metavar="PNG",
                         help="also draw the decision to this image (needs matplotlib)")
     replay.add_argument("--json", action="store_true",
@@ -107,22 +140,25 @@ def _build_parser():
 
 
 def _replay(args):
+    from keras_autolr.schedule import AutoLRSchedule
     from keras_autolr.tools.offline import replay
 
     losses = load_losses(args.losses, column=args.column)
-    options = {"seed": args.seed}
-    for name in ("min_lr", "max_lr", "max_warmup_fraction"):
-        if getattr(args, name) is not None:
-            options[name] = getattr(args, name)
+    changes = {name: getattr(args, name) for name in Options.names()
+               if getattr(args, name) is not None}
+    options = (PAPER if args.paper else Options()).replace(**changes)
+    shape = {name: getattr(args, name) for name, _, _ in _SCHEDULE_FLAGS
+             if getattr(args, name) is not None}
+    schedule = AutoLRSchedule(**shape)
     decision = replay(
         losses, total_steps=args.total_steps,
         steps_per_epoch=args.steps_per_epoch,
         steps_per_execution=args.steps_per_execution,
-        check_every=args.check_every, **options)
+        schedule=schedule, options=options, own_lr=args.own_lr)
     if args.plot:
         from keras_autolr.tools.plotting import plot_decision
 
-        figure = plot_decision(losses, decision, **options)
+        figure = plot_decision(losses, decision, schedule=schedule, options=options)
         try:
             figure.savefig(args.plot)
         except (OSError, ValueError) as error:
@@ -305,17 +341,6 @@ def _positive_int(text):
     if value <= 0:
         raise argparse.ArgumentTypeError(
             f"must be a positive integer, received {text}")
-    return value
-
-
-def _non_negative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(
-            f"must be a non-negative integer, received {text!r}")
     return value
 
 

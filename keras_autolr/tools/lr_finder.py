@@ -21,6 +21,8 @@ from keras_autolr import _validation
 from keras_autolr.training import distributed
 from keras_autolr.tools import offline
 from keras_autolr.decision.controller import DEFAULT_PEAK_FACTOR
+from keras_autolr.decision.options import Options
+from keras_autolr.schedule import AutoLRSchedule
 from keras_autolr.decision.controller import DIVERGED
 from keras_autolr.decision.controller import Decision
 from keras_autolr.decision.detector import TestResult
@@ -61,7 +63,7 @@ class LRFinderResult:
         suggestion: float. The peak LR `AutoLR` chooses on this curve with
             its defaults: `peak_factor` (0.4) times `minimum`, never above
             the last LR of the sweep, and never below the optimizer's own
-            constant LR (`own_lr`, as `AutoLR(own_lr_floor=True)`).
+            constant LR (`own_lr`, as `Options(own_lr_floor=True)`).
         minimum: float. LR at the minimum of the GP-smoothed loss (mean over
             the posteriors of the LR at their argmin).
         steepest: float. LR of the steepest descent of the smoothed loss
@@ -134,15 +136,13 @@ class LRFinderResult:
         """
         from keras_autolr.tools import plotting  # matplotlib is optional
         from keras_autolr.decision.detector import WarmupDetector
-        from keras_autolr.schedule import AutoLRSchedule
 
         figure_class = plotting._figure_class()
         options = self.replay_options
-        schedule = AutoLRSchedule(
-            total_steps=options["total_steps"], min_lr=options["min_lr"],
-            max_lr=options["max_lr"], max_warmup_fraction=0.5)
+        schedule = AutoLRSchedule.from_config(dict(
+            options["schedule"].get_config(), total_steps=options["total_steps"]))
         posterior = None if self.test is None else plotting.recompute_posterior(
-            self.losses, self.test, WarmupDetector(seed=options["seed"]), schedule)
+            self.losses, self.test, WarmupDetector(options["options"]), schedule)
         figure = figure_class(figsize=(7.5, 4.5), layout="constrained")
         ax = figure.subplots()
         finite = np.isfinite(self.losses)
@@ -334,14 +334,16 @@ def find_lr(model, x, y=None, batch_size=None, steps=None, min_lr=1e-7,
     # rule also ends the sweep a few steps past the minimum, before 3
     # positive tests in a row: 16 of 18 cadence decisions came at the cap.
     # `replay(result.losses, **dict(result.replay_options,
-    # check_every="auto"))` gives the cadence's decision.
+    # options=result.replay_options["options"].replace(check_every="auto")))`
+    # gives the cadence's decision.
     replay_options = dict(
-        total_steps=2 * n, min_lr=min_lr,
-        max_lr=float(min_lr * math.exp(log_gamma * n)),
-        max_warmup_fraction=0.5, check_every=n, seed=0,
+        total_steps=2 * n,
+        schedule=AutoLRSchedule(
+            min_lr=min_lr, max_lr=float(min_lr * math.exp(log_gamma * n)),
+            max_warmup_fraction=0.5),
+        options=Options(check_every=n, seed=0, peak_factor=DEFAULT_PEAK_FACTOR),
         steps_per_execution=recorder.steps_per_execution,
-        steps_per_epoch=epoch_steps if epoch_steps and n > epoch_steps else None,
-        peak_factor=DEFAULT_PEAK_FACTOR)
+        steps_per_epoch=epoch_steps if epoch_steps and n > epoch_steps else None)
     if own_lr is not None and own_lr > 0:  # AutoLR's floor (own_lr_floor)
         replay_options["own_lr"] = own_lr
     decision, test, steepest = decide(losses, replay_options)
@@ -374,7 +376,8 @@ def decide(losses, replay_options):
     test = deciding_test(decision)
     if test is None:
         return decision, None, None
-    other = offline.replay(losses, **dict(replay_options, peak="steepest"))
+    other = offline.replay(losses, **dict(
+        replay_options, options=replay_options["options"].replace(peak="steepest")))
     steepest = other.tests[test.index] if test.index < len(other.tests) else None
     if steepest is not None and (steepest.step != test.step or
                                  steepest.probabilities != test.probabilities):

@@ -3,31 +3,10 @@
 import numpy as np
 
 from keras_autolr import _validation
+from keras_autolr.decision import options as options_lib
 from keras_autolr.training import short_budget
 from keras_autolr.decision.controller import WarmupController
-from keras_autolr.decision.options import DetectorOptions
 from keras_autolr.schedule import AutoLRSchedule
-
-SCHEDULE_OPTIONS = ("min_lr", "max_lr", "max_warmup_fraction", "warmup",
-                    "decay", "cooldown_fraction")
-DETECTOR_OPTIONS = DetectorOptions.names()
-CONTROLLER_OPTIONS = ("rewind", "restore_on_divergence", "short_budget", "own_lr",
-                      "own_lr_floor", "cap_peak")
-
-
-def split_options(options):
-    """Splits keyword options into schedule, detector and controller arguments."""
-    unknown = (set(options) - set(SCHEDULE_OPTIONS) - set(DETECTOR_OPTIONS)
-               - set(CONTROLLER_OPTIONS))
-    if unknown:
-        name = sorted(unknown)[0]
-        raise TypeError(
-            f"Unknown option `{name}`. Received {name}={options[name]!r}"
-        )
-    schedule = {k: v for k, v in options.items() if k in SCHEDULE_OPTIONS}
-    detector = {k: v for k, v in options.items() if k in DETECTOR_OPTIONS}
-    controller = {k: v for k, v in options.items() if k in CONTROLLER_OPTIONS}
-    return schedule, detector, controller
 
 
 def execution_ends(n_steps, steps_per_epoch=None, steps_per_execution=1):
@@ -51,11 +30,11 @@ def execution_ends(n_steps, steps_per_epoch=None, steps_per_execution=1):
 
 
 def replay(losses, total_steps, steps_per_epoch=None, steps_per_execution=1,
-           check_every="auto", detector=None, **options):
-    """Runs AutoLR's detector offline on a per-step loss record.
+           schedule=None, options=None, own_lr=None):
+    """Runs AutoLR's decision offline on a per-step loss record.
 
     Gives exactly the decision the `AutoLR` callback takes live on the same
-    losses, with the same options and seed: both drive one
+    losses, with the same schedule shape, options and seed: both drive one
     `WarmupController`, and tests happen at the same execution ends.
 
     Example:
@@ -63,26 +42,26 @@ def replay(losses, total_steps, steps_per_epoch=None, steps_per_execution=1,
     ```python
     decision = keras_autolr.replay(autolr.record.loss, total_steps=1000)
     decision.switch_step, decision.peak_lr, decision.probabilities
+    # The paper's rule on the same record (it tests at epoch ends):
+    keras_autolr.replay(autolr.record.loss, total_steps=1000,
+                        steps_per_epoch=100, options=keras_autolr.PAPER)
     ```
 
     Args:
         losses: 1-D array of the loss of each step from step 0 (NaN allowed).
         total_steps: int. The budget of the run.
         steps_per_epoch: int or None. Epoch length (needed by
-            `check_every="epoch"`; places execution ends).
+            `Options(check_every="epoch")`; places execution ends).
         steps_per_execution: int. Steps per execution of the live run.
-        check_every: `"auto"`, `"epoch"` or a positive int.
-        detector: `DetectorOptions` or None. None builds one from the
-            detector's options among `**options`.
-        **options: any `AutoLRSchedule` warmup/decay option (`min_lr`,
-            `max_lr`, `max_warmup_fraction`, `warmup`, ...), any
-            `DetectorOptions` field (`confidence`, `patience`, `seed`,
-            `peak_factor`, ...) when `detector` is None, and `AutoLR`'s
-            `rewind`, `restore_on_divergence`, `short_budget`, `cap_peak`
-            and `own_lr_floor`; `own_lr` is the optimizer's own LR, which
-            `short_budget="own_lr"` falls back to under a short budget and
-            `own_lr_floor` keeps the peak above (without it, as in the pair
-            form: the sweep runs, no floor). `keras_autolr.PAPER` gives the paper's rule.
+        schedule: `AutoLRSchedule` or None. The schedule's shape (`min_lr`,
+            `max_lr`, ...); its `total_steps` and decision are not used.
+            None (default): `AutoLRSchedule()`.
+        options: `keras_autolr.Options` or None (the defaults), as given to
+            `AutoLR`; `keras_autolr.PAPER` is the paper's rule.
+        own_lr: float or None. The optimizer's own constant LR that
+            `AutoLR` replaced: the options' `short_budget` falls back to it
+            under a short budget and `own_lr_floor` keeps the peak above it.
+            None (default): as in the pair form, no own LR.
 
     Returns:
         A `Decision`: `switch_step` (None when warmup would go on past the
@@ -95,36 +74,38 @@ def replay(losses, total_steps, steps_per_epoch=None, steps_per_execution=1,
         "steps_per_epoch", steps_per_epoch, allow_none=True)
     steps_per_execution = _validation.positive_int(
         "steps_per_execution", steps_per_execution)
-    check_every = _validation.check_every(check_every)
-    schedule_args, detector_args, controller_args = split_options(options)
-    detector = DetectorOptions.resolve(detector, **detector_args)
-    schedule = AutoLRSchedule(total_steps=total_steps, **schedule_args)
-    short = _validation.choice(
-        "short_budget", controller_args.pop("short_budget", "own_lr"),
-        ("own_lr", "sweep"))
-    own_lr = controller_args.pop("own_lr", None)
+    options = options_lib.resolve(options)
+    schedule = _fresh_schedule(schedule, total_steps)
     if own_lr is not None:
         own_lr = _validation.positive_float("own_lr", own_lr)
-    floor = _validation.boolean(
-        "own_lr_floor", controller_args.pop("own_lr_floor", True))
-    controller_args["min_peak"] = own_lr if floor else None
-    sweep = not (short == "own_lr" and own_lr is not None
+    sweep = not (options.short_budget == "own_lr" and own_lr is not None
                  and total_steps < short_budget.MIN_SWEEP_STEPS)
     if not sweep:
         schedule.use_own_lr(own_lr, short_budget.OWN_LR_WARMUP_FRACTION)
     elif own_lr is not None:
-        short_budget.start_sweep_at_own_lr(schedule, total_steps, own_lr, short)
-    if "restore_on_divergence" in controller_args:
-        controller_args["restore_on_fault"] = _validation.boolean(
-            "restore_on_divergence", controller_args.pop("restore_on_divergence"))
-    if "rewind" in controller_args:
-        _validation.boolean("rewind", controller_args["rewind"])
+        short_budget.start_sweep_at_own_lr(
+            schedule, total_steps, own_lr, options.short_budget)
     controller = WarmupController(
-        schedule, detector, check_every, steps_per_epoch,
-        sweep=sweep, **controller_args)
+        schedule, options, steps_per_epoch=steps_per_epoch, sweep=sweep,
+        min_peak=own_lr if options.own_lr_floor else None)
     controller.plan_snapshot()  # the one a live run takes before step 0
     ends = execution_ends(min(len(losses), total_steps), steps_per_epoch,
                           steps_per_execution)
     if len(ends):  # executions between tests go in as whole arrays
         controller.observe_executions(losses[:ends[-1]], ends, stop_at_switch=True)
     return controller.decision
+
+
+def _fresh_schedule(schedule, total_steps):
+    """An undecided `AutoLRSchedule` of `schedule`'s shape and this budget."""
+    if schedule is None:
+        return AutoLRSchedule(total_steps=total_steps)
+    if not isinstance(schedule, AutoLRSchedule):
+        raise TypeError(
+            "`schedule` must be an `AutoLRSchedule` or None. "
+            f"Received schedule={schedule!r}")
+    config = schedule.get_config()
+    for key in ("switch_step", "peak_lr", "name"):
+        config.pop(key, None)
+    config["total_steps"] = total_steps
+    return AutoLRSchedule(**config)

@@ -13,9 +13,9 @@ import numpy as np
 import tensorflow as tf
 
 from keras_autolr.decision import detector as detector_lib
+from keras_autolr.decision import options as options_lib
 from keras_autolr.decision import gp
 from keras_autolr.decision.detector import WarmupDetector
-from keras_autolr.tools.offline import split_options
 from keras_autolr.schedule import AutoLRSchedule
 
 INSTALL_HINT = "pip install keras_autolr[plot]"
@@ -29,16 +29,15 @@ _REASONS = {
 }
 
 
-def plot_decision(losses, decision, *, schedule=None, detector=None,
-                  steps_per_epoch=None, steps_per_execution=1,
-                  check_every="auto", **options):
+def plot_decision(losses, decision, *, schedule=None, options=None):
     """Draws an AutoLR decision: loss against LR with the GP, and the schedule.
 
     Top panel: the recorded loss of each warmup step against its LR (log
     axis), the GP posterior mean of the last test (the one that ended
     warmup) with a 2-sigma band of the latent curve, and the chosen peak
-    LR. Bottom panel: the LR schedule over the whole budget with the switch
-    step marked, and the loss of every step on a twin axis.
+    LR. Bottom panel: the LR schedule over the whole budget (log axis, so
+    the exponential sweep shows) with the switch step marked, and the loss
+    of every step on a twin axis.
 
     The GP is recomputed, not stored: a test is a pure function of the loss
     record, the seed, the test's index and the hyperparameters kept in its
@@ -47,30 +46,23 @@ def plot_decision(losses, decision, *, schedule=None, detector=None,
     Example:
 
     ```python
-    options = dict(seed=0, max_warmup_fraction=0.5)
-    decision = keras_autolr.replay(losses, total_steps=2000, **options)
-    figure = keras_autolr.plot_decision(losses, decision, **options)
+    options = keras_autolr.Options(seed=1)
+    decision = keras_autolr.replay(losses, total_steps=2000, options=options)
+    figure = keras_autolr.plot_decision(losses, decision, options=options)
     figure.savefig("decision.png")
     ```
 
     Live, `autolr.plot()` is `plot_decision(autolr.record.loss,
-    autolr.decision, schedule=autolr.schedule,
-    detector=autolr.controller.detector)`.
+    autolr.decision, schedule=autolr.schedule, options=autolr.options)`.
 
     Args:
         losses: 1-D array: the loss of each step from step 0 (NaN allowed),
             as given to `replay` or from `AutoLR.record.loss`.
         decision: the `Decision` of `replay` or of `AutoLR.decision`.
-        schedule: `AutoLRSchedule` or None. The run's schedule (its warmup
-            and decay options are used). None builds one from `options`.
-        detector: `WarmupDetector` or None. The run's detector (its seed and
-            sizes are used). None builds one from `options`.
-        steps_per_epoch, steps_per_execution, check_every: accepted so that
-            the keyword arguments of `replay` can be passed unchanged; they
-            do not change the picture.
-        **options: the warmup/decay and detector options of `replay`
-            (`min_lr`, `max_lr`, `seed`, `fit_points`, ...) and
-            `peak_factor`, for the parts not given as objects.
+        schedule: `AutoLRSchedule` or None. The run's schedule shape, as
+            given to `replay` (None: the default shape).
+        options: `keras_autolr.Options` or None. The run's options, as given
+            to `replay` (its seed and sizes redraw the GP).
 
     Returns:
         A `matplotlib.figure.Figure` with two axes.
@@ -85,25 +77,17 @@ def plot_decision(losses, decision, *, schedule=None, detector=None,
             "Received decision=None"
         )
     losses = np.asarray(losses, np.float64).reshape(-1)
-    schedule_args, detector_args, _ = split_options(options)
-    detector_args.pop("peak_factor", None)  # the decision holds the peak already
-    if schedule is not None and schedule_args:
-        raise ValueError(
-            "Give warmup/decay options or `schedule`, not both. Received "
-            f"{sorted(schedule_args)} with schedule={schedule!r}"
-        )
-    if detector is not None and detector_args:
-        raise ValueError(
-            "Give detector options or `detector`, not both. Received "
-            f"{sorted(detector_args)} with detector={detector!r}"
-        )
-    config = dict(schedule.get_config()) if schedule is not None else dict(schedule_args)
+    if schedule is not None and not isinstance(schedule, AutoLRSchedule):
+        raise TypeError(
+            "`schedule` must be an `AutoLRSchedule` or None. "
+            f"Received schedule={schedule!r}")
+    config = dict(schedule.get_config()) if schedule is not None else {}
     config.update(total_steps=decision.total_steps,
                   switch_step=decision.switch_step, peak_lr=decision.peak_lr)
     if decision.switch_step is None:
         config.update(switch_step=None, peak_lr=None)
     decided = AutoLRSchedule(**config)
-    detector = detector if detector is not None else WarmupDetector(**detector_args)
+    detector = WarmupDetector(options_lib.resolve(options))
 
     figure = figure_class(figsize=(8.0, 7.5), layout="constrained")
     top, bottom = figure.subplots(
@@ -172,8 +156,12 @@ def _draw_schedule(ax, losses, decision, schedule):
         ax.axvline(decision.switch_step, color="tab:red", ls="--",
                    label=f"switch at step {decision.switch_step}")
     ax.set_xlim(0, total)
+    positive = lr[lr > 0]
+    if len(positive):  # the sweep is exponential: a straight line on a log axis
+        ax.set_yscale("log")
+        ax.set_ylim(positive.min() / 2, positive.max() * 2)
     ax.set_xlabel("step")
-    ax.set_ylabel("learning rate")
+    ax.set_ylabel("learning rate (log)")
     twin = ax.twinx()
     shown = _thin(np.isfinite(losses))
     twin.plot(np.arange(len(losses))[shown], losses[shown], color="tab:orange",

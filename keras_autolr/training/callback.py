@@ -6,6 +6,8 @@ import numpy as np
 
 from keras_autolr import _keras
 from keras_autolr import _validation
+from keras_autolr.decision import options as options_lib
+from keras_autolr.schedule import AutoLRSchedule
 from keras_autolr.training import distributed
 from keras_autolr.training import fit_checks
 from keras_autolr.training import install
@@ -13,8 +15,6 @@ from keras_autolr.training import summaries
 from keras_autolr.training import short_budget as short_budget_lib
 from keras_autolr.training.batch_counter import BatchCounter
 from keras_autolr.training.fit_run import FitRun
-from keras_autolr.decision.options import DetectorOptions
-from keras_autolr.schedule import AutoLRSchedule
 
 keras = _keras.keras
 
@@ -27,14 +27,14 @@ class AutoLR(keras.callbacks.Callback):
     Large-batch training is sensitive to the warmup length and the peak
     learning rate, and both are usually found by an expensive grid search.
     `AutoLR` removes it (Kim et al., arXiv 2107.05855): the LR grows
-    exponentially from `min_lr`; the callback records the training loss of
-    every step and, at intervals spaced by LR growth, smooths the record with
-    a Gaussian process and tests whether the minimum of the smoothed loss
-    lies in the past. After `patience` positive tests in a row, the schedule
-    switches to a decay that reaches zero at the end of the budget, starting
-    from `peak_factor` (0.4) times the LR at which the smoothed loss was
-    lowest (the paper: 1.0). A non-finite loss is undone
-    (`restore_on_divergence`).
+    exponentially; the callback records the training loss of every step and,
+    at intervals spaced by LR growth, smooths the record with a Gaussian
+    process and tests whether the minimum of the smoothed loss lies in the
+    past. After `patience` positive tests in a row, the schedule switches to
+    a decay that reaches zero at the end of the budget, starting from 0.4x
+    the LR at which the smoothed loss was lowest, with the weights put back
+    to before the overshoot. How it decides is one `keras_autolr.Options`
+    object; `keras_autolr.PAPER` is the paper's rule.
 
     The LR itself is computed in-graph by an `AutoLRSchedule`, so XLA,
     `steps_per_execution > 1` and `tf.distribute` work; the callback only
@@ -53,74 +53,26 @@ class AutoLR(keras.callbacks.Callback):
     Pair form, with the schedule given to the optimizer:
 
     ```python
-    schedule = keras_autolr.AutoLRSchedule()
+    schedule = keras_autolr.AutoLRSchedule(max_lr=0.1)
     model.compile(optimizer=keras.optimizers.Lamb(learning_rate=schedule), ...)
     model.fit(x, y, epochs=10, callbacks=[keras_autolr.AutoLR(schedule=schedule)])
     ```
 
     Args:
-        schedule: `AutoLRSchedule` or None. None (zero-config) builds one from
-            the warmup/decay arguments below and installs it on the compiled
-            optimizer, replacing its learning rate. When given, the
-            warmup/decay arguments below are taken from it.
+        schedule: `AutoLRSchedule` or None. The schedule and its shape
+            (`min_lr`, `max_lr`, warmup and decay kinds). None (default):
+            the default `AutoLRSchedule()`. Either way, an optimizer whose
+            learning rate is a constant gets the schedule in its place, and
+            that constant becomes the optimizer's own LR the options'
+            `own_lr_floor` and `short_budget` refer to; an optimizer already
+            built with this schedule (the pair form) keeps it.
         total_steps: int or None. The budget in optimizer steps. None takes
-            it from `fit` (steps per epoch x epochs).
-        check_every: `"auto"` (default), a positive int, or `"epoch"`. When
-            to test: `"auto"` spaces tests so that the LR grows at most 1.2x
-            between two tests; an int tests every that many steps; `"epoch"`
-            tests at epoch ends, as the paper's reference does.
-        min_lr: float. Warmup start. Defaults to 1e-5.
-        max_lr: float. Warmup end at the cap. Defaults to 1.0.
-        max_warmup_fraction: float in (0, 1]. Longest warmup, as a fraction
-            of the budget. Defaults to 0.5.
-        warmup: `"exponential"` (default) or `"linear"`.
-        decay: `"cosine"` (default), `"constant_then_cosine"` or `"linear"`.
-        cooldown_fraction: float in (0, 1]. Defaults to 0.2.
-        detector: `DetectorOptions` or None. The detector's options
-            (`confidence`, `patience`, `seed`, `peak`, `peak_factor`, ...),
-            documented there. None (default) builds them from
-            `**detector_options`.
-        rewind: bool. At the switch, put the weights and optimizer state
-            back as they were before the LR of the smoothed loss minimum
-            (the snapshot taken at or before it), undoing the damage the
-            overshoot did; the step counter is not rewound. Defaults to
-            True; False is the paper's.
-        restore_on_divergence: bool. After a non-finite loss, put back the
-            newest host copy of the weights and go on; warmup ends as
-            diverged only when the LR is the likely cause (another fault
-            within 4x of LR growth, or an LR 4x past the detector's best).
-            Defaults to True. With `rewind=False` as well, no snapshot is
-            taken at all.
-        short_budget: `"own_lr"` (default) or `"sweep"`. With a budget too
-            short for the sweep (fewer than
-            `keras_autolr.training.short_budget.MIN_SWEEP_STEPS` steps), `"own_lr"`
-            keeps the optimizer's own learning rate with a 5 % linear warmup
-            and a cosine decay, and warns; `"sweep"` sweeps anyway (the
-            paper). Applies to the zero-config form (the pair form has no
-            own LR to fall back to: it warns).
-        own_lr_floor: bool. The peak LR is never below the optimizer's own
-            constant LR (zero-config form): decay never starts from less
-            than what training had without AutoLR. Measured: RMSprop on one
-            epoch of MNIST, where the swept minimum was read at a wrecked
-            state. Defaults to True; False is the paper's.
-        cap_peak: `"gp"` (default) or `"reached"`. When warmup reaches its
-            cap, decay from the best LR of a last GP test, or from the LR
-            reached (the paper's reference).
-        log_dir: path or None. Writes TensorBoard scalars (`autolr/...`,
-            see `keras_autolr.training.summaries`) to the run `log_dir/train`, as
-            `keras.callbacks.TensorBoard(log_dir)` does. None (default):
-            into the `train` run of a `keras.callbacks.TensorBoard` passed
-            to the same `fit`, if one is found; else nowhere.
-        summary_writer: `tf.summary.SummaryWriter` or None. Writes the
-            scalars with this writer instead of `log_dir`. Defaults to None.
-        backup_dir: str or None. Where AutoLR's state (loss record and
-            decision) is written at each epoch end and read back when `fit`
-            resumes, with the same warmup, tests and LR at every step. None
-            (default): the `backup_dir` of a `keras.callbacks.BackupAndRestore`
-            in the same `fit`; without one, a resumed run keeps its switch
-            step and peak LR (saved with the optimizer) but tests only on
-            new losses. Give one to resume from `ModelCheckpoint` with
-            `initial_epoch`.
+            it from `fit` (steps per epoch x epochs), or from the schedule.
+        options: `keras_autolr.Options` or None (the defaults). How AutoLR
+            decides: when to test (`check_every`), the test (`confidence`,
+            `patience`, `seed`, ...), the peak rule (`peak_factor`), and
+            the rewind, fault, short-budget, floor and cap policies.
+            `keras_autolr.PAPER` is the paper's rule.
         optimizer: an optimizer, a list of optimizers, or None. The
             optimizers AutoLR sets the learning rate of, all sharing one
             schedule; the first one's step counter is the schedule's clock.
@@ -136,43 +88,47 @@ class AutoLR(keras.callbacks.Callback):
             `train_step`'s own tracker), else from the logged value of the
             batch; with none, AutoLR raises at the end of the first step,
             naming what it needs.
+        backup_dir: str or None. Where AutoLR's state (loss record and
+            decision) is written at each epoch end and read back when `fit`
+            resumes, with the same warmup, tests and LR at every step. None
+            (default): the `backup_dir` of a `keras.callbacks.BackupAndRestore`
+            in the same `fit`; without one, a resumed run keeps its switch
+            step and peak LR (saved with the optimizer) but tests only on
+            new losses. Give one to resume from `ModelCheckpoint` with
+            `initial_epoch`.
+        log_dir: a path, a `tf.summary.SummaryWriter`, or None. Where the
+            TensorBoard scalars go (`autolr/...`, see
+            `keras_autolr.training.summaries`): a path writes to the run
+            `log_dir/train`, as `keras.callbacks.TensorBoard(log_dir)` does;
+            a writer is used as it is. None (default): into the `train` run
+            of a `keras.callbacks.TensorBoard` passed to the same `fit`, if
+            one is found; else nowhere.
         verbose: 0 (silent), 1 (a line when the LR is replaced and one when
             warmup ends, as quiet as Keras' own callbacks) or 2 (also a line
             per test, with the GP's hyperparameters, and one on resume).
             Lines go through Keras' `print_msg` and never land on the end
             of `fit`'s progress bar. Warnings (`warnings.warn`) are given
             at every verbosity. Defaults to 1.
-        **detector_options: fields of `DetectorOptions` given flat
-            (`AutoLR(patience=4)`) instead of `detector`; not both.
 
     Attributes:
-        detector_options: the `DetectorOptions` in use.
+        options: the `Options` in use.
+        switch_step, peak_lr: the warmup length and the peak LR chosen
+            (None while warming up).
+        decision: the `Decision`: switch step, peak LR, reason, every test.
+        record: `(step, learning_rate, loss)` arrays, one row per step.
+        schedule: the `AutoLRSchedule` in use.
     """
 
     def __init__(
         self,
         schedule=None,
         total_steps=None,
-        check_every="auto",
-        min_lr=1e-5,
-        max_lr=1.0,
-        max_warmup_fraction=0.5,
-        warmup="exponential",
-        decay="cosine",
-        cooldown_fraction=0.2,
-        detector=None,
-        rewind=True,
-        restore_on_divergence=True,
-        short_budget="own_lr",
-        own_lr_floor=True,
-        cap_peak="gp",
-        backup_dir=None,
-        log_dir=None,
-        summary_writer=None,
+        options=None,
         optimizer=None,
         monitor="loss",
+        backup_dir=None,
+        log_dir=None,
         verbose=1,
-        **detector_options,
     ):
         super().__init__()
         if schedule is not None and not isinstance(schedule, AutoLRSchedule):
@@ -190,37 +146,21 @@ class AutoLR(keras.callbacks.Callback):
                 f"total_steps={total_steps!r}, "
                 f"schedule.total_steps={schedule.total_steps!r}"
             )
-        self.check_every = _validation.check_every(check_every)
+        self.options = options_lib.resolve(options)
         self._given_optimizers = _validation.optimizers("optimizer", optimizer)
         self.optimizer = optimizer
         self.monitor = _validation.monitor(monitor)
         self.verbose = _validation.verbose(verbose)
-        schedule_args = dict(
-            min_lr=min_lr, max_lr=max_lr,
-            max_warmup_fraction=max_warmup_fraction, warmup=warmup,
-            decay=decay, cooldown_fraction=cooldown_fraction,
-        )
-        # Validates the warmup/decay arguments now, before training starts.
-        self._template = schedule or AutoLRSchedule(**schedule_args)
+        self._template = schedule or AutoLRSchedule()
         # Puts the schedule on the optimizers, and their own LRs back (install.py).
         self._installer = install.ScheduleInstaller(self._template, schedule)
-        self.detector_options = DetectorOptions.resolve(detector, **detector_options)
-        self.rewind = _validation.boolean("rewind", rewind)
-        self.own_lr_floor = _validation.boolean("own_lr_floor", own_lr_floor)
-        self.cap_peak = _validation.choice("cap_peak", cap_peak, ("gp", "reached"))
-        self.short_budget = _validation.choice(
-            "short_budget", short_budget, ("own_lr", "sweep"))
-        self.restore_on_divergence = _validation.boolean(
-            "restore_on_divergence", restore_on_divergence)
         self.backup_dir = _validation.directory("backup_dir", backup_dir)
         # Kept across fits: a second `fit` of this callback continues it.
         self.controller = None
         self._run = None  # the `FitRun` of the current or last `fit`
         self._fit_callbacks = None
         # TensorBoard scalars (keras_autolr/training/summaries.py).
-        summaries.check_destination(log_dir, summary_writer)
-        self.log_dir = log_dir
-        self.summary_writer = summary_writer
+        self.log_dir = summaries.check_destination(log_dir)
 
     # ------------------------------------------------------------ results
     @property
@@ -236,11 +176,6 @@ class AutoLR(keras.callbacks.Callback):
     def _own_lr(self):
         """The optimizers' lowest own constant LR it replaced, or None."""
         return self._installer.own_lr
-
-    @property
-    def peak_factor(self):
-        """The detector options' `peak_factor`."""
-        return self.detector_options.peak_factor
 
     @property
     def switch_step(self):
@@ -294,7 +229,9 @@ class AutoLR(keras.callbacks.Callback):
         self._fit_callbacks = _keras.fit_callbacks(self)
         error = fit_checks.other_lr_setter(
             self, self._fit_callbacks, self.model, optimizers)
-        if error is not None:  # a ReduceLROnPlateau or LearningRateScheduler
+        if error is None:
+            error = fit_checks.tensorboard_missing(self._fit_callbacks)
+        if error is not None:  # another LR setter, or no tensorboard package
             self._installer.uninstall()
             raise error
         total = fit_checks.budget(
@@ -346,7 +283,7 @@ class AutoLR(keras.callbacks.Callback):
             )
         return plot_decision(self.record.loss, self.decision,
                              schedule=self.schedule,
-                             detector=self.controller.detector)
+                             options=self.controller.detector.options)
 
     # ------------------------------------------------------------ helpers
     @property

@@ -19,7 +19,7 @@ class WarmupEngine:
     Example:
 
     ```python
-    controller = WarmupController(schedule, DetectorOptions(), "auto")
+    controller = WarmupController(schedule, Options(), "auto")
     engine = WarmupEngine(controller, strategy,
                           on_switch=lambda: print(switch_message(controller)))
     read_schedule(controller)  # a loaded schedule that already switched

@@ -91,6 +91,29 @@ def other_lr_setter(callback, fit_callbacks, model, driven):
     )
 
 
+def tensorboard_missing(fit_callbacks):
+    """An `ImportError` when Keras' TensorBoard callback cannot write, else None.
+
+    TensorFlow 2.21 no longer installs TensorBoard, and Keras' `TensorBoard`
+    callback fails only when it first writes a scalar, after training has
+    begun. AutoLR's own scalars need no TensorBoard package (they go through
+    `tf.summary.write`), so this is checked only for a `TensorBoard` in the
+    same `fit`, before the first step.
+    """
+    if not any(type(each) is _keras.keras.callbacks.TensorBoard
+               for each in fit_callbacks or ()):
+        return None
+    try:
+        import tensorboard  # noqa: F401 (only whether it imports)
+    except ImportError:
+        return ImportError(
+            "keras.callbacks.TensorBoard in this `fit` needs the tensorboard "
+            "package, which TensorFlow 2.16+ no longer installs: "
+            "pip install tensorboard (or pip install keras_autolr[tensorboard]). "
+            "AutoLR stopped before training, with the model unchanged.")
+    return None
+
+
 def optimizer_not_stepped(optimizers, start_iterations):
     """The error when an optimizer did not step in the first step, else None.
 
@@ -145,5 +168,5 @@ def fault_message(controller):
     what = (f"the weights and optimizer state were restored from step "
             f"{action.split()[1]} and training goes on"
             if action.startswith("restored") else
-            "no snapshot was available (restore_on_divergence=False)")
+            "no snapshot was available (restore_on_fault=False)")
     return f"AutoLR: non-finite loss at step {fault}; {what}."

@@ -283,12 +283,10 @@ class FitRun:
         """A new `WarmupController` from AutoLR's options, kept as its `controller`."""
         autolr = self.autolr
         autolr.controller = WarmupController(
-            self.schedule, autolr.detector_options, autolr.check_every,
+            self.schedule, autolr.options,
             steps_per_epoch=(autolr.params or {}).get("steps"),
-            rewind=autolr.rewind, restore_on_fault=autolr.restore_on_divergence,
             sweep=self.sweep,
-            min_peak=autolr._own_lr if autolr.own_lr_floor else None,
-            cap_peak=autolr.cap_peak,
+            min_peak=autolr._own_lr if autolr.options.own_lr_floor else None,
         )
         if restored_schedule:  # a loaded schedule that already switched
             engine.read_schedule(autolr.controller)
@@ -298,11 +296,8 @@ class FitRun:
         """The options that shape the decision and the LR (resume.py)."""
         autolr = self.autolr
         return resume.fingerprint(
-            self.schedule, autolr.detector_options, autolr.check_every,
-            (autolr.params or {}).get("steps"), autolr.monitor,
-            rewind=autolr.rewind, sweep=self.sweep,
-            own_lr_floor=autolr.own_lr_floor, cap_peak=autolr.cap_peak,
-            restore_on_divergence=autolr.restore_on_divergence)
+            self.schedule, autolr.options, (autolr.params or {}).get("steps"),
+            autolr.monitor, sweep=self.sweep)
 
     def _undo_first_steps(self):
         """Before an error at the end of the first execution: as before `fit`.

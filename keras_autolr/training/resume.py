@@ -26,28 +26,21 @@ from keras_autolr.training import state as state_lib
 from keras_autolr._keras import keras
 
 
-def fingerprint(schedule, detector_options, check_every, steps_per_epoch,
-                monitor="loss", **controller_options):
+def fingerprint(schedule, options, steps_per_epoch, monitor="loss", **extra):
     """The options that shape the decision and the LR, a JSON-friendly dict.
 
     Args:
         schedule: `AutoLRSchedule`; its warmup/decay options count, its
             decision and name do not.
-        detector_options: `DetectorOptions`.
-        check_every: `"auto"`, `"epoch"` or an int.
+        options: `keras_autolr.Options`.
         steps_per_epoch: int or None.
-        monitor: str. Listed only when not `"loss"` (files written before
-            `monitor` existed still load).
-        **controller_options: the callback's other options that shape the
-            decision (`rewind`, `sweep`, ...), in a fixed order.
+        monitor: str. Listed only when not `"loss"`.
+        **extra: what else shapes the decision (`sweep`), in a fixed order.
     """
     config = schedule.get_config()
     for key in ("switch_step", "peak_lr", "name"):
         config.pop(key, None)
-    detector = detector_options.get_config()
-    peak_factor = detector.pop("peak_factor")
-    return {**config, **detector, "check_every": check_every,
-            "peak_factor": peak_factor, **controller_options,
+    return {**config, **options.get_config(), **extra,
             "steps_per_epoch": steps_per_epoch,
             **({} if monitor == "loss" else {"monitor": monitor})}
 

@@ -9,7 +9,7 @@ the budget at tiny learning rates (README, "Quality benchmark": below
 `MIN_SWEEP_STEPS` steps AutoLR lost to the optimizer's own LR with a cosine
 decay). There, the user is best served by what they had: the optimizer's
 own LR, with a 5 % linear warmup and a cosine decay to zero, and a warning
-that says why (`short_budget="own_lr"`, the default).
+that says why (`Options(short_budget="own_lr")`, the default).
 """
 
 import warnings
@@ -68,13 +68,13 @@ def choose(callback, total_steps):
     own_lr = callback._own_lr
     if total_steps >= MIN_SWEEP_STEPS:
         if (own_lr is not None and own_lr > 0 and start_sweep_at_own_lr(
-                schedule, total_steps, own_lr, callback.short_budget)
+                schedule, total_steps, own_lr, callback.options.short_budget)
                 and callback.verbose >= 2):
             _keras.print_msg(
                 f"AutoLR: short budget ({total_steps} steps): the sweep starts "
                 f"at the optimizer's own LR {own_lr:g}.")
         return True
-    if callback.short_budget == "own_lr" and own_lr is not None and own_lr > 0:
+    if callback.options.short_budget == "own_lr" and own_lr is not None and own_lr > 0:
         schedule.use_own_lr(own_lr, OWN_LR_WARMUP_FRACTION)
         warnings.warn(
             f"AutoLR: a budget of {total_steps} steps is too short for the "
@@ -82,7 +82,7 @@ def choose(callback, total_steps):
             f"training at the optimizer's own LR {own_lr:g} with a "
             f"{OWN_LR_WARMUP_FRACTION:.0%} warmup and {schedule.decay} decay "
             "instead. Train for more steps (more epochs or a smaller batch) "
-            "to let AutoLR choose, or pass short_budget='sweep'.",
+            "to let AutoLR choose, or pass options=keras_autolr.Options(short_budget='sweep').",
             UserWarning, stacklevel=3)
         if callback.verbose >= 2:
             _keras.print_msg(
@@ -90,7 +90,7 @@ def choose(callback, total_steps):
                 f"{own_lr:g}, {OWN_LR_WARMUP_FRACTION:.0%} warmup, "
                 f"{schedule.decay} decay.")
         return False
-    if callback.short_budget == "own_lr":
+    if callback.options.short_budget == "own_lr":
         warnings.warn(
             f"AutoLR: a budget of {total_steps} steps is too short for a "
             f"reliable learning-rate sweep (it needs about {MIN_SWEEP_STEPS}) "

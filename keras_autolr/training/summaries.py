@@ -9,8 +9,8 @@ Tags, each against the optimizer step:
   posteriors that the loss minimum lies in the past.
 - `autolr/switch_step` and `autolr/peak_lr`: once, at the switch.
 
-Where the scalars go: `summary_writer=` (a `tf.summary` writer), else
-`log_dir=` (like `keras.callbacks.TensorBoard`: the run `log_dir/train`),
+Where the scalars go: `log_dir=` (a `tf.summary` writer, or a path: like
+`keras.callbacks.TensorBoard`, the run `log_dir/train`),
 else the `train` run of a `keras.callbacks.TensorBoard` among the callbacks
 of the same `fit` (`keras_autolr._keras.fit_callbacks`, from
 `on_train_begin`). Best effort by design: when the list is not found (a
@@ -37,34 +37,28 @@ SWITCH_STEP = "autolr/switch_step"
 PEAK_LR = "autolr/peak_lr"
 
 
-def check_destination(log_dir, summary_writer):
-    """Validates `AutoLR`'s `log_dir` and `summary_writer` arguments."""
-    if log_dir is not None and summary_writer is not None:
-        raise ValueError(
-            "Pass `log_dir` or `summary_writer` to AutoLR, not both. Received "
-            f"log_dir={log_dir!r}, summary_writer={summary_writer!r}"
-        )
-    if log_dir is not None and not isinstance(log_dir, (str, os.PathLike)):
-        raise TypeError(f"`log_dir` must be a path or None. Received log_dir={log_dir!r}")
-    if summary_writer is not None and not isinstance(
-            summary_writer, tf.summary.SummaryWriter):
+def check_destination(log_dir):
+    """`AutoLR`'s `log_dir`, validated: a path, a `tf.summary.SummaryWriter` or None."""
+    if log_dir is None or isinstance(log_dir, tf.summary.SummaryWriter):
+        return log_dir
+    if not isinstance(log_dir, (str, os.PathLike)):
         raise TypeError(
-            "`summary_writer` must be a `tf.summary.SummaryWriter` (from "
+            "`log_dir` must be a path, a `tf.summary.SummaryWriter` (from "
             "`tf.summary.create_file_writer`) or None. Received "
-            f"summary_writer={summary_writer!r}"
-        )
+            f"log_dir={log_dir!r}")
+    return log_dir
 
 
 def open_for(callback, fit_callbacks):
     """The `DecisionSummaries` of `callback` for this `fit`, or None.
 
-    `callback.summary_writer` first, then `callback.log_dir`, then a
+    `callback.log_dir` (a writer, used as it is, or a path), then a
     TensorBoard callback among `fit_callbacks` (the callbacks of the same
     `fit`, or None when unknown). Call from `on_train_begin`.
     """
-    if callback.summary_writer is not None:
-        return DecisionSummaries(callback.summary_writer, owned=False)
     log_dir = callback.log_dir
+    if isinstance(log_dir, tf.summary.SummaryWriter):
+        return DecisionSummaries(log_dir, owned=False)
     if log_dir is None:
         tensorboard = find_tensorboard(fit_callbacks)
         if tensorboard is None:

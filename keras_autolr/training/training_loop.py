@@ -5,10 +5,10 @@ import tensorflow as tf
 
 from keras_autolr import _keras
 from keras_autolr import _validation
+from keras_autolr.decision import options as options_lib
 from keras_autolr.training import engine
 from keras_autolr.decision.controller import WarmupController
 from keras_autolr.training.engine import WarmupEngine
-from keras_autolr.decision.options import DetectorOptions
 from keras_autolr.schedule import AutoLRSchedule
 
 
@@ -62,31 +62,21 @@ class WarmupDriver:
             built here, under `strategy`'s scope: create the driver before
             the first training step.
         strategy: `tf.distribute.Strategy` or None (the current one).
-        check_every: `"auto"` (default) or a positive int. When to test, as
-            in `AutoLR`.
-        detector: `DetectorOptions` or None. The detector's options, as
-            in `AutoLR`. None (default) builds them from `**detector_options`.
+        options: `keras_autolr.Options` or None (the defaults), as in
+            `AutoLR`. Its `check_every` must be `"auto"` or an int (a custom
+            loop has no epochs); `rewind` and `restore_on_fault` do not
+            apply (the loop owns the weights).
         verbose: 0 (silent) or 1 (a line when warmup ends). Defaults to 1.
-        **detector_options: fields of `DetectorOptions` given flat
-            (`WarmupDriver(schedule, patience=4)`) instead of `detector`.
 
     Attributes:
-        detector_options: the `DetectorOptions` in use.
+        options: the `Options` in use.
         controller: the `WarmupController` (loss record, detector).
         overridden: int. Tests after which this worker's own decision
             differed from the chief's and was replaced by it (0 on the chief
             and on a single worker).
     """
 
-    def __init__(
-        self,
-        schedule,
-        strategy=None,
-        check_every="auto",
-        detector=None,
-        verbose=1,
-        **detector_options,
-    ):
+    def __init__(self, schedule, strategy=None, options=None, verbose=1):
         if not isinstance(schedule, AutoLRSchedule):
             raise TypeError(
                 "`schedule` must be an `AutoLRSchedule`. "
@@ -97,13 +87,12 @@ class WarmupDriver:
                 "`WarmupDriver` needs the budget: create the schedule with "
                 "`total_steps`. Received schedule.total_steps=None"
             )
-        check_every = _validation.check_every(check_every)
-        if check_every == "epoch":
+        self.options = options_lib.resolve(options)
+        if self.options.check_every == "epoch":
             raise ValueError(
-                "`WarmupDriver` has no epochs: use check_every='auto' or an "
-                "int. Received check_every='epoch'"
+                "`WarmupDriver` has no epochs: use Options(check_every='auto') "
+                "or an int. Received options.check_every='epoch'"
             )
-        self.detector_options = DetectorOptions.resolve(detector, **detector_options)
         if verbose not in (0, 1):
             raise ValueError(f"`verbose` must be 0 or 1. Received verbose={verbose!r}")
         self.schedule = schedule
@@ -112,8 +101,7 @@ class WarmupDriver:
         schedule.build(self.strategy)
         # No model here: no snapshots, no rewind (the loop owns the weights).
         self.controller = WarmupController(
-            schedule, self.detector_options, check_every,
-            rewind=False, restore_on_fault=False)
+            schedule, self.options, rewind=False, restore_on_fault=False)
         self._engine = WarmupEngine(
             self.controller, self.strategy, on_switch=self._report_switch)
         engine.read_schedule(self.controller)  # a restored, decided schedule

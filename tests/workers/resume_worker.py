@@ -21,6 +21,7 @@ import tensorflow as tf
 tf.config.experimental.enable_op_determinism()
 
 import keras_autolr  # noqa: E402
+from keras_autolr import Options  # noqa: E402
 from keras_autolr._keras import keras  # noqa: E402
 from tests import _training  # noqa: E402
 
@@ -78,7 +79,8 @@ def main():
     if args.mode == "default":
         autolr = keras_autolr.AutoLR()
     else:
-        autolr = keras_autolr.AutoLR(backup_dir=state_dir, check_every=2, verbose=0)
+        autolr = keras_autolr.AutoLR(backup_dir=state_dir,
+                                     options=Options(check_every=2), verbose=0)
     callbacks = [autolr]
     if args.mode in ("backup", "default"):
         callbacks.insert(0, keras.callbacks.BackupAndRestore(state_dir))
