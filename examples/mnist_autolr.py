@@ -83,18 +83,27 @@ def compile_model(model, optimizer):
 
 
 def save_plot(autolr, path):
-    """LR and loss against the step, the switch marked."""
+    """LR (log axis: the exponential sweep is a line) and loss against the step."""
     from matplotlib.figure import Figure
 
     record = autolr.record
-    figure = Figure(figsize=(7, 4), dpi=100)
-    axis = figure.add_subplot(1, 1, 1)
-    axis.plot(record.step, record.learning_rate, color="tab:blue")
-    axis.set_xlabel("optimizer step")
-    axis.set_ylabel("learning rate", color="tab:blue")
-    if autolr.switch_step is not None:
+    figure = Figure(figsize=(7, 5.5), dpi=100)
+    lr_axis, loss_axis = figure.subplots(2, 1, sharex=True,
+                                         gridspec_kw={"height_ratios": (1, 1.2)})
+    positive = record.learning_rate > 0  # 0 at the end of the budget
+    lr_axis.semilogy(record.step[positive], record.learning_rate[positive],
+                     color="tab:blue")
+    lr_axis.set_ylabel("learning rate (log)")
+    loss_axis.plot(record.step, record.loss, color="tab:red", alpha=0.7)
+    loss_axis.set_ylabel("training loss")
+    loss_axis.set_xlabel("optimizer step")
+    for axis in (lr_axis, loss_axis):
+        axis.grid(True, alpha=0.3)
+        if autolr.switch_step is None:
+            continue
         axis.axvline(autolr.switch_step, color="gray", linestyle="--",
-                     label=f"switch at step {autolr.switch_step}")
+                     label=f"switch at step {autolr.switch_step}, "
+                           f"peak LR {autolr.peak_lr:.3g}")
         restored = autolr.decision.restored_step
         if restored is not None:
             # The sweep overshoots past the loss minimum before the detector
@@ -102,11 +111,9 @@ def save_plot(autolr, path):
             # `restored`, so training goes on from before the spike.
             axis.axvline(restored, color="tab:green", linestyle=":",
                          label=f"rewound to the weights of step {restored}")
-        axis.legend(loc="upper right")
-    loss_axis = axis.twinx()
-    loss_axis.plot(record.step, record.loss, color="tab:red", alpha=0.6)
-    loss_axis.set_ylabel("training loss", color="tab:red")
-    figure.suptitle("AutoLR + LAMB on MNIST")
+    if autolr.switch_step is not None:
+        lr_axis.legend(loc="lower right", fontsize="small")
+    figure.suptitle("AutoLR + LAMB on MNIST: exponential warmup, then cosine decay")
     figure.tight_layout()
     figure.savefig(path)
 
