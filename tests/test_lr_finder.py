@@ -400,6 +400,27 @@ def test_endless_data_needs_steps(digits):
         keras_autolr.find_lr(_digits_model(), dataset)
 
 
+def test_an_error_inside_the_sweep_leaves_the_model_as_it_was(digits):
+    # model_state.kept: restored on the way out of a failing `fit` too.
+    x, y = digits
+    model = _digits_model()
+    model.fit(x, y, batch_size=100, epochs=1, verbose=0)
+    learning_rate = _keras.raw_learning_rate(model.optimizer)
+    before = _state(model)
+
+    class Fails(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 5:
+                raise RuntimeError("the user's callback failed")
+
+    with pytest.raises(RuntimeError, match="callback failed"):
+        keras_autolr.find_lr(model, x, y, batch_size=50, steps=40,
+                             callbacks=[Fails()])
+    _assert_same_state(before, _state(model))
+    assert _keras.raw_learning_rate(model.optimizer) is learning_rate
+    assert not model.stop_training
+
+
 def test_a_sweep_that_diverges_at_once_is_too_short_and_leaves_the_model():
     model, x, y = _poisson_model()
     before = _state(model)

@@ -7,6 +7,13 @@ detector (one test on the whole record) and reports the learning rate that
 `AutoLR` would decay from on this curve. The model is then put back exactly
 as it was, so the user trains from where they started, with the LR (or the
 `schedule`) of their choice.
+
+`find_lr` runs one step after another, each in its own function:
+`_check_arguments` and `_check_model`; `lr_sweep.plan_sweep` (the sweep's
+steps and LRs); `model_state.build_optimizer`; `lr_sweep.run_sweep` (the
+`fit` with the `SweepRecorder`, inside `model_state.kept`, which restores
+the model); `_check_record`; `_replay_options` and `decide` (AutoLR's
+decision on the record, by `replay`); and the `LRFinderResult`.
 """
 
 import dataclasses
@@ -14,34 +21,22 @@ import math
 from typing import Optional
 
 import numpy as np
-import tensorflow as tf
 
 from keras_autolr import _keras
 from keras_autolr import _validation
-from keras_autolr.training import distributed
+from keras_autolr.tools import lr_sweep
+from keras_autolr.tools import model_state
 from keras_autolr.tools import offline
+from keras_autolr.tools.lr_sweep import MIN_SWEEP_STEPS
 from keras_autolr.decision.controller import DEFAULT_PEAK_FACTOR
 from keras_autolr.decision.options import Options
 from keras_autolr.schedule import AutoLRSchedule
 from keras_autolr.decision.controller import DIVERGED
 from keras_autolr.decision.controller import Decision
 from keras_autolr.decision.detector import TestResult
-from keras_autolr.training.loss_reader import ExecutionLossReader
 
 keras = _keras.keras
 
-# The GP needs a record it can smooth: fewer sweep steps are refused.
-MIN_SWEEP_STEPS = 20
-# The default sweep is one epoch, at most this many steps (fastai and
-# Lightning sweep 100; a few hundred keeps the cost at a fraction of a run).
-MAX_DEFAULT_STEPS = 300
-# The stop rule's smoothing: the median of the last few losses (one per
-# execution); the GP is fitted once, after the sweep. fastai's moving
-# average (0.98) lags: on 100-step LAMB sweeps of 4 quality-benchmark cells
-# it stopped 5 to 18 steps later, deep in the divergence (losses 30-100x
-# the minimum), and the GP's minimum moved 1.4x to 6x lower on 3 of them
-# (2.4x higher on the 4th).
-STOP_WINDOW = 5
 # `schedule()`: linear warmup over this fraction of the steps, then cosine
 # (the quality benchmark's tuned baseline, benchmarks/quality.py).
 WARMUP_FRACTION = 0.05
@@ -244,6 +239,38 @@ def find_lr(model, x, y=None, batch_size=None, steps=None, min_lr=1e-7,
         ValueError: the model is not compiled or not built; a bad
             argument; the sweep is (or ended) too short for the GP.
     """
+    min_lr, max_lr, steps, batch_size, stop_factor = _check_arguments(
+        min_lr, max_lr, steps, batch_size, stop_factor, fit_kwargs)
+    _check_model(model)
+    plan = lr_sweep.plan_sweep(x, steps, batch_size, min_lr, max_lr)
+    optimizer = model_state.build_optimizer(model)
+    own_lr = _own_lr(optimizer)
+    recorder = lr_sweep.run_sweep(model, optimizer, x, y, plan, stop_factor,
+                                  batch_size, fit_kwargs)
+    losses = np.asarray(recorder.losses, np.float64)
+    learning_rates = plan.learning_rates(len(losses))
+    _check_record(losses, learning_rates, recorder.stop_reason, min_lr,
+                  stop_factor)
+    replay_options = _replay_options(plan, len(losses),
+                                     recorder.steps_per_execution, own_lr)
+    decision, test, steepest = decide(losses, replay_options)
+    return LRFinderResult(
+        learning_rates=learning_rates, losses=losses,
+        suggestion=float(decision.peak_lr),
+        minimum=_chosen_lr(test), steepest=_chosen_lr(steepest),
+        own_lr=own_lr,
+        stop_reason=recorder.stop_reason or "data", decision=decision,
+        replay_options=replay_options, test=test)
+
+
+def _check_arguments(min_lr, max_lr, steps, batch_size, stop_factor,
+                     fit_kwargs):
+    """`find_lr`'s arguments, checked: `(min_lr, max_lr, steps, batch_size, stop_factor)`.
+
+    Raises:
+        ValueError: a bad value, naming the argument.
+        TypeError: `fit_kwargs` holds a `fit` argument that `find_lr` sets.
+    """
     min_lr, max_lr = _validation.lr_range(min_lr, max_lr)
     steps = _validation.positive_int("steps", steps, allow_none=True)
     batch_size = _validation.positive_int("batch_size", batch_size,
@@ -259,66 +286,65 @@ def find_lr(model, x, y=None, batch_size=None, steps=None, min_lr=1e-7,
                 f"`find_lr` sets `{name}` itself (the sweep runs `steps` "
                 f"steps, without validation). Received {name}="
                 f"{fit_kwargs[name]!r}")
-    optimizer = _check_model(model)
-    epoch_steps = _steps_per_epoch(x, batch_size)
-    if steps is None:
-        if epoch_steps is None:
-            raise ValueError(
-                "`find_lr` cannot tell the length of one epoch of this data "
-                "(an endless or unsized dataset, or a generator): pass "
-                f"`steps`. Received steps=None")
-        steps = min(epoch_steps, MAX_DEFAULT_STEPS)
-        if steps < MIN_SWEEP_STEPS:
-            raise ValueError(
-                f"One epoch of this data is {epoch_steps} steps "
-                f"(batch_size={batch_size or 32}), too short a sweep for the "
-                f"GP (at least {MIN_SWEEP_STEPS}). Pass steps={MIN_SWEEP_STEPS} "
-                "or more (the data repeats). Received steps=None")
-    elif steps < MIN_SWEEP_STEPS:
+    return min_lr, max_lr, steps, batch_size, stop_factor
+
+
+def _check_model(model):
+    """The model's optimizer; a ValueError unless the model is compiled and built."""
+    optimizer = getattr(model, "optimizer", None)
+    compiled = getattr(model, "compiled", None)
+    if optimizer is None or compiled is False or not _has_loss(model):
         raise ValueError(
-            f"`steps` must be at least {MIN_SWEEP_STEPS}: the GP cannot "
-            f"smooth a shorter sweep. Received steps={steps!r}")
+            "`find_lr` needs a compiled model (an optimizer and a loss): "
+            "call `model.compile(optimizer=..., loss=...)` first. "
+            f"Received model.optimizer={optimizer!r}")
+    if not model.built or not model.weights:
+        raise ValueError(
+            "`find_lr` needs a built model, whose weights exist (give it an "
+            "`Input`, or call `model.build(input_shape)`): the sweep restores "
+            f"them afterwards. Received model.built={model.built!r}")
+    return optimizer
 
-    log_gamma = math.log(max_lr / min_lr) / (steps - 1)
-    strategy = getattr(model, "distribute_strategy", None)
-    _build_optimizer(model, strategy)
-    inner = _keras.optimizer_of(model)
-    own = _keras.raw_learning_rate(inner)
-    own_lr = None if isinstance(
-        own, keras.optimizers.schedules.LearningRateSchedule) else _read(own)
-    saved = _ModelState(model, inner)
-    start = int(inner.iterations.numpy())
-    recorder = _SweepRecorder(steps, stop_factor)
-    fit_kwargs.setdefault("verbose", 0)
-    fit_kwargs["callbacks"] = list(fit_kwargs.get("callbacks") or []) + [recorder]
-    if epoch_steps is not None:
-        run = dict(epochs=-(-steps // epoch_steps))
-    else:
-        run = dict(epochs=1, steps_per_epoch=steps)
-    if batch_size is not None:
-        run["batch_size"] = batch_size
-    try:
-        sweep = _SweepSchedule(min_lr, log_gamma, start)
-        _set_raw_learning_rate(inner, sweep)
-        if not _keras.IS_KERAS_3:  # its current-LR variable, made eagerly
-            distributed.build_learning_rate_variable(inner, sweep, strategy)
-        model.make_train_function(force=True)
-        model.fit(x, y, **run, **fit_kwargs)
-    finally:
-        saved.restore()
-        model.make_train_function(force=True)
 
-    losses = np.asarray(recorder.losses, np.float64)
+def _has_loss(model):
+    """True when `compile` gave the model a loss."""
+    if _keras.IS_KERAS_3:
+        return getattr(model, "loss", None) is not None or bool(model.losses)
+    return getattr(model, "compiled_loss", None) is not None
+
+
+def _own_lr(optimizer):
+    """The optimizer's constant LR, or None when its LR is a schedule."""
+    own = _keras.raw_learning_rate(optimizer)
+    if isinstance(own, keras.optimizers.schedules.LearningRateSchedule):
+        return None
+    return _read(own)
+
+
+def _read(value):
+    value = value.numpy() if hasattr(value, "numpy") else value
+    return float(np.asarray(value))
+
+
+def _check_record(losses, learning_rates, stop_reason, min_lr, stop_factor):
+    """Raises a ValueError when the sweep left too few finite losses for the GP."""
     n = len(losses)
-    learning_rates = min_lr * np.exp(log_gamma * np.arange(n, dtype=np.float64))
     finite = int(np.sum(np.isfinite(losses)))
     if finite < MIN_SWEEP_STEPS:
         raise ValueError(
-            f"The sweep ended after {n} steps ({recorder.stop_reason or 'data'}"
+            f"The sweep ended after {n} steps ({stop_reason or 'data'}"
             f" at LR {learning_rates[-1] if n else min_lr:.3g}) with {finite} "
             f"finite losses, too few for the GP (at least {MIN_SWEEP_STEPS}). "
             "Start lower, or give the data or `stop_factor` more room. "
             f"Received min_lr={min_lr!r}, stop_factor={stop_factor!r}")
+
+
+def _replay_options(plan, n, steps_per_execution, own_lr):
+    """The `replay` arguments under which a sweep of `n` steps is an AutoLR warmup.
+
+    Its LRs are the sweep's step for step, its cap the end of the record,
+    tested once there (see `LRFinderResult.replay_options`).
+    """
     # The suggestion's test: one test on the whole record (the warmup cap at
     # its end), not AutoLR's live cadence (`check_every="auto"`: a test per
     # 1.2x of LR, 3 positive in a row). Both were measured on the same 18
@@ -339,21 +365,15 @@ def find_lr(model, x, y=None, batch_size=None, steps=None, min_lr=1e-7,
     replay_options = dict(
         total_steps=2 * n,
         schedule=AutoLRSchedule(
-            min_lr=min_lr, max_lr=float(min_lr * math.exp(log_gamma * n)),
+            min_lr=plan.min_lr, max_lr=plan.learning_rate(n),
             max_warmup_fraction=0.5),
         options=Options(check_every=n, seed=0, peak_factor=DEFAULT_PEAK_FACTOR),
-        steps_per_execution=recorder.steps_per_execution,
-        steps_per_epoch=epoch_steps if epoch_steps and n > epoch_steps else None)
+        steps_per_execution=steps_per_execution,
+        steps_per_epoch=(plan.epoch_steps
+                         if plan.epoch_steps and n > plan.epoch_steps else None))
     if own_lr is not None and own_lr > 0:  # AutoLR's floor (own_lr_floor)
         replay_options["own_lr"] = own_lr
-    decision, test, steepest = decide(losses, replay_options)
-    return LRFinderResult(
-        learning_rates=learning_rates, losses=losses,
-        suggestion=float(decision.peak_lr),
-        minimum=_chosen_lr(test), steepest=_chosen_lr(steepest),
-        own_lr=own_lr,
-        stop_reason=recorder.stop_reason or "data", decision=decision,
-        replay_options=replay_options, test=test)
+    return replay_options
 
 
 def decide(losses, replay_options):
@@ -405,198 +425,3 @@ def _chosen_lr(test):
     if test is None or test.peak_lr is None:
         return math.nan
     return float(test.peak_lr)
-
-
-class _SweepSchedule(keras.optimizers.schedules.LearningRateSchedule):
-    """`min_lr * exp(log_gamma * (step - start))`: the sweep, from the optimizer's step."""
-
-    def __init__(self, min_lr, log_gamma, start):
-        super().__init__()
-        self.min_lr, self.log_gamma, self.start = min_lr, log_gamma, start
-
-    def __call__(self, step):
-        t = tf.cast(tf.cast(step, tf.int64) - self.start, tf.float32)
-        return self.min_lr * tf.exp(self.log_gamma * t)
-
-    def get_config(self):
-        return dict(min_lr=self.min_lr, log_gamma=self.log_gamma,
-                    start=self.start)
-
-
-class _SweepRecorder(keras.callbacks.Callback):
-    """Records the loss of every sweep step; stops the sweep when it is done."""
-
-    def __init__(self, steps, stop_factor):
-        super().__init__()
-        self.steps, self.stop_factor = steps, stop_factor
-        self.losses = []
-        self.stop_reason = None
-        self.steps_per_execution = None
-        self._recent, self._best = [], math.inf
-
-    def on_train_begin(self, logs=None):
-        self._optimizer = _keras.optimizer_of(self.model)
-        self._seen = int(self._optimizer.iterations.numpy())
-        self._reader = ExecutionLossReader(self.model)
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._reader.start_epoch()
-
-    def on_train_batch_end(self, batch, logs=None):
-        step = int(self._optimizer.iterations.numpy())
-        count, self._seen = step - self._seen, step
-        if count <= 0:
-            return
-        if self.steps_per_execution is None:
-            self.steps_per_execution = count
-        loss = self._reader.read(logs, count)
-        self.losses.extend([loss] * count)
-        if not math.isfinite(loss):
-            return self._stop("non_finite")
-        self._recent = (self._recent + [loss])[-STOP_WINDOW:]
-        smoothed = float(np.median(self._recent))
-        self._best = min(self._best, smoothed)
-        if (self.stop_factor is not None and self._best > 0
-                and smoothed > self.stop_factor * self._best):
-            return self._stop("stop_factor")
-        if len(self.losses) >= self.steps:
-            self._stop("steps")
-
-    def _stop(self, reason):
-        self.stop_reason = reason
-        self.model.stop_training = True
-
-
-class _ModelState:
-    """Host copies of everything a sweep changes; `restore()` puts them back."""
-
-    def __init__(self, model, optimizer):
-        self.model, self.optimizer = model, optimizer
-        self.learning_rate = _keras.raw_learning_rate(optimizer)
-        self.had_current_lr = hasattr(optimizer, "_current_learning_rate")
-        self.stop_training = getattr(model, "stop_training", False)
-        self.history = getattr(model, "history", None)
-        candidates = list(_variables(model)) + list(_variables(model.optimizer))
-        candidates += list(_variables(optimizer)) + [optimizer.iterations]
-        candidates += [getattr(model, "_train_counter", None),
-                       getattr(optimizer, "_current_learning_rate", None)]
-        if hasattr(self.learning_rate, "assign"):
-            candidates.append(self.learning_rate)
-        self.variables, seen = [], set()
-        for variable in candidates:
-            if variable is not None and id(variable) not in seen:
-                seen.add(id(variable))
-                self.variables.append(variable)
-        self.values = [np.array(v.numpy(), copy=True) for v in self.variables]
-
-    def restore(self):
-        _set_raw_learning_rate(self.optimizer, self.learning_rate)
-        if not self.had_current_lr and hasattr(self.optimizer,
-                                               "_current_learning_rate"):
-            delattr(self.optimizer, "_current_learning_rate")
-        for variable, value in zip(self.variables, self.values):
-            variable.assign(value)
-        self.model.stop_training = self.stop_training
-        if hasattr(self.model, "history"):
-            self.model.history = self.history
-
-
-def _variables(obj):
-    variables = getattr(obj, "variables", None)
-    if variables is None:
-        return []
-    return variables() if callable(variables) else variables
-
-
-def _set_raw_learning_rate(optimizer, value):
-    """Makes `value` the object the optimizer reads its LR from.
-
-    The public setter refuses a variable once the LR is a schedule, and on
-    Keras 3 it untracks the LR variable it replaces (the variable would
-    leave `optimizer.variables`), so the attribute is set directly.
-    """
-    if hasattr(optimizer, "_learning_rate"):  # Keras 3 and Keras 2 optimizers
-        optimizer._learning_rate = value
-    else:  # OptimizerV2 (tf-addons)
-        optimizer._set_hyper("learning_rate", value)
-
-
-def _check_model(model):
-    optimizer = getattr(model, "optimizer", None)
-    compiled = getattr(model, "compiled", None)
-    if optimizer is None or compiled is False or not _has_loss(model):
-        raise ValueError(
-            "`find_lr` needs a compiled model (an optimizer and a loss): "
-            "call `model.compile(optimizer=..., loss=...)` first. "
-            f"Received model.optimizer={optimizer!r}")
-    if not model.built or not model.weights:
-        raise ValueError(
-            "`find_lr` needs a built model, whose weights exist (give it an "
-            "`Input`, or call `model.build(input_shape)`): the sweep restores "
-            f"them afterwards. Received model.built={model.built!r}")
-    return optimizer
-
-
-def _has_loss(model):
-    if _keras.IS_KERAS_3:
-        return getattr(model, "loss", None) is not None or bool(model.losses)
-    return getattr(model, "compiled_loss", None) is not None
-
-
-def _build_optimizer(model, strategy):
-    """Builds an unbuilt optimizer, as `fit` would, so that its state is saved."""
-    optimizer = model.optimizer
-    scope = strategy.scope() if strategy is not None else _NullScope()
-    if _keras.IS_KERAS_3:
-        if not optimizer.built:
-            with scope:
-                optimizer.build(model.trainable_variables)
-        return
-    # Keras 2 builds in the optimizer's name scope (its slots' names).
-    name = getattr(optimizer, "_name", None) or getattr(optimizer, "name", None)
-    with scope, tf.name_scope(name or "optimizer"):
-        if hasattr(optimizer, "_create_all_weights"):  # OptimizerV2
-            if not [v for v in optimizer.variables()
-                    if v is not optimizer.iterations]:
-                optimizer._create_all_weights(model.trainable_variables)
-        elif not getattr(optimizer, "_built", False):
-            optimizer.build(model.trainable_variables)
-
-
-def _steps_per_epoch(x, batch_size):
-    """Batches in one epoch of `x`, or None when it cannot be told."""
-    if isinstance(x, tf.data.Dataset):
-        cardinality = int(x.cardinality().numpy())
-        return cardinality if cardinality > 0 else None
-    if isinstance(x, keras.utils.Sequence) or (
-            hasattr(keras.utils, "PyDataset")
-            and isinstance(x, keras.utils.PyDataset)):
-        try:
-            return len(x)
-        except TypeError:
-            return None
-    leaves = tf.nest.flatten(x)
-    if not leaves:
-        return None
-    first = leaves[0]
-    shape = getattr(first, "shape", None)
-    if shape is not None and len(shape) and shape[0] is not None:
-        size = int(shape[0])
-    elif isinstance(first, (list, tuple)):
-        size = len(first)
-    else:
-        return None  # a generator or an iterator: no length
-    return -(-size // (batch_size or 32))
-
-
-def _read(value):
-    value = value.numpy() if hasattr(value, "numpy") else value
-    return float(np.asarray(value))
-
-
-class _NullScope:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
