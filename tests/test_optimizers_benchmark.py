@@ -1,0 +1,91 @@
+"""The optimizers benchmark's design and plumbing (benchmarks/optimizers.py)."""
+
+import json
+import math
+import os
+import sys
+
+import numpy as np
+import pytest
+
+import keras_autolr
+from keras_autolr._keras import IS_KERAS_3
+
+BENCHMARKS = os.path.join(os.path.dirname(__file__), "..", "benchmarks")
+sys.path.insert(0, BENCHMARKS)
+
+import _user_tasks  # noqa: E402
+import optimizers  # noqa: E402
+
+TRAIN = {"digits": 1200, "mnist": 3500, "teacher": 200_000, "transformer": 20_000,
+         "conv1d": 20_000, "gru": 20_000, "friedman": 20_000}
+
+
+def _steps(cell):
+    return math.ceil(TRAIN[cell.task] / cell.batch_size) * cell.epochs
+
+
+def test_the_split_is_by_task_and_every_optimizer_is_in_both_sets():
+    development = {c for c in optimizers.CELLS if c.set == optimizers.DEVELOPMENT}
+    validation = set(optimizers.CELLS) - development
+    assert {c.task for c in development} == set(optimizers.DEVELOPMENT_TASKS)
+    assert {c.task for c in validation} == set(optimizers.VALIDATION_TASKS)
+    assert not set(optimizers.DEVELOPMENT_TASKS) & set(optimizers.VALIDATION_TASKS)
+    everyone = {"adam", "adamw", "sgd", "rmsprop", "lamb"}
+    assert {c.optimizer for c in development} == everyone
+    assert {c.optimizer for c in validation} == everyone
+    assert set(_user_tasks.TASKS) == set(TRAIN)
+
+
+def test_the_budgets_span_ten_to_two_thousand_steps_with_short_and_large_cells():
+    steps = [_steps(c) for c in optimizers.CELLS]
+    assert min(steps) <= 13 and 1500 <= max(steps) <= 2000
+    for which in (optimizers.DEVELOPMENT, optimizers.VALIDATION):
+        cells = [c for c in optimizers.CELLS if c.set == which]
+        assert any(c.epochs == 1 and _steps(c) <= 100 for c in cells)  # keras.io size
+        assert any(c.batch_size >= 1024 for c in cells)
+        assert any(_steps(c) >= 1000 for c in cells)
+
+
+def test_each_optimizer_starts_at_its_keras_default_learning_rate():
+    assert optimizers.own_lr("adam") == pytest.approx(1e-3)
+    assert optimizers.own_lr("sgd") == pytest.approx(1e-2)
+    assert optimizers.own_lr("rmsprop") == pytest.approx(1e-3)
+    assert float(optimizers.make_optimizer("sgd").momentum) == pytest.approx(0.9)
+    grid = [lr for _, lr in optimizers.runs_of("grid", optimizers.CELLS[2])]
+    assert len(grid) == 7 and grid[2] == pytest.approx(1e-2)  # SGD's own LR in it
+    assert grid[0] == pytest.approx(1e-3) and grid[-1] == pytest.approx(1.0)
+
+
+def test_autolr_contender_names_map_to_options():
+    assert optimizers.autolr_options("autolr") == keras_autolr.Options()
+    assert optimizers.autolr_options("autolr-paper") == keras_autolr.PAPER
+    assert optimizers.autolr_options("autolr-f0.6-nofloor") == keras_autolr.Options(
+        peak_factor=0.6, own_lr_floor=False)
+    with pytest.raises(ValueError, match="Received contender='autolr-fast'"):
+        optimizers.autolr_options("autolr-fast")
+
+
+def test_the_sequence_labels_follow_their_rules():
+    x = np.array([[0, 1, 1, 2, 5], [3, 3, 2, 9, 0], [7, 8, 9, 10, 11]])
+    np.testing.assert_array_equal(_user_tasks.most_frequent_of_four(x), [1, 3, 0])
+    np.testing.assert_array_equal(_user_tasks.first_of_one_to_four(x), [0, 2, 0])
+    quartiles = _user_tasks.ascending_quartile(np.array([[0, 1, 2, 3], [3, 2, 1, 0],
+                                                         [0, 2, 1, 3], [1, 1, 1, 1]]))
+    assert quartiles[0] == quartiles.max() and quartiles[1] == quartiles.min()
+
+
+@pytest.mark.skipif(not IS_KERAS_3, reason="the study runs on Keras 3")
+def test_a_tiny_study_writes_its_runs_and_the_table(tmp_path, monkeypatch):
+    cell = optimizers.Cell("digits", "adam", 600, 2)  # 4 steps
+    monkeypatch.setattr(optimizers, "CELLS", (cell,))
+    path = tmp_path / "tiny.json"
+    argv = ["--contenders", "own,autolr", "--seeds", "0", "--results", str(path)]
+    assert optimizers.main(argv) == 0
+    runs = json.loads(path.read_text())["runs"]
+    assert [r["contender"] for r in runs] == ["own", "autolr"]
+    assert all(r["steps"] == 4 and r["set"] == optimizers.DEVELOPMENT for r in runs)
+    assert all(0 <= r["test_score"] <= 100 for r in runs)
+    assert runs[1]["autolr"]["reason"] == "short_budget"  # 4 steps: own LR kept
+    table = (tmp_path / "tiny.md").read_text()
+    assert "| digits adam b600 x2 (4) |" in table and "autolr - own" in table
