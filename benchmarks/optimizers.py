@@ -34,6 +34,7 @@ skips the runs it holds) and `benchmarks/results/optimizers.md`.
 """
 
 import argparse
+import contextlib
 import dataclasses
 import datetime
 import gc
@@ -162,10 +163,19 @@ def warmup_cosine(peak_lr, total_steps):
         alpha=0.0, warmup_target=peak_lr, warmup_steps=warmup)
 
 
+# Tokens of candidate policies that are not `Options` fields (a study of
+# them, not a public knob): `fromown` starts the sweep at the optimizer's own
+# LR whatever the budget (the package does so under 100 steps); `ctc` decays
+# as `AutoLRSchedule(decay="constant_then_cosine")`.
+STUDY_TOKENS = ("fromown", "ctc")
+
+
 def autolr_options(contender):
     """The `Options` of an `autolr[-tokens]` contender."""
     options = keras_autolr.Options()
     for token in contender.split("-")[1:]:
+        if token in STUDY_TOKENS:
+            continue
         if token == "paper":
             options = keras_autolr.PAPER
         elif re.fullmatch(r"f[0-9.]+", token):
@@ -200,8 +210,12 @@ def train_one(cell, split, contender, lr, seed):
         optimizer = make_optimizer(cell.optimizer)
     elif contender.startswith("autolr"):
         optimizer = make_optimizer(cell.optimizer)
+        tokens = contender.split("-")
+        schedule = (keras_autolr.AutoLRSchedule(decay="constant_then_cosine")
+                    if "ctc" in tokens else None)
         autolr = keras_autolr.AutoLR(
-            options=autolr_options(contender).replace(seed=seed), verbose=0)
+            schedule=schedule, options=autolr_options(contender).replace(seed=seed),
+            verbose=0)
         callbacks.append(autolr)
     elif contender == "grid":
         optimizer = make_optimizer(cell.optimizer, warmup_cosine(lr, steps))
@@ -212,13 +226,14 @@ def train_one(cell, split, contender, lr, seed):
     model.compile(optimizer=optimizer, loss=task.loss(), metrics=task.metrics())
     keras.utils.set_random_seed(seed)  # the same shuffles for every contender
     start = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, _sweep_from_own_lr(
+            contender.startswith("autolr") and "fromown" in contender.split("-")):
         warnings.simplefilter("always")
         history = model.fit(split.x_train, split.y_train, batch_size=cell.batch_size,
                             epochs=cell.epochs, verbose=0, callbacks=callbacks)
     wall = time.perf_counter() - start
     if contender == "schedulefree":
-        optimizer.swap_to_evaluation(model)  # evaluate at x, as the authors do
+        optimizer.eval()  # evaluate at x, as the authors do
     record = dict(
         cell=cell.name, set=cell.set, task=cell.task, optimizer=cell.optimizer,
         batch_size=cell.batch_size, epochs=cell.epochs, steps=steps, seed=seed,
@@ -236,6 +251,22 @@ def train_one(cell, split, contender, lr, seed):
             reason=decision.reason, tests=len(decision.tests),
             restored_step=decision.restored_step, warmup_cap=decision.warmup_steps)
     return record
+
+
+@contextlib.contextmanager
+def _sweep_from_own_lr(active):
+    """The `fromown` study token: the sweep starts at the own LR at any budget."""
+    if not active:
+        yield
+        return
+    from keras_autolr.training import short_budget
+
+    saved = short_budget.SHORT_SWEEP_STEPS
+    short_budget.SHORT_SWEEP_STEPS = 10 ** 9
+    try:
+        yield
+    finally:
+        short_budget.SHORT_SWEEP_STEPS = saved
 
 
 def _num(value):

@@ -81,7 +81,7 @@ def replay(losses, total_steps, steps_per_epoch=None, steps_per_execution=1,
     sweep = not (options.short_budget == "own_lr" and own_lr is not None
                  and total_steps < short_budget.MIN_SWEEP_STEPS)
     if not sweep:
-        schedule.use_own_lr(own_lr, short_budget.OWN_LR_WARMUP_FRACTION)
+        schedule.use_own_lr(own_lr)
     elif own_lr is not None:
         short_budget.start_sweep_at_own_lr(
             schedule, total_steps, own_lr, options.short_budget)

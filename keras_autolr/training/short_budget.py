@@ -8,8 +8,10 @@ loss lags behind it, the switch comes late and the sweep wastes most of
 the budget at tiny learning rates (README, "Quality benchmark": below
 `MIN_SWEEP_STEPS` steps AutoLR lost to the optimizer's own LR with a cosine
 decay). There, the user is best served by what they had: the optimizer's
-own LR, with a 5 % linear warmup and a cosine decay to zero, and a warning
-that says why (`Options(short_budget="own_lr")`, the default).
+own LR, kept constant as without AutoLR, and a warning that says why
+(`Options(short_budget="own_lr")`, the default). A 5 % warmup and a cosine
+decay from the own LR, the rule before 0.2, lost 15 points to the constant
+own LR on a 13-step cell of benchmarks/optimizers.py (AdamW, batch 16,384).
 """
 
 import warnings
@@ -19,7 +21,6 @@ from keras_autolr import _keras
 # Below this many optimizer steps in the budget, the sweep is not used
 # (measured: benchmarks/quality.py, 1-epoch cells; README).
 MIN_SWEEP_STEPS = 26
-OWN_LR_WARMUP_FRACTION = 0.05
 # Below this many steps (and from MIN_SWEEP_STEPS on), the sweep starts at
 # the optimizer's own LR instead of `min_lr`: the floor keeps the peak at or
 # above the own LR anyway, and a sweep through the decades below it spends
@@ -59,8 +60,7 @@ def choose(callback, total_steps):
 
     With `short_budget="own_lr"` and a zero-config `AutoLR` whose optimizer
     had a constant LR, a budget under `MIN_SWEEP_STEPS` sets the schedule to
-    the own-LR warmup + cosine. Warns in every case where the budget is
-    short.
+    the own LR, constant. Warns in every case where the budget is short.
     """
     schedule = callback.schedule
     if schedule.switch_step is not None:
@@ -75,20 +75,19 @@ def choose(callback, total_steps):
                 f"at the optimizer's own LR {own_lr:g}.")
         return True
     if callback.options.short_budget == "own_lr" and own_lr is not None and own_lr > 0:
-        schedule.use_own_lr(own_lr, OWN_LR_WARMUP_FRACTION)
+        schedule.use_own_lr(own_lr)
         warnings.warn(
             f"AutoLR: a budget of {total_steps} steps is too short for the "
             f"learning-rate sweep (it needs about {MIN_SWEEP_STEPS}); "
-            f"training at the optimizer's own LR {own_lr:g} with a "
-            f"{OWN_LR_WARMUP_FRACTION:.0%} warmup and {schedule.decay} decay "
-            "instead. Train for more steps (more epochs or a smaller batch) "
-            "to let AutoLR choose, or pass options=keras_autolr.Options(short_budget='sweep').",
+            f"training at the optimizer's own LR {own_lr:g}, constant, as "
+            "without AutoLR. Train for more steps (more epochs or a smaller "
+            "batch) to let AutoLR choose, or pass "
+            "options=keras_autolr.Options(short_budget='sweep').",
             UserWarning, stacklevel=3)
         if callback.verbose >= 2:
             _keras.print_msg(
-                f"AutoLR: short budget ({total_steps} steps): own LR "
-                f"{own_lr:g}, {OWN_LR_WARMUP_FRACTION:.0%} warmup, "
-                f"{schedule.decay} decay.")
+                f"AutoLR: short budget ({total_steps} steps): the own LR "
+                f"{own_lr:g}, constant.")
         return False
     if callback.options.short_budget == "own_lr":
         warnings.warn(
