@@ -16,6 +16,7 @@ from keras_autolr import _keras
 from keras_autolr._keras import IS_KERAS_3
 from keras_autolr._keras import keras
 from keras_autolr.decision.controller import DEFAULT_PEAK_FACTOR
+from keras_autolr.tools import lr_finder
 from keras_autolr.tools.lr_finder import MIN_SWEEP_STEPS
 from keras_autolr import AutoLRSchedule
 from keras_autolr import Options
@@ -214,11 +215,37 @@ def test_repeats_arrays_shorter_than_the_sweep():
     assert len(result.losses) == 25 and result.stop_reason == "steps"
 
 
-def test_dataset_one_epoch_by_default(digits):
+def test_100_steps_by_default_over_1400_samples_at_batch_256(digits):
+    # Issue 22: one epoch is 6 steps; like fastai and Lightning, the sweep is
+    # 100 steps and the arrays repeat (17 epochs).
+    x, y = digits
+    assert len(x) == 1400
+    model = _digits_model()
+    model.fit(x, y, batch_size=256, epochs=1, verbose=0)  # the optimizer built
+    before = _state(model)
+    result = keras_autolr.find_lr(model, x, y, batch_size=256, stop_factor=None)
+    _assert_same_state(before, _state(model))
+    assert len(result.losses) == 100 and result.stop_reason == "steps"
+    assert result.learning_rates[-1] == pytest.approx(10.0, rel=1e-9)
+    assert result.replay_options["steps_per_epoch"] == 6
+    # The other finders' rules on the same record.
+    lrs, losses = result.learning_rates, result.losses
+    assert result.valley == lr_finder.valley(lrs, losses, 100)[0]
+    assert result.lightning_steepest == lr_finder.lightning_steepest(lrs, losses)[0]
+    assert lrs[0] < result.valley < lrs[-1]
+    assert lrs[0] < result.lightning_steepest < lrs[-1]
+    # With the default stop rule too (the issue's call).
+    result = keras_autolr.find_lr(model, x, y, batch_size=256)
+    _assert_same_state(before, _state(model))
+    assert MIN_SWEEP_STEPS <= len(result.losses) <= 100
+    assert math.isfinite(result.suggestion)
+
+
+def test_dataset_repeats_to_100_steps_by_default(digits):
     x, y = digits
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(50)  # 28 batches
     result = keras_autolr.find_lr(_digits_model(), dataset, stop_factor=None)
-    assert len(result.losses) == 28
+    assert len(result.losses) == 100 and result.stop_reason == "steps"
 
 
 def test_generator_with_steps(digits):
@@ -359,12 +386,83 @@ def test_plot_draws_record_gp_band_and_marks(digits):
     labels = [line.get_label() for line in ax.get_lines()]
     assert "loss per step" in labels and "GP posterior mean" in labels
     assert len(ax.collections) == 1  # the 2-sigma band
-    marks = {line.get_label().split()[0]: line.get_xdata()[0]
-             for line in ax.get_lines() if line.get_label().split()[0]
-             in ("minimum", "steepest", "suggestion")}
-    assert marks["suggestion"] == result.suggestion
-    assert marks["minimum"] == result.minimum
-    assert marks["steepest"] == result.steepest
+    marks = {label.rsplit(" ", 1)[0]: line.get_xdata()[0]
+             for line, label in zip(ax.get_lines(), labels)
+             if label.rsplit(" ", 1)[0] in ("GP minimum", "fastai valley",
+                                            "Lightning steepest", "suggestion")}
+    assert marks == {"suggestion": result.suggestion, "GP minimum": result.minimum,
+                     "fastai valley": result.valley,
+                     "Lightning steepest": result.lightning_steepest}
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert f"suggestion {result.suggestion:.3g}" in legend
+
+
+# ------------------------------------------------------------ fastai's and Lightning's rules
+def test_smoothing_is_fastais_and_lightnings_debiased_average():
+    losses = np.array([2.0, 1.0, 4.0])
+    fastai = lr_finder.smooth(losses)  # AvgSmoothLoss: debiased by its count
+    assert fastai[0] == pytest.approx(2.0, rel=1e-12)
+    assert fastai[1] == pytest.approx((0.98 * 0.02 * 2 + 0.02 * 1) / (1 - 0.98**2))
+    # Lightning debiases by global_step + 1, which is 2 at its first step.
+    lightning = lr_finder.smooth(losses, first_power=2)
+    assert lightning[0] == pytest.approx(0.02 * 2.0 / (1 - 0.98**2), rel=1e-12)
+    assert np.allclose(lr_finder.smooth(np.full(50, 3.0)), 3.0, rtol=1e-12)
+    assert np.array_equal(lr_finder.smooth(losses, beta=0.0), losses)
+
+
+def test_valley_is_fastais_rule_on_a_known_curve():
+    # num_it=20: the first 2 and the last 5 steps are dropped. On the rest,
+    # the longest strictly decreasing run is 3.2 ... 0.5 (7 values, ending at
+    # position 8); fastai starts it at 8 - 7 = 1 and suggests position
+    # 1 + int(7/3) + int(7/6) = 4, step 2 + 4 = 6 of the record.
+    core = [3.0, 3.1, 3.2, 3.0, 2.5, 2.0, 1.5, 1.0, 0.5, 0.8, 1.2, 2.0, 4.0]
+    losses = np.array([9.0, 9.0] + core + [9.0] * 5)
+    lrs = 10.0 ** np.linspace(-7, 1, len(losses))
+    lr, index = lr_finder.valley(lrs, losses, num_it=20, beta=0.0)
+    assert index == 6 and lr == lrs[6]
+    # A NaN cuts the record there (fastai); an empty rest has no suggestion.
+    cut = losses.copy()
+    cut[2 + 6] = np.nan  # the run now ends at 3.0, 2.5 (positions 3, 4)
+    assert lr_finder.valley(lrs, cut, num_it=20, beta=0.0)[1] == 2 + 2
+    assert math.isnan(lr_finder.valley(lrs[:7], losses[:7], num_it=20)[0])
+
+
+def test_valley_on_a_smoothed_descent_lies_half_way_down_it():
+    # Rising slowly, a straight descent over steps 40..79, then a blow-up:
+    # the smoothed valley runs from the smoothed peak (step 39) to its
+    # minimum a few steps past 79; the suggestion lies about half-way.
+    t = np.arange(100)
+    losses = np.where(t < 40, 2.0 + 1e-3 * t,
+                      np.where(t < 80, 2.0 - 1.5 * (t - 40) / 40, 0.5 + 0.5 * (t - 80)))
+    lrs = 1e-7 * 1.2 ** t
+    _, index = lr_finder.valley(lrs, losses)
+    smoothed = lr_finder.smooth(losses)
+    peak, bottom = 39, int(np.argmin(smoothed[10:-5])) + 10
+    assert 80 <= bottom <= 90
+    assert abs(index - (peak + bottom) / 2) <= 2
+
+
+def test_lightning_steepest_is_the_argmin_of_np_gradient_after_the_skips():
+    n = 30
+    losses = np.full(n, 5.0) - 0.01 * np.arange(n)
+    losses[5:] -= 3.0   # the steepest drop, but within skip_begin=10
+    losses[13:] -= 0.5  # a drop at step 12 -> 13
+    losses[20:] -= 1.0  # the steepest drop after the skips: 19 -> 20
+    losses[21:] -= 0.4  # ... and 20 -> 21: np.gradient is steepest at 20
+    losses[-1] -= 50.0  # the last step, within skip_end=1
+    lrs = 1e-4 * 1.5 ** np.arange(n)
+    lr, index = lr_finder.lightning_steepest(lrs, losses, beta=0.0)
+    assert index == 20 and lr == lrs[20]
+    # Lightning 2.5.3: against the LRs, the earlier (lower-LR) drop wins.
+    lr, index = lr_finder.lightning_steepest(lrs, losses, beta=0.0, spacing="lr")
+    assert index in (12, 13) and lr == lrs[index]
+    # Non-finite values are left out; fewer than 2 points: no suggestion.
+    holed = losses.copy()
+    holed[20] = np.inf
+    assert lr_finder.lightning_steepest(lrs, holed, beta=0.0)[1] != 20
+    assert math.isnan(lr_finder.lightning_steepest(lrs[:12], losses[:12])[0])
+    with pytest.raises(ValueError, match="spacing='log'"):
+        lr_finder.lightning_steepest(lrs, losses, spacing="log")
 
 
 # ------------------------------------------------------------ errors
@@ -387,17 +485,27 @@ def test_bad_arguments_name_the_argument_and_value(digits, kwargs, error, match)
         keras_autolr.find_lr(_digits_model(), x, y, **kwargs)
 
 
-def test_one_epoch_too_short_for_the_gp_asks_for_steps(digits):
-    x, y = digits
-    with pytest.raises(ValueError, match=r"4 steps \(batch_size=400\).*steps=None"):
-        keras_autolr.find_lr(_digits_model(), x, y, batch_size=400)
-
-
-def test_endless_data_needs_steps(digits):
+def test_endless_data_sweeps_100_steps_by_default(digits):
     x, y = digits
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(50).repeat()
-    with pytest.raises(ValueError, match="steps=None"):
-        keras_autolr.find_lr(_digits_model(), dataset)
+    result = keras_autolr.find_lr(_digits_model(), dataset, stop_factor=None)
+    assert len(result.losses) == 100 and result.stop_reason == "steps"
+
+
+def test_a_generator_that_ends_early_ends_the_sweep(digits):
+    # A generator cannot be read twice: the sweep ends with the data.
+    x, y = digits
+
+    def batches():
+        for i in range(0, 30 * 40, 40):  # 30 batches
+            yield x[i:i + 40], y[i:i + 40]
+
+    model = _digits_model()
+    model.fit(x, y, batch_size=256, epochs=1, verbose=0)  # the optimizer built
+    before = _state(model)
+    result = keras_autolr.find_lr(model, batches(), stop_factor=None)
+    _assert_same_state(before, _state(model))
+    assert len(result.losses) == 30 and result.stop_reason == "data"
 
 
 def test_an_error_inside_the_sweep_leaves_the_model_as_it_was(digits):

@@ -18,9 +18,11 @@ model.compile(optimizer=keras.optimizers.Lamb(),
               loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
               metrics=["accuracy"])
 
-result = keras_autolr.find_lr(model, x, y, batch_size=64, steps=100)
+# 100 sweep steps by default (fastai's and Lightning's); the data repeats when shorter.
+result = keras_autolr.find_lr(model, x, y, batch_size=64)
 print(f"suggestion {result.suggestion:.3g}, GP minimum {result.minimum:.3g}, "
-      f"steepest {result.steepest:.3g}, {len(result.losses)} sweep steps")
+      f"fastai valley {result.valley:.3g}, Lightning steepest "
+      f"{result.lightning_steepest:.3g}, {len(result.losses)} sweep steps")
 result.plot().savefig(os.path.join(tempfile.mkdtemp(), "lr_finder.png"))
 
 # The model is as it was before the sweep; train with a warmup + cosine from the suggestion.

@@ -13,7 +13,9 @@ as it was, so the user trains from where they started, with the LR (or the
 steps and LRs); `model_state.build_optimizer`; `lr_sweep.run_sweep` (the
 `fit` with the `SweepRecorder`, inside `model_state.kept`, which restores
 the model); `_check_record`; `_replay_options` and `decide` (AutoLR's
-decision on the record, by `replay`); and the `LRFinderResult`.
+decision on the record, by `replay`); `valley` and `lightning_steepest`
+(fastai's and Lightning's suggestions on the same record, for comparison);
+and the `LRFinderResult`.
 """
 
 import dataclasses
@@ -27,6 +29,7 @@ from keras_autolr import _validation
 from keras_autolr.tools import lr_sweep
 from keras_autolr.tools import model_state
 from keras_autolr.tools import offline
+from keras_autolr.tools.lr_sweep import DEFAULT_STEPS
 from keras_autolr.tools.lr_sweep import MIN_SWEEP_STEPS
 from keras_autolr.decision.controller import DEFAULT_PEAK_FACTOR
 from keras_autolr.decision.options import Options
@@ -44,6 +47,9 @@ WARMUP_FRACTION = 0.05
 _RESERVED = ("epochs", "steps_per_epoch", "initial_epoch", "validation_data",
              "validation_split", "validation_steps", "validation_freq",
              "validation_batch_size")
+# fastai's `AvgSmoothLoss` and Lightning's `_LRCallback`: the losses their
+# suggestion rules read are this exponential moving average of the raw ones.
+SMOOTH_BETA = 0.98
 
 
 @dataclasses.dataclass
@@ -79,6 +85,12 @@ class LRFinderResult:
             README, "find_lr").
         test: the `TestResult` whose LR the decision took (its past-minimum
             probabilities and GP hyperparameters; `plot()` draws it).
+        valley: float. fastai's default suggestion (`lr_find`'s
+            `SuggestionMethod.Valley`) on this record: see `valley()`. NaN
+            when the record is too short for it.
+        lightning_steepest: float. Lightning's suggestion
+            (`Tuner.lr_find(...).suggestion()`, version 2.5.2 and before) on
+            this record: see `lightning_steepest()`. NaN when too short.
     """
 
     learning_rates: np.ndarray
@@ -91,6 +103,8 @@ class LRFinderResult:
     decision: Decision
     replay_options: dict
     test: Optional[TestResult] = None
+    valley: float = math.nan
+    lightning_steepest: float = math.nan
 
     def schedule(self, total_steps, warmup_fraction=WARMUP_FRACTION):
         """A Keras schedule: linear warmup from 0 to `suggestion`, then cosine to 0.
@@ -152,11 +166,21 @@ class LRFinderResult:
                             posterior.mean + 2 * sigma, color="tab:blue",
                             alpha=0.2, linewidth=0, label="2 sigma")
             visible.append(posterior.mean)
-        marks = ((self.minimum, "tab:green", ":", "minimum"),
-                 (self.steepest, "tab:purple", "-.", "steepest descent"),
-                 (self.suggestion, "tab:red", "--", "suggestion"))
-        for lr, color, style, name in marks:
-            ax.axvline(lr, color=color, ls=style, label=f"{name} {lr:.3g}")
+        marks = ((self.minimum, "tab:green", ":", 1.0, "GP minimum"),
+                 (self.valley, "tab:orange", (0, (5, 2, 1, 2)), 1.0,
+                  "fastai valley"),
+                 (self.lightning_steepest, "tab:brown", (0, (1, 1)), 1.0,
+                  "Lightning steepest"),
+                 (self.suggestion, "tab:red", "--", 2.5, "suggestion"))
+        for lr, color, style, width, name in marks:
+            if math.isfinite(lr):
+                ax.axvline(lr, color=color, ls=style, lw=width,
+                           label=f"{name} {lr:.3g}")
+        if math.isfinite(self.suggestion):
+            at = np.interp(np.log(self.suggestion), np.log(self.learning_rates[finite]),
+                           self.losses[finite])
+            ax.plot([self.suggestion], [at], "o", color="tab:red", ms=8,
+                    zorder=5)
         ax.set_xscale("log")
         ax.set_xlim(self.learning_rates[0], self.learning_rates[-1])
         ax.set_xlabel("learning rate")
@@ -182,13 +206,17 @@ def find_lr(model, x, y=None, batch_size=None, steps=None, min_lr=1e-7,
     `result.suggestion` as its peak LR.
 
     The sweep trains the model with its compiled optimizer and loss for
-    `steps` steps (default: one epoch of `x`, at most 300 steps), the LR of
+    `steps` steps (default 100, as fastai and Lightning; the data repeats
+    when an epoch is shorter), the LR of
     step `t` being `min_lr * (max_lr / min_lr)**(t / (steps - 1))`. It stops
     early when the smoothed loss (the median of the last 5 losses) exceeds
     `stop_factor` times its lowest value, or at a non-finite loss. The GP of `AutoLR`'s detector (seed 0) is then
     fitted once on the whole record. The suggestion is AutoLR's default
     peak: 0.4 x the LR at the minimum of the smoothed loss, never above
-    the sweep's last LR nor below the optimizer's own constant LR.
+    the sweep's last LR nor below the optimizer's own constant LR. On the
+    same record, `result.valley` and `result.lightning_steepest` are the
+    suggestions fastai's and Lightning's LR finders would make (their
+    rules, not their sweeps); `result.plot()` marks all three.
 
     Afterwards the model is exactly as it was: its variables (weights,
     non-trainable state, random-seed state), the optimizer's variables
@@ -203,7 +231,7 @@ def find_lr(model, x, y=None, batch_size=None, steps=None, min_lr=1e-7,
     model.compile(optimizer=keras.optimizers.Lamb(),
                   loss="sparse_categorical_crossentropy")
     result = keras_autolr.find_lr(model, x, y, batch_size=256)
-    result.suggestion, result.minimum, result.steepest
+    result.suggestion, result.valley, result.lightning_steepest
     result.plot().savefig("lr_find.png")
     total = 10 * math.ceil(len(x) / 256)
     model.optimizer.learning_rate  # unchanged: the sweep left no trace
@@ -218,9 +246,13 @@ def find_lr(model, x, y=None, batch_size=None, steps=None, min_lr=1e-7,
             `tf.data.Dataset`, a `keras.utils.PyDataset` or a generator.
         y: targets, with arrays. Defaults to None.
         batch_size: int or None. With arrays; None is `fit`'s default (32).
-        steps: int or None. Sweep steps (the data repeats when it is
-            shorter). None: one epoch, at most 300 steps; an endless or
-            unsized dataset or a generator needs it. At least 20.
+        steps: int or None. Sweep steps, at least 20; None is 100 (fastai's
+            and Lightning's default). Arrays, a sized `tf.data.Dataset` and
+            a `PyDataset` repeat as often as needed (1,400 samples at batch
+            256 are 6 steps an epoch: 17 epochs). A generator or an unsized
+            dataset is read once: if it ends before `steps` batches, the
+            sweep ends there (`stop_reason="data"`; at least 20 steps
+            needed).
         min_lr: float. LR of the first step. Defaults to 1e-7.
         max_lr: float. LR of the last planned step. Defaults to 10.0.
         stop_factor: float > 1 or None. Stop once the smoothed loss exceeds
@@ -233,7 +265,8 @@ def find_lr(model, x, y=None, batch_size=None, steps=None, min_lr=1e-7,
 
     Returns:
         An `LRFinderResult`: `learning_rates`, `losses`, `suggestion`,
-        `minimum`, `steepest`, `plot()` and `schedule(total_steps)`.
+        `minimum`, `steepest`, `valley`, `lightning_steepest`, `plot()` and
+        `schedule(total_steps)`.
 
     Raises:
         ValueError: the model is not compiled or not built; a bad
@@ -254,13 +287,16 @@ def find_lr(model, x, y=None, batch_size=None, steps=None, min_lr=1e-7,
     replay_options = _replay_options(plan, len(losses),
                                      recorder.steps_per_execution, own_lr)
     decision, test, steepest = decide(losses, replay_options)
+    fastai_lr, _ = valley(learning_rates, losses, plan.steps)
+    lightning_lr, _ = lightning_steepest(learning_rates, losses)
     return LRFinderResult(
         learning_rates=learning_rates, losses=losses,
         suggestion=float(decision.peak_lr),
         minimum=_chosen_lr(test), steepest=_chosen_lr(steepest),
         own_lr=own_lr,
         stop_reason=recorder.stop_reason or "data", decision=decision,
-        replay_options=replay_options, test=test)
+        replay_options=replay_options, test=test, valley=fastai_lr,
+        lightning_steepest=lightning_lr)
 
 
 def _check_arguments(min_lr, max_lr, steps, batch_size, stop_factor,
@@ -425,3 +461,114 @@ def _chosen_lr(test):
     if test is None or test.peak_lr is None:
         return math.nan
     return float(test.peak_lr)
+
+
+# ------------------------------------------------------- other finders' rules
+def smooth(losses, beta=SMOOTH_BETA, first_power=1):
+    """The debiased exponential moving average that fastai and Lightning record.
+
+    `avg[t] = beta * avg[t-1] + (1 - beta) * losses[t]` from `avg[-1] = 0`,
+    reported as `avg[t] / (1 - beta**(t + first_power))`. fastai's
+    `AvgSmoothLoss` debiases by its count (`first_power=1`); Lightning's
+    `_LRCallback` by `global_step + 1`, which is 2 at its first step
+    (`first_power=2`). A non-finite loss makes every later value
+    non-finite, as in both.
+
+    Returns:
+        A float64 array as long as `losses`.
+    """
+    losses = np.asarray(losses, np.float64)
+    out = np.empty_like(losses)
+    average = 0.0
+    with np.errstate(invalid="ignore", over="ignore"):
+        for t, loss in enumerate(losses):
+            average = beta * average + (1.0 - beta) * loss
+            out[t] = average / (1.0 - beta ** (t + first_power))
+    return out
+
+
+def valley(learning_rates, losses, num_it=DEFAULT_STEPS, beta=SMOOTH_BETA):
+    """fastai's `valley` suggestion on a sweep record: `(lr, index)`.
+
+    As `Learner.lr_find` (fastai 2.7, `fastai/callback/schedule.py`): the
+    raw `losses` are smoothed as fastai's recorder smooths them
+    (`smooth(losses)`, beta 0.98); the record loses its first `num_it // 10`
+    steps (`num_it`: the planned sweep length) and its last 5, and is cut
+    at its first NaN. On what is left, `lds[i]` is the length of the
+    longest strictly decreasing subsequence ending at `i`; the valley ends
+    at the first `i` with the largest `lds` and starts `lds` steps before
+    it; the suggestion is step `start + int(d / 3) + int(d / 3 / 2)`,
+    `d = end - start`, about half-way down it (fastai's code; its docs
+    speak of "2/3 of the way").
+
+    Args:
+        learning_rates: the sweep's LRs, one per step.
+        losses: the raw training losses, one per step.
+        num_it: int. The planned sweep length (fastai's `num_it`).
+        beta: float in [0, 1). The smoothing (0: the losses as they are).
+
+    Returns:
+        `(lr, index)`: the LR and its step in the record; `(nan, None)`
+        when nothing is left after the trimming.
+    """
+    learning_rates = np.asarray(learning_rates, np.float64)
+    smoothed = smooth(losses, beta)
+    begin = num_it // 10
+    lrs, values = learning_rates[begin:-5], smoothed[begin:-5]
+    nan = np.flatnonzero(np.isnan(values))
+    if nan.size:
+        lrs, values = lrs[:nan[0]], values[:nan[0]]
+    n = len(values)
+    if n == 0:
+        return math.nan, None
+    values = values.tolist()
+    max_start, max_end = 0, 0
+    lds = [1] * n
+    for i in range(1, n):
+        for j in range(0, i):
+            if values[i] < values[j] and lds[i] < lds[j] + 1:
+                lds[i] = lds[j] + 1
+            if lds[max_end] < lds[i]:
+                max_end = i
+                max_start = max_end - lds[max_end]
+    sections = (max_end - max_start) / 3
+    index = max_start + int(sections) + int(sections / 2)
+    return float(lrs[index]), begin + index
+
+
+def lightning_steepest(learning_rates, losses, skip_begin=10, skip_end=1,
+                       spacing="steps", beta=SMOOTH_BETA):
+    """Lightning's steepest-gradient suggestion on a sweep record: `(lr, index)`.
+
+    As `_LRFinder.suggestion()` (`lightning/pytorch/tuner/lr_finder.py`):
+    the raw `losses` are smoothed as Lightning's `_LRCallback` smooths them
+    (`smooth(losses, first_power=2)`, beta 0.98); the record loses its
+    first `skip_begin` and last `skip_end` steps and its non-finite values;
+    the suggestion is the LR at the argmin of the gradient of the smoothed
+    losses. `spacing="steps"`: `np.gradient(losses)`, one unit per step
+    (Lightning 1.x to 2.5.2, the rule since 2020, and even steps of log LR
+    on an exponential sweep); `spacing="lr"`: the gradient against the LRs
+    themselves (`torch.gradient(losses, spacing=[lrs])`, Lightning 2.5.3
+    and later), which divides the log-LR slope by the LR and so leans to
+    small LRs (Lightning issue 21141). `beta=0` reads the losses as they
+    are.
+
+    Returns:
+        `(lr, index)`: the LR and its step in the record; `(nan, None)`
+        with fewer than 2 finite points left.
+    """
+    if spacing not in ("steps", "lr"):
+        raise ValueError('`spacing` must be "steps" or "lr". '
+                         f"Received spacing={spacing!r}")
+    learning_rates = np.asarray(learning_rates, np.float64)
+    smoothed = smooth(losses, beta, first_power=2)
+    indices = np.arange(len(smoothed))[skip_begin:-skip_end]
+    values, lrs = smoothed[skip_begin:-skip_end], learning_rates[skip_begin:-skip_end]
+    finite = np.isfinite(values)
+    indices, values, lrs = indices[finite], values[finite], lrs[finite]
+    if len(values) < 2:
+        return math.nan, None
+    gradient = (np.gradient(values) if spacing == "steps"
+                else np.gradient(values, lrs))
+    index = int(indices[int(np.argmin(gradient))])
+    return float(learning_rates[index]), index

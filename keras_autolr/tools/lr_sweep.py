@@ -24,9 +24,10 @@ keras = _keras.keras
 
 # The GP needs a record it can smooth: fewer sweep steps are refused.
 MIN_SWEEP_STEPS = 20
-# The default sweep is one epoch, at most this many steps (fastai and
-# Lightning sweep 100; a few hundred keeps the cost at a fraction of a run).
-MAX_DEFAULT_STEPS = 300
+# The default sweep length (`steps=None`), as fastai's `lr_find` (`num_it`)
+# and Lightning's `Tuner.lr_find` (`num_training`): the data repeats when
+# an epoch is shorter.
+DEFAULT_STEPS = 100
 # The stop rule's smoothing: the median of the last few losses (one per
 # execution); the GP is fitted once, after the sweep. fastai's moving
 # average (0.98) lags: on 100-step LAMB sweeps of 4 quality-benchmark cells
@@ -67,24 +68,18 @@ class SweepPlan:
 def plan_sweep(x, steps, batch_size, min_lr, max_lr):
     """Sizes the sweep over `x` (checked arguments, as `find_lr` takes them).
 
+    `steps=None` is `DEFAULT_STEPS` (100). Data whose epoch length is
+    known (arrays, a sized dataset, a `PyDataset`) repeats as often as the
+    sweep needs (`fit` runs enough epochs); a generator or an unsized
+    dataset is read once, for at most `steps` batches, and the sweep ends
+    where it ends (`stop_reason="data"`).
+
     Raises:
-        ValueError: `steps` is None and one epoch of `x` cannot be told or
-            is too short, or `steps` is below `MIN_SWEEP_STEPS`.
+        ValueError: `steps` is below `MIN_SWEEP_STEPS`.
     """
     epoch_steps = steps_per_epoch(x, batch_size)
     if steps is None:
-        if epoch_steps is None:
-            raise ValueError(
-                "`find_lr` cannot tell the length of one epoch of this data "
-                "(an endless or unsized dataset, or a generator): pass "
-                "`steps`. Received steps=None")
-        steps = min(epoch_steps, MAX_DEFAULT_STEPS)
-        if steps < MIN_SWEEP_STEPS:
-            raise ValueError(
-                f"One epoch of this data is {epoch_steps} steps "
-                f"(batch_size={batch_size or 32}), too short a sweep for the "
-                f"GP (at least {MIN_SWEEP_STEPS}). Pass steps={MIN_SWEEP_STEPS} "
-                "or more (the data repeats). Received steps=None")
+        steps = DEFAULT_STEPS
     elif steps < MIN_SWEEP_STEPS:
         raise ValueError(
             f"`steps` must be at least {MIN_SWEEP_STEPS}: the GP cannot "
