@@ -79,7 +79,8 @@ def test_the_detectors_xla_compile_logs_nothing_to_stderr(tmp_path):
     script = (
         "import keras_autolr\n"
         "from tests import _training\n"
-        "autolr = keras_autolr.AutoLR(check_every=4, verbose=0)\n"
+        "autolr = keras_autolr.AutoLR(\n"
+        "    options=keras_autolr.Options(check_every=4), verbose=0)\n"
         "_training.fit_small_digits([autolr], epochs=3)\n"
         "assert autolr.decision.tests\n"
         "import sys; print('native', file=sys.stderr)\n"

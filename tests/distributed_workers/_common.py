@@ -20,7 +20,7 @@ SCHEDULE = dict(min_lr=1e-3, max_lr=300.0)
 # agree on a detected switch, and with this small GP the guard holds every
 # seed back to the cap (the guard is tested in test_descent_guard.py).
 DETECTOR = dict(check_every=4, fit_points=50, predict_points=100,
-                grid_points=100, require_descent=False)
+                grid_points=100, require_descent=False)  # keras_autolr.Options fields
 
 
 def digits():

@@ -95,9 +95,10 @@ def main():
             # local): the chief's state wins when `fit` starts.
             schedule.build(strategy)
             schedule.switch(5, 0.01)
-        options = {} if paired else _common.SCHEDULE
+        if not paired:  # zero-config with the shape: installed by AutoLR
+            schedule = keras_autolr.AutoLRSchedule(**_common.SCHEDULE)
         autolr = keras_autolr.AutoLR(schedule=schedule, verbose=0,
-                                     **options, **detector)
+                                     options=keras_autolr.Options(**detector))
         step_lr = StepLR(autolr)
         model.fit(_common.dataset(tf), epochs=args.epochs, verbose=0,
                   callbacks=[autolr, step_lr])

@@ -40,7 +40,7 @@ def train(strategy, seed, detector, epochs, skewed=False):
         schedule.build(strategy)
         schedule.switch(5, 0.01)
     driver = keras_autolr.WarmupDriver(schedule, strategy=strategy, verbose=0,
-                                       **detector)
+                                       options=keras_autolr.Options(**detector))
 
     @tf.function
     def train_step(iterator):

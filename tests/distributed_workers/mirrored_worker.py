@@ -70,7 +70,8 @@ def build(strategy, weights):
 
 def fit(model, schedule, data, total_steps=None, **kwargs):
     autolr = keras_autolr.AutoLR(schedule=schedule, total_steps=total_steps,
-                                 verbose=0, **_common.DETECTOR)
+                                 verbose=0,
+                                 options=keras_autolr.Options(**_common.DETECTOR))
     step_lr = StepLR(schedule)
     model.fit(data, verbose=0, callbacks=[autolr, step_lr], **kwargs)
     decision = autolr.decision
