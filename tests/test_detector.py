@@ -131,3 +131,61 @@ def test_cap_inside_an_execution_switches_at_its_end(paper):
                       options=paper)
     assert decision.reason == "cap"
     assert decision.switch_step == 52
+
+
+# gp="reference" (PAPER): the authors' GP fit, not the library's.
+REFERENCE = Options(gp="reference", initial_noise=1e-3)
+
+
+def test_the_reference_gp_tests_from_the_first_losses():
+    """The reference tests at each epoch end whatever the count; the library from 10."""
+    losses = valley(200, n=100)
+    steps = np.arange(5)
+    assert WarmupDetector().test(steps, losses[:5], 5, lambda s: s) is None
+    result = WarmupDetector(REFERENCE).test(steps, losses[:5], 5, lambda s: s)
+    assert result is not None and len(result.probabilities) == 5
+
+
+def test_the_reference_gp_keeps_one_adam_and_restarts_the_mean():
+    losses = valley(400, n=200)
+    lr = lambda s: warmup_lr(s, 400)  # noqa: E731
+    detector = WarmupDetector(REFERENCE)
+    for n in (50, 100, 150):
+        detector.test(np.arange(n), losses[:n], n, lr)
+    assert detector.adam_state.step == 3 * gp.ADAM_STEPS
+    # The next fit starts from the last amplitude and noise, its mean at the
+    # mean of every loss so far (the reference's `add_data`), in loss units.
+    start = detector._reference_start(losses[:200], losses[:200])
+    np.testing.assert_array_equal(start[:2], detector.params[:2])
+    assert start[2] == np.mean(losses[:200])
+    detector.reset()
+    assert detector.adam_state.step == 0 and detector.params is None
+    assert WarmupDetector().adam_state is None  # the library: a fresh Adam per fit
+
+
+def test_the_reference_gp_works_in_loss_units():
+    """The library's fit follows the losses' scale; the reference's starts and floor do not."""
+    losses = valley(400, n=200)
+    lr = lambda s: warmup_lr(s, 400)  # noqa: E731
+
+    def noise(options, factor):
+        return WarmupDetector(options).test(
+            np.arange(200), factor * losses, 200, lr).noise
+
+    assert noise(Options(), 1000.0) == pytest.approx(1e6 * noise(Options(), 1.0), rel=1e-6)
+    assert noise(REFERENCE, 1000.0) != pytest.approx(
+        1e6 * noise(REFERENCE, 1.0), rel=1e-2)
+
+
+def test_the_reference_gp_maps_the_minimum_on_the_lr_of_the_newest_loss():
+    """`min_lr * (lr(n - 1) / min_lr)**x`, the reference's: steps `x (n - 1)`."""
+    losses = valley(400, n=120)
+    asked = []
+
+    def lr(s):
+        asked.append(float(s))
+        return warmup_lr(s, 400)
+
+    WarmupDetector(REFERENCE).test(np.arange(120), losses, 120, lr)
+    grid = np.linspace(0.0, 1.0, 500)
+    assert asked and all(np.min(np.abs(grid * 119 - s)) < 1e-9 for s in asked)

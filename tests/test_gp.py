@@ -86,6 +86,30 @@ def test_adam_is_textbook_adam_on_the_likelihood_gradient(n):
         rtol=1e-12, atol=1e-12)
 
 
+def test_a_kept_adam_state_continues_one_adam_across_fits():
+    """`gp="reference"`: two fits with one `AdamState` are one Adam of 200 steps.
+
+    The reference keeps its `torch.optim.Adam` for the whole run: the second
+    fit starts from the first one's moments and bias corrections. A fresh
+    state (or none) is the library's fresh Adam, bit for bit.
+    """
+    rng = np.random.default_rng(3)
+    x, y = _record(rng, 80)
+    eigvals, eigvecs = np.linalg.eigh(gp.unit_kernel(x, x))
+    args = (np.maximum(eigvals, 0.0), eigvecs.T @ y, eigvecs.T @ np.ones_like(y))
+    start = gp.initial_params()
+    state = gp.AdamState()
+    first = gp.adam(*args, start, state)
+    assert state.step == gp.ADAM_STEPS
+    np.testing.assert_array_equal(first, gp.adam(*args, start))  # fresh = none
+    second = gp.adam(*args, first, state)
+    assert state.step == 2 * gp.ADAM_STEPS
+    np.testing.assert_allclose(
+        second, _textbook_adam(*args, start, 2 * gp.ADAM_STEPS), rtol=1e-12, atol=1e-12)
+    # A fresh Adam from the same point goes elsewhere: the state matters.
+    assert np.max(np.abs(gp.adam(*args, first) - second)) > 1e-6
+
+
 def test_fit_lowers_the_likelihood_from_the_start():
     rng = np.random.default_rng(2)
     x, y = _record(rng, 100)

@@ -132,7 +132,7 @@ def test_the_defaults_are_the_documented_ones():
         fit_points=100, predict_points=500, grid_points=500, seed=0,
         initial_noise=None, peak="minimum", peak_factor=0.4,
         require_descent=True, rewind=True, restore_on_fault=True,
-        short_budget="own_lr", own_lr_floor=True, cap_peak="gp")
+        short_budget="own_lr", own_lr_floor=True, cap_peak="gp", gp="library")
 
 
 def test_paper_is_a_preset_of_the_same_object():
@@ -141,7 +141,7 @@ def test_paper_is_a_preset_of_the_same_object():
             if v != getattr(Options(), k)} == dict(
         check_every="epoch", initial_noise=1e-3, peak_factor=1.0,
         require_descent=False, rewind=False, own_lr_floor=False,
-        short_budget="sweep", cap_peak="reached")
+        short_budget="sweep", cap_peak="reached", gp="reference")
     with pytest.raises(dataclasses.FrozenInstanceError):
         PAPER.seed = 1
     assert PAPER.replace(seed=1).seed == 1 and PAPER.seed == 0

@@ -123,6 +123,8 @@ class WarmupDetector:
         """Forgets all tests and the warm-started hyperparameters."""
         self.params = None
         self.hyperparameters = None  # (a2, s2, m) in the units of the losses
+        # gp="reference": one Adam for the whole run, as the reference's.
+        self.adam_state = gp.AdamState() if self.gp == "reference" else None
         self.results = []
         self.last_posterior_mean = None
 
@@ -160,7 +162,8 @@ class WarmupDetector:
             `MIN_FINITE_LOSSES` finite losses exist (no test is counted).
         """
         count = len(finite_steps)
-        if count < MIN_FINITE_LOSSES:
+        reference = self.gp == "reference"
+        if count < (1 if reference else MIN_FINITE_LOSSES):
             return None
         index = len(self.results)
         rng = np.random.default_rng([self.seed, index])
@@ -171,12 +174,17 @@ class WarmupDetector:
         x_at = lambda idx: steps_all[idx] / float(n_steps)  # noqa: E731
 
         fit_idx = _draw(rng, count, self.fit_points)
-        center, scale = _standardizer(y_all[fit_idx])
+        if reference:  # the losses as they are
+            center, scale = 0.0, 1.0
+            start = self._reference_start(y_all[fit_idx], y_all)
+        else:
+            center, scale = _standardizer(y_all[fit_idx])
         standardize = lambda y: (y - center) / scale  # noqa: E731
-        start = self._start_params(standardize(y_all[fit_idx]), center, scale)
+        if not reference:
+            start = self._start_params(standardize(y_all[fit_idx]), center, scale)
         try:
             params = self.smoother.fit(
-                x_at(fit_idx), standardize(y_all[fit_idx]), start)
+                x_at(fit_idx), standardize(y_all[fit_idx]), start, self.adam_state)
         except tf.errors.InvalidArgumentError:
             params = None
         if params is None or not np.all(np.isfinite(params)):
@@ -208,7 +216,10 @@ class WarmupDetector:
                 descent = min(descent, 0.5)  # too small to be a descent
             descents.append(descent)
             point = _steepest(post_mean, argmin) if self.peak == "steepest" else argmin
-            peaks.append(float(lr_at(grid[point] * n_steps)))
+            # The reference maps x to its LR of the newest loss, that of
+            # step n - 1: `min_lr * (lr(n - 1) / min_lr)**x` = lr(x (n - 1)).
+            peaks.append(float(lr_at(grid[point] * (n_steps - 1 if reference
+                                                    else n_steps))))
             self.last_posterior_mean = center + scale * post_mean
         if len(draws) == 1:
             probs = probs * self.num_posteriors
@@ -249,6 +260,24 @@ class WarmupDetector:
         if not (all(np.isfinite(values)) and values[0] > 0 and values[1] > 0):
             return gp.initial_params()  # units beyond float64: start afresh
         return gp.to_params(*(float(v) for v in values))
+
+    def _reference_start(self, y_fit, y_all):
+        """The reference's start: the last fit, the mean restarted (`gp="reference"`).
+
+        Its `add_data` sets the constant mean to the mean of all finite
+        losses before every fit; amplitude and noise carry over from the
+        last fit (the first starts from GPyTorch's `softplus(0)` and
+        `initial_noise`, else the successive-difference estimate), all in
+        the units of the losses.
+        """
+        mean = float(np.mean(y_all))
+        if self.params is not None and np.all(np.isfinite(self.params)):
+            return np.array([self.params[0], self.params[1], mean], np.float64)
+        if self.initial_noise is None:
+            noise = 0.5 * float(np.mean(np.diff(y_fit) ** 2)) if len(y_fit) > 1 else 0.0
+        else:
+            noise = self.initial_noise
+        return gp.to_params(gp.OUTPUTSCALE_INIT, max(noise, gp.NOISE_INIT), mean)
 
     def _posterior(self, x, y):
         for jitter in _JITTERS:

@@ -128,7 +128,25 @@ def likelihood_gradient(eigvals, q_y, q_1, theta):
     return np.array([g if math.isfinite(g) else 0.0 for g in grad], np.float64)
 
 
-def adam(eigvals, q_y, q_1, params):
+class AdamState:
+    """Adam's moments and step count, kept from one fit to the next.
+
+    The reference (kakaobrain/autowu) builds its `torch.optim.Adam` once and
+    keeps it for the whole run: each test's 100 steps start from the last
+    test's moments and bias corrections (`Options(gp="reference")`). A fresh
+    state is a fresh Adam, which is what the library's fit uses every test.
+    """
+
+    def __init__(self):
+        self.m1 = [0.0, 0.0, 0.0]
+        self.m2 = [0.0, 0.0, 0.0]
+        self.step = 0
+
+    def __repr__(self):
+        return f"AdamState(m1={self.m1}, m2={self.m2}, step={self.step})"
+
+
+def adam(eigvals, q_y, q_1, params, state=None):
     """`ADAM_STEPS` Adam steps (lr 0.01) on the GP's mean negative log-likelihood.
 
     The step of `likelihood_gradient`, written into the loop (the same
@@ -139,13 +157,20 @@ def adam(eigvals, q_y, q_1, params):
         eigvals, q_y, q_1: float64 arrays `e`, `Q^T y`, `Q^T 1`
             (`likelihood_gradient`).
         params: unconstrained `[r_a, r_s, m]`, the start.
+        state: `AdamState` or None (default: a fresh Adam). Given, the steps
+            start from its moments and step count, and it is updated in
+            place (the reference's one Adam for the whole run).
 
     Returns:
         The unconstrained parameters after the last step.
     """
     theta = [float(v) for v in params]
-    m1 = [0.0, 0.0, 0.0]
-    m2 = [0.0, 0.0, 0.0]
+    if state is None:
+        m1 = [0.0, 0.0, 0.0]
+        m2 = [0.0, 0.0, 0.0]
+        done = 0
+    else:
+        m1, m2, done = list(state.m1), list(state.m2), int(state.step)
     beta1, beta2, eps = 0.9, 0.999, 1e-8
     count = float(len(eigvals))
     half = 0.5 / count
@@ -165,13 +190,15 @@ def adam(eigvals, q_y, q_1, params):
             grad = (half * float(dot(d_dd, eigvals)) * (0.5 * (1.0 + tanh(0.5 * r_a))),
                     half * float(d_dd.sum()) * (0.5 * (1.0 + tanh(0.5 * r_s))),
                     -float(dot(w, q_1)) / count)
-            bias1 = 1.0 - beta1**step
-            bias2 = 1.0 - beta2**step
+            bias1 = 1.0 - beta1**(done + step)
+            bias2 = 1.0 - beta2**(done + step)
             for i in range(3):
                 g = grad[i] if isfinite(grad[i]) else 0.0
                 m1[i] = beta1 * m1[i] + (1.0 - beta1) * g
                 m2[i] = beta2 * m2[i] + (1.0 - beta2) * g * g
                 theta[i] -= ADAM_LR * (m1[i] / bias1) / (sqrt(m2[i] / bias2) + eps)
+    if state is not None:
+        state.m1, state.m2, state.step = m1, m2, done + ADAM_STEPS
     return np.array(theta, np.float64)
 
 
@@ -212,9 +239,11 @@ class GaussianProcessSmoother:
     def grid(self):
         return self._grid.copy()
 
-    def fit(self, x, y, params):
+    def fit(self, x, y, params, adam_state=None):
         """Adam on the negative marginal log-likelihood; returns new params.
 
+        `adam_state`: an `AdamState` to start from and update (the
+        reference's Adam, kept across tests), or None (a fresh Adam).
         Raises `tf.errors.InvalidArgumentError` when the eigendecomposition
         fails (non-finite input).
         """
@@ -227,7 +256,7 @@ class GaussianProcessSmoother:
         if not (np.all(np.isfinite(eigvals)) and np.all(np.isfinite(rotated))):
             raise tf.errors.InvalidArgumentError(
                 None, None, "The eigendecomposition is not finite.")
-        return adam(eigvals, rotated[:, 0], rotated[:, 1], params)
+        return adam(eigvals, rotated[:, 0], rotated[:, 1], params, adam_state)
 
     def posterior(self, x, y, params, jitter=0.0):
         """Posterior mean on the grid, past-minimum probability, argmin, descent.
