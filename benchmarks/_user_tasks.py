@@ -16,7 +16,7 @@ accuracy for the classifiers, 100 x R^2 for the regression.
   2,000 / 2,000) labelled by which of the tokens 0-3 is most frequent; one
   self-attention block (2 heads) with positions, pooled.
 - `conv1d`: the same sequences labelled by the quartile of their count of
-  ascending neighbours (x[i] < x[i+1]); two 1-D convolutions, max-pooled.
+  ascending neighbours (x[i] < x[i+1]); two 1-D convolutions, average-pooled.
 - `gru`: the same sequences labelled by which of the tokens 1-4 appears
   first (0 when none does); a GRU of 32 units.
 - `friedman`: 24,000 points of sklearn's Friedman #1 regression
@@ -135,7 +135,7 @@ def conv1d(seed):
         keras.layers.Embedding(VOCABULARY, 16),
         keras.layers.Conv1D(32, 3, activation="relu"),
         keras.layers.Conv1D(32, 3, activation="relu"),
-        keras.layers.GlobalMaxPooling1D(),
+        keras.layers.GlobalAveragePooling1D(),  # a count is a mean of detections
         keras.layers.Dense(CLASSES),
     ])
 

@@ -15,7 +15,7 @@ keras.io tutorial size and batches of 1,024 and more. Contenders:
   what `AutoLR()` must never be worse than.
 - `autolr`: the same script with `callbacks=[AutoLR()]` and nothing else.
   `autolr-<tokens>`: an `Options` variant (`f0.6`: `peak_factor`, `paper`:
-  `PAPER`, `nofloor`, `norewind`, `sweep`: `short_budget="sweep"`).
+  `PAPER`, `nofloor`, `norewind`, `frommin`: `sweep_start="min_lr"`).
 - `grid`: a linear warmup over 5 % of the steps, then a cosine to zero, its
   peak LR from 7 values, the own LR x 10^(-1, -0.5, ..., 2); the tuned
   baseline is the grid LR with the best mean validation score over the
@@ -34,7 +34,6 @@ skips the runs it holds) and `benchmarks/results/optimizers.md`.
 """
 
 import argparse
-import contextlib
 import dataclasses
 import datetime
 import gc
@@ -52,6 +51,7 @@ sys.path.insert(0, _HERE)
 import numpy as np  # noqa: E402
 
 import _user_tasks  # noqa: E402
+import optimizers_report  # noqa: E402
 import keras_autolr  # noqa: E402
 from keras_autolr._keras import IS_KERAS_3  # noqa: E402
 from keras_autolr._keras import keras  # noqa: E402
@@ -59,8 +59,8 @@ from keras_autolr._keras import keras  # noqa: E402
 RESULTS = os.path.join(_HERE, "results", "optimizers.json")
 GRID_EXPONENTS = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0)  # x the own LR
 WARMUP_FRACTION = 0.05
-DEVELOPMENT = "development"
-VALIDATION = "validation"
+DEVELOPMENT = optimizers_report.DEVELOPMENT
+VALIDATION = optimizers_report.VALIDATION
 
 
 @dataclasses.dataclass(frozen=True)
@@ -164,10 +164,11 @@ def warmup_cosine(peak_lr, total_steps):
 
 
 # Tokens of candidate policies that are not `Options` fields (a study of
-# them, not a public knob): `fromown` starts the sweep at the optimizer's own
-# LR whatever the budget (the package does so under 100 steps); `ctc` decays
-# as `AutoLRSchedule(decay="constant_then_cosine")`.
-STUDY_TOKENS = ("fromown", "ctc")
+# them, not a public knob): `ctc` decays as
+# `AutoLRSchedule(decay="constant_then_cosine")`. (`fromown`, the sweep from
+# the own LR at every budget, was one until the development set made it the
+# default, `Options(sweep_start="own_lr")`: its runs are in the results file.)
+STUDY_TOKENS = ("ctc",)
 
 
 def autolr_options(contender):
@@ -184,8 +185,8 @@ def autolr_options(contender):
             options = options.replace(own_lr_floor=False)
         elif token == "norewind":
             options = options.replace(rewind=False)
-        elif token == "sweep":
-            options = options.replace(short_budget="sweep")
+        elif token == "frommin":
+            options = options.replace(sweep_start="min_lr")
         else:
             raise ValueError(f"Unknown token {token!r}. Received contender={contender!r}")
     return options
@@ -226,8 +227,7 @@ def train_one(cell, split, contender, lr, seed):
     model.compile(optimizer=optimizer, loss=task.loss(), metrics=task.metrics())
     keras.utils.set_random_seed(seed)  # the same shuffles for every contender
     start = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught, _sweep_from_own_lr(
-            contender.startswith("autolr") and "fromown" in contender.split("-")):
+    with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         history = model.fit(split.x_train, split.y_train, batch_size=cell.batch_size,
                             epochs=cell.epochs, verbose=0, callbacks=callbacks)
@@ -251,22 +251,6 @@ def train_one(cell, split, contender, lr, seed):
             reason=decision.reason, tests=len(decision.tests),
             restored_step=decision.restored_step, warmup_cap=decision.warmup_steps)
     return record
-
-
-@contextlib.contextmanager
-def _sweep_from_own_lr(active):
-    """The `fromown` study token: the sweep starts at the own LR at any budget."""
-    if not active:
-        yield
-        return
-    from keras_autolr.training import short_budget
-
-    saved = short_budget.SHORT_SWEEP_STEPS
-    short_budget.SHORT_SWEEP_STEPS = 10 ** 9
-    try:
-        yield
-    finally:
-        short_budget.SHORT_SWEEP_STEPS = saved
 
 
 def _num(value):
@@ -338,100 +322,6 @@ def _save(results, path):
     os.replace(tmp, path)
 
 
-# ---------------------------------------------------------------- the tables
-def summarize(results):
-    """{cell name: {contender: (mean test score, n seeds)}, with the tuned grid}."""
-    by_cell = {}
-    for r in results["runs"]:
-        by_cell.setdefault(r["cell"], []).append(r)
-    table = {}
-    for name, runs in by_cell.items():
-        row = {}
-        for contender in sorted({r["contender"] for r in runs}):
-            mine = [r for r in runs if r["contender"] == contender]
-            if contender == "grid":
-                row["grid"] = _tuned_grid(mine)
-                continue
-            scores = [_score(r["test_score"]) for r in mine]
-            row[contender] = (float(np.mean(scores)), len(scores))
-        row["_set"], row["_steps"] = runs[0]["set"], runs[0]["steps"]
-        table[name] = row
-    return table
-
-
-def _score(value):
-    return -100.0 if value is None else value  # a diverged run scores worst
-
-
-def _tuned_grid(runs):
-    """The grid LR with the best mean validation score; its mean test score."""
-    by_lr = {}
-    for r in runs:
-        by_lr.setdefault(r["lr"], []).append(r)
-    seeds = set.intersection(*({r["seed"] for r in v} for v in by_lr.values()))
-    if not seeds:
-        return None
-    best = max(by_lr, key=lambda lr: np.mean(
-        [_score(r["val_score"]) for r in by_lr[lr] if r["seed"] in seeds]))
-    test = [_score(r["test_score"]) for r in by_lr[best] if r["seed"] in seeds]
-    return (float(np.mean(test)), len(test), best)
-
-
-def markdown(results):
-    table = summarize(results)
-    contenders = [c for c in ("own", "autolr", "grid", "prodigy", "schedulefree")
-                  if any(c in row for row in table.values())]
-    extra = sorted({c for row in table.values() for c in row
-                    if not c.startswith("_") and c not in contenders})
-    contenders += extra
-    date = results.get("updated", results.get("started", ""))[:10]
-    lines = [f"Test score (accuracy %, or 100 x R^2 for friedman), mean over seeds; "
-             f"results of {date}, `benchmarks/results/optimizers.json`.", ""]
-    for which in (DEVELOPMENT, VALIDATION):
-        rows = [(n, r) for n, r in table.items() if r["_set"] == which]
-        if not rows:
-            continue
-        lines += [f"### {which.capitalize()} set", "",
-                  "| cell (steps) | " + " | ".join(contenders)
-                  + " | autolr - own | autolr - grid |",
-                  "|---" * (len(contenders) + 3) + "|"]
-        gaps_own, gaps_grid = [], []
-        for name, row in rows:
-            cells = []
-            for c in contenders:
-                value = row.get(c)
-                if value is None:
-                    cells.append("-")
-                elif c == "grid":
-                    cells.append(f"{value[0]:.1f} (n={value[1]}, LR {value[2]:.3g})")
-                else:
-                    cells.append(f"{value[0]:.1f} (n={value[1]})")
-            own = row.get("own", (None,))[0]
-            auto = row.get("autolr", (None,))[0]
-            grid = row.get("grid")
-            gap_own = None if own is None or auto is None else auto - own
-            gap_grid = None if grid is None or auto is None else auto - grid[0]
-            if gap_own is not None:
-                gaps_own.append(gap_own)
-            if gap_grid is not None:
-                gaps_grid.append(gap_grid)
-            lines.append(f"| {name} ({row['_steps']}) | " + " | ".join(cells)
-                         + f" | {_signed(gap_own)} | {_signed(gap_grid)} |")
-        lines.append(
-            f"| **mean / worst** | " + " | ".join([""] * len(contenders))
-            + f" | {_summary(gaps_own)} | {_summary(gaps_grid)} |")
-        lines.append("")
-    return "\n".join(lines)
-
-
-def _signed(value):
-    return "-" if value is None else f"{value:+.1f}"
-
-
-def _summary(gaps):
-    return "-" if not gaps else f"{np.mean(gaps):+.1f} / {min(gaps):+.1f}"
-
-
 # ---------------------------------------------------------------- command line
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -462,7 +352,7 @@ def main(argv=None):
         results = json.load(f)
     report = os.path.splitext(args.results)[0] + ".md"
     with open(report, "w") as f:
-        f.write(markdown(results) + "\n")
+        f.write(optimizers_report.markdown(results) + "\n")
     print(f"report: {report}")
     return 0
 

@@ -109,7 +109,7 @@ class Contender:
         resolved = callback.options
         options = {name: getattr(resolved, name) for name in (
             "peak", "peak_factor", "check_every", "initial_noise",
-            "require_descent", "rewind", "short_budget", "own_lr_floor")}
+            "require_descent", "rewind", "sweep_start", "own_lr_floor")}
         if isinstance(callback, FactorOnDetection):
             options["factor_on"] = "detected"
         for name in ("min_lr", "max_lr", "max_warmup_fraction", "warmup", "decay"):
@@ -154,7 +154,7 @@ def parse_contender(name):
             options.update({k: v for k, v in keras_autolr.PAPER.get_config().items()
                             if v != getattr(keras_autolr.Options(), k)})
         elif token == "sweep":
-            options["short_budget"] = "sweep"
+            options["sweep_start"] = "min_lr"
         elif token == "nofloor":
             options["own_lr_floor"] = False
         elif token == "norewind":
@@ -534,11 +534,11 @@ def canonical_name(optimizer, options):
     for key, default, token in (("rewind", True, "norewind"),
                                 ("require_descent", True, "noguard"),
                                 ("own_lr_floor", True, "nofloor"),
-                                ("short_budget", "own_lr", None)):
+                                ("sweep_start", "own_lr", None)):
         value = options.get(key, default)
         if value == default:
             continue
-        if key == "short_budget" and value == "sweep":
+        if key == "sweep_start" and value == "min_lr":
             token = "sweep"
         if token is None:
             return None

@@ -56,8 +56,10 @@ def _train(steps_per_execution):
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.01, momentum=0.0),
                   loss=lambda y_true, y_pred: y_pred[:, 0],
                   steps_per_execution=steps_per_execution)
-    # No rewind, no restore: every weight change is one step's update.
-    autolr = AutoLR(options=Options(rewind=False, restore_on_fault=False), verbose=0)
+    # No rewind, no restore: every weight change is one step's update. The
+    # sweep from `min_lr` (not from SGD's own LR): the losses above follow it.
+    autolr = AutoLR(options=Options(rewind=False, restore_on_fault=False,
+                                    sweep_start="min_lr"), verbose=0)
     model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0,
               callbacks=[autolr])
     w = model.layers[0].get_weights()[0].astype(np.float64).reshape(-1)

@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from keras_autolr._keras import IS_KERAS_3
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = sorted(glob.glob(os.path.join(ROOT, "docs", "examples", "*.py")))
 FRESH_MACHINE_COMMANDS = [
@@ -63,6 +65,8 @@ def test_readme_names_no_private_module():
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not IS_KERAS_3, reason="the guide's examples are Keras 3 code "
+                    "(keras.optimizers.Lamb, keras.ops); the legacy lane has Keras 2")
 @pytest.mark.parametrize("path", EXAMPLES, ids=os.path.basename)
 def test_example_runs(path, tmp_path):
     env = dict(os.environ, MPLBACKEND="Agg", TF_CPP_MIN_LOG_LEVEL="2")

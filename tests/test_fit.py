@@ -116,7 +116,8 @@ def test_replay_equals_the_live_decision():
     assert live.tests, "the live run must have tested"
     offline = keras_autolr.replay(autolr.record.loss, total_steps=live.total_steps,
                                   steps_per_epoch=22, steps_per_execution=4,
-                                  options=Options(seed=5))
+                                  options=Options(seed=5),
+                                  own_lr=float(np.float32(1e-3)))  # as the optimizer holds it
     assert offline.switch_step == live.switch_step
     assert offline.peak_lr == live.peak_lr
     assert offline.reason == live.reason

@@ -83,7 +83,7 @@ def test_warnings_name_the_same_frames_as_before_the_split():
     assert not end.filename.startswith(PACKAGE) and "callbacks" in end.filename
 
     def too_short():
-        autolr = AutoLR(verbose=0, options=Options(short_budget="sweep"))
+        autolr = AutoLR(verbose=0, options=Options(sweep_start="min_lr"))
         x, y = _digits()
         _model().fit(x[:128], y[:128], batch_size=32, epochs=2, verbose=0,
                      callbacks=[autolr])  # 8 steps: the cap is step 4

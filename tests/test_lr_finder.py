@@ -283,7 +283,8 @@ def test_replay_reports_the_same_learning_rates_as_the_suggestion(digits):
     # its LRs are the sweep's step for step, its cap W = total_steps / 2 = n
     # is the end of the record, one test there.
     options = dict(total_steps=2 * n, own_lr=1e-3, schedule=AutoLRSchedule(
-        min_lr=lrs[0], max_lr=lrs[-1] * lrs[1] / lrs[0]), options=Options(check_every=n))
+        min_lr=lrs[0], max_lr=lrs[-1] * lrs[1] / lrs[0]),
+        options=Options(check_every=n, sweep_start="min_lr"))
     decision = keras_autolr.replay(result.losses, **options)
     assert len(decision.tests) == 1 and decision.reason == "cap"
     assert (result.test.step, result.test.probabilities) == (
@@ -291,7 +292,7 @@ def test_replay_reports_the_same_learning_rates_as_the_suggestion(digits):
     assert decision.peak_lr == pytest.approx(result.suggestion, rel=1e-9)
     assert decision.tests[0].peak_lr == pytest.approx(result.minimum, rel=1e-9)
     steepest = keras_autolr.replay(result.losses, **dict(
-        options, options=Options(check_every=n, peak="steepest")))
+        options, options=Options(check_every=n, peak="steepest", sweep_start="min_lr")))
     assert steepest.tests[0].peak_lr == pytest.approx(result.steepest, rel=1e-9)
     # The documented rule: peak_factor x minimum, floored at the optimizer's own LR.
     assert result.suggestion == pytest.approx(

@@ -83,7 +83,7 @@ def test_a_controller_built_from_options_is_one_built_from_a_detector():
     ("require_descent", 1, TypeError),
     ("rewind", "yes", TypeError),
     ("restore_on_fault", 0, TypeError),
-    ("short_budget", "skip", ValueError),
+    ("sweep_start", "skip", ValueError),
     ("own_lr_floor", None, TypeError),
     ("cap_peak", "max", ValueError),
 ])
@@ -132,7 +132,7 @@ def test_the_defaults_are_the_documented_ones():
         fit_points=100, predict_points=500, grid_points=500, seed=0,
         initial_noise=None, peak="minimum", peak_factor=0.4,
         require_descent=True, rewind=True, restore_on_fault=True,
-        short_budget="own_lr", own_lr_floor=True, cap_peak="gp", gp="library")
+        sweep_start="own_lr", own_lr_floor=True, cap_peak="gp", gp="library")
 
 
 def test_paper_is_a_preset_of_the_same_object():
@@ -141,7 +141,7 @@ def test_paper_is_a_preset_of_the_same_object():
             if v != getattr(Options(), k)} == dict(
         check_every="epoch", initial_noise=1e-3, peak_factor=1.0,
         require_descent=False, rewind=False, own_lr_floor=False,
-        short_budget="sweep", cap_peak="reached", gp="reference")
+        sweep_start="min_lr", cap_peak="reached", gp="reference")
     with pytest.raises(dataclasses.FrozenInstanceError):
         PAPER.seed = 1
     assert PAPER.replace(seed=1).seed == 1 and PAPER.seed == 0
@@ -185,5 +185,6 @@ def test_autolr_takes_the_object_in_fit_and_replay_agrees():
     assert autolr.controller.detector.options.seed == 1
     assert autolr.decision.tests  # it tested with these options
     again = replay(autolr.record.loss, total_steps=autolr.schedule.total_steps,
-                   steps_per_epoch=14, own_lr=1e-3, options=options)
+                   steps_per_epoch=14, own_lr=float(np.float32(1e-3)),
+                   options=options)  # the own LR as Adam holds it
     assert _summary(again) == _summary(autolr.decision)

@@ -8,7 +8,6 @@ import sys
 import pytest
 
 from keras_autolr import AutoLR
-from keras_autolr.training.short_budget import SHORT_SWEEP_STEPS
 from keras_autolr import Options
 from tests import _training
 
@@ -51,11 +50,11 @@ def test_verbose_2_prints_one_line_per_test_with_the_gp_hyperparameters(capsys):
     for line, test in zip(test_lines, tests):
         assert f"; GP amplitude {test.amplitude:.4g}, noise {test.noise:.4g}, " \
                f"mean {test.mean:.4g}" in line
-    # Besides the tests: the LR replacement, the end of warmup and, under a
-    # budget of fewer than SHORT_SWEEP_STEPS, where the sweep starts; nothing else.
-    short = [line for line in lines if line.startswith("AutoLR: short budget")]
-    assert len(short) == (autolr.decision.total_steps < SHORT_SWEEP_STEPS)
-    assert len(lines) == len(tests) + 2 + len(short)
+    # Besides the tests: the LR replacement, where the sweep starts (at
+    # Adam's own LR) and the end of warmup; nothing else.
+    start = [line for line in lines if line.startswith("AutoLR: the sweep starts")]
+    assert start == ["AutoLR: the sweep starts at the optimizer's own LR 0.001."]
+    assert len(lines) == len(tests) + 3
     assert len(lines) < STEPS_PER_EPOCH * EPOCHS / 3
 
 
@@ -65,8 +64,8 @@ def test_lines_are_never_glued_onto_the_progress_bar(capsys):
     _training.fit_small_digits([autolr], epochs=EPOCHS, verbose=1)
     out = capsys.readouterr().out
     starts = [m.start() for m in re.finditer("AutoLR: ", out)]
-    short = autolr.decision.total_steps < SHORT_SWEEP_STEPS  # one line more
-    assert len(starts) == len(autolr.decision.tests) + 2 + short
+    # The tests, the replaced LR, the sweep's start and the end of warmup.
+    assert len(starts) == len(autolr.decision.tests) + 3
     mid_epoch = [i for i in starts if "\r" in out[out.rfind("\n", 0, i - 1):i]]
     assert mid_epoch, "some lines must come while a bar is drawn"
     for i in starts:

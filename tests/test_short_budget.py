@@ -1,4 +1,4 @@
-"""Short budgets: under 100 steps the sweep starts at the optimizer's own LR."""
+"""Where the sweep starts: at the optimizer's own LR, whatever the budget."""
 
 import numpy as np
 import pytest
@@ -7,7 +7,6 @@ import keras_autolr
 from keras_autolr import AutoLR
 from keras_autolr import Options
 from keras_autolr._keras import keras
-from keras_autolr.training.short_budget import SHORT_SWEEP_STEPS
 from tests import _training
 
 
@@ -20,27 +19,24 @@ def _fit(epochs, **options):
     return autolr
 
 
-def test_a_short_budget_sweeps_up_from_the_own_lr_and_replay_agrees():
-    autolr = _fit(epochs=2)  # 44 steps
-    assert autolr.decision.total_steps < SHORT_SWEEP_STEPS
+@pytest.mark.parametrize("epochs", [2, 6])  # 44 and 132 steps
+def test_the_sweep_starts_at_the_own_lr_and_replay_agrees(epochs):
+    autolr = _fit(epochs=epochs)
     lrs = np.asarray(autolr.record.learning_rate)
     np.testing.assert_allclose(lrs[0], 1e-3, rtol=1e-6)
     switch = autolr.switch_step
     assert np.all(np.diff(lrs[:switch]) > 0)  # still a sweep, upwards
     own_lr = float(np.float32(1e-3))  # as the optimizer holds it
-    offline = keras_autolr.replay(autolr.record.loss, total_steps=44,
+    offline = keras_autolr.replay(autolr.record.loss, total_steps=22 * epochs,
                                   steps_per_epoch=22, own_lr=own_lr)
     assert (offline.switch_step, offline.peak_lr, offline.reason) == (
         autolr.switch_step, autolr.peak_lr, autolr.decision.reason)
     assert offline.restored_step == autolr.decision.restored_step
 
 
-@pytest.mark.parametrize("epochs, options", [
-    (6, {}),  # 132 steps: not a short budget
-    (2, {"short_budget": "sweep"}),  # the paper's sweep, whatever the budget
-])
-def test_otherwise_the_sweep_starts_at_min_lr(epochs, options):
-    autolr = _fit(epochs=epochs, **options)
+@pytest.mark.parametrize("epochs", [2, 6])
+def test_sweep_start_min_lr_sweeps_from_min_lr_whatever_the_budget(epochs):
+    autolr = _fit(epochs=epochs, sweep_start="min_lr")  # the paper's sweep
     np.testing.assert_allclose(autolr.record.learning_rate[0], 1e-5, rtol=1e-6)
 
 

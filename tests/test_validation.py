@@ -118,7 +118,7 @@ def test_budget_too_short_for_a_sweep_keeps_the_own_lr_with_a_warning():
 def test_budget_shorter_than_one_test_warns_and_ends_at_the_cap():
     (x, y), _ = _training.digits()
     model = _model()
-    autolr = AutoLR(verbose=0, options=Options(short_budget="sweep"))
+    autolr = AutoLR(verbose=0, options=Options(sweep_start="min_lr"))
     with pytest.warns(UserWarning, match="too short for a test"):
         model.fit(x[:128], y[:128], batch_size=32, epochs=2, verbose=0,
                   callbacks=[autolr])  # 8 steps: the cap W is 4

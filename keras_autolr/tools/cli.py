@@ -36,8 +36,8 @@ from keras_autolr.decision.options import PAPER
 PROG = "keras-autolr"
 _MISSING = ("NA",)  # CSVLogger's marker for a missing value
 # Flags for `Options` fields whose type is not that of their default.
-_OPTION_CHOICES = {"peak": ("minimum", "steepest"), "short_budget": ("own_lr", "sweep"),
-                   "cap_peak": ("gp", "reached")}
+_OPTION_CHOICES = {"peak": ("minimum", "steepest"), "sweep_start": ("own_lr", "min_lr"),
+                   "cap_peak": ("gp", "reached"), "gp": ("library", "reference")}
 _OPTION_TYPES = {"initial_noise": float}
 _SCHEDULE_FLAGS = (
     ("min_lr", float, "warmup start (1e-5)"),

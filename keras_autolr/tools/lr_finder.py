@@ -403,7 +403,10 @@ def _replay_options(plan, n, steps_per_execution, own_lr):
         schedule=AutoLRSchedule(
             min_lr=plan.min_lr, max_lr=plan.learning_rate(n),
             max_warmup_fraction=0.5),
-        options=Options(check_every=n, seed=0, peak_factor=DEFAULT_PEAK_FACTOR),
+        # The recorded sweep started at `min_lr`, not at the own LR: the own
+        # LR below only floors the peak.
+        options=Options(check_every=n, seed=0, peak_factor=DEFAULT_PEAK_FACTOR,
+                        sweep_start="min_lr"),
         steps_per_execution=steps_per_execution,
         steps_per_epoch=(plan.epoch_steps
                          if plan.epoch_steps and n > plan.epoch_steps else None))

@@ -59,7 +59,7 @@ def replay(losses, total_steps, steps_per_epoch=None, steps_per_execution=1,
         options: `keras_autolr.Options` or None (the defaults), as given to
             `AutoLR`; `keras_autolr.PAPER` is the paper's rule.
         own_lr: float or None. The optimizer's own constant LR that
-            `AutoLR` replaced: the options' `short_budget` falls back to it
+            `AutoLR` replaced: the options' `sweep_start` starts the sweep there
             under a short budget and `own_lr_floor` keeps the peak above it.
             None (default): as in the pair form, no own LR.
 
@@ -78,13 +78,13 @@ def replay(losses, total_steps, steps_per_epoch=None, steps_per_execution=1,
     schedule = _fresh_schedule(schedule, total_steps)
     if own_lr is not None:
         own_lr = _validation.positive_float("own_lr", own_lr)
-    sweep = not (options.short_budget == "own_lr" and own_lr is not None
+    sweep = not (options.sweep_start == "own_lr" and own_lr is not None
                  and total_steps < short_budget.MIN_SWEEP_STEPS)
     if not sweep:
         schedule.use_own_lr(own_lr)
     elif own_lr is not None:
         short_budget.start_sweep_at_own_lr(
-            schedule, total_steps, own_lr, options.short_budget)
+            schedule, total_steps, own_lr, options.sweep_start)
     controller = WarmupController(
         schedule, options, steps_per_epoch=steps_per_epoch, sweep=sweep,
         min_peak=own_lr if options.own_lr_floor else None)

@@ -64,7 +64,7 @@ class AutoLR(keras.callbacks.Callback):
             the default `AutoLRSchedule()`. Either way, an optimizer whose
             learning rate is a constant gets the schedule in its place, and
             that constant becomes the optimizer's own LR the options'
-            `own_lr_floor` and `short_budget` refer to; an optimizer already
+            `own_lr_floor` and `sweep_start` refer to; an optimizer already
             built with this schedule (the pair form) keeps it.
         total_steps: int or None. The budget in optimizer steps. None takes
             it from `fit` (steps per epoch x epochs), or from the schedule.

@@ -1,0 +1,162 @@
+"""Tables of the optimizers benchmark from its results file (no TensorFlow).
+
+`benchmarks/optimizers.py` writes `benchmarks/results/optimizers.json`;
+`benchmarks/pages.py` makes the docs page and the README's table from it
+with these functions.
+"""
+
+import numpy as np
+
+DEVELOPMENT = "development"
+VALIDATION = "validation"
+MAIN = ("own", "autolr", "grid", "prodigy", "schedulefree")
+LABELS = {
+    "own": "own LR, constant",
+    "autolr": "`AutoLR()`",
+    "grid": "tuned warmup-cosine grid",
+    "prodigy": "Prodigy",
+    "schedulefree": "Schedule-Free AdamW",
+    "autolr-before": "`AutoLR()` before the two changes",
+    "autolr-fromown": "sweep from the own LR at every budget",
+    "autolr-norewind": "`rewind=False`",
+    "autolr-ctc": "constant-then-cosine decay",
+}
+
+
+def score(value):
+    """A run's score; a diverged run (no finite score) scores -100."""
+    return -100.0 if value is None else float(value)
+
+
+def tuned_grid(runs):
+    """(mean test score, seeds, LR) of the grid LR best on validation, or None.
+
+    Only the seeds every grid LR has count, so a partly run grid is not
+    tuned on a subset of its LRs.
+    """
+    by_lr = {}
+    for run in runs:
+        by_lr.setdefault(run["lr"], []).append(run)
+    seeds = set.intersection(*({r["seed"] for r in v} for v in by_lr.values()))
+    if not seeds or len(by_lr) < 7:
+        return None
+    best = max(sorted(by_lr), key=lambda lr: np.mean(
+        [score(r["val_score"]) for r in by_lr[lr] if r["seed"] in seeds]))
+    test = [score(r["test_score"]) for r in by_lr[best] if r["seed"] in seeds]
+    return float(np.mean(test)), len(test), best
+
+
+def summarize(results):
+    """{cell: {contender: (mean test score, seeds[, LR])}, plus `_set`, `_steps`}."""
+    by_cell = {}
+    for run in results["runs"]:
+        by_cell.setdefault(run["cell"], []).append(run)
+    table = {}
+    for name, runs in by_cell.items():
+        row = {"_set": runs[0]["set"], "_steps": runs[0]["steps"]}
+        for contender in sorted({r["contender"] for r in runs}):
+            mine = [r for r in runs if r["contender"] == contender]
+            if contender == "grid":
+                tuned = tuned_grid(mine)
+                if tuned is not None:
+                    row["grid"] = tuned
+                continue
+            scores = [score(r["test_score"]) for r in mine]
+            row[contender] = (float(np.mean(scores)), len(scores))
+        table[name] = row
+    return table
+
+
+def gaps(table, which, contender, baseline):
+    """[(cell, contender - baseline)] over the cells of `which` that have both."""
+    out = []
+    for name, row in table.items():
+        if row["_set"] == which and contender in row and baseline in row:
+            out.append((name, row[contender][0] - row[baseline][0]))
+    return out
+
+
+def _signed(value):
+    return "-" if value is None else f"{value:+.1f}"
+
+
+def mean_worst(pairs):
+    if not pairs:
+        return "-"
+    values = [g for _, g in pairs]
+    return f"{np.mean(values):+.1f} / {min(values):+.1f}"
+
+
+def cell_table(table, which, contenders):
+    """Markdown: one row per cell of `which`, the contenders' mean scores."""
+    rows = [(n, r) for n, r in table.items() if r["_set"] == which]
+    head = "| cell (steps) | " + " | ".join(LABELS.get(c, f"`{c}`") for c in contenders)
+    lines = [head + " | AutoLR - own | AutoLR - grid |",
+             "|---" * (len(contenders) + 3) + "|"]
+    for name, row in rows:
+        cells = []
+        for c in contenders:
+            value = row.get(c)
+            if value is None:
+                cells.append("-")
+            elif c == "grid":
+                cells.append(f"{value[0]:.1f} (LR {value[2]:.3g})")
+            else:
+                cells.append(f"{value[0]:.1f}")
+        own = row.get("autolr", (None,))[0], row.get("own", (None,))[0]
+        grid = row.get("grid")
+        gap_own = None if None in own else own[0] - own[1]
+        gap_grid = None if grid is None or own[0] is None else own[0] - grid[0]
+        lines.append(f"| {name} ({row['_steps']}) | " + " | ".join(cells)
+                     + f" | {_signed(gap_own)} | {_signed(gap_grid)} |")
+    lines.append("| **mean / worst** |" + " |" * len(contenders)
+                 + f" {mean_worst(gaps(table, which, 'autolr', 'own'))} |"
+                 + f" {mean_worst(gaps(table, which, 'autolr', 'grid'))} |")
+    return "\n".join(lines)
+
+
+def seeds_of(results):
+    return sorted({r["seed"] for r in results["runs"]})
+
+
+def date_of(results):
+    return str(results.get("updated") or results.get("started") or "")[:10]
+
+
+def summary_lines(table):
+    """One line per set: AutoLR against the own LR, the grid and the LR-free ones."""
+    lines = []
+    for which in (VALIDATION, DEVELOPMENT):
+        parts = []
+        for baseline, label in (("own", "the own LR"), ("grid", "the tuned grid"),
+                                ("prodigy", "Prodigy"),
+                                ("schedulefree", "Schedule-Free AdamW")):
+            pairs = gaps(table, which, "autolr", baseline)
+            if pairs:
+                cells = "1 cell" if len(pairs) == 1 else f"{len(pairs)} cells"
+                parts.append(f"against {label} {mean_worst(pairs)} ({cells})")
+        for lr_free in ("prodigy", "schedulefree"):
+            pairs = gaps(table, which, lr_free, "grid")
+            if pairs:
+                parts.append(f"{LABELS[lr_free]} against the grid {mean_worst(pairs)}")
+        if parts:
+            lines.append(f"- {which.capitalize()} set, `AutoLR()` minus, mean / worst "
+                         "points: " + "; ".join(parts) + ".")
+    return lines
+
+
+def markdown(results, contenders=None):
+    """Both sets, every contender the file has."""
+    table = summarize(results)
+    present = {c for row in table.values() for c in row if not c.startswith("_")}
+    contenders = contenders or ([c for c in MAIN if c in present]
+                                + sorted(present - set(MAIN)))
+    lines = [f"Test score (accuracy %, or 100 x R^2 for friedman), mean over seeds "
+             f"{', '.join(map(str, seeds_of(results)))}; results of {date_of(results)}, "
+             "`benchmarks/results/optimizers.json`.", ""]
+    lines += summary_lines(table) + [""]
+    for which in (VALIDATION, DEVELOPMENT):
+        if any(r["_set"] == which for r in table.values()):
+            lines += [f"### {which.capitalize()} set", "",
+                      cell_table(table, which, contenders), ""]
+    return "\n".join(lines)
