@@ -145,6 +145,27 @@ def summary_lines(table):
     return lines
 
 
+def rewind_lines(results):
+    """The steps the rewind threw away (switch step - restored step), by budget."""
+    lines = []
+    for label, short in (("under 100 steps", True), ("100 steps or more", False)):
+        thrown = []
+        for run in results["runs"]:
+            decision = run.get("autolr")
+            if (run["contender"] != "autolr" or not decision
+                    or decision.get("restored_step") is None
+                    or (run["steps"] < 100) != short):
+                continue
+            thrown.append((decision["switch_step"] - decision["restored_step"])
+                          / run["steps"])
+        if thrown:
+            lines.append(
+                f"- Steps the rewind threw away, `AutoLR()` runs {label}: "
+                f"{100 * np.mean(thrown):.1f} % of the budget on average, at most "
+                f"{100 * max(thrown):.1f} % ({len(thrown)} runs that rewound).")
+    return lines
+
+
 def markdown(results, contenders=None):
     """Both sets, every contender the file has."""
     table = summarize(results)
@@ -154,7 +175,7 @@ def markdown(results, contenders=None):
     lines = [f"Test score (accuracy %, or 100 x R^2 for friedman), mean over seeds "
              f"{', '.join(map(str, seeds_of(results)))}; results of {date_of(results)}, "
              "`benchmarks/results/optimizers.json`.", ""]
-    lines += summary_lines(table) + [""]
+    lines += summary_lines(table) + rewind_lines(results) + [""]
     for which in (VALIDATION, DEVELOPMENT):
         if any(r["_set"] == which for r in table.values()):
             lines += [f"### {which.capitalize()} set", "",
