@@ -88,4 +88,4 @@ def test_a_tiny_study_writes_its_runs_and_the_table(tmp_path, monkeypatch):
     assert all(0 <= r["test_score"] <= 100 for r in runs)
     assert runs[1]["autolr"]["reason"] == "short_budget"  # 4 steps: own LR kept
     table = (tmp_path / "tiny.md").read_text()
-    assert "| digits adam b600 x2 (4) |" in table and "autolr - own" in table
+    assert "| digits adam b600 x2 (4) |" in table and "AutoLR - own" in table
