@@ -171,6 +171,13 @@ class _GlobalStepOptimizer(_keras.WithoutBaseWeightDecay,
         return self.weight_decay > 0 and _keras.uses_weight_decay(
             self, variable)
 
+    @staticmethod
+    def _dense(grads):
+        """Gradients as dense tensors: an `Embedding`'s comes as IndexedSlices,
+        and the global sums over every element need it whole."""
+        return [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g
+                for g in grads]
+
     def update_step(self, gradient, variable, learning_rate):
         raise NotImplementedError(
             f"{type(self).__name__} updates all variables at once "
@@ -327,6 +334,7 @@ class Prodigy(_GlobalStepOptimizer):
         return self._d
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        grads = self._dense(grads)
         beta_1, beta_2 = self.beta_1, self.beta_2
         beta_3 = math.sqrt(beta_2) if self.beta_3 is None else self.beta_3
         one = _f64(1.0)
@@ -588,6 +596,7 @@ class ScheduleFreeAdamW(_GlobalStepOptimizer):
         self._train_mode.assign(1.0)
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        grads = self._dense(grads)
         beta_1, beta_2 = self.beta_1, self.beta_2
         one = _f64(1.0)
         k = ops.convert_to_tensor(self._k)
