@@ -15,7 +15,8 @@ keras.io tutorial size and batches of 1,024 and more. Contenders:
   what `AutoLR()` must never be worse than.
 - `autolr`: the same script with `callbacks=[AutoLR()]` and nothing else.
   `autolr-<tokens>`: an `Options` variant (`f0.6`: `peak_factor`, `paper`:
-  `PAPER`, `nofloor`, `norewind`, `frommin`: `sweep_start="min_lr"`).
+  `PAPER`, `nofloor`, `norewind`, `frommin`: `sweep_start="min_lr"`,
+  `capreached`: `cap_peak="reached"`).
 - `grid`: a linear warmup over 5 % of the steps, then a cosine to zero, its
   peak LR from 7 values, the own LR x 10^(-1, -0.5, ..., 2); the tuned
   baseline is the grid LR with the best mean validation score over the
@@ -187,6 +188,8 @@ def autolr_options(contender):
             options = options.replace(rewind=False)
         elif token == "frommin":
             options = options.replace(sweep_start="min_lr")
+        elif token == "capreached":
+            options = options.replace(cap_peak="reached")
         else:
             raise ValueError(f"Unknown token {token!r}. Received contender={contender!r}")
     return options
