@@ -113,12 +113,21 @@ def first_of_one_to_four(x):
     return np.where(marked.any(1), token - 1, 0)
 
 
+def _arange(n):
+    """0..n-1 as a graph constant: `keras.ops` on Keras 3, TF on Keras 2."""
+    if hasattr(keras, "ops"):
+        return keras.ops.arange(n)
+    import tensorflow as tf  # the legacy lane (tf.keras 2.15)
+
+    return tf.range(n)
+
+
 def transformer(seed):
     keras.utils.set_random_seed(seed)
     inputs = keras.Input((SEQUENCE_LENGTH,), dtype="int32")
     tokens = keras.layers.Embedding(VOCABULARY, 32)(inputs)
     positions = keras.layers.Embedding(SEQUENCE_LENGTH, 32)(
-        keras.ops.arange(SEQUENCE_LENGTH))
+        _arange(SEQUENCE_LENGTH))
     h = tokens + positions
     attended = keras.layers.MultiHeadAttention(num_heads=2, key_dim=16)(h, h)
     h = keras.layers.LayerNormalization()(h + attended)

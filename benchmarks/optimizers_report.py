@@ -20,6 +20,9 @@ LABELS = {
     "autolr-fromown": "sweep from the own LR at every budget",
     "autolr-norewind": "`rewind=False`",
     "autolr-ctc": "constant-then-cosine decay",
+    "autolr-f0.7": "`peak_factor=0.7`",
+    "autolr-f1.0": "`peak_factor=1.0`",
+    "autolr-capreached": "`cap_peak=\"reached\"`",
 }
 
 
@@ -145,6 +148,50 @@ def summary_lines(table):
     return lines
 
 
+REASONS = {"detected": "a detection", "cap": "the warmup cap (no detection)",
+           "short_budget": "the own LR kept (under 26 steps)", "diverged": "divergence"}
+STUDY = ("autolr-f0.7", "autolr-f1.0", "autolr-capreached")
+
+
+def study_lines(results, which=DEVELOPMENT):
+    """The peak-rule and cap study: each variant's gap to the grid, by family
+    and by how the default run's warmup ended (paired by cell and seed)."""
+    table = summarize(results)
+    runs = {(r["cell"], r["seed"], r["contender"]): r for r in results["runs"]
+            if r["set"] == which}
+    ended = {}
+    for (cell, seed, c), run in runs.items():
+        if c == "autolr" and run.get("autolr"):
+            reason = run["autolr"]["reason"]
+            ended[reason] = ended.get(reason, 0) + 1
+    lines = ["- How the default runs' warmup ended: " + ", ".join(
+        f"{REASONS.get(k, k)} {v}" for k, v in sorted(ended.items())) + " runs."]
+    for contender in ("autolr",) + STUDY:
+        pairs = gaps(table, which, contender, "grid")
+        if not pairs:
+            continue
+        by_family = {}
+        for name, gap in pairs:
+            by_family.setdefault(name.split()[1], []).append(gap)
+        families = ", ".join(f"{f} {np.mean(v):+.1f}" for f, v in sorted(by_family.items()))
+        paired = {}
+        for (cell, seed, c), run in runs.items():
+            default = runs.get((cell, seed, "autolr"))
+            if c != contender or contender == "autolr" or not default:
+                continue
+            reason = (default.get("autolr") or {}).get("reason")
+            if reason in ("detected", "cap"):
+                paired.setdefault(reason, []).append(
+                    score(run["test_score"]) - score(default["test_score"]))
+        against = "; ".join(
+            f"minus `AutoLR()` on the runs whose warmup ended {'at the cap' if k == 'cap' else 'by a detection'}"
+            f" {np.mean(v):+.1f} ({len(v)} runs)" for k, v in sorted(paired.items()))
+        lines.append(f"- {LABELS.get(contender, contender)}: minus the grid {mean_worst(pairs)} "
+                     f"({len(pairs)} cells; by optimizer {families})"
+                     + (f"; {against}." if against else "."))
+    return lines
+
+
 def rewind_lines(results):
     """The steps the rewind threw away (switch step - restored step), by budget."""
     lines = []
@@ -166,15 +213,15 @@ def rewind_lines(results):
     return lines
 
 
-def markdown(results, contenders=None):
-    """Both sets, every contender the file has."""
+def markdown(results, contenders=None, source="optimizers.json"):
+    """Both sets, every contender the file has; `source`: the file's name."""
     table = summarize(results)
     present = {c for row in table.values() for c in row if not c.startswith("_")}
     contenders = contenders or ([c for c in MAIN if c in present]
                                 + sorted(present - set(MAIN)))
     lines = [f"Test score (accuracy %, or 100 x R^2 for friedman), mean over seeds "
              f"{', '.join(map(str, seeds_of(results)))}; results of {date_of(results)}, "
-             "`benchmarks/results/optimizers.json`.", ""]
+             f"`benchmarks/results/{source}`.", ""]
     lines += summary_lines(table) + rewind_lines(results) + [""]
     for which in (VALIDATION, DEVELOPMENT):
         if any(r["_set"] == which for r in table.values()):
