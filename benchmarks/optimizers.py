@@ -16,7 +16,7 @@ keras.io tutorial size and batches of 1,024 and more. Contenders:
 - `autolr`: the same script with `callbacks=[AutoLR()]` and nothing else.
   `autolr-<tokens>`: an `Options` variant (`f0.6`: `peak_factor`, `paper`:
   `PAPER`, `nofloor`, `norewind`, `frommin`: `sweep_start="min_lr"`,
-  `capreached`: `cap_peak="reached"`).
+  `capreached`: `cap_peak="reached"`, `nodescent`: `require_descent=False`).
 - `grid`: a linear warmup over 5 % of the steps, then a cosine to zero, its
   peak LR from 7 values, the own LR x 10^(-1, -0.5, ..., 2); the tuned
   baseline is the grid LR with the best mean validation score over the
@@ -190,6 +190,8 @@ def autolr_options(contender):
             options = options.replace(sweep_start="min_lr")
         elif token == "capreached":
             options = options.replace(cap_peak="reached")
+        elif token == "nodescent":
+            options = options.replace(require_descent=False)
         else:
             raise ValueError(f"Unknown token {token!r}. Received contender={contender!r}")
     return options

@@ -23,6 +23,7 @@ LABELS = {
     "autolr-f0.7": "`peak_factor=0.7`",
     "autolr-f1.0": "`peak_factor=1.0`",
     "autolr-capreached": "`cap_peak=\"reached\"`",
+    "autolr-nodescent": "`require_descent=False`",
 }
 
 
@@ -150,7 +151,7 @@ def summary_lines(table):
 
 REASONS = {"detected": "a detection", "cap": "the warmup cap (no detection)",
            "short_budget": "the own LR kept (under 26 steps)", "diverged": "divergence"}
-STUDY = ("autolr-f0.7", "autolr-f1.0", "autolr-capreached")
+STUDY = ("autolr-f0.7", "autolr-f1.0", "autolr-capreached", "autolr-nodescent")
 
 
 def study_lines(results, which=DEVELOPMENT):
