@@ -146,6 +146,11 @@ def summary_lines(table):
         if parts:
             lines.append(f"- {which.capitalize()} set, `AutoLR()` minus, mean / worst "
                          "points: " + "; ".join(parts) + ".")
+        for lr_free in ("prodigy", "schedulefree"):
+            wins = [name for name, gap in gaps(table, which, lr_free, "autolr") if gap > 1.0]
+            if wins:
+                lines.append(f"- {which.capitalize()} set, {LABELS[lr_free]} beats `AutoLR()` "
+                             f"by more than 1 point on {len(wins)} cells: " + ", ".join(wins) + ".")
     return lines
 
 
