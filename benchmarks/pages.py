@@ -623,13 +623,17 @@ reached (the paper's rule) loses far more than any factor moves, so
 
 Why so many runs reach the cap: in most of them the tests' past-minimum
 probability is near 1 for tests on end, but the descent guard
-(`require_descent=True`, [False switches](false_switch.md)) holds them back,
-because the GP's noise estimate is inflated by the blow-up after the
-minimum. `require_descent=False` (the line above) recovers part of the gap
-and loses nothing on the runs that detect, but on the false-switch
-benchmark it switches early on a third of the records with correlated
-noise. The default keeps the guard; a guard whose noise estimate ignores the
-blow-up is the next thing to measure.
+(`require_descent=True`, [False switches](false_switch.md)) holds them back.
+The drop it asks for is out of reach: the GP's noise estimate grows with the
+blow-up after the minimum, and the spread of the first losses (the first
+10 % of the record, at least 10 of them), which the guard takes for noise,
+now holds the descent itself, since the sweep starts at the own LR, an LR
+that trains (on a 19-step warmup those 10 losses reach past the minimum).
+`require_descent=False` (the line above) recovers part of the gap and loses
+nothing on the runs that detect, but on the false-switch benchmark it
+switches early on a third of the records with correlated noise. The
+default keeps the guard; a guard that measures the noise without the
+descent and the blow-up is the next thing to measure.
 
 {_top_level(optimizers_report.markdown(results))}
 {_legacy_lamb()}"""
