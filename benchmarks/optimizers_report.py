@@ -24,6 +24,7 @@ LABELS = {
     "autolr-f1.0": "`peak_factor=1.0`",
     "autolr-capreached": "`cap_peak=\"reached\"`",
     "autolr-nodescent": "`require_descent=False`",
+    "autolr-clip": "the blow-up clipped (study)",
 }
 
 
@@ -156,23 +157,29 @@ def summary_lines(table):
 
 REASONS = {"detected": "a detection", "cap": "the warmup cap (no detection)",
            "short_budget": "the own LR kept (under 26 steps)", "diverged": "divergence"}
-STUDY = ("autolr-f0.7", "autolr-f1.0", "autolr-capreached", "autolr-nodescent")
+# The default, and the variants of the study run beside it.
+STUDY_BASE = "autolr"
+STUDY = ("autolr-f0.7", "autolr-f1.0", "autolr-capreached", "autolr-nodescent",
+         "autolr-clip")
 
 
-def study_lines(results, which=DEVELOPMENT):
-    """The peak-rule and cap study: each variant's gap to the grid, by family
-    and by how the default run's warmup ended (paired by cell and seed)."""
+def study_lines(results, which=DEVELOPMENT, base=STUDY_BASE):
+    """The study that chose the defaults: each variant's gap to the grid, by
+    optimizer family, and against `base` (the default the variants ran
+    beside), paired by cell and seed and split by how `base`'s warmup ended."""
     table = summarize(results)
     runs = {(r["cell"], r["seed"], r["contender"]): r for r in results["runs"]
             if r["set"] == which}
     ended = {}
     for (cell, seed, c), run in runs.items():
-        if c == "autolr" and run.get("autolr"):
+        if c == base and run.get("autolr"):
             reason = run["autolr"]["reason"]
             ended[reason] = ended.get(reason, 0) + 1
-    lines = ["- How the default runs' warmup ended: " + ", ".join(
-        f"{REASONS.get(k, k)} {v}" for k, v in sorted(ended.items())) + " runs."]
-    for contender in ("autolr",) + STUDY:
+    lines = []
+    if ended:
+        lines.append(f"- How the warmup of {LABELS.get(base, base)} ended: " + ", ".join(
+            f"{REASONS.get(k, k)} {v}" for k, v in sorted(ended.items())) + " runs.")
+    for contender in (base,) + STUDY:
         pairs = gaps(table, which, contender, "grid")
         if not pairs:
             continue
@@ -182,17 +189,20 @@ def study_lines(results, which=DEVELOPMENT):
         families = ", ".join(f"{f} {np.mean(v):+.1f}" for f, v in sorted(by_family.items()))
         paired = {}
         for (cell, seed, c), run in runs.items():
-            default = runs.get((cell, seed, "autolr"))
-            if c != contender or contender == "autolr" or not default:
+            default = runs.get((cell, seed, base))
+            if c != contender or contender == base or not default:
                 continue
             reason = (default.get("autolr") or {}).get("reason")
             if reason in ("detected", "cap"):
                 paired.setdefault(reason, []).append(
                     score(run["test_score"]) - score(default["test_score"]))
         against = "; ".join(
-            f"minus `AutoLR()` on the runs whose warmup ended {'at the cap' if k == 'cap' else 'by a detection'}"
+            f"minus {LABELS.get(base, base)} on the runs whose warmup ended "
+            f"{'at the cap' if k == 'cap' else 'by a detection'}"
             f" {np.mean(v):+.1f} ({len(v)} runs)" for k, v in sorted(paired.items()))
-        lines.append(f"- {LABELS.get(contender, contender)}: minus the grid {mean_worst(pairs)} "
+        own = gaps(table, which, contender, "own")
+        lines.append(f"- {LABELS.get(contender, contender)}: minus the own LR {mean_worst(own)}, "
+                     f"minus the grid {mean_worst(pairs)} "
                      f"({len(pairs)} cells; by optimizer {families})"
                      + (f"; {against}." if against else "."))
     return lines
