@@ -56,6 +56,8 @@ when a Keras or TensorFlow release renames it:
   and the flag it sets, `_jax_state_synced` (Keras 3, JAX): the weights
   the next compiled step reads, written back into the variables so that a
   host write reaches that step (`sync_model_state`);
+- `keras.src.backend.common.stateless_scope.in_stateless_scope` (Keras 3):
+  whether variables can be made now (`in_stateless_scope`);
 - none, but the garbage collector: the `CallbackList` of the running
   `fit`, found among the tracked objects (`gc.get_objects`) by the params
   dict it shares with its callbacks (`fit_callbacks`, where the reason no
@@ -129,6 +131,21 @@ def state_variable(value, dtype, name):
     if BACKEND == "tensorflow":
         return tf.Variable(value, dtype=dtype, trainable=False, name=name)
     return keras.Variable(value, dtype=dtype, trainable=False, name=name)
+
+
+def in_stateless_scope():
+    """True inside a Keras 3 `StatelessScope`, where no variable can be made.
+
+    A compiled JAX step runs the optimizer in one (`stateless_apply`).
+    Read through `keras.src.backend.common.stateless_scope.in_stateless_scope`
+    (Keras 3; no public name); False on Keras 2. Tested in
+    tests/test_keras_internals.py.
+    """
+    if not IS_KERAS_3:
+        return False
+    root = keras.callbacks.Callback.__module__.split(".")[0]
+    module = importlib.import_module(f"{root}.src.backend.common.stateless_scope")
+    return bool(module.in_stateless_scope())
 
 
 def is_traced(step):

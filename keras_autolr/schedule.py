@@ -111,6 +111,7 @@ class AutoLRSchedule(keras.optimizers.schedules.LearningRateSchedule):
         self._initial_switch = (switch_step, peak_lr)
         self.name = name
         self._state = None
+        self._built = False  # reports its variables (see `build`)
         self._checkpoint_state = None
         self._loaded_state = None  # read from a checkpoint before `build`
 
@@ -137,26 +138,46 @@ class AutoLRSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
         `AutoLR` calls this in `on_train_begin` under the model's
         distribution strategy, so the variables are mirrored on every
-        replica. Standalone use builds lazily on the first call.
+        replica. Standalone use builds lazily on the first call. From here
+        on the schedule reports the state of its variables, a checkpoint
+        read before now included.
         """
-        if self._state is not None:
+        if self._built:
             return
-        switch_step, peak_lr = self._initial_switch
-        scope = strategy.scope() if strategy is not None else _null_scope()
-        with scope, _keras.init_scope():
-            self._state = {
-                "switch_step": _keras.state_variable(
-                    _NOT_SWITCHED if switch_step is None else switch_step,
-                    _keras.STEP_DTYPE, "switch_step"),
-                "peak_lr": _keras.state_variable(
-                    0.0 if peak_lr is None else peak_lr, "float32", "peak_lr"),
-            }
+        self.create_state_variables(strategy)
+        self._built = True
         if self._loaded_state is not None:  # a Keras 3 file read before now
             self._load_state_values(*self._loaded_state)
             self._loaded_state = None
         # A TensorFlow checkpoint read before now is applied here
         # (TensorFlow's restore-on-create).
         self.checkpoint_state.track(self._state)
+
+    def create_state_variables(self, strategy=None):
+        """Makes the two state variables, holding the initial state; no more.
+
+        On JAX, `AutoLR` makes them when it puts the schedule on an
+        optimizer (`schedule_state.attach`), before `fit` hands the
+        optimizer's variables to its compiled step; `build` still marks the
+        point from which they are reported (a file loaded in between is
+        applied then, as on the other backends).
+
+        Returns:
+            The variables `(switch_step, peak_lr)`.
+        """
+        if self._state is None:
+            switch_step, peak_lr = self._initial_switch
+            scope = strategy.scope() if strategy is not None else _null_scope()
+            with scope, _keras.init_scope():
+                self._state = {
+                    "switch_step": _keras.state_variable(
+                        _NOT_SWITCHED if switch_step is None else switch_step,
+                        _keras.STEP_DTYPE, "switch_step"),
+                    "peak_lr": _keras.state_variable(
+                        0.0 if peak_lr is None else peak_lr, "float32",
+                        "peak_lr"),
+                }
+        return self.state_variables
 
     @property
     def checkpoint_state(self):
@@ -173,14 +194,14 @@ class AutoLRSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
     @property
     def state_variables(self):
-        """The two state variables `(switch_step, peak_lr)`, once built; else ()."""
+        """The two state variables `(switch_step, peak_lr)`, once made; else ()."""
         if self._state is None:
             return ()
         return (self._state["switch_step"], self._state["peak_lr"])
 
     def _state_values(self):
         """`(switch_step, peak_lr)` as stored: -1 and the cap's LR while warming up."""
-        if self._state is not None:
+        if self._built:
             return (int(self._state["switch_step"].numpy()),
                     float(self._state["peak_lr"].numpy()))
         if self._loaded_state is not None:
@@ -197,7 +218,7 @@ class AutoLRSchedule(keras.optimizers.schedules.LearningRateSchedule):
         schedule reports its initial state, as it did when the run that
         wrote the checkpoint started (`AutoLR` chooses the sweep from it).
         """
-        if self._state is None:
+        if not self._built:
             self._loaded_state = (int(switch_step), float(peak_lr))
             return
         self._state["peak_lr"].assign(peak_lr)
@@ -206,7 +227,7 @@ class AutoLRSchedule(keras.optimizers.schedules.LearningRateSchedule):
     @property
     def switch_step(self):
         """The step decay starts at, or None while warming up."""
-        if self._state is None:
+        if not self._built:
             return self._initial_switch[0]
         value = int(self._state["switch_step"].numpy())
         return None if value == _NOT_SWITCHED else value
@@ -216,7 +237,7 @@ class AutoLRSchedule(keras.optimizers.schedules.LearningRateSchedule):
         """The LR decay starts from, or None while warming up."""
         if self.switch_step is None:
             return None
-        if self._state is None:
+        if not self._built:
             return self._initial_switch[1]
         return float(self._state["peak_lr"].numpy())
 
@@ -263,20 +284,33 @@ class AutoLRSchedule(keras.optimizers.schedules.LearningRateSchedule):
             return ops.full_like(ops.cast(step, "float32"), self.min_lr,
                                  dtype="float32")
         self._require_budget()
-        self.build()
+        switch_step, peak_lr = self._state_tensors()
         with _keras.name_scope(self.name):
             t = ops.cast(step, "float32")
             total = float(self.total_steps)
             cap = float(self.warmup_steps)
-            switch_step = self._state["switch_step"]
             switched = ops.greater_equal(switch_step, 0)
             s = ops.where(switched, ops.cast(switch_step, "float32"), cap)
-            p = ops.where(switched, ops.cast(self._state["peak_lr"], "float32"),
+            p = ops.where(switched, ops.cast(peak_lr, "float32"),
                           self._warmup_graph(cap))
             warm = self._warmup_graph(t)
             decayed = self._decay_graph(t, s, p, total)
             lr = ops.where(ops.less(t, s), warm, decayed)
             return ops.where(ops.greater_equal(t, total), ops.zeros_like(lr), lr)
+
+    def _state_tensors(self):
+        """The switch step and peak LR the math reads: the variables, built now.
+
+        Except in a compiled JAX step of an optimizer no `AutoLR` drives
+        (the schedule alone): no variable can be made there, and nothing
+        would ever change it, so the initial state is read as constants.
+        """
+        if self._state is None and _keras.in_stateless_scope():
+            switch_step, peak_lr = self._state_values()
+            return (ops.convert_to_tensor(switch_step, _keras.STEP_DTYPE),
+                    ops.convert_to_tensor(peak_lr, "float32"))
+        self.build()
+        return self._state["switch_step"], self._state["peak_lr"]
 
     def _warmup_graph(self, t):
         if isinstance(t, (int, float, np.number)):  # a host number

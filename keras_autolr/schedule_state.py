@@ -45,8 +45,7 @@ def attach(optimizer, schedule):
     if _keras.STATE_IN_OPTIMIZER:
         # JAX: the compiled step reads the decision only from the
         # optimizer's variables (`_keras.track_optimizer_state`).
-        schedule.build()
-        _keras.track_optimizer_state(optimizer, schedule.state_variables)
+        _keras.track_optimizer_state(optimizer, schedule.create_state_variables())
 
 
 class ScheduleState(tf.Module, _keras.SaveableLeaf):
