@@ -1,0 +1,190 @@
+"""AutoLR on the JAX and PyTorch backends of Keras 3, as on TensorFlow.
+
+Each case runs a small script of tests/backend_scripts in a fresh process
+with `KERAS_BACKEND` set (Keras picks its backend once per process):
+
+- digits_fit.py: `model.fit(..., callbacks=[AutoLR()])` on a digits MLP
+  (zero-config and pair form; on JAX also `steps_per_execution=4` with
+  `jit_compile=True`). A probe weight whose gradient is a known constant
+  measures the LR each compiled step applied, from the weights alone: the
+  sum over the run equals the schedule's formula with the decision taken,
+  over the steps the rewind kept, which holds only if the switch and the
+  rewind, written by the host mid-epoch, reached the next compiled step.
+- checkpoint.py: the decision survives a `.weights.h5` round trip, and
+  files saved without AutoLR load into an optimizer with it, and the
+  other way round, with the optimizer's slots and no warning.
+
+JAX runs with the interpreter named by `KERAS_AUTOLR_JAX_PYTHON`, else this
+one if it has jax, else /work/venvs/jax/bin/python if present; torch with
+this interpreter. A backend that is not installed is skipped, with the
+reason.
+"""
+
+import functools
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from keras_autolr._keras import IS_KERAS_3
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = Path(__file__).resolve().parent / "backend_scripts"
+STEPS_PER_EPOCH = 29  # 1,797 digits in batches of 64
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not IS_KERAS_3, reason="Keras 2 has only TensorFlow"),
+]
+
+
+def _jax_python():
+    """An interpreter with jax and Keras 3, or None."""
+    given = os.environ.get("KERAS_AUTOLR_JAX_PYTHON")
+    if given:
+        return given
+    if importlib.util.find_spec("jax") is not None:
+        return sys.executable
+    fallback = Path("/work/venvs/jax/bin/python")
+    return str(fallback) if fallback.exists() else None
+
+
+def _python(backend):
+    """The interpreter that runs `backend`; skips the test when there is none."""
+    if backend == "jax":
+        python = _jax_python()
+        if python is None:
+            pytest.skip("jax is not installed here: set KERAS_AUTOLR_JAX_PYTHON "
+                        "to a Python with jax[cpu] and this package")
+        return python
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} is not installed in this interpreter")
+    return sys.executable
+
+
+@functools.lru_cache(maxsize=None)
+def _run(backend, script, options="{}"):
+    """Runs `script` on `backend` in a fresh process; its JSON output (cached)."""
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3",
+               PYTHONPATH=os.pathsep.join(
+                   [str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run(
+        [_python(backend), str(SCRIPTS / script), options], env=env, cwd=str(ROOT),
+        capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-4000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["backend"] == backend
+    return result
+
+
+def _fit(backend, **options):
+    return _run(backend, "digits_fit.py", json.dumps(options, sort_keys=True))
+
+
+def _scheduled_lr(run):
+    """The LR of every step, from the schedule's formulas and the decision taken."""
+    total, cap = run["total_steps"], run["warmup_steps"]
+    low, high = run["min_lr"], run["max_lr"]
+    switch, peak = run["switch_step"], run["peak_lr"]
+
+    def warmup(t):  # exponential, capped at the longest warmup
+        return low * (high / low) ** (min(t, cap) / cap)
+
+    def cosine(t, start, top):
+        return top / 2 * (1 + math.cos(math.pi * (t - start) / (total - start)))
+
+    return np.array([
+        warmup(t) if t < min(switch, cap)
+        else cosine(t, cap, warmup(cap)) if t < switch  # decaying from the cap
+        else cosine(t, switch, peak)
+        for t in range(total)])
+
+
+def _assert_applied_lr_is_the_schedule(run):
+    """The probe moved by exactly the scheduled LRs of the steps that stayed."""
+    lr, scale = _scheduled_lr(run), run["probe_scale"]
+    switch, restored = run["switch_step"], run["restored_step"]
+    # The rewind put the weights of step `restored` back at the switch: the
+    # steps in between no longer count.
+    kept = [t for t in range(run["total_steps"])
+            if restored is None or t < restored or t >= switch]
+    assert run["b"][-1] == pytest.approx(-scale * lr[kept].sum(), rel=1e-4)
+    # Each epoch after the switch: the decay, step by step.
+    ends = list(zip(run["steps"], run["b"]))
+    for (start, b_start), (end, b_end) in zip(ends, ends[1:]):
+        if start >= switch:
+            assert (b_start - b_end) / scale == pytest.approx(
+                lr[start:end].sum(), rel=1e-4, abs=1e-6)
+
+
+def _assert_decided(run, epochs):
+    assert run["steps"] == [STEPS_PER_EPOCH * (i + 1) for i in range(epochs)]
+    assert run["total_steps"] == STEPS_PER_EPOCH * epochs
+    assert run["switch_step"] is not None
+    assert run["schedule_switch_step"] == run["switch_step"]
+    assert run["schedule_peak_lr"] == pytest.approx(run["peak_lr"], rel=1e-6)
+    assert run["logged_lr"][-1] == 0.0  # decayed to 0 at the end of the budget
+    assert np.isfinite(run["loss"]).all()
+
+
+# 9 epochs: the longest warmup (130 steps) ends mid-epoch, as a switch does.
+@pytest.mark.parametrize("form", ["zero", "pair"])
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_fit_switches_and_its_compiled_steps_apply_the_scheduled_lr(backend, form):
+    run = _fit(backend, form=form, epochs=9)
+    _assert_decided(run, epochs=9)
+    _assert_applied_lr_is_the_schedule(run)
+
+
+@pytest.mark.parametrize("form", ["zero", "pair"])
+def test_jax_steps_per_execution_and_jit_compile_apply_the_scheduled_lr(form):
+    run = _fit("jax", form=form, epochs=9, steps_per_execution=4,
+               jit_compile=True)
+    _assert_decided(run, epochs=9)
+    _assert_applied_lr_is_the_schedule(run)
+
+
+def test_jax_rewind_reaches_the_next_compiled_step():
+    run = _fit("jax", form="zero", epochs=9)
+    assert run["restored_step"] is not None  # this run rewinds
+    # Without the rewind the probe would have moved by every step's LR.
+    lr, scale = _scheduled_lr(run), run["probe_scale"]
+    assert run["b"][-1] != pytest.approx(-scale * lr.sum(), rel=1e-3)
+    _assert_applied_lr_is_the_schedule(run)
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_weights_file_keeps_the_decision(backend):
+    run = _run(backend, "checkpoint.py")
+    assert run["with_to_with_warnings"] == []
+    assert run["with_to_with_slots_equal"] and run["slot_count"] == 2
+    assert run["with_to_with_iterations"] == 4
+    assert run["with_to_with_switch"] == [3, pytest.approx(0.02)]
+    assert run["next_fit_switch"] == [3, pytest.approx(0.02)]
+    # The next fit decays from the loaded switch: the bias moves by -LR.
+    (start, b_start), (end, b_end) = run["next_fit_bias"]
+    assert (start, end) == (8, 12)
+    decay = [0.02 / 2 * (1 + math.cos(math.pi * (t - 3) / (200 - 3)))
+             for t in range(start, end)]
+    assert b_start - b_end == pytest.approx(sum(decay), rel=1e-5)
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_weights_file_saved_without_autolr_loads_into_an_autolr_optimizer(backend):
+    run = _run(backend, "checkpoint.py")
+    assert run["without_to_with_warnings"] == []  # no count mismatch
+    assert run["without_to_with_slots_equal"]
+    assert run["without_to_with_switch"] is None  # nothing to restore: warmup
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_weights_file_saved_with_autolr_loads_into_an_optimizer_without_it(backend):
+    run = _run(backend, "checkpoint.py")
+    assert run["with_to_without_warnings"] == []
+    assert run["with_to_without_slots_equal"]
