@@ -188,3 +188,18 @@ def test_weights_file_saved_with_autolr_loads_into_an_optimizer_without_it(backe
     run = _run(backend, "checkpoint.py")
     assert run["with_to_without_warnings"] == []
     assert run["with_to_without_slots_equal"]
+
+
+def test_jax_trainer_internals_keras_autolr_reads():
+    """`_keras.sync_model_state` and `track_optimizer_state` on Keras' JAX trainer."""
+    run = _run("jax", "jax_internals.py")
+    assert run["has_jax_state_sync"]  # Model.jax_state_sync
+    # Synced, the host's write reached the next compiled step (5 - 2 x 0.1);
+    # the flag that makes the trainer hand the step the variables is set.
+    assert run["bias_sync_True"] == pytest.approx(4.8)
+    assert run["flag_sync_True"] is True  # Model._jax_state_synced
+    # Not synced, the write is lost: what the sync is for.
+    assert run["bias_sync_False"] == pytest.approx(-0.4)
+    # Optimizer._track_variable; the weights file keeps the plain count.
+    assert run["tracked"]
+    assert run["saved_numbered"] == run["numbered_without"]
