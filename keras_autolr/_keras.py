@@ -133,6 +133,18 @@ def state_variable(value, dtype, name):
     return keras.Variable(value, dtype=dtype, trainable=False, name=name)
 
 
+def _stateless_scope_reader():
+    """Keras 3's `in_stateless_scope` function, or None (Keras 2)."""
+    if not IS_KERAS_3:
+        return None
+    root = keras.callbacks.Callback.__module__.split(".")[0]
+    module = importlib.import_module(f"{root}.src.backend.common.stateless_scope")
+    return module.in_stateless_scope
+
+
+_IN_STATELESS_SCOPE = _stateless_scope_reader()
+
+
 def in_stateless_scope():
     """True inside a Keras 3 `StatelessScope`, where no variable can be made.
 
@@ -141,11 +153,7 @@ def in_stateless_scope():
     (Keras 3; no public name); False on Keras 2. Tested in
     tests/test_keras_internals.py.
     """
-    if not IS_KERAS_3:
-        return False
-    root = keras.callbacks.Callback.__module__.split(".")[0]
-    module = importlib.import_module(f"{root}.src.backend.common.stateless_scope")
-    return bool(module.in_stateless_scope())
+    return _IN_STATELESS_SCOPE is not None and bool(_IN_STATELESS_SCOPE())
 
 
 def is_traced(step):
