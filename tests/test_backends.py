@@ -10,7 +10,8 @@ with `KERAS_BACKEND` set (Keras picks its backend once per process):
   sum over the run equals the schedule's formula with the decision taken,
   over the steps the rewind kept, which holds only if the switch and the
   rewind, written by the host mid-epoch, reached the next compiled step.
-- checkpoint.py: the decision survives a `.weights.h5` round trip, and
+- checkpoint.py: the decision survives a `.weights.h5` round trip, a
+  `.keras` file and `BackupAndRestore`, and
   files saved without AutoLR load into an optimizer with it, and the
   other way round, with the optimizer's slots and no warning.
 
@@ -168,11 +169,30 @@ def test_weights_file_keeps_the_decision(backend):
     assert run["with_to_with_switch"] == [3, pytest.approx(0.02)]
     assert run["next_fit_switch"] == [3, pytest.approx(0.02)]
     # The next fit decays from the loaded switch: the bias moves by -LR.
-    (start, b_start), (end, b_end) = run["next_fit_bias"]
+    _assert_decays_over(run["next_fit_bias"])
+
+
+def _assert_decays_over(seen):
+    """The epoch of steps 8-12 decayed from the saved switch (the bias moved by -LR)."""
+    (start, b_start), (end, b_end) = seen
     assert (start, end) == (8, 12)
     decay = [0.02 / 2 * (1 + math.cos(math.pi * (t - 3) / (200 - 3)))
              for t in range(start, end)]
     assert b_start - b_end == pytest.approx(sum(decay), rel=1e-5)
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_keras_file_keeps_the_decision(backend):
+    run = _run(backend, "checkpoint.py")
+    assert run["keras_file_switch"] == [3, pytest.approx(0.02)]
+    _assert_decays_over(run["keras_file_bias"])
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_backup_and_restore_keeps_the_decision_without_autolrs_own_file(backend):
+    run = _run(backend, "checkpoint.py")
+    assert run["backup_switch"] == [3, pytest.approx(0.02)]
+    _assert_decays_over(run["backup_bias"])
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])

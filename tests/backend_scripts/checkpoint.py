@@ -1,8 +1,9 @@
-"""The decision in `.weights.h5` files on the backend of `KERAS_BACKEND`; prints JSON.
+"""The decision in `.weights.h5` and `.keras` files on the backend of `KERAS_BACKEND`; prints JSON.
 
 Run by tests/test_backends.py in a fresh process, as tests/test_checkpoint_state.py
 does on TensorFlow: a model whose schedule switched at SWITCH with PEAK is
-saved, and a fresh model with `AutoLR` set loads it and decays from there;
+saved, and a fresh model with `AutoLR` set loads it and decays from there
+(`.weights.h5`, `.keras`, `BackupAndRestore`);
 files written without AutoLR load into an optimizer with it, and the other
 way round, with the optimizer's slots restored and no warning.
 
@@ -134,6 +135,31 @@ def main():
     fit(model, [autolr, bias], epochs=3, initial_epoch=2)
     out["next_fit_switch"] = [autolr.switch_step, autolr.peak_lr]
     out["next_fit_bias"] = bias.seen
+
+    # A `.keras` file (the schedule's config keeps the decision) and
+    # BackupAndRestore (the optimizer's checkpoint, AutoLR's own state file
+    # removed): the next fit decays from the saved switch.
+    keras_path = os.path.join(tmp, "model.keras")
+    plain_sgd.save(keras_path)
+    model = keras.models.load_model(
+        keras_path, custom_objects={"mean_prediction": mean_prediction})
+    autolr, bias = keras_autolr.AutoLR(total_steps=TOTAL, verbose=0), EpochBias()
+    fit(model, [autolr, bias], epochs=3, initial_epoch=2)
+    out["keras_file_switch"] = [autolr.switch_step, autolr.peak_lr]
+    out["keras_file_bias"] = bias.seen
+    backup = os.path.join(tmp, "backup")
+    saved_backup = model_with(momentum=0.0)
+    autolr = keras_autolr.AutoLR(total_steps=TOTAL, verbose=0)
+    fit(saved_backup, [autolr, Switch(autolr), keras.callbacks.BackupAndRestore(
+        backup, delete_checkpoint=False)], epochs=2)
+    from keras_autolr.training import state as state_lib
+
+    os.remove(state_lib.state_path(backup))
+    model = model_with(momentum=0.0)
+    autolr, bias = keras_autolr.AutoLR(total_steps=TOTAL, verbose=0), EpochBias()
+    fit(model, [autolr, bias, keras.callbacks.BackupAndRestore(backup)], epochs=3)
+    out["backup_switch"] = [autolr.switch_step, autolr.peak_lr]
+    out["backup_bias"] = bias.seen
 
     # 2. Without AutoLR -> with AutoLR, and 3. with AutoLR -> without.
     plain = model_with(momentum=0.9)
