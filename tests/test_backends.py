@@ -1,5 +1,7 @@
 """AutoLR on the JAX and PyTorch backends of Keras 3, as on TensorFlow.
 
+The same checks run on the three backends.
+
 Each case runs a small script of tests/backend_scripts in a fresh process
 with `KERAS_BACKEND` set (Keras picks its backend once per process):
 
@@ -38,6 +40,9 @@ from keras_autolr._keras import IS_KERAS_3
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = Path(__file__).resolve().parent / "backend_scripts"
 STEPS_PER_EPOCH = 29  # 1,797 digits in batches of 64
+# TensorFlow too: the same scripts and checks on the backend the rest of the
+# suite runs on.
+BACKENDS = ["tensorflow", "jax", "torch"]
 
 pytestmark = [
     pytest.mark.slow,
@@ -136,7 +141,7 @@ def _assert_decided(run, epochs):
 
 # 9 epochs: the longest warmup (130 steps) ends mid-epoch, as a switch does.
 @pytest.mark.parametrize("form", ["zero", "pair"])
-@pytest.mark.parametrize("backend", ["jax", "torch"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_fit_switches_and_its_compiled_steps_apply_the_scheduled_lr(backend, form):
     run = _fit(backend, form=form, epochs=9)
     _assert_decided(run, epochs=9)
@@ -144,8 +149,9 @@ def test_fit_switches_and_its_compiled_steps_apply_the_scheduled_lr(backend, for
 
 
 @pytest.mark.parametrize("form", ["zero", "pair"])
-def test_jax_steps_per_execution_and_jit_compile_apply_the_scheduled_lr(form):
-    run = _fit("jax", form=form, epochs=9, steps_per_execution=4,
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])  # torch: 1 step per execution
+def test_steps_per_execution_and_jit_compile_apply_the_scheduled_lr(backend, form):
+    run = _fit(backend, form=form, epochs=9, steps_per_execution=4,
                jit_compile=True)
     _assert_decided(run, epochs=9)
     _assert_applied_lr_is_the_schedule(run)
@@ -160,7 +166,7 @@ def test_jax_rewind_reaches_the_next_compiled_step():
     _assert_applied_lr_is_the_schedule(run)
 
 
-@pytest.mark.parametrize("backend", ["jax", "torch"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_weights_file_keeps_the_decision(backend):
     run = _run(backend, "checkpoint.py")
     assert run["with_to_with_warnings"] == []
@@ -181,21 +187,21 @@ def _assert_decays_over(seen):
     assert b_start - b_end == pytest.approx(sum(decay), rel=1e-5)
 
 
-@pytest.mark.parametrize("backend", ["jax", "torch"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_keras_file_keeps_the_decision(backend):
     run = _run(backend, "checkpoint.py")
     assert run["keras_file_switch"] == [3, pytest.approx(0.02)]
     _assert_decays_over(run["keras_file_bias"])
 
 
-@pytest.mark.parametrize("backend", ["jax", "torch"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_backup_and_restore_keeps_the_decision_without_autolrs_own_file(backend):
     run = _run(backend, "checkpoint.py")
     assert run["backup_switch"] == [3, pytest.approx(0.02)]
     _assert_decays_over(run["backup_bias"])
 
 
-@pytest.mark.parametrize("backend", ["jax", "torch"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_weights_file_saved_without_autolr_loads_into_an_autolr_optimizer(backend):
     run = _run(backend, "checkpoint.py")
     assert run["without_to_with_warnings"] == []  # no count mismatch
@@ -203,7 +209,7 @@ def test_weights_file_saved_without_autolr_loads_into_an_autolr_optimizer(backen
     assert run["without_to_with_switch"] is None  # nothing to restore: warmup
 
 
-@pytest.mark.parametrize("backend", ["jax", "torch"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_weights_file_saved_with_autolr_loads_into_an_optimizer_without_it(backend):
     run = _run(backend, "checkpoint.py")
     assert run["with_to_without_warnings"] == []
