@@ -229,3 +229,10 @@ def test_jax_trainer_internals_keras_autolr_reads():
     # Optimizer._track_variable; the weights file keeps the plain count.
     assert run["tracked"]
     assert run["saved_numbered"] == run["numbered_without"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_find_lr_suggests_and_puts_the_model_back_bit_for_bit(backend):
+    run = _run(backend, "find_lr.py")
+    assert run["steps"] >= 20 and 1e-7 < run["suggestion"] < 10.0
+    assert run["weights_restored"] and run["optimizer_restored"]

@@ -179,6 +179,9 @@ class SweepRecorder(keras.callbacks.Callback):
         self._reader.start_epoch()
 
     def on_train_batch_end(self, batch, logs=None):
+        # JAX: the step counter and the loss tracker as this execution left
+        # them (`_keras.sync_model_state`).
+        _keras.sync_model_state(self.model)
         step = int(self._optimizer.iterations.numpy())
         count, self._seen = step - self._seen, step
         if count <= 0:
