@@ -75,11 +75,13 @@ def _python(backend):
 
 
 @functools.lru_cache(maxsize=None)
-def _run(backend, script, options="{}"):
+def _run(backend, script, options="{}", xla_flags=None):
     """Runs `script` on `backend` in a fresh process; its JSON output (cached)."""
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3",
                PYTHONPATH=os.pathsep.join(
                    [str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    if xla_flags is not None:
+        env["XLA_FLAGS"] = xla_flags
     done = subprocess.run(
         [_python(backend), str(SCRIPTS / script), options], env=env, cwd=str(ROOT),
         capture_output=True, text=True, timeout=300)
@@ -129,9 +131,9 @@ def _assert_applied_lr_is_the_schedule(run):
                 lr[start:end].sum(), rel=1e-4, abs=1e-6)
 
 
-def _assert_decided(run, epochs):
-    assert run["steps"] == [STEPS_PER_EPOCH * (i + 1) for i in range(epochs)]
-    assert run["total_steps"] == STEPS_PER_EPOCH * epochs
+def _assert_decided(run, epochs, steps_per_epoch=STEPS_PER_EPOCH):
+    assert run["steps"] == [steps_per_epoch * (i + 1) for i in range(epochs)]
+    assert run["total_steps"] == steps_per_epoch * epochs
     assert run["switch_step"] is not None
     assert run["schedule_switch_step"] == run["switch_step"]
     assert run["schedule_peak_lr"] == pytest.approx(run["peak_lr"], rel=1e-6)
@@ -154,6 +156,15 @@ def test_steps_per_execution_and_jit_compile_apply_the_scheduled_lr(backend, for
     run = _fit(backend, form=form, epochs=9, steps_per_execution=4,
                jit_compile=True)
     _assert_decided(run, epochs=9)
+    _assert_applied_lr_is_the_schedule(run)
+
+
+def test_jax_data_parallel_over_two_devices_applies_the_scheduled_lr():
+    # Two CPU devices; the state is replicated, one LR for every device.
+    run = _run("jax", "digits_fit.py", json.dumps({"data_parallel": True, "epochs": 9}),
+               xla_flags="--xla_force_host_platform_device_count=2")
+    assert run["devices"] == 2
+    _assert_decided(run, epochs=9, steps_per_epoch=28)
     _assert_applied_lr_is_the_schedule(run)
 
 

@@ -6,7 +6,9 @@ Run by tests/test_backends.py in a fresh process (one backend per process):
 
 Options (a JSON object, all optional): `form` "zero" (`AutoLR()` replaces
 SGD's LR) or "pair" (an `AutoLRSchedule` given to SGD and to `AutoLR`),
-`steps_per_execution` (1), `jit_compile` ("auto"), `epochs` (10).
+`steps_per_execution` (1), `jit_compile` ("auto"), `epochs` (10),
+`data_parallel` (false; JAX: `keras.distribution.DataParallel` over every
+device, the first 1,792 digits so that each batch splits evenly).
 
 The model carries a probe: a scalar weight `b` added to the loss (scaled), whose
 gradient is the constant `PROBE_SCALE` at every step, so plain SGD moves it
@@ -75,6 +77,9 @@ def build_model(optimizer, steps_per_execution=1, jit_compile="auto"):
 
 def main(options):
     x, y = digits()
+    if options.get("data_parallel"):
+        keras.distribution.set_distribution(keras.distribution.DataParallel())
+        x, y = x[:1792], y[:1792]
     if options.get("form", "zero") == "pair":
         schedule = keras_autolr.AutoLRSchedule(min_lr=0.01)
         optimizer = keras.optimizers.SGD(learning_rate=schedule)
@@ -91,6 +96,7 @@ def main(options):
     controller = autolr.controller
     print(json.dumps({
         "backend": keras.backend.backend(),
+        "devices": len(keras.distribution.list_devices()),
         "switch_step": autolr.switch_step,
         "peak_lr": autolr.peak_lr,
         "restored_step": controller.restored_step,
