@@ -167,7 +167,7 @@ def is_traced(step):
     return False
 
 
-def track_optimizer_state(optimizer, variables):
+def track_optimizer_state(optimizer, variables, wrapper=None):
     """Makes `variables` part of `optimizer`'s state where the backend needs it.
 
     JAX: a compiled train step is a pure function of the variables it is
@@ -180,26 +180,33 @@ def track_optimizer_state(optimizer, variables):
     made by `add_variable`). Keras 3 saves an optimizer's variables
     numbered and refuses a file whose count differs, so the optimizer's
     `save_own_variables` and `load_own_variables` are given, on this
-    instance, versions that hide them: the numbered variables are those of
-    the optimizer without AutoLR, and the state travels in its own entry
-    (schedule_state.py). TensorFlow and torch read the variables by
-    reference: nothing to do. Tested in tests/test_backends.py.
+    instance, versions that take them out of its list of variables,
+    `_variables`, for the time of the call: the numbered variables are
+    those of the optimizer without AutoLR, and the state travels in its own
+    entry (schedule_state.py). A wrapper (`LossScaleOptimizer`, whose
+    variables are its own and its inner optimizer's) gets the same
+    versions. TensorFlow and torch read the variables by reference: nothing
+    to do. Tested in tests/test_backends.py.
 
     Args:
         optimizer: a Keras 3 optimizer.
         variables: the `keras.Variable`s to add; added once.
+        wrapper: the optimizer wrapping `optimizer` (the model's
+            `LossScaleOptimizer` under mixed precision), or None.
     """
     if BACKEND != "jax":
         return
-    hidden = getattr(optimizer, "_autolr_hidden_variables", None)
-    if hidden is None:
-        hidden = []
-        _hide_from_saving(optimizer, hidden)
     for variable in variables:
         if not any(variable is v for v in optimizer.variables):
             optimizer._track_variable(variable)
-        if not any(variable is v for v in hidden):
-            hidden.append(variable)
+    for owner in (optimizer, wrapper):
+        if owner is None:
+            continue
+        hidden = getattr(owner, "_autolr_hidden_variables", None)
+        if hidden is None:
+            hidden = []
+            _hide_from_saving(owner, hidden)
+        hidden.extend(v for v in variables if not any(v is h for h in hidden))
 
 
 def optimizer_state_tracked(optimizer):
@@ -217,13 +224,19 @@ def _hide_from_saving(optimizer, hidden):
 
     def without_hidden(method):
         def call(store):
-            tracked = optimizer._variables
-            kept = list(tracked)
-            tracked[:] = [v for v in kept if not any(v is h for h in hidden)]
+            # The lists of variables of the optimizer and of those it wraps.
+            lists, owner = [], optimizer
+            while owner is not None:
+                lists.append(owner._variables)
+                owner = getattr(owner, "inner_optimizer", None)
+            kept = [list(each) for each in lists]
+            for each, was in zip(lists, kept):
+                each[:] = [v for v in was if not any(v is h for h in hidden)]
             try:
                 return method(optimizer, store)
             finally:
-                tracked[:] = kept
+                for each, was in zip(lists, kept):
+                    each[:] = was
         return call
 
     # Set through object: Keras' tracking would wrap the list.

@@ -37,15 +37,20 @@ from keras_autolr import _keras
 ATTRIBUTE = "autolr_schedule_state"
 
 
-def attach(optimizer, schedule):
-    """Puts `schedule`'s decision in `optimizer`'s checkpoint (see the module)."""
+def attach(optimizer, schedule, wrapper=None):
+    """Puts `schedule`'s decision in `optimizer`'s checkpoint (see the module).
+
+    `wrapper`: the optimizer that wraps `optimizer` in the model (Keras 3's
+    `LossScaleOptimizer`), or None.
+    """
     state = schedule.checkpoint_state
     if getattr(optimizer, ATTRIBUTE, None) is not state:
         setattr(optimizer, ATTRIBUTE, state)
     if _keras.STATE_IN_OPTIMIZER:
         # JAX: the compiled step reads the decision only from the
         # optimizer's variables (`_keras.track_optimizer_state`).
-        _keras.track_optimizer_state(optimizer, schedule.create_state_variables())
+        _keras.track_optimizer_state(
+            optimizer, schedule.create_state_variables(), wrapper)
 
 
 class ScheduleState(tf.Module, _keras.SaveableLeaf):

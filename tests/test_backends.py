@@ -240,6 +240,9 @@ def test_jax_trainer_internals_keras_autolr_reads():
     # Optimizer._track_variable; the weights file keeps the plain count.
     assert run["tracked"]
     assert run["saved_numbered"] == run["numbered_without"]
+    # Through a LossScaleOptimizer (mixed precision) too.
+    assert run["wrapper_tracked"]
+    assert run["wrapper_saved_numbered"] == run["wrapper_numbered_without"]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -12,7 +12,8 @@ after the second step of an epoch of four:
 
 `_keras.track_optimizer_state` adds a variable to `optimizer.variables`
 (`Optimizer._track_variable`), and a weights file saved then has the
-numbered variables of the optimizer without it.
+numbered variables of the optimizer without it, through a
+`LossScaleOptimizer` too.
 """
 
 import json
@@ -77,6 +78,18 @@ def main():
     with h5py.File(path) as f:
         out["saved_numbered"] = len(f["optimizer"]["vars"].keys())
     out["numbered_without"] = before
+    # Mixed precision: the model's optimizer wraps the one AutoLR drives, and
+    # saves the wrapped one's variables with its own.
+    m = model()
+    wrapper = keras.optimizers.LossScaleOptimizer(m.optimizer)
+    wrapper.build(m.trainable_variables)
+    before = len(wrapper.variables)
+    extra = keras.Variable(3, dtype="int32", trainable=False, name="extra")
+    _keras.track_optimizer_state(wrapper.inner_optimizer, [extra], wrapper)
+    out["wrapper_tracked"] = any(v is extra for v in wrapper.variables)
+    wrapper.save_own_variables(store := {})
+    out["wrapper_saved_numbered"] = len(store)
+    out["wrapper_numbered_without"] = before
     print(json.dumps(out))
 
 
