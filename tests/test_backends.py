@@ -141,6 +141,21 @@ def _assert_decided(run, epochs, steps_per_epoch=STEPS_PER_EPOCH):
     assert np.isfinite(run["loss"]).all()
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_schedule_equals_the_formulas_on_each_backend(backend):
+    from tests.test_schedule import STEPS
+    from tests.test_schedule import expected
+
+    run = _run(backend, "schedule_values.py", json.dumps(STEPS))
+    assert len(run["values"]) == (24 if backend == "jax" else 12)
+    for key, got in run["values"].items():
+        warmup, decay, switched, _ = key.split("/")
+        s, p = (300, 0.02) if switched == "True" else (None, None)
+        want = [expected(warmup, decay, t, s, p) for t in STEPS]
+        # float32 math, as tests/test_schedule.py allows.
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-7, err_msg=key)
+
+
 # 9 epochs: the longest warmup (130 steps) ends mid-epoch, as a switch does.
 @pytest.mark.parametrize("form", ["zero", "pair"])
 @pytest.mark.parametrize("backend", BACKENDS)
