@@ -96,7 +96,8 @@ def main(options):
     controller = autolr.controller
     print(json.dumps({
         "backend": keras.backend.backend(),
-        "devices": len(keras.distribution.list_devices()),
+        "devices": (len(keras.distribution.list_devices())
+                    if options.get("data_parallel") else 1),
         "switch_step": autolr.switch_step,
         "peak_lr": autolr.peak_lr,
         "restored_step": controller.restored_step,
