@@ -183,9 +183,11 @@ def test_jax_data_parallel_over_two_devices_applies_the_scheduled_lr():
     _assert_applied_lr_is_the_schedule(run)
 
 
-def test_jax_custom_train_step_applies_the_scheduled_lr():
-    # keras.io's JAX "Going lower-level" step: state in, state out.
-    run = _run("jax", "jax_custom_step.py")
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_custom_train_step_applies_the_scheduled_lr(backend):
+    # keras.io's "Going lower-level" step in the backend's idiom (JAX: state
+    # in, state out; PyTorch: backward and optimizer.apply).
+    run = _run(backend, "custom_step.py")
     assert run["switch_step"] is not None
     assert run["steps"] == [STEPS_PER_EPOCH * (i + 1) for i in range(9)]
     _assert_applied_lr_is_the_schedule(run)

@@ -1,17 +1,16 @@
-"""A custom JAX `train_step` (keras.io, "Customizing what happens in `fit()`
-with JAX", "Going lower-level") with `AutoLR`; prints JSON.
+"""A custom `train_step` in the backend's idiom with `AutoLR`; prints JSON.
 
-Run by tests/test_backends.py with `KERAS_BACKEND=jax`. The step is a pure
-function of the state `fit` hands it; the optimizer's variables, among
-them the schedule's state, go through `optimizer.stateless_apply`. The
-model carries the loss probe of digits_fit.py (a scalar weight whose
-gradient is the constant `PROBE_SCALE`), so the test checks the LR the
-step applied against the schedule.
+keras.io, "Customizing what happens in `fit()`", "Going lower-level", with
+JAX and with PyTorch. Run by tests/test_backends.py with `KERAS_BACKEND`
+set. On JAX the step is a pure function of the state `fit` hands it: the
+optimizer's variables, among them the schedule's state, go through
+`optimizer.stateless_apply`; on PyTorch it calls `backward` and
+`optimizer.apply`. The model carries the loss probe of digits_fit.py (a
+scalar weight whose gradient is the constant `PROBE_SCALE`), so the test
+checks the LR the step applied against the schedule.
 """
 
 import json
-
-import jax
 
 import keras
 import keras_autolr
@@ -21,7 +20,7 @@ from digits_fit import LossProbe
 from digits_fit import digits
 
 
-class OwnTrackerModel(keras.Sequential):
+class JaxStepModel(keras.Sequential):
     """compile(optimizer) only; its own `Mean` loss tracker."""
 
     def __init__(self, *args, **kwargs):
@@ -38,6 +37,8 @@ class OwnTrackerModel(keras.Sequential):
         return loss, non_trainable_variables
 
     def train_step(self, state, data):
+        import jax
+
         (trainable_variables, non_trainable_variables, optimizer_variables,
          metrics_variables) = state
         x, y = data
@@ -57,10 +58,39 @@ class OwnTrackerModel(keras.Sequential):
         return [self.loss_tracker]
 
 
+class TorchStepModel(keras.Sequential):
+    """compile(optimizer) only; its own `Mean` loss tracker."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def train_step(self, data):
+        import torch
+
+        x, y = data
+        self.zero_grad()
+        y_pred = self(x, training=True)
+        loss = self.loss_fn(y, y_pred) + sum(self.losses)
+        loss.backward()
+        variables = list(self.trainable_weights)
+        gradients = [v.value.grad for v in variables]
+        with torch.no_grad():
+            self.optimizer.apply(gradients, variables)
+        self.loss_tracker.update_state(loss)
+        return {"loss": self.loss_tracker.result()}
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker]
+
+
 def main():
     x, y = digits()
     keras.utils.set_random_seed(0)
-    model = OwnTrackerModel([
+    kind = JaxStepModel if keras.backend.backend() == "jax" else TorchStepModel
+    model = kind([
         keras.Input((64,)), LossProbe(name="probe"),
         keras.layers.Dense(64, activation="relu"), keras.layers.Dense(10)])
     model.compile(optimizer=keras.optimizers.SGD(0.01))
