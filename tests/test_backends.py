@@ -160,9 +160,13 @@ def test_schedule_equals_the_formulas_on_each_backend(backend):
 @pytest.mark.parametrize("form", ["zero", "pair"])
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_fit_switches_and_its_compiled_steps_apply_the_scheduled_lr(backend, form):
-    run = _fit(backend, form=form, epochs=9)
+    run = _fit(backend, form=form, epochs=9, logs=True)
     _assert_decided(run, epochs=9)
     _assert_applied_lr_is_the_schedule(run)
+    # History and CSVLogger show the LR; AutoLR's TensorBoard scalars are
+    # written (through tf.summary, on every backend for now).
+    assert run["csv_learning_rate"] == pytest.approx(run["logged_lr"])
+    assert len(run["event_files"]) == 1
 
 
 @pytest.mark.parametrize("form", ["zero", "pair"])
@@ -194,7 +198,7 @@ def test_custom_train_step_applies_the_scheduled_lr(backend):
 
 
 def test_jax_rewind_reaches_the_next_compiled_step():
-    run = _fit("jax", form="zero", epochs=9)
+    run = _fit("jax", form="zero", epochs=9, logs=True)
     assert run["restored_step"] is not None  # this run rewinds
     # Without the rewind the probe would have moved by every step's LR.
     lr, scale = _scheduled_lr(run), run["probe_scale"]

@@ -8,7 +8,9 @@ Options (a JSON object, all optional): `form` "zero" (`AutoLR()` replaces
 SGD's LR) or "pair" (an `AutoLRSchedule` given to SGD and to `AutoLR`),
 `steps_per_execution` (1), `jit_compile` ("auto"), `epochs` (10),
 `data_parallel` (false; JAX: `keras.distribution.DataParallel` over every
-device, the first 1,792 digits so that each batch splits evenly).
+device, the first 1,792 digits so that each batch splits evenly), `logs`
+(false; AutoLR's TensorBoard scalars and a `CSVLogger`, in a temporary
+directory).
 
 The model carries a probe: a scalar weight `b` added to the loss (scaled), whose
 gradient is the constant `PROBE_SCALE` at every step, so plain SGD moves it
@@ -17,8 +19,11 @@ step counter and the decision; the test checks the sum of the LRs against
 the schedule's formula, rewind included.
 """
 
+import csv
 import json
+import os
 import sys
+import tempfile
 
 import numpy as np
 
@@ -80,18 +85,29 @@ def main(options):
     if options.get("data_parallel"):
         keras.distribution.set_distribution(keras.distribution.DataParallel())
         x, y = x[:1792], y[:1792]
+    log_dir = tempfile.mkdtemp() if options.get("logs") else None
     if options.get("form", "zero") == "pair":
         schedule = keras_autolr.AutoLRSchedule(min_lr=0.01)
         optimizer = keras.optimizers.SGD(learning_rate=schedule)
-        autolr = keras_autolr.AutoLR(schedule=schedule, verbose=0)
+        autolr = keras_autolr.AutoLR(schedule=schedule, verbose=0, log_dir=log_dir)
     else:
         optimizer = keras.optimizers.SGD(0.01)
-        autolr = keras_autolr.AutoLR(verbose=0)
+        autolr = keras_autolr.AutoLR(verbose=0, log_dir=log_dir)
     model = build_model(optimizer, options.get("steps_per_execution", 1),
                         options.get("jit_compile", "auto"))
     ends = EpochEnds()
+    callbacks = [autolr, ends]
+    if log_dir is not None:
+        callbacks.append(keras.callbacks.CSVLogger(os.path.join(log_dir, "log.csv")))
     history = model.fit(x, y, batch_size=64, epochs=options.get("epochs", 10),
-                        shuffle=False, verbose=0, callbacks=[autolr, ends])
+                        shuffle=False, verbose=0, callbacks=callbacks)
+    logs = {}
+    if log_dir is not None:
+        with open(os.path.join(log_dir, "log.csv")) as f:
+            logs["csv_learning_rate"] = [float(row["learning_rate"])
+                                         for row in csv.DictReader(f)]
+        logs["event_files"] = [name for _, _, names in os.walk(log_dir)
+                               for name in names if "tfevents" in name]
     schedule = autolr.schedule
     controller = autolr.controller
     print(json.dumps({
@@ -112,6 +128,7 @@ def main(options):
         "steps": ends.steps,
         "logged_lr": history.history.get("learning_rate"),
         "loss": history.history["loss"],
+        **logs,
     }))
 
 
