@@ -70,6 +70,7 @@ import importlib
 import sys
 import types
 
+import numpy as np
 import tensorflow as tf
 
 keras = tf.keras
@@ -103,6 +104,18 @@ def _keras2_ops():
 # The backend-agnostic tensor math of the schedule: `keras.ops` on Keras 3
 # (every backend), the same names over TensorFlow on Keras 2.
 ops = keras.ops if IS_KERAS_3 else _keras2_ops()
+
+
+def to_numpy(tensor):
+    """A tensor of any backend as a NumPy array, on the host.
+
+    `keras.ops.convert_to_numpy` on Keras 3 (a torch tensor on a GPU has no
+    `__array__` that NumPy may call); `np.asarray` of an eager TensorFlow
+    tensor on Keras 2.
+    """
+    if IS_KERAS_3:
+        return keras.ops.convert_to_numpy(tensor)
+    return np.asarray(tensor)
 
 
 def name_scope(name):

@@ -167,6 +167,7 @@ def test_fit_switches_and_its_compiled_steps_apply_the_scheduled_lr(backend, for
     # written (through tf.summary, on every backend for now).
     assert run["csv_learning_rate"] == pytest.approx(run["logged_lr"])
     assert len(run["event_files"]) == 1
+    assert run["plot_axes"] >= 2  # AutoLR.plot(): the loss and the schedule
 
 
 @pytest.mark.parametrize("form", ["zero", "pair"])

@@ -10,7 +10,7 @@ SGD's LR) or "pair" (an `AutoLRSchedule` given to SGD and to `AutoLR`),
 `data_parallel` (false; JAX: `keras.distribution.DataParallel` over every
 device, the first 1,792 digits so that each batch splits evenly), `logs`
 (false; AutoLR's TensorBoard scalars and a `CSVLogger`, in a temporary
-directory).
+directory, and `AutoLR.plot()`).
 
 The model carries a probe: a scalar weight `b` added to the loss (scaled), whose
 gradient is the constant `PROBE_SCALE` at every step, so plain SGD moves it
@@ -108,6 +108,10 @@ def main(options):
                                          for row in csv.DictReader(f)]
         logs["event_files"] = [name for _, _, names in os.walk(log_dir)
                                for name in names if "tfevents" in name]
+        import matplotlib
+
+        matplotlib.use("Agg")
+        logs["plot_axes"] = len(autolr.plot().axes)  # the schedule on the host
     schedule = autolr.schedule
     controller = autolr.controller
     print(json.dumps({
