@@ -50,21 +50,233 @@ when a Keras or TensorFlow release renames it:
 - none, but a fast path: `value_reader` reads a plain variable by its
   public `handle` with `tf.raw_ops.ReadVariableOp` (3-4x faster than a
   Keras 3 `variable.numpy()`, measured in benchmarks/speed.py);
+- `Optimizer._track_variable` (Keras 3): the schedule's state made one
+  of the optimizer's variables on JAX, whose compiled step reads only the
+  variables it is handed (`track_optimizer_state`); `Model.jax_state_sync`
+  and the flag it sets, `_jax_state_synced` (Keras 3, JAX): the weights
+  the next compiled step reads, written back into the variables so that a
+  host write reaches that step (`sync_model_state`);
+- `keras.src.backend.common.stateless_scope.in_stateless_scope` (Keras 3):
+  whether variables can be made now (`in_stateless_scope`);
 - none, but the garbage collector: the `CallbackList` of the running
   `fit`, found among the tracked objects (`gc.get_objects`) by the params
   dict it shares with its callbacks (`fit_callbacks`, where the reason no
   direct way exists is given).
 """
 
+import contextlib
 import gc
 import importlib
 import sys
+import types
 
+import numpy as np
 import tensorflow as tf
 
 keras = tf.keras
 
 IS_KERAS_3 = getattr(keras, "__version__", "2").startswith("3.")
+
+# Keras 3's backend ("tensorflow", "jax", "torch"); Keras 2 is TensorFlow.
+BACKEND = keras.backend.backend() if IS_KERAS_3 else "tensorflow"
+
+# The dtype of the schedule's switch step: TensorFlow's step counters are
+# int64 (and its checkpoints hold an int64 switch step); JAX has no int64
+# unless x64 is turned on, so int32 there and on torch alike.
+STEP_DTYPE = "int64" if BACKEND == "tensorflow" else "int32"
+
+# Whether the schedule's state must be among the optimizer's variables for
+# the compiled step to read it (`track_optimizer_state`): JAX only.
+STATE_IN_OPTIMIZER = BACKEND == "jax"
+
+
+def _keras2_ops():
+    """The few `keras.ops` the schedule uses, over TensorFlow (Keras 2 has no ops)."""
+    return types.SimpleNamespace(
+        cast=tf.cast, where=tf.where, greater_equal=tf.greater_equal,
+        less=tf.less, minimum=tf.minimum, maximum=tf.maximum, exp=tf.exp,
+        cos=tf.cos, clip=tf.clip_by_value, zeros_like=tf.zeros_like,
+        full_like=lambda x, value, dtype: tf.fill(
+            tf.shape(x), tf.constant(value, dtype)),
+    )
+
+
+# The backend-agnostic tensor math of the schedule: `keras.ops` on Keras 3
+# (every backend), the same names over TensorFlow on Keras 2.
+ops = keras.ops if IS_KERAS_3 else _keras2_ops()
+
+
+def to_numpy(tensor):
+    """A tensor of any backend as a NumPy array, on the host.
+
+    `keras.ops.convert_to_numpy` on Keras 3 (a torch tensor on a GPU has no
+    `__array__` that NumPy may call); `np.asarray` of an eager TensorFlow
+    tensor on Keras 2.
+    """
+    if IS_KERAS_3:
+        return keras.ops.convert_to_numpy(tensor)
+    return np.asarray(tensor)
+
+
+def name_scope(name):
+    """A name scope for the schedule's ops (`keras.name_scope`, `tf.name_scope`)."""
+    return keras.name_scope(name) if IS_KERAS_3 else tf.name_scope(name)
+
+
+def init_scope():
+    """Where variables are made outside any trace: `tf.init_scope` on TensorFlow.
+
+    A schedule built lazily, inside a traced `tf.function`, must make its
+    variables in the eager context. JAX and torch make them from concrete
+    values: nothing to lift.
+    """
+    return tf.init_scope() if BACKEND == "tensorflow" else contextlib.nullcontext()
+
+
+def state_variable(value, dtype, name):
+    """A non-trainable scalar variable holding part of the schedule's state.
+
+    TensorFlow (Keras 2 and 3): a `tf.Variable`, as before, so TensorFlow
+    checkpoints keep their format and the compiled step reads it by
+    reference. JAX and torch: a `keras.Variable`; on JAX it must also be one
+    of the optimizer's variables (`track_optimizer_state`).
+    """
+    if BACKEND == "tensorflow":
+        return tf.Variable(value, dtype=dtype, trainable=False, name=name)
+    return keras.Variable(value, dtype=dtype, trainable=False, name=name)
+
+
+def _stateless_scope_reader():
+    """Keras 3's `in_stateless_scope` function, or None (Keras 2)."""
+    if not IS_KERAS_3:
+        return None
+    root = keras.callbacks.Callback.__module__.split(".")[0]
+    module = importlib.import_module(f"{root}.src.backend.common.stateless_scope")
+    return module.in_stateless_scope
+
+
+_IN_STATELESS_SCOPE = _stateless_scope_reader()
+
+
+def in_stateless_scope():
+    """True inside a Keras 3 `StatelessScope`, where no variable can be made.
+
+    A compiled JAX step runs the optimizer in one (`stateless_apply`).
+    Read through `keras.src.backend.common.stateless_scope.in_stateless_scope`
+    (Keras 3; no public name); False on Keras 2. Tested in
+    tests/test_keras_internals.py.
+    """
+    return _IN_STATELESS_SCOPE is not None and bool(_IN_STATELESS_SCOPE())
+
+
+def is_traced(step):
+    """True when `step` is a symbolic tensor of a trace (TensorFlow graph, JAX jit)."""
+    if BACKEND == "tensorflow":
+        return tf.inside_function()
+    if BACKEND == "jax":
+        import jax  # only on the JAX backend
+
+        return isinstance(step, jax.core.Tracer)
+    return False
+
+
+def track_optimizer_state(optimizer, variables, wrapper=None):
+    """Makes `variables` part of `optimizer`'s state where the backend needs it.
+
+    JAX: a compiled train step is a pure function of the variables it is
+    handed, the model's and `optimizer.variables`; any other variable is a
+    constant of the trace, so a switch written later would never reach it.
+    The schedule's state variables are therefore added to the optimizer's
+    variables with `Optimizer._track_variable` (the private method its own
+    `add_variable` uses; the variables belong to the schedule, which may be
+    shared by several optimizers and outlives a recompile, so they are not
+    made by `add_variable`). Keras 3 saves an optimizer's variables
+    numbered and refuses a file whose count differs, so the optimizer's
+    `save_own_variables` and `load_own_variables` are given, on this
+    instance, versions that take them out of its list of variables,
+    `_variables`, for the time of the call: the numbered variables are
+    those of the optimizer without AutoLR, and the state travels in its own
+    entry (schedule_state.py). A wrapper (`LossScaleOptimizer`, whose
+    variables are its own and its inner optimizer's) gets the same
+    versions. TensorFlow and torch read the variables by reference: nothing
+    to do. Tested in tests/test_backends.py.
+
+    Args:
+        optimizer: a Keras 3 optimizer.
+        variables: the `keras.Variable`s to add; added once.
+        wrapper: the optimizer wrapping `optimizer` (the model's
+            `LossScaleOptimizer` under mixed precision), or None.
+    """
+    if BACKEND != "jax":
+        return
+    for variable in variables:
+        if not any(variable is v for v in optimizer.variables):
+            optimizer._track_variable(variable)
+    for owner in (optimizer, wrapper):
+        if owner is None:
+            continue
+        hidden = getattr(owner, "_autolr_hidden_variables", None)
+        if hidden is None:
+            hidden = []
+            _hide_from_saving(owner, hidden)
+        hidden.extend(v for v in variables if not any(v is h for h in hidden))
+
+
+def optimizer_state_tracked(optimizer):
+    """The variables `track_optimizer_state` added to `optimizer` (a tuple).
+
+    Not the optimizer's own state: a snapshot leaves them out (a rewind must
+    not undo the switch that asked for it).
+    """
+    return tuple(getattr(optimizer, "_autolr_hidden_variables", None) or ())
+
+
+def _hide_from_saving(optimizer, hidden):
+    """Saves and loads `optimizer`'s numbered variables without those in `hidden`."""
+    own_class = type(optimizer)
+
+    def without_hidden(method):
+        def call(store):
+            # The lists of variables of the optimizer and of those it wraps.
+            lists, owner = [], optimizer
+            while owner is not None:
+                lists.append(owner._variables)
+                owner = getattr(owner, "inner_optimizer", None)
+            kept = [list(each) for each in lists]
+            for each, was in zip(lists, kept):
+                each[:] = [v for v in was if not any(v is h for h in hidden)]
+            try:
+                return method(optimizer, store)
+            finally:
+                for each, was in zip(lists, kept):
+                    each[:] = was
+        return call
+
+    # Set through object: Keras' tracking would wrap the list.
+    object.__setattr__(optimizer, "_autolr_hidden_variables", hidden)
+    object.__setattr__(optimizer, "save_own_variables",
+                       without_hidden(own_class.save_own_variables))
+    object.__setattr__(optimizer, "load_own_variables",
+                       without_hidden(own_class.load_own_variables))
+
+
+def sync_model_state(model):
+    """Puts the state of a JAX `fit` back into the model's variables.
+
+    Between two executions of a JAX `fit`, the current weights, optimizer
+    variables and metrics live in the trainer's state, not in the variables
+    (Keras clears those): a host read gets stale values, and a host write
+    is lost, since the next step is handed the state, not the variables.
+    `Model.jax_state_sync` writes the state back and sets the trainer's
+    flag `_jax_state_synced`, on which the next step is handed the
+    variables again (Keras' `Callback.model` does the same for every
+    callback that reads `self.model`). Call it before reading or writing a
+    variable in a batch hook. Nothing on TensorFlow and torch. Tested in
+    tests/test_backends.py and tests/test_keras_internals.py.
+    """
+    sync = getattr(model, "jax_state_sync", None)
+    if sync is not None:
+        sync()
 
 register_serializable = keras.utils.register_keras_serializable(
     package="keras_autolr"

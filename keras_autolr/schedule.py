@@ -3,12 +3,13 @@
 import math
 
 import numpy as np
-import tensorflow as tf
 
+from keras_autolr import _keras
 from keras_autolr import _validation
 from keras_autolr import schedule_state
 from keras_autolr import warmup as warmup_lib
 from keras_autolr._keras import keras
+from keras_autolr._keras import ops
 from keras_autolr._keras import register_serializable
 
 _NOT_SWITCHED = -1
@@ -21,9 +22,12 @@ class AutoLRSchedule(keras.optimizers.schedules.LearningRateSchedule):
     The learning rate is a pure function of the optimizer step `t` and two
     state variables, the switch step `s` and the peak LR `p`, which the
     `AutoLR` callback sets once, when its detector finds that the loss
-    minimum lies in the past. The math runs in-graph, so the schedule works
-    under XLA, under `tf.distribute` and inside `steps_per_execution > 1`
-    loops, where the host only acts between executions.
+    minimum lies in the past. The math is `keras.ops`, run in-graph on every
+    backend, so the schedule works under XLA and `jit_compile`, under
+    `tf.distribute` and inside `steps_per_execution > 1` loops, where the
+    host only acts between executions. On JAX the two state variables are
+    among the optimizer's variables (`AutoLR` puts them there), the only
+    ones a compiled JAX step reads anew at every call.
 
     With budget `T = total_steps` and `W = floor(max_warmup_fraction * T)`:
 
@@ -107,6 +111,7 @@ class AutoLRSchedule(keras.optimizers.schedules.LearningRateSchedule):
         self._initial_switch = (switch_step, peak_lr)
         self.name = name
         self._state = None
+        self._built = False  # reports its variables (see `build`)
         self._checkpoint_state = None
         self._loaded_state = None  # read from a checkpoint before `build`
 
@@ -133,29 +138,46 @@ class AutoLRSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
         `AutoLR` calls this in `on_train_begin` under the model's
         distribution strategy, so the variables are mirrored on every
-        replica. Standalone use builds lazily on the first call.
+        replica. Standalone use builds lazily on the first call. From here
+        on the schedule reports the state of its variables, a checkpoint
+        read before now included.
         """
-        if self._state is not None:
+        if self._built:
             return
-        switch_step, peak_lr = self._initial_switch
-        scope = strategy.scope() if strategy is not None else _null_scope()
-        with scope, tf.init_scope():
-            self._state = {
-                "switch_step": tf.Variable(
-                    _NOT_SWITCHED if switch_step is None else switch_step,
-                    dtype=tf.int64, trainable=False, name="switch_step",
-                ),
-                "peak_lr": tf.Variable(
-                    0.0 if peak_lr is None else peak_lr,
-                    dtype=tf.float32, trainable=False, name="peak_lr",
-                ),
-            }
+        self.create_state_variables(strategy)
+        self._built = True
         if self._loaded_state is not None:  # a Keras 3 file read before now
             self._load_state_values(*self._loaded_state)
             self._loaded_state = None
         # A TensorFlow checkpoint read before now is applied here
         # (TensorFlow's restore-on-create).
         self.checkpoint_state.track(self._state)
+
+    def create_state_variables(self, strategy=None):
+        """Makes the two state variables, holding the initial state; no more.
+
+        On JAX, `AutoLR` makes them when it puts the schedule on an
+        optimizer (`schedule_state.attach`), before `fit` hands the
+        optimizer's variables to its compiled step; `build` still marks the
+        point from which they are reported (a file loaded in between is
+        applied then, as on the other backends).
+
+        Returns:
+            The variables `(switch_step, peak_lr)`.
+        """
+        if self._state is None:
+            switch_step, peak_lr = self._initial_switch
+            scope = strategy.scope() if strategy is not None else _null_scope()
+            with scope, _keras.init_scope():
+                self._state = {
+                    "switch_step": _keras.state_variable(
+                        _NOT_SWITCHED if switch_step is None else switch_step,
+                        _keras.STEP_DTYPE, "switch_step"),
+                    "peak_lr": _keras.state_variable(
+                        0.0 if peak_lr is None else peak_lr, "float32",
+                        "peak_lr"),
+                }
+        return self.state_variables
 
     @property
     def checkpoint_state(self):
@@ -170,9 +192,16 @@ class AutoLRSchedule(keras.optimizers.schedules.LearningRateSchedule):
             self._checkpoint_state = schedule_state.ScheduleState(self)
         return self._checkpoint_state
 
+    @property
+    def state_variables(self):
+        """The two state variables `(switch_step, peak_lr)`, once made; else ()."""
+        if self._state is None:
+            return ()
+        return (self._state["switch_step"], self._state["peak_lr"])
+
     def _state_values(self):
         """`(switch_step, peak_lr)` as stored: -1 and the cap's LR while warming up."""
-        if self._state is not None:
+        if self._built:
             return (int(self._state["switch_step"].numpy()),
                     float(self._state["peak_lr"].numpy()))
         if self._loaded_state is not None:
@@ -189,7 +218,7 @@ class AutoLRSchedule(keras.optimizers.schedules.LearningRateSchedule):
         schedule reports its initial state, as it did when the run that
         wrote the checkpoint started (`AutoLR` chooses the sweep from it).
         """
-        if self._state is None:
+        if not self._built:
             self._loaded_state = (int(switch_step), float(peak_lr))
             return
         self._state["peak_lr"].assign(peak_lr)
@@ -198,7 +227,7 @@ class AutoLRSchedule(keras.optimizers.schedules.LearningRateSchedule):
     @property
     def switch_step(self):
         """The step decay starts at, or None while warming up."""
-        if self._state is None:
+        if not self._built:
             return self._initial_switch[0]
         value = int(self._state["switch_step"].numpy())
         return None if value == _NOT_SWITCHED else value
@@ -208,7 +237,7 @@ class AutoLRSchedule(keras.optimizers.schedules.LearningRateSchedule):
         """The LR decay starts from, or None while warming up."""
         if self.switch_step is None:
             return None
-        if self._state is None:
+        if not self._built:
             return self._initial_switch[1]
         return float(self._state["peak_lr"].numpy())
 
@@ -248,47 +277,58 @@ class AutoLRSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
     # ------------------------------------------------------------------- math
     def __call__(self, step):
-        if self.total_steps is None and not tf.inside_function():
+        if self.total_steps is None and not _keras.is_traced(step):
             # Keras 2 optimizers call their schedule once when constructed,
             # before `AutoLR` knows the budget: the LR at step 0 is min_lr
             # whatever the budget. A traced train step still requires it.
-            return tf.fill(tf.shape(step), tf.constant(self.min_lr, tf.float32))
+            return ops.full_like(ops.cast(step, "float32"), self.min_lr,
+                                 dtype="float32")
         self._require_budget()
-        self.build()
-        with tf.name_scope(self.name):
-            t = tf.cast(step, tf.float32)
+        switch_step, peak_lr = self._state_tensors()
+        with _keras.name_scope(self.name):
+            t = ops.cast(step, "float32")
             total = float(self.total_steps)
             cap = float(self.warmup_steps)
-            switch_var = self._state["switch_step"]
-            switched = switch_var >= 0
-            s = tf.where(switched, tf.cast(switch_var, tf.float32), cap)
-            p = tf.where(
-                switched,
-                self._state["peak_lr"],
-                tf.constant(self._warmup_graph(cap), tf.float32),
-            )
+            switched = ops.greater_equal(switch_step, 0)
+            s = ops.where(switched, ops.cast(switch_step, "float32"), cap)
+            p = ops.where(switched, ops.cast(peak_lr, "float32"),
+                          self._warmup_graph(cap))
             warm = self._warmup_graph(t)
             decayed = self._decay_graph(t, s, p, total)
-            lr = tf.where(t < s, warm, decayed)
-            return tf.where(t >= total, tf.zeros_like(lr), lr)
+            lr = ops.where(ops.less(t, s), warm, decayed)
+            return ops.where(ops.greater_equal(t, total), ops.zeros_like(lr), lr)
+
+    def _state_tensors(self):
+        """The switch step and peak LR the math reads: the variables, built now.
+
+        Except in a compiled JAX step of an optimizer no `AutoLR` drives
+        (the schedule alone): no variable can be made there, and nothing
+        would ever change it, so the initial state is read as constants.
+        """
+        if self._state is None and _keras.in_stateless_scope():
+            switch_step, peak_lr = self._state_values()
+            return (ops.convert_to_tensor(switch_step, _keras.STEP_DTYPE),
+                    ops.convert_to_tensor(peak_lr, "float32"))
+        self.build()
+        return self._state["switch_step"], self._state["peak_lr"]
 
     def _warmup_graph(self, t):
-        if not tf.is_tensor(t):
+        if isinstance(t, (int, float, np.number)):  # a host number
             return float(self.warmup_lr(t))
         return warmup_lib.warmup_lr(
             t, min_lr=self.min_lr, max_lr=self.max_lr,
             warmup_steps=float(self.warmup_steps), kind=self.warmup,
-            xp=tf.math,
+            xp=ops,
         )
 
     def _decay_graph(self, t, s, p, total):
         if self.decay == "constant_then_cosine":
-            s = tf.maximum(s, (1.0 - self.cooldown_fraction) * total)
-        span = tf.maximum(total - s, 1.0)
-        f = tf.clip_by_value((t - s) / span, 0.0, 1.0)
+            s = ops.maximum(s, (1.0 - self.cooldown_fraction) * total)
+        span = ops.maximum(total - s, 1.0)
+        f = ops.clip((t - s) / span, 0.0, 1.0)
         if self.decay == "linear":
             return p * (1.0 - f)
-        return p * 0.5 * (1.0 + tf.cos(math.pi * f))
+        return p * 0.5 * (1.0 + ops.cos(math.pi * f))
 
     # ---------------------------------------------------------- serialization
     def get_config(self):

@@ -15,7 +15,11 @@ decision with the optimizer's slots:
   `ModelCheckpoint`, `BackupAndRestore`): `ScheduleState` is a
   `KerasSaveable` (`_keras.SaveableLeaf`), saved under
   `optimizer/autolr_schedule_state`, apart from the optimizer's own
-  numbered variables, whose count Keras checks on load.
+  numbered variables, whose count Keras checks on load. On JAX the two
+  variables are also among the optimizer's variables (its compiled step
+  reads no other), hidden from its numbered ones
+  (`_keras.track_optimizer_state`): the files are the same on every
+  backend.
 
 Files written without it (no AutoLR, or an older keras_autolr) have no such
 entry: loading leaves the schedule as it is, and the optimizer's slots load
@@ -33,11 +37,20 @@ from keras_autolr import _keras
 ATTRIBUTE = "autolr_schedule_state"
 
 
-def attach(optimizer, schedule):
-    """Puts `schedule`'s decision in `optimizer`'s checkpoint (see the module)."""
+def attach(optimizer, schedule, wrapper=None):
+    """Puts `schedule`'s decision in `optimizer`'s checkpoint (see the module).
+
+    `wrapper`: the optimizer that wraps `optimizer` in the model (Keras 3's
+    `LossScaleOptimizer`), or None.
+    """
     state = schedule.checkpoint_state
     if getattr(optimizer, ATTRIBUTE, None) is not state:
         setattr(optimizer, ATTRIBUTE, state)
+    if _keras.STATE_IN_OPTIMIZER:
+        # JAX: the compiled step reads the decision only from the
+        # optimizer's variables (`_keras.track_optimizer_state`).
+        _keras.track_optimizer_state(
+            optimizer, schedule.create_state_variables(), wrapper)
 
 
 class ScheduleState(tf.Module, _keras.SaveableLeaf):

@@ -1,4 +1,4 @@
-"""The warmup curve, written once for NumPy (host) and TensorFlow (graph).
+"""The warmup curve, written once for NumPy (host) and `keras.ops` (graph).
 
 With `W` warmup steps (the longest warmup allowed) and step `t` (0-based):
 
@@ -7,7 +7,8 @@ With `W` warmup steps (the longest warmup allowed) and step `t` (0-based):
 
 The schedule evaluates it in-graph; the detector evaluates it on the host to
 map the posterior argmin back to a learning rate, and the test cadence uses
-it to space tests by LR growth. `xp` is `numpy` or `tensorflow.math`.
+it to space tests by LR growth. `xp` is `numpy` or `keras_autolr._keras.ops`
+(`keras.ops`, or the same names over TensorFlow on Keras 2).
 """
 
 import math

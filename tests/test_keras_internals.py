@@ -501,3 +501,48 @@ def test_train_counter_counts_the_train_steps_on_keras2():
         return
     assert isinstance(counter, tf.Variable)
     assert int(counter.numpy()) == 4
+
+
+# --------------------- the schedule's state on other backends (Keras 3)
+@pytest.mark.skipif(not IS_KERAS_3, reason="Keras 3 only")
+def test_in_stateless_scope_is_true_inside_keras_stateless_scope():
+    # schedule.py: no variable can be made there (a compiled JAX step).
+    assert not _keras.in_stateless_scope()
+    with keras.StatelessScope():
+        assert _keras.in_stateless_scope()
+    assert not _keras.in_stateless_scope()
+
+
+@pytest.mark.skipif(not IS_KERAS_3, reason="Keras 3 only")
+def test_optimizer_track_variable_and_its_variables_list():
+    # track_optimizer_state (JAX): `_track_variable` puts a variable among
+    # `optimizer.variables`, a copy of the list `_variables`, which the
+    # saving hooks narrow for the time of a save or a load.
+    optimizer = keras.optimizers.SGD(0.1)
+    extra = keras.Variable(1.0, trainable=False, name="extra")
+    optimizer._track_variable(extra)
+    assert any(v is extra for v in optimizer.variables)
+    assert optimizer.variables == optimizer._variables
+    assert optimizer.variables is not optimizer._variables
+    optimizer._variables.remove(extra)
+    assert not any(v is extra for v in optimizer.variables)
+
+
+@pytest.mark.skipif(not IS_KERAS_3, reason="Keras 3 only")
+def test_jax_trainer_keeps_jax_state_sync_and_its_flag():
+    # sync_model_state: read from the source, since this lane runs on
+    # TensorFlow (tests/test_backends.py runs it on JAX).
+    import importlib.util
+    import inspect
+    import pathlib
+
+    root = keras.callbacks.Callback.__module__.split(".")[0]
+    package = importlib.util.find_spec(root).submodule_search_locations[0]
+    path = pathlib.Path(package, "src", "backend", "jax", "trainer.py")
+    if not path.exists():
+        pytest.skip("Keras without its JAX trainer")
+    source = path.read_text()
+    assert "def jax_state_sync(self)" in source
+    assert "self._jax_state_synced = True" in source
+    assert "if self._jax_state_synced:" in source
+    assert inspect.isfunction(_keras.sync_model_state)

@@ -21,6 +21,7 @@ from keras_autolr.training import distributed
 from keras_autolr.training.loss_reader import ExecutionLossReader
 
 keras = _keras.keras
+ops = _keras.ops
 
 # The GP needs a record it can smooth: fewer sweep steps are refused.
 MIN_SWEEP_STEPS = 20
@@ -141,8 +142,10 @@ class SweepSchedule(keras.optimizers.schedules.LearningRateSchedule):
         self.min_lr, self.log_gamma, self.start = min_lr, log_gamma, start
 
     def __call__(self, step):
-        t = tf.cast(tf.cast(step, tf.int64) - self.start, tf.float32)
-        return self.min_lr * tf.exp(self.log_gamma * t)
+        # In keras.ops, as AutoLRSchedule: the step is an int64 on
+        # TensorFlow, an int32 on JAX.
+        t = ops.cast(ops.cast(step, _keras.STEP_DTYPE) - self.start, "float32")
+        return self.min_lr * ops.exp(self.log_gamma * t)
 
     def get_config(self):
         return dict(min_lr=self.min_lr, log_gamma=self.log_gamma,
@@ -176,6 +179,9 @@ class SweepRecorder(keras.callbacks.Callback):
         self._reader.start_epoch()
 
     def on_train_batch_end(self, batch, logs=None):
+        # JAX: the step counter and the loss tracker as this execution left
+        # them (`_keras.sync_model_state`).
+        _keras.sync_model_state(self.model)
         step = int(self._optimizer.iterations.numpy())
         count, self._seen = step - self._seen, step
         if count <= 0:

@@ -12,6 +12,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from keras_autolr import _keras
 from keras_autolr.decision import detector as detector_lib
 from keras_autolr.decision import options as options_lib
 from keras_autolr.decision import gp
@@ -148,7 +149,7 @@ def _draw_schedule(ax, losses, decision, schedule):
         [s for s in (decision.switch_step, decision.warmup_steps)
          if s is not None] + [max((decision.switch_step or 1) - 1, 0)],
     ]))
-    lr = np.asarray(schedule(steps), np.float64)
+    lr = np.asarray(_keras.to_numpy(schedule(steps)), np.float64)
     ax.plot(steps, lr, color="tab:blue", lw=2, label="learning rate")
     ax.axvline(decision.warmup_steps, color="tab:gray", ls=":",
                label=f"warmup cap {decision.warmup_steps}")

@@ -141,6 +141,9 @@ class FitRun:
             logs: the batch's logs, or None.
             logged: the logged value of the monitored loss, or None.
         """
+        # JAX: the variables hold this execution's values, and what the
+        # host writes now reaches the next one (`_keras.sync_model_state`).
+        _keras.sync_model_state(self.model)
         step = int(self._read_step())
         if self._first_batch:
             self._first_batch = False
@@ -210,6 +213,7 @@ class FitRun:
         counter = self.counter
         if counter is None or not counter.pending:
             return
+        _keras.sync_model_state(self.model)
         step = int(self._read_step())
         steps = step - self.steps_seen
         if steps <= 0:

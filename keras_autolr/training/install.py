@@ -75,7 +75,10 @@ class ScheduleInstaller:
         """
         # Two frames here: the replaced-schedule warning names install's caller.
         self._put_schedule(optimizer, model, report)
-        schedule_state.attach(optimizer, self.schedule)
+        wrapper = getattr(model, "optimizer", None)
+        if getattr(wrapper, "inner_optimizer", None) is not optimizer:
+            wrapper = None  # not a wrapper of this optimizer (mixed precision)
+        schedule_state.attach(optimizer, self.schedule, wrapper)
 
     def _put_schedule(self, optimizer, model, report):
         """Puts the schedule on the optimizer (zero-config) or checks it (pair)."""

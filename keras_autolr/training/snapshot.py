@@ -15,6 +15,8 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from keras_autolr import _keras
+
 
 class SnapshotRing:
     """Takes, keeps and restores copies of a model's weights and optimizer state.
@@ -63,8 +65,11 @@ class SnapshotRing:
         variables = self.optimizer.variables
         variables = variables() if callable(variables) else variables
         iterations = self.optimizer.iterations
+        # The schedule's state on JAX: the decision, never rewound.
+        schedule_state = _schedule_state(self.optimizer)
         # The step counter is the schedule's clock: never rewound.
         return [v for v in variables if v is not iterations
+                and not any(v is s for s in schedule_state)
                 and getattr(v, "name", "") != getattr(iterations, "name", None)
                 and "iteration" not in getattr(v, "name", "")]
 
@@ -154,9 +159,24 @@ class JointOptimizers:
         for optimizer in self._optimizers:
             own = optimizer.variables
             own = own() if callable(own) else own
+            schedule_state = _schedule_state(optimizer)
             # Each optimizer's step counter is a clock: never rewound.
-            variables.extend(v for v in own if v is not optimizer.iterations)
+            variables.extend(v for v in own if v is not optimizer.iterations
+                             and not any(v is s for s in schedule_state))
         return variables
+
+    @property
+    def autolr_schedule_variables(self):
+        """The schedule's state among the optimizers' variables (not rewound)."""
+        return tuple(v for o in self._optimizers for v in _schedule_state(o))
+
+
+def _schedule_state(optimizer):
+    """The schedule's state variables among `optimizer`'s (JAX), a tuple."""
+    joint = getattr(optimizer, "autolr_schedule_variables", None)
+    if joint is not None:  # JointOptimizers
+        return joint
+    return _keras.optimizer_state_tracked(optimizer)
 
 
 def _copy(variables, buffers):

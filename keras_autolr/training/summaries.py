@@ -95,7 +95,7 @@ class DecisionSummaries:
         if stop <= start:
             return
         steps = np.arange(start, stop, dtype=np.int64)
-        values = np.asarray(schedule(steps), np.float64).reshape(-1)
+        values = np.asarray(_keras.to_numpy(schedule(steps)), np.float64).reshape(-1)
         self._scalars(LEARNING_RATE, steps, values)
 
     def test(self, result, detector):
