@@ -18,8 +18,7 @@ with `KERAS_BACKEND` set (Keras picks its backend once per process):
   other way round, with the optimizer's slots and no warning.
 
 JAX runs with the interpreter named by `KERAS_AUTOLR_JAX_PYTHON`, else this
-one if it has jax, else /work/venvs/jax/bin/python if present; torch with
-this interpreter. A backend that is not installed is skipped, with the
+one if it has jax (CI's jax lane); torch with this interpreter. A backend that is not installed is skipped, with the
 reason.
 """
 
@@ -57,8 +56,7 @@ def _jax_python():
         return given
     if importlib.util.find_spec("jax") is not None:
         return sys.executable
-    fallback = Path("/work/venvs/jax/bin/python")
-    return str(fallback) if fallback.exists() else None
+    return None
 
 
 def _python(backend):
