@@ -19,6 +19,7 @@ OPTIONAL = {
     "torch": "the PyTorch AdamP reference: its tests importorskip it",
     "adamp": "the PyTorch AdamP reference: its tests importorskip it",
     "tensorflow_addons": "LAMB on Keras 2 (the legacy extra); tests fall back without it",
+    "jax": "the JAX backend (CI's jax lane): test_backends skips its JAX cases without it",
 }
 # Import name -> distribution name, where they differ.
 DISTRIBUTION = {
@@ -26,6 +27,7 @@ DISTRIBUTION = {
     "tensorflow_probability": "tensorflow-probability",
     "tf_keras": "tf-keras",
     "keras": "tensorflow",  # TensorFlow installs Keras
+    "h5py": "tensorflow",  # ... and Keras (3, and tf.keras 2) installs h5py
 }
 
 
