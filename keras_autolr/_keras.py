@@ -1,8 +1,11 @@
-"""The Keras that `tf.keras` resolves to, and every Keras internal the package reads.
+"""The Keras the package runs on, and every Keras internal the package reads.
 
-The package is written once against the API that both lanes share:
-Keras 3 (TensorFlow 2.16+), Keras 2 through `tf-keras` with
-`TF_USE_LEGACY_KERAS=1`, and tf.keras 2.15.
+The package is written once against the API that every lane shares:
+Keras 3 on TensorFlow 2.16+ (`tf.keras`), on JAX and on PyTorch (`keras`,
+TensorFlow not imported, and not needed), Keras 2 through `tf-keras` with
+`TF_USE_LEGACY_KERAS=1`, and tf.keras 2.15. `tf` is TensorFlow on the
+TensorFlow backend and None on the others: every use of it is on a
+TensorFlow-only path.
 
 Where no public API gives what AutoLR needs, the private attribute is read
 here and nowhere else, each by one function, and
@@ -67,13 +70,49 @@ when a Keras or TensorFlow release renames it:
 import contextlib
 import gc
 import importlib
+import os
 import sys
 import types
 
 import numpy as np
-import tensorflow as tf
 
-keras = tf.keras
+_INSTALL_HINT = (
+    'Install a Keras backend with it: pip install "keras_autolr[tensorflow]" '
+    '(TensorFlow, the default backend), "keras_autolr[jax]" or '
+    '"keras_autolr[torch]" (then set KERAS_BACKEND=jax or torch).')
+
+
+def _resolve_keras():
+    """`(keras, tf)`: Keras 3 on JAX or torch without TensorFlow, else `tf.keras`.
+
+    TensorFlow's own rule picks Keras 2 (`tf-keras`) when
+    `TF_USE_LEGACY_KERAS` is "1", "true" or "True"; tf.keras 2.15 is Keras 2.
+    Keras 3 on the JAX or PyTorch backend never imports TensorFlow.
+    """
+    legacy = os.environ.get("TF_USE_LEGACY_KERAS") in ("1", "true", "True")
+    if not legacy:
+        try:
+            import keras as keras3
+        except ImportError as error:
+            if "tensorflow" not in str(error):
+                keras3 = None
+            else:  # Keras 3 on its default backend, without TensorFlow
+                raise ImportError(
+                    f"keras_autolr: Keras could not load its backend ({error}). "
+                    + _INSTALL_HINT) from error
+        if (keras3 is not None and keras3.__version__.startswith("3.")
+                and keras3.backend.backend() != "tensorflow"):
+            return keras3, None
+    try:
+        import tensorflow
+    except ImportError as error:
+        raise ImportError(
+            f"keras_autolr needs Keras with a backend ({error}). "
+            + _INSTALL_HINT) from error
+    return tensorflow.keras, tensorflow
+
+
+keras, tf = _resolve_keras()
 
 IS_KERAS_3 = getattr(keras, "__version__", "2").startswith("3.")
 
@@ -91,13 +130,17 @@ STATE_IN_OPTIMIZER = BACKEND == "jax"
 
 
 def _keras2_ops():
-    """The few `keras.ops` the schedule uses, over TensorFlow (Keras 2 has no ops)."""
+    """The few `keras.ops` the schedule and AdamP use, over TensorFlow (Keras 2 has no ops)."""
     return types.SimpleNamespace(
         cast=tf.cast, where=tf.where, greater_equal=tf.greater_equal,
         less=tf.less, minimum=tf.minimum, maximum=tf.maximum, exp=tf.exp,
         cos=tf.cos, clip=tf.clip_by_value, zeros_like=tf.zeros_like,
         full_like=lambda x, value, dtype: tf.fill(
             tf.shape(x), tf.constant(value, dtype)),
+        # optimizers.AdamP's update
+        convert_to_tensor=tf.convert_to_tensor, power=tf.pow, sqrt=tf.sqrt,
+        reshape=tf.reshape, norm=tf.norm, abs=tf.abs, sum=tf.reduce_sum,
+        max=tf.reduce_max, logical_or=tf.logical_or,
     )
 
 
@@ -487,6 +530,8 @@ def value_reader(variable):
     Returns:
         A callable returning a NumPy scalar or array: the variable's value.
     """
+    if tf is None:  # JAX, torch: Keras' own read
+        return variable.numpy
     inner = getattr(variable, "value", None) if IS_KERAS_3 else variable
     if (isinstance(inner, tf.Variable)
             and not isinstance(inner, tf.distribute.DistributedValues)
@@ -514,6 +559,18 @@ def keras_saveable_base():
     root = keras.callbacks.Callback.__module__.split(".")[0]
     module = importlib.import_module(f"{root}.src.saving.keras_saveable")
     return module.KerasSaveable
+
+
+class _PlainModule:
+    """What `ScheduleState` derives from where there is no TensorFlow."""
+
+    def __init__(self, name=None):
+        self._module_name = name
+
+
+# The base of objects that TensorFlow's object graph checkpoints: `tf.Module`
+# on TensorFlow (Keras 2 and 3); on JAX and torch, saving is Keras 3's alone.
+Module = tf.Module if tf is not None else _PlainModule
 
 
 class SaveableLeaf(keras_saveable_base()):

@@ -5,7 +5,7 @@ on the optimizer as the attribute `autolr_schedule_state`, so that every
 way Keras and TensorFlow checkpoint an optimizer saves and restores the
 decision with the optimizer's slots:
 
-- TensorFlow's object graph (`tf.train.Checkpoint`, Keras 2's
+- TensorFlow's object graph, on TensorFlow (`tf.train.Checkpoint`, Keras 2's
   `save_weights`/`ModelCheckpoint` in the TF format and `BackupAndRestore`):
   `ScheduleState` is a `tf.Module` that tracks the schedule's two state
   variables; a checkpoint read before they exist (before `AutoLR` builds
@@ -30,7 +30,6 @@ the load status is not marked `expect_partial()`.
 """
 
 import numpy as np
-import tensorflow as tf
 
 from keras_autolr import _keras
 
@@ -53,7 +52,7 @@ def attach(optimizer, schedule, wrapper=None):
             optimizer, schedule.create_state_variables(), wrapper)
 
 
-class ScheduleState(tf.Module, _keras.SaveableLeaf):
+class ScheduleState(_keras.Module, _keras.SaveableLeaf):
     """The two state variables of an `AutoLRSchedule`, as a checkpointable object.
 
     Args:

@@ -12,9 +12,9 @@ import math
 from typing import Optional, Tuple
 
 import numpy as np
-import tensorflow as tf
 
 from keras_autolr.decision import gp
+from keras_autolr.decision import linalg
 from keras_autolr.decision import options as options_lib
 
 MIN_FINITE_LOSSES = 10  # no test on fewer points
@@ -185,7 +185,7 @@ class WarmupDetector:
         try:
             params = self.smoother.fit(
                 x_at(fit_idx), standardize(y_all[fit_idx]), start, self.adam_state)
-        except tf.errors.InvalidArgumentError:
+        except linalg.NumericalError:
             params = None
         if params is None or not np.all(np.isfinite(params)):
             return self._record(index, n_steps, (), None, None, center, scale)
@@ -285,7 +285,7 @@ class WarmupDetector:
                 post_mean, prob, argmin, descent = self.smoother.posterior(
                     x, y, self.params, jitter
                 )
-            except tf.errors.InvalidArgumentError:
+            except linalg.NumericalError:
                 continue
             if (np.all(np.isfinite(post_mean)) and math.isfinite(prob)
                     and math.isfinite(descent)):

@@ -6,8 +6,9 @@ XLA-compiled version took 1 to 2.5 s to compile in each process, on the
 critical path of `fit` and of `replay`). The kernel is TensorFlow
 Probability's `ExponentiatedQuadratic`, written out in NumPy (checked
 against TFP's in tests/test_gp.py); the normal distribution is TFP's (its
-NumPy substrate); every matrix operation is TensorFlow's, on the thread
-pool training uses (`_posterior_terms` says why not NumPy's).
+NumPy substrate, which needs no TensorFlow); every matrix operation is
+SciPy's LAPACK on one thread (`linalg` says why), the same on every
+backend.
 
 The length scale is fixed (0.2 in units of `x`), so one eigendecomposition
 per fit turns every Adam step into O(n) work, with the gradient written out
@@ -24,8 +25,9 @@ Model (docs/algorithm.md, "The paper's rule" 3), on standardized losses `y`:
 import math
 
 import numpy as np
-import tensorflow as tf
 from tensorflow_probability.substrates import numpy as tfp_np
+
+from keras_autolr.decision import linalg
 
 LENGTH_SCALE = 0.2
 NOISE_INIT = 1e-3
@@ -34,7 +36,6 @@ OUTPUTSCALE_INIT = math.log(2.0)  # GPyTorch's softplus(0)
 DIFFERENCE_JITTER = 1e-4  # added to Var(f_i - f_k), docs/algorithm.md, rule 4
 ADAM_LR = 0.01
 ADAM_STEPS = 100
-CPU = "/CPU:0"
 
 
 def _inverse_softplus(value):
@@ -231,9 +232,7 @@ class GaussianProcessSmoother:
         # 1 - k0(g_i, g_last): the prior of Var(f_i - f_last) over 2 * a2.
         self._prior_to_last = 1.0 - unit_kernel(self._grid, self._grid[-1:])[:, 0]
         self._basis = grid_basis(self._grid)  # [G, r]
-        with tf.device(CPU):
-            self._basis_t = tf.constant(self._basis)
-            self._to_last_t = tf.constant(self._basis - self._basis[-1])
+        self._to_last = self._basis - self._basis[-1]
 
     @property
     def grid(self):
@@ -244,18 +243,15 @@ class GaussianProcessSmoother:
 
         `adam_state`: an `AdamState` to start from and update (the
         reference's Adam, kept across tests), or None (a fresh Adam).
-        Raises `tf.errors.InvalidArgumentError` when the eigendecomposition
-        fails (non-finite input).
+        Raises `linalg.NumericalError` when the eigendecomposition fails
+        (non-finite input).
         """
         x, y = _points(x, y, self.fit_points)
-        with tf.device(CPU):
-            eigvals, eigvecs = tf.linalg.eigh(tf.constant(unit_kernel(x, x)))
-            rotated = tf.matmul(eigvecs, tf.constant(np.stack(
-                [y, np.ones_like(y)], axis=1)), transpose_a=True).numpy()
-        eigvals = np.maximum(eigvals.numpy(), 0.0)
-        if not (np.all(np.isfinite(eigvals)) and np.all(np.isfinite(rotated))):
-            raise tf.errors.InvalidArgumentError(
-                None, None, "The eigendecomposition is not finite.")
+        eigvals, eigvecs = linalg.eigh(unit_kernel(x, x))
+        rotated = eigvecs.T @ np.stack([y, np.ones_like(y)], axis=1)
+        eigvals = np.maximum(eigvals, 0.0)
+        if not np.all(np.isfinite(rotated)):
+            raise linalg.NumericalError("The eigendecomposition is not finite.")
         return adam(eigvals, rotated[:, 0], rotated[:, 1], params, adam_state)
 
     def posterior(self, x, y, params, jitter=0.0):
@@ -265,12 +261,12 @@ class GaussianProcessSmoother:
         last; `descent` is `P(f_argmin < f_0)`: that the smoothed minimum
         lies below the smoothed loss at the start of the record.
 
-        Raises `tf.errors.InvalidArgumentError` when the Cholesky
+        Raises `linalg.NumericalError` when the Cholesky
         factorization fails; the caller retries with more `jitter`.
         """
         x, y = _points(x, y, self.predict_points)
         a2, post_mean, gram, explained = self._condition(
-            x, y, params, jitter, self._to_last_t)
+            x, y, params, jitter, self._to_last)
         argmin = int(np.argmin(post_mean))
         # Var(f_i - f_k) = a2 * (2 - 2 k0(g_i, g_k)) - |L^-1 (k_i - k_k)|^2,
         # for every i against the last point k, and for the one pair
@@ -297,7 +293,7 @@ class GaussianProcessSmoother:
         For plots (the 2-sigma band): the posterior of `posterior`, with
         `Var(f_i) = a2 - |L^-1 k_i|^2` at each grid point, which the test
         itself does not need. Any number of points; noise-free, in the units
-        of `y`. Raises `tf.errors.InvalidArgumentError` when the Cholesky
+        of `y`. Raises `linalg.NumericalError` when the Cholesky
         factorization fails; the caller retries with more `jitter`.
 
         Returns:
@@ -305,7 +301,7 @@ class GaussianProcessSmoother:
         """
         x, y = _points(x, y, None)
         a2, post_mean, _, explained = self._condition(
-            x, y, params, jitter, self._basis_t)
+            x, y, params, jitter, self._basis)
         var = np.maximum(a2 - explained, 0.0)
         return post_mean, var
 
@@ -313,29 +309,25 @@ class GaussianProcessSmoother:
         """The GP conditioned on `(x, y)`: `(a2, mean on the grid, S, b^T S b)`.
 
         `S` and `b^T S b` (for each row `b` of `rows`) as in
-        `_posterior_terms`. Raises `tf.errors.InvalidArgumentError` when the
+        `_posterior_terms`. Raises `linalg.NumericalError` when the
         Cholesky factorization fails.
         """
         a2, s2, mean = constrained(params)
         chol = self._cholesky(_scaled(unit_kernel(x, x), a2), s2 + jitter)
         k_ng = _scaled(unit_kernel(x, self._grid), a2)  # [n, G]
-        offset, gram, explained = _posterior_terms(
-            chol, k_ng, y - mean, self._basis_t, rows)
+        offset, gram, explained = linalg.posterior_terms(
+            chol, k_ng, y - mean, self._basis, rows)
         return a2, mean + offset, gram, explained
 
     def _cholesky(self, kernel, diagonal):
-        """Lower Cholesky factor of `kernel + diagonal * I` (a tf.Tensor).
+        """Lower Cholesky factor of `kernel + diagonal * I`.
 
-        Raises `tf.errors.InvalidArgumentError` when it fails.
+        Raises `linalg.NumericalError` when it fails.
         """
         matrix = kernel  # a new array of the caller's: added to in place
         matrix[np.diag_indices(len(matrix))] += diagonal
-        with tf.device(CPU):
-            chol = tf.linalg.cholesky(matrix)
-        self.device = chol.device
-        if not np.all(np.isfinite(chol.numpy())):
-            raise tf.errors.InvalidArgumentError(
-                None, None, "Cholesky decomposition was not successful.")
+        chol = linalg.cholesky(matrix)
+        self.device = linalg.DEVICE
         return chol
 
 
@@ -358,42 +350,9 @@ def grid_basis(grid):
     takes `r` columns instead of `G`.
     """
     centers = np.linspace(0.0, 1.0, BASIS_CENTERS)
-    with tf.device(CPU):  # not OpenBLAS threads (`_posterior_terms`)
-        singular, left, _ = tf.linalg.svd(tf.constant(unit_kernel(grid, centers)))
-        singular, left = singular.numpy(), left.numpy()
+    singular, left = linalg.left_singular(unit_kernel(grid, centers))
     rank = min(left.shape[1], int(np.sum(singular > 1e-15 * singular[0])) + 8)
     return np.ascontiguousarray(left[:, :rank])
-
-
-def _posterior_terms(chol, k_ng, residual, basis, rows):
-    """The posterior's matrix work, in TensorFlow on the host CPU.
-
-    NumPy's matrix products run on OpenBLAS threads that keep spinning
-    after each call, taking a core from training on a small machine
-    (measured: a keras.io convnet's `fit` 17.3 s with them held to one
-    thread, 19.8-20.8 s without); TensorFlow's run on the pool that training
-    uses.
-
-    Args:
-        chol: lower Cholesky factor of `K` (a tf.Tensor), [n, n].
-        k_ng: `a2 * k0(x, grid)`, [n, G].
-        residual: `y - m`, [n].
-        basis: the grid basis `B` (a tf.Tensor), [G, r].
-        rows: a tf.Tensor [G, r] whose rows `b` get `b^T S b`.
-
-    Returns:
-        `(K^-1 residual) @ k_ng` [G], `S = (L^-1 k_ng B)^T (L^-1 k_ng B)`
-        [r, r], and `b^T S b` for each row of `rows` [G], as NumPy.
-    """
-    with tf.device(CPU):
-        k_ng = tf.constant(k_ng)
-        alpha = tf.linalg.cholesky_solve(chol, tf.constant(residual[:, None]))
-        offset = tf.matmul(alpha, k_ng, transpose_a=True)
-        solved = tf.linalg.triangular_solve(
-            chol, tf.matmul(k_ng, basis), lower=True)
-        gram = tf.matmul(solved, solved, transpose_a=True)
-        explained = tf.reduce_sum(tf.matmul(rows, gram) * rows, axis=1)
-        return offset.numpy()[0], gram.numpy(), explained.numpy()
 
 
 def _scaled(array, factor):

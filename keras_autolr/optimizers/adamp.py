@@ -9,11 +9,10 @@ model and its PyTorch twin follow the same parameter trajectory.
 import math
 import numbers
 
-import tensorflow as tf
-
 from keras_autolr import _keras
 from keras_autolr._keras import IS_KERAS_3
 from keras_autolr._keras import keras
+from keras_autolr._keras import ops
 from keras_autolr._keras import register_serializable
 
 
@@ -42,7 +41,7 @@ def _check_learning_rate(value):
     schedules = keras.optimizers.schedules.LearningRateSchedule
     if isinstance(value, schedules) or callable(value):
         return value
-    if isinstance(value, (tf.Tensor, tf.Variable)):
+    if hasattr(value, "dtype") and hasattr(value, "shape"):  # a tensor or variable
         return value
     return _check_range("learning_rate", value, 0.0)
 
@@ -203,18 +202,18 @@ class AdamP(_keras.WithoutBaseWeightDecay, keras.optimizers.Optimizer):
         dtype = variable.dtype
 
         def const(value):
-            return tf.constant(value, dtype)
+            return ops.convert_to_tensor(value, dtype)
 
-        lr = tf.cast(learning_rate, dtype)
-        grad = tf.cast(tf.convert_to_tensor(gradient), dtype)
+        lr = ops.cast(learning_rate, dtype)
+        grad = ops.cast(ops.convert_to_tensor(gradient), dtype)
         index = self._index(variable)
         m = self._momentums[index]
         v = self._velocities[index]
-        m_prev = tf.convert_to_tensor(m)
-        v_prev = tf.convert_to_tensor(v)
-        step = tf.cast(self.iterations + 1, dtype)
-        bias_correction1 = 1 - tf.pow(const(self.beta_1), step)
-        bias_correction2 = 1 - tf.pow(const(self.beta_2), step)
+        m_prev = ops.convert_to_tensor(m)
+        v_prev = ops.convert_to_tensor(v)
+        step = ops.cast(self.iterations + 1, dtype)
+        bias_correction1 = 1 - ops.power(const(self.beta_1), step)
+        bias_correction2 = 1 - ops.power(const(self.beta_2), step)
 
         m_t = m_prev * const(self.beta_1) + grad * const(1 - self.beta_1)
         v_t = (v_prev * const(self.beta_2)
@@ -222,7 +221,7 @@ class AdamP(_keras.WithoutBaseWeightDecay, keras.optimizers.Optimizer):
         self._assign(m, m_t)
         self._assign(v, v_t)
 
-        denom = tf.sqrt(v_t) / tf.sqrt(bias_correction2) + const(self.epsilon)
+        denom = ops.sqrt(v_t) / ops.sqrt(bias_correction2) + const(self.epsilon)
         step_size = lr / bias_correction1
         if self.nesterov:
             perturb = (const(self.beta_1) * m_t
@@ -230,7 +229,7 @@ class AdamP(_keras.WithoutBaseWeightDecay, keras.optimizers.Optimizer):
         else:
             perturb = m_t / denom
 
-        weight = tf.convert_to_tensor(variable)
+        weight = ops.convert_to_tensor(variable)
         ratio = const(1.0)
         if len(variable.shape) > 1:
             perturb, ratio = self._projection(weight, grad, perturb)
@@ -247,35 +246,38 @@ class AdamP(_keras.WithoutBaseWeightDecay, keras.optimizers.Optimizer):
         projected, else 1), as the reference's `_projection`.
         """
         dtype = weight.dtype
-        eps = tf.constant(self.epsilon, dtype)
-        channels = weight.shape[-1]
-        fan_in = weight.shape.num_elements() // channels
+        eps = ops.convert_to_tensor(self.epsilon, dtype)
+        shape = tuple(int(d) for d in weight.shape)
+        size = math.prod(shape)
+        channels = shape[-1]
+        fan_in = size // channels
         # Channel view: one column per output channel (Keras' last axis).
         # Layer view: a single column.
-        views = ((fan_in, channels), (weight.shape.num_elements(), 1))
+        views = ((fan_in, channels), (size, 1))
         projected = []
         for rows, cols in views:
-            w = tf.reshape(weight, [rows, cols])
-            g = tf.reshape(grad, [rows, cols])
-            u = tf.reshape(perturb, [rows, cols])
-            w_norm = tf.norm(w, axis=0, keepdims=True)
-            g_norm = tf.norm(g, axis=0, keepdims=True)
+            w = ops.reshape(weight, (rows, cols))
+            g = ops.reshape(grad, (rows, cols))
+            u = ops.reshape(perturb, (rows, cols))
+            w_norm = ops.norm(w, axis=0, keepdims=True)
+            g_norm = ops.norm(g, axis=0, keepdims=True)
             # torch.nn.functional.cosine_similarity (PyTorch >= 1.12).
-            cosine = tf.abs(tf.reduce_sum(
-                (g / tf.maximum(g_norm, eps)) * (w / tf.maximum(w_norm, eps)),
+            cosine = ops.abs(ops.sum(
+                (g / ops.maximum(g_norm, eps)) * (w / ops.maximum(w_norm, eps)),
                 axis=0))
-            invariant = tf.reduce_max(cosine) < tf.constant(
+            invariant = ops.max(cosine) < ops.convert_to_tensor(
                 self.delta / math.sqrt(rows), dtype)
             w_unit = w / (w_norm + eps)
-            u = u - w_unit * tf.reduce_sum(w_unit * u, axis=0, keepdims=True)
-            projected.append((invariant, tf.reshape(u, perturb.shape)))
+            u = u - w_unit * ops.sum(w_unit * u, axis=0, keepdims=True)
+            projected.append((invariant, ops.reshape(u, shape)))
         (by_channel, channel_perturb), (by_layer, layer_perturb) = projected
-        perturb = tf.where(
+        perturb = ops.where(
             by_channel, channel_perturb,
-            tf.where(by_layer, layer_perturb, perturb))
-        ratio = tf.where(
-            tf.logical_or(by_channel, by_layer),
-            tf.constant(self.wd_ratio, dtype), tf.constant(1.0, dtype))
+            ops.where(by_layer, layer_perturb, perturb))
+        ratio = ops.where(
+            ops.logical_or(by_channel, by_layer),
+            ops.convert_to_tensor(self.wd_ratio, dtype),
+            ops.convert_to_tensor(1.0, dtype))
         return perturb, ratio
 
     def get_config(self):

@@ -13,7 +13,6 @@ import math
 from typing import Optional
 
 import numpy as np
-import tensorflow as tf
 
 from keras_autolr import _keras
 from keras_autolr.tools import model_state
@@ -208,7 +207,7 @@ class SweepRecorder(keras.callbacks.Callback):
 
 def steps_per_epoch(x, batch_size):
     """Batches in one epoch of `x`, or None when it cannot be told."""
-    if isinstance(x, tf.data.Dataset):
+    if _is_tf_dataset(x):  # on any backend: Keras 3 fits JAX and torch from one
         cardinality = int(x.cardinality().numpy())
         return cardinality if cardinality > 0 else None
     if isinstance(x, keras.utils.Sequence) or (
@@ -218,7 +217,8 @@ def steps_per_epoch(x, batch_size):
             return len(x)
         except TypeError:
             return None
-    leaves = tf.nest.flatten(x)
+    leaves = (keras.tree.flatten(x) if _keras.IS_KERAS_3
+              else _keras.tf.nest.flatten(x))
     if not leaves:
         return None
     first = leaves[0]
@@ -230,3 +230,9 @@ def steps_per_epoch(x, batch_size):
     else:
         return None  # a generator or an iterator: no length
     return -(-size // (batch_size or 32))
+
+
+def _is_tf_dataset(x):
+    """True for a `tf.data.Dataset`, without importing TensorFlow."""
+    return (type(x).__module__.startswith("tensorflow")
+            and callable(getattr(x, "cardinality", None)))

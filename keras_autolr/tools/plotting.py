@@ -10,12 +10,12 @@ works headless, and notebooks show the returned figure.
 import math
 
 import numpy as np
-import tensorflow as tf
 
 from keras_autolr import _keras
 from keras_autolr.decision import detector as detector_lib
 from keras_autolr.decision import options as options_lib
 from keras_autolr.decision import gp
+from keras_autolr.decision import linalg
 from keras_autolr.decision.detector import WarmupDetector
 from keras_autolr.schedule import AutoLRSchedule
 
@@ -275,7 +275,7 @@ def _band(smoother, x, y, params):
         try:
             _, prob, argmin, _ = smoother.posterior(x, y, params, jitter)
             mean, variance = smoother.posterior_band(x, y, params, jitter)
-        except tf.errors.InvalidArgumentError:
+        except linalg.NumericalError:
             continue
         if np.all(np.isfinite(mean)) and math.isfinite(prob):
             return mean, variance, prob, argmin

@@ -33,11 +33,11 @@ import collections
 import weakref
 
 import numpy as np
-import tensorflow as tf
 
 from keras_autolr import _keras
 from keras_autolr.decision import controller as controller_lib
 from keras_autolr._keras import IS_KERAS_3
+from keras_autolr._keras import tf
 
 KERAS_MULTI_WORKER_ISSUE = "keras-team/keras#20585"
 
@@ -67,7 +67,7 @@ def num_workers(strategy):
     client drives every device, on one host or on a TPU pod); the chief plus
     the workers of the cluster for `MultiWorkerMirroredStrategy`.
     """
-    if strategy is None:
+    if strategy is None or tf is None:  # JAX and torch: one host loop
         return 1
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return 1

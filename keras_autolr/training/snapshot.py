@@ -13,9 +13,9 @@ reused by the next one, so no new memory is allocated once the ring is full.
 import time
 
 import numpy as np
-import tensorflow as tf
 
 from keras_autolr import _keras
+from keras_autolr._keras import tf
 
 
 class SnapshotRing:
@@ -205,6 +205,8 @@ def _host_view(variable):
 
     Under a `tf.distribute` strategy, the local replica's value.
     """
+    if tf is None:  # JAX, torch: Keras' own read, on the host
+        return np.asarray(variable.numpy())
     try:
         return np.asarray(tf.convert_to_tensor(variable))
     except (TypeError, ValueError):  # no tensor conversion: plain read

@@ -9,6 +9,11 @@ Tags, each against the optimizer step:
   posteriors that the loss minimum lies in the past.
 - `autolr/switch_step` and `autolr/peak_lr`: once, at the switch.
 
+How: through `tf.summary` on TensorFlow; on JAX and PyTorch, where
+TensorFlow is not needed, through the `tensorboard` package's own writer
+(`tensorboard.summary.Writer`, NumPy only): `pip install tensorboard`, else
+a clear error before training.
+
 Where the scalars go: `log_dir=` (a `tf.summary` writer, or a path: like
 `keras.callbacks.TensorBoard`, the run `log_dir/train`),
 else the `train` run of a `keras.callbacks.TensorBoard` among the callbacks
@@ -23,12 +28,11 @@ neither on that callback's private writer nor on its `update_freq`.
 import os
 
 import numpy as np
-import tensorflow as tf
-from tensorflow.core.framework import summary_pb2
 
 from keras_autolr import _keras
 from keras_autolr.training import siblings
 from keras_autolr._keras import keras
+from keras_autolr._keras import tf
 
 LEARNING_RATE = "autolr/learning_rate"
 SMOOTHED_LOSS = "autolr/smoothed_loss"
@@ -38,15 +42,38 @@ PEAK_LR = "autolr/peak_lr"
 
 
 def check_destination(log_dir):
-    """`AutoLR`'s `log_dir`, validated: a path, a `tf.summary.SummaryWriter` or None."""
-    if log_dir is None or isinstance(log_dir, tf.summary.SummaryWriter):
+    """`AutoLR`'s `log_dir`, validated: a path, a `tf.summary.SummaryWriter` or None.
+
+    Without TensorFlow (JAX, PyTorch), a path needs the `tensorboard`
+    package: an `ImportError` naming the `pip install` otherwise.
+    """
+    if log_dir is None or _is_tf_writer(log_dir):
         return log_dir
     if not isinstance(log_dir, (str, os.PathLike)):
         raise TypeError(
             "`log_dir` must be a path, a `tf.summary.SummaryWriter` (from "
             "`tf.summary.create_file_writer`) or None. Received "
             f"log_dir={log_dir!r}")
+    if tf is None:
+        _tensorboard_writer_class(f"log_dir={os.fspath(log_dir)!r}")
     return log_dir
+
+
+def _is_tf_writer(log_dir):
+    return tf is not None and isinstance(log_dir, tf.summary.SummaryWriter)
+
+
+def _tensorboard_writer_class(what):
+    """`tensorboard.summary.Writer`; an ImportError naming the install otherwise."""
+    try:
+        from tensorboard.summary import Writer
+    except ImportError as error:
+        raise ImportError(
+            f"AutoLR's TensorBoard scalars (for {what}) need TensorFlow's "
+            "`tf.summary` or the tensorboard package, and neither is installed "
+            f"on the {_keras.BACKEND} backend ({error}): pip install tensorboard "
+            "(or pip install keras_autolr[tensorboard])") from error
+    return Writer
 
 
 def open_for(callback, fit_callbacks):
@@ -57,14 +84,18 @@ def open_for(callback, fit_callbacks):
     `fit`, or None when unknown). Call from `on_train_begin`.
     """
     log_dir = callback.log_dir
-    if isinstance(log_dir, tf.summary.SummaryWriter):
+    if _is_tf_writer(log_dir):
         return DecisionSummaries(log_dir, owned=False)
     if log_dir is None:
         tensorboard = find_tensorboard(fit_callbacks)
         if tensorboard is None:
             return None
         log_dir = _keras.tensorboard_log_dir(tensorboard)
-    writer = tf.summary.create_file_writer(os.path.join(os.fspath(log_dir), "train"))
+    run = os.path.join(os.fspath(log_dir), "train")
+    if tf is not None:
+        writer = tf.summary.create_file_writer(run)
+    else:
+        writer = _tensorboard_writer_class(f"log_dir={run!r}")(run)
     return DecisionSummaries(writer, owned=True)
 
 
@@ -74,14 +105,15 @@ def find_tensorboard(fit_callbacks):
 
 
 class DecisionSummaries:
-    """Writes AutoLR's scalars to one `tf.summary` writer.
+    """Writes AutoLR's scalars to one writer (`tf.summary`, else `tensorboard`'s).
 
     Writing is unconditional (`tf.summary.record_if(True)`): a TensorBoard
     callback with an integer `update_freq` installs its own recording
     condition for the whole of `fit`, which would otherwise drop most steps.
 
     Args:
-        writer: `tf.summary.SummaryWriter`.
+        writer: `tf.summary.SummaryWriter`, or `tensorboard.summary.Writer`
+            (without TensorFlow).
         owned: bool. True when created by AutoLR: closed at the end of `fit`.
             A writer the user gave is only flushed.
     """
@@ -121,14 +153,24 @@ class DecisionSummaries:
             self.writer.close()
 
     def _scalars(self, tag, steps, values):
+        if not _is_tf_writer(self.writer):  # tensorboard's own writer
+            for step, value in zip(steps, values):
+                self.writer.add_scalar(tag, float(value), int(step))
+            return
         with tf.device("/CPU:0"), self.writer.as_default(), \
                 tf.summary.record_if(True):
             for step, value in zip(steps, values):
                 tf.summary.write(tag, tf.constant(float(value), tf.float32),
-                                 step=int(step), metadata=_SCALAR_METADATA)
+                                 step=int(step), metadata=_scalar_metadata())
 
 
-# What `tf.summary.scalar` writes (TensorBoard's scalars plugin, version 0),
-# built here so that writing needs TensorFlow only, not the tensorboard package.
-_SCALAR_METADATA = summary_pb2.SummaryMetadata(
-    plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
+def _scalar_metadata():
+    """What `tf.summary.scalar` writes (TensorBoard's scalars plugin, version 0).
+
+    Built here so that writing needs TensorFlow only, not the tensorboard
+    package.
+    """
+    from tensorflow.core.framework import summary_pb2
+
+    return summary_pb2.SummaryMetadata(
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))

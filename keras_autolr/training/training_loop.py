@@ -1,7 +1,6 @@
 """`WarmupDriver`: AutoLR for a custom training loop (`strategy.run`)."""
 
 import numpy as np
-import tensorflow as tf
 
 from keras_autolr import _keras
 from keras_autolr import _validation
@@ -10,6 +9,7 @@ from keras_autolr.training import engine
 from keras_autolr.decision.controller import WarmupController
 from keras_autolr.training.engine import WarmupEngine
 from keras_autolr.schedule import AutoLRSchedule
+from keras_autolr._keras import tf
 
 
 class WarmupDriver:
@@ -96,7 +96,9 @@ class WarmupDriver:
         if verbose not in (0, 1):
             raise ValueError(f"`verbose` must be 0 or 1. Received verbose={verbose!r}")
         self.schedule = schedule
-        self.strategy = strategy or tf.distribute.get_strategy()
+        if strategy is None and tf is not None:
+            strategy = tf.distribute.get_strategy()
+        self.strategy = strategy  # None on JAX and torch: one host loop
         self.verbose = verbose
         schedule.build(self.strategy)
         # No model here: no snapshots, no rewind (the loop owns the weights).
@@ -154,7 +156,7 @@ class WarmupDriver:
             The `TestResult` of this worker's test if one ran now, else None.
         """
         steps = _validation.positive_int("steps", steps)
-        if isinstance(loss, tf.distribute.DistributedValues):
+        if tf is not None and isinstance(loss, tf.distribute.DistributedValues):
             raise TypeError(
                 "`loss` must be the global loss, one value: reduce it first "
                 "with `strategy.reduce('SUM', per_replica_loss, axis=None)` "
