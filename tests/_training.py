@@ -1,10 +1,33 @@
 """Small models, data and optimizers shared by the training tests."""
 
+import types
+
 import numpy as np
-import tensorflow as tf
 
 from keras_autolr._keras import IS_KERAS_3
 from keras_autolr._keras import keras
+from keras_autolr._keras import tf
+
+
+def _ops():
+    """`keras.ops` on Keras 3 (every backend); the same names over TensorFlow on Keras 2."""
+    if IS_KERAS_3:
+        return keras.ops
+    return types.SimpleNamespace(
+        where=tf.where, equal=tf.equal, greater_equal=tf.greater_equal,
+        reshape=tf.reshape, one_hot=tf.one_hot, cast=tf.cast, exp=tf.exp,
+        mean=tf.reduce_mean,
+        full_like=lambda x, value: tf.fill(tf.shape(x), tf.constant(value, x.dtype)))
+
+
+# The tensor math of the tests' losses, on the backend the suite runs on.
+ops = _ops()
+
+
+def nan_where(condition, value):
+    """`value`, NaN where `condition` holds: multiplied, so the gradients are NaN too."""
+    return value * ops.where(condition, ops.full_like(value, np.nan),
+                             ops.full_like(value, 1.0))
 
 
 def digits(seed=0):
@@ -48,7 +71,7 @@ def compile_digits(model, optimizer, **kwargs):
 
 def label_loss(y_true, y_pred):
     """Per-sample loss equal to the label: known exactly at every step."""
-    return tf.reshape(y_true, [-1]) + 0.0 * y_pred[:, 0]
+    return ops.reshape(ops.cast(y_true, y_pred.dtype), (-1,)) + 0.0 * y_pred[:, 0]
 
 
 def fit_small_digits(callbacks, epochs, batch_size=100, verbose=0):

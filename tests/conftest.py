@@ -1,10 +1,36 @@
-"""Shared fixtures: synthetic loss curves over the default warmup."""
+"""Shared fixtures: synthetic loss curves over the default warmup.
+
+Without TensorFlow (CI's jax and torch lanes: `pip install
+keras_autolr[jax]` or `[torch]`), a test module whose imports need it is
+reported as skipped, with the reason: those test TensorFlow's own features
+(`tf.distribute`, `tf.function`, `tf.train.Checkpoint`, Keras 2, tf.data,
+`tf.GradientTape` steps, the TensorFlow examples) or compare with
+TensorFlow's math. Every other module runs on the backend `KERAS_BACKEND`
+names.
+"""
+
+import importlib.util
 
 import numpy as np
 import pytest
 
 from keras_autolr import Options
 from keras_autolr import warmup
+
+_NO_TENSORFLOW = importlib.util.find_spec("tensorflow") is None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    """Without TensorFlow, a test module that needs it is skipped, with the reason."""
+    outcome = yield
+    report = outcome.get_result()
+    if (_NO_TENSORFLOW and report.failed and isinstance(collector, pytest.Module)
+            and "No module named 'tensorflow'" in str(report.longrepr)):
+        report.outcome = "skipped"
+        report.longrepr = (str(collector.path), 0,
+                           "Skipped: a TensorFlow test (TensorFlow is not installed)")
+
 
 PAPER = Options(peak="minimum", peak_factor=1.0)  # the paper's peak rule
 

@@ -2,12 +2,10 @@
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import keras_autolr
 from keras_autolr import AutoLR
 from keras_autolr import AutoLRSchedule
-from keras_autolr._keras import IS_KERAS_3
 from keras_autolr._keras import keras
 from keras_autolr import Options
 from tests import _training
@@ -85,6 +83,7 @@ def test_pair_form_uses_the_given_schedule():
 
 
 def test_budget_comes_from_total_steps_when_fit_cannot_tell():
+    tf = pytest.importorskip("tensorflow")  # a tf.data pipeline
     (x, y), _ = _training.digits()
     data = tf.data.Dataset.from_tensor_slices((x, y)).batch(64).repeat()
     model = _training.compile_digits(_training.mlp(), keras.optimizers.Adam())
@@ -94,6 +93,7 @@ def test_budget_comes_from_total_steps_when_fit_cannot_tell():
 
 
 def test_endless_dataset_without_a_budget_fails_before_the_first_step():
+    tf = pytest.importorskip("tensorflow")  # a tf.data pipeline
     (x, y), _ = _training.digits()
     # `filter` hides the cardinality, as a generator or a file stream does.
     data = tf.data.Dataset.from_tensor_slices((x, y)).batch(64).repeat()

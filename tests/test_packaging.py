@@ -21,13 +21,15 @@ OPTIONAL = {
     "tensorflow_addons": "LAMB on Keras 2 (the legacy extra); tests fall back without it",
     "jax": "the JAX backend (CI's jax lane): test_backends skips its JAX cases without it",
 }
+# What the README's block installs before its test command: the examples
+# extra (with TensorFlow), then the tests extra.
+README_EXTRAS = ("examples", "tests")
 # Import name -> distribution name, where they differ.
 DISTRIBUTION = {
     "sklearn": "scikit-learn",
     "tensorflow_probability": "tensorflow-probability",
     "tf_keras": "tf-keras",
-    "keras": "tensorflow",  # TensorFlow installs Keras
-    "h5py": "tensorflow",  # ... and Keras (3, and tf.keras 2) installs h5py
+    "h5py": "keras",  # Keras (3, and tf.keras 2) installs h5py
 }
 
 
@@ -126,11 +128,12 @@ def _imported_modules(folder):
 
 
 @pytest.mark.skipif(not hasattr(sys, "stdlib_module_names"), reason="needs Python >= 3.10")
-def test_the_tests_extra_brings_every_package_the_tests_import():
-    """The README's `pip install -e ".[tests]"` is all a fresh machine gets."""
+def test_the_readme_extras_bring_every_package_the_tests_import():
+    """The README's `pip install -e ".[examples]"` and `".[tests]"` are all a fresh machine gets."""
     config = _setup_cfg()
-    provided = (_requirements(config["options"]["install_requires"])
-                | _requirements(config["options.extras_require"]["tests"]))
+    provided = _requirements(config["options"]["install_requires"])
+    for extra in README_EXTRAS:
+        provided |= _requirements(config["options.extras_require"][extra])
     third_party = (_imported_modules("tests") - set(sys.stdlib_module_names)
                    - _local_modules() - set(OPTIONAL) - {"__future__"})
     missing = sorted(m for m in third_party
@@ -143,8 +146,23 @@ def test_the_tests_extra_brings_every_package_the_tests_import():
 
 def test_the_extras_a_user_is_told_about_exist():
     extras = _setup_cfg()["options.extras_require"]
-    for name in ("plot", "tensorboard", "examples", "tests", "docs"):
+    for name in ("plot", "tensorboard", "examples", "tests", "docs",
+                 "tensorflow", "jax", "torch"):
         assert name in extras, name
     assert "matplotlib" in _requirements(extras["plot"])
     assert "tensorboard" in _requirements(extras["tensorboard"])
     assert {"mkdocs", "mkdocs-material", "mkdocstrings"} <= _requirements(extras["docs"])
+
+
+def test_only_the_tensorflow_extras_bring_tensorflow():
+    """`pip install keras_autolr[jax]` or `[torch]` installs no TensorFlow (issue 24)."""
+    config = _setup_cfg()
+    extras = config["options.extras_require"]
+    base = _requirements(config["options"]["install_requires"])
+    for name in ("jax", "torch", "tests", "plot", "tensorboard"):
+        assert not {"tensorflow", "tf-keras"} & (base | _requirements(extras[name])), name
+    assert {"jax", "keras"} <= _requirements(extras["jax"])
+    assert {"torch", "keras"} <= _requirements(extras["torch"])
+    # The README's main job runs on TensorFlow: its extra brings it.
+    for name in ("tensorflow", "examples"):
+        assert {"tensorflow", "tf-keras"} <= _requirements(extras[name]), name
