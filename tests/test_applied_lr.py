@@ -22,6 +22,7 @@ import pytest
 from keras_autolr import AutoLR
 from keras_autolr._keras import keras
 from keras_autolr import Options
+from tests import _training
 
 TOTAL = 301  # one epoch: 100 executions of 3 steps, then one of 1
 BATCH = 2
@@ -43,6 +44,7 @@ def _formula(steps, switch_step, peak_lr):
 
 
 def _train(steps_per_execution):
+    _training.skip_unless_steps_per_execution(steps_per_execution)
     steps = np.arange(TOTAL)
     rng = np.random.default_rng(0)
     lr = _warmup_formula(np.minimum(steps, TOTAL // 2))

@@ -13,6 +13,7 @@ warmup has by then pushed the LR far past the valley on purpose, where
 summation-order differences grow chaotically; that changes no LR.
 """
 
+import importlib.util
 import os
 import sys
 
@@ -23,6 +24,11 @@ from keras_autolr._keras import IS_KERAS_3
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "distributed_workers"))
 import _launch  # noqa: E402
+
+# tf.distribute: TensorFlow's own (its workers import TensorFlow).
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("tensorflow") is None,
+    reason="a TensorFlow test (TensorFlow is not installed)")
 
 LOSS_RTOL = 2e-4
 LR_RTOL = 1e-6

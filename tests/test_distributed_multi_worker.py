@@ -21,6 +21,11 @@ from keras_autolr._keras import IS_KERAS_3
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "distributed_workers"))
 import _launch  # noqa: E402
 
+# tf.distribute: TensorFlow's own (its workers import TensorFlow).
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("tensorflow") is None,
+    reason="a TensorFlow test (TensorFlow is not installed)")
+
 SEEDS = "0,1,2,3"
 NATURAL_SEEDS = (0, 1, 2)
 DISAGREE_SEED = 3

@@ -12,6 +12,7 @@ from tests import _training
 
 
 def _label_model(spe):
+    _training.skip_unless_steps_per_execution(spe)
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
     model.compile(optimizer=keras.optimizers.SGD(), loss=_training.label_loss,

@@ -60,8 +60,9 @@ def test_non_finite_weights_are_never_kept():
 
 
 def _step(optimizer, model):
-    optimizer.apply_gradients(
-        [(np.ones_like(v.numpy()), v) for v in model.trainable_weights])
+    optimizer.apply_gradients(  # backend tensors (PyTorch takes no NumPy array)
+        [(_training.ops.convert_to_tensor(np.ones_like(v.numpy())), v)
+         for v in model.trainable_weights])
 
 
 def test_joint_optimizers_are_restored_together_on_the_first_ones_clock():
