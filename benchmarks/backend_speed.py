@@ -350,7 +350,8 @@ def table(results):
             f"| {r['callback_us_per_step_reading_every_execution']:.1f} us "
             f"| {r['schedule_us_per_eager_call']['autolr']:.0f} / "
             f"{r['schedule_us_per_eager_call']['cosine']:.0f} us "
-            f"| {c['median']:.3f} ({len(c['all'])} pairs, target <= 1.05) "
+            f"| {c['median']:.3f} ({len(c['all'])} pair"
+            f"{'s' if len(c['all']) != 1 else ''}, target <= 1.05) "
             f"| {c['fastest']:.3f} | {c['cpu_median']:.3f} "
             f"| {100 * c['hooks_share_median']:.1f} % "
             f"({100 * c['tests_share_median']:.1f} %) |")
