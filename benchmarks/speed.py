@@ -38,7 +38,6 @@ import sys
 import time
 
 import numpy as np
-import tensorflow as tf
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples"))
 
@@ -259,7 +258,7 @@ def main(argv=None):
         "date": datetime.date.today().isoformat(),
         "machine": f"{platform.processor() or platform.machine()}, "
                    f"{os.cpu_count()} cores",
-        "versions": {"tensorflow": tf.__version__, "keras": getattr(
+        "versions": {"tensorflow": _keras.tf.__version__ if _keras.tf else None, "keras": getattr(
             keras, "__version__", "2"), "python": platform.python_version()},
         "detector_test_ms": {str(k): v for k, v in tests.items()},
         "callback_us_per_step": per_step,

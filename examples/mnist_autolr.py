@@ -22,9 +22,9 @@ import platform
 import sys
 
 import numpy as np
-import tensorflow as tf
 
 import keras_autolr
+from keras_autolr import _keras
 from keras_autolr._keras import IS_KERAS_3
 from keras_autolr._keras import keras
 
@@ -153,7 +153,7 @@ def write_results(path, autolr, accuracy, args):
         "test_accuracy": float(accuracy),
         "versions": {
             "python": platform.python_version(),
-            "tensorflow": tf.__version__,
+            "tensorflow": _keras.tf.__version__ if _keras.tf else None,
             "keras": keras.__version__,
             "numpy": np.__version__,
             "keras_autolr": keras_autolr.__version__,
