@@ -501,7 +501,55 @@ measurement:
   inside its detector tests), steadier than a ratio of two wall times on a
   shared machine.
 """
-    return _page("Speed per backend", r["date"], body)
+    return _page("Speed per backend", r["date"], body + _backend_speed_gpu())
+
+
+def _backend_speed_gpu():
+    """The section of the GPU run (`benchmarks/results/backend_speed_gpu.json`)."""
+    g = _load("backend_speed_gpu.json")
+    if g is None:
+        return "\n## On a GPU\n\nNot measured: no GPU was available.\n"
+    import backend_speed
+
+    verdicts = ", ".join(
+        f"{b} {x['convnet']['median']:.2f} "
+        + ("(met)" if x["convnet"]["median"] <= 1.05 else "(**not met**)")
+        for b, x in g["backends"].items())
+    rows = "\n".join(
+        f"| {b} | {s['parameters'] / 1e6:.1f}M + Adam | {s['steps']} | "
+        f"{s['snapshots']} x {1000 * s['seconds_per_snapshot']:.0f} ms | "
+        f"{1000 * s['seconds_per_step']:.0f} ms | **{100 * s['share_of_fit']:.0f} %** "
+        f"(target 2 %) | {s['held_bytes'] / 2**20:.0f} MiB |"
+        for b, s in g["snapshots"].items())
+    return f"""
+## On a GPU ({g['date']})
+
+{g['device']}; the same command, `--backends jax,torch --pairs 3`
+(`benchmarks/results/backend_speed_gpu.json`).
+
+{backend_speed.table(g)}
+
+Target: the convnet's median pair ratio at 1.05 or less ({verdicts}). On
+JAX, AutoLR's hooks take 18-19 % of the GPU `fit`, of which its detector
+tests take 1.6 %: about 1.4 s of host work beside 6 s of training, not yet
+explained. The candidates, unmeasured: eager `keras.ops` calls on the host
+that JAX compiles once per new shape (an eager schedule call costs 3.8 ms
+there), and the reads of JAX's `fit` state (0.8 ms each).
+
+**The rewind's snapshots on a GPU** (`benchmarks/speed.py --only-snapshots`,
+the 54.6M-parameter MLP of the [speed page](speed.md), 200 steps, batch 256):
+
+| backend | model | steps | snapshots | time per step without them | copying / `fit` | held on the host |
+|---|---|---|---|---|---|---|
+{rows}
+
+The snapshots are host copies of the weights and the optimizer's slots.
+On a CPU they cost 1.3 % of that `fit` (19 copies of 190 ms beside 1.38 s
+steps, [speed page](speed.md)); on this GPU a step takes 18-39 ms and a
+copy to the host 0.9-1.1 s, so copying takes most of the `fit`. **The 2 %
+target is not met on a GPU**: the copies must stay on the device (or be
+taken far less often) before AutoLR suits large models on GPUs.
+"""
 
 
 # ------------------------------------------------------------------ find_lr

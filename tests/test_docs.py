@@ -1,6 +1,7 @@
 """The docs' examples run, every example is shown, and the README keeps its front-page shape."""
 
 import glob
+import importlib.util
 import os
 import re
 import subprocess
@@ -8,6 +9,7 @@ import sys
 
 import pytest
 
+from keras_autolr import _keras
 from keras_autolr._keras import IS_KERAS_3
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -69,6 +71,11 @@ def test_readme_names_no_private_module():
                     "(keras.optimizers.Lamb, keras.ops); the legacy lane has Keras 2")
 @pytest.mark.parametrize("path", EXAMPLES, ids=os.path.basename)
 def test_example_runs(path, tmp_path):
+    source = _read(path)
+    if _keras.tf is None and importlib.util.find_spec("tensorflow") is None and (
+            "import tensorflow" in source or "keras.callbacks.TensorBoard" in source):
+        pytest.skip("a TensorFlow example (tf.GradientTape, tf.distribute, or "
+                    "Keras' TensorBoard callback, which writes through tf.summary)")
     env = dict(os.environ, MPLBACKEND="Agg", TF_CPP_MIN_LOG_LEVEL="2")
     done = subprocess.run([sys.executable, path], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=300)

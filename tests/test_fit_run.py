@@ -111,6 +111,7 @@ def _warnings_of(function):
 
 def _poisoned_fit():
     """Digits MLP with Adam; every loss from step 200 on is NaN."""
+    _training.skip_if_the_loss_reads_the_optimizer()
     x, y = _digits()
     model = _training.mlp()
     optimizer = keras.optimizers.Adam()

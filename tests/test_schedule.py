@@ -4,10 +4,13 @@ import math
 
 import numpy as np
 import pytest
-import tensorflow as tf
-
 from keras_autolr import AutoLRSchedule
 from keras_autolr._keras import keras
+from keras_autolr._keras import tf
+
+# `tf.function`: the tests of a traced schedule are TensorFlow's.
+needs_tensorflow = pytest.mark.skipif(
+    tf is None, reason="a TensorFlow test (tf.function; the backend is not TensorFlow)")
 
 T = 1000  # budget
 W = 500  # floor(0.5 * T)
@@ -28,6 +31,10 @@ def cosine(t, s, p, end=T):
 
 
 def evaluate(schedule, steps, jit):
+    if tf is None:  # JAX, torch: eager keras.ops (tests/test_backends.py compiles)
+        if jit:
+            pytest.skip("XLA through tf.function: TensorFlow's")
+        return keras.ops.convert_to_numpy(schedule(np.asarray(steps, "int32")))
     fn = tf.function(lambda s: schedule(s), jit_compile=jit)
     return fn(tf.constant(steps, tf.int64)).numpy()
 
@@ -77,6 +84,7 @@ def test_lr_is_exactly_zero_at_and_after_the_end_of_the_budget(decay):
     assert evaluate(schedule, [T - 1], jit=False)[0] > 0.0
 
 
+@needs_tensorflow
 def test_switch_takes_effect_without_retracing():
     schedule = AutoLRSchedule(total_steps=T)
     schedule.build()  # as AutoLR does in on_train_begin
@@ -128,6 +136,7 @@ def test_model_save_and_load_keep_the_schedule_working(tmp_path):
     loaded.fit(np.ones((8, 3)), np.ones((8, 1)), epochs=1, verbose=0)
 
 
+@needs_tensorflow
 def test_budget_must_be_known_before_a_traced_use():
     with pytest.raises(ValueError, match="total_steps"):
         tf.function(AutoLRSchedule())(tf.constant(0))

@@ -152,3 +152,4 @@ def test_log_dir_without_tensorflow_or_tensorboard_fails_before_training():
     done = _run(script, _backend(), blocked=("tensorflow", "tensorboard"))
     assert "pip install tensorboard" in done.stdout
     assert "log_dir='logs" in done.stdout
+

@@ -16,13 +16,14 @@ import signal
 import sys
 
 import numpy as np
-import tensorflow as tf
-
-tf.config.experimental.enable_op_determinism()
 
 import keras_autolr  # noqa: E402
 from keras_autolr import Options  # noqa: E402
 from keras_autolr._keras import keras  # noqa: E402
+from keras_autolr._keras import tf  # noqa: E402
+
+if tf is not None:  # JAX and torch on CPU are deterministic as they are
+    tf.config.experimental.enable_op_determinism()
 from tests import _training  # noqa: E402
 
 EPOCHS, BATCH = 8, 128  # 11 steps per epoch, 88 steps
