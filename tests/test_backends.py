@@ -278,3 +278,75 @@ def test_find_lr_suggests_and_puts_the_model_back_bit_for_bit(backend):
     run = _run(backend, "find_lr.py")
     assert run["steps"] >= 20 and 1e-7 < run["suggestion"] < 10.0
     assert run["weights_restored"] and run["optimizer_restored"]
+
+
+# ------------------------------------------------- several optimizers (GAN)
+GAN_STEPS_PER_EPOCH, GAN_EPOCHS = 14, 4  # gan.py: 1,400 digits in batches of 100
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gan_autolr_on_the_unused_compiled_optimizer_fails_after_one_step(backend):
+    # keras.io's GAN: `compile()` leaves RMSprop as `model.optimizer`, which
+    # the custom step never applies.
+    run = _run(backend, "gan.py")["unused"]
+    assert "did not take a step" in run["error"]
+    assert "AutoLR(optimizer=[d_optimizer, g_optimizer]" in run["error"]
+    assert "Received optimizer=<" in run["error"] and "RMSprop" in run["error"]
+    assert run["d_iterations"] == 1  # one step, then the error
+    # The compiled optimizer's own LR (RMSprop's default) is back.
+    assert not run["compiled_lr_is_schedule"]
+    assert run["compiled_lr"] == pytest.approx(1e-3)
+
+
+def _per_step_losses(running_means):
+    """The loss of each step, from `fit`'s running means of each epoch."""
+    return np.concatenate([
+        np.diff(np.asarray(means, np.float64) * np.arange(1, len(means) + 1),
+                prepend=0.0)
+        for means in running_means])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gan_both_optimizers_share_one_schedule_driven_by_the_monitored_loss(backend):
+    run = _run(backend, "gan.py")["both"]
+    steps = GAN_STEPS_PER_EPOCH * GAN_EPOCHS
+    assert run["d_lr_is_schedule"] and run["g_lr_is_schedule"]
+    assert run["d_iterations"] == run["g_iterations"] == steps
+    assert run["total_steps"] == steps
+    # AutoLR recorded the step losses of `g_loss`, the generator's Mean.
+    means = run["logged_g_loss"]
+    # float32 running means: undoing the mean multiplies their rounding by
+    # the step count (up to 14 ulps of the largest), as on TensorFlow.
+    largest = max(abs(m) for epoch in means for m in epoch)
+    atol = GAN_STEPS_PER_EPOCH * float(np.spacing(np.float32(largest)))
+    np.testing.assert_allclose(run["record_loss"], _per_step_losses(means),
+                               rtol=1e-4, atol=atol)
+    assert run["tests"] > 0
+    assert run["weights_finite"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gan_one_optimizer_given_leaves_the_other_at_its_own_lr(backend):
+    run = _run(backend, "gan.py")["one"]
+    assert run["g_lr_is_schedule"] and not run["d_lr_is_schedule"]
+    assert run["d_lr"] == pytest.approx(3e-4)  # gan.py's OWN_LR
+    assert len(run["record_loss"]) == GAN_STEPS_PER_EPOCH * GAN_EPOCHS
+    assert np.isfinite(run["record_loss"]).all()
+    assert run["weights_finite"]
+
+
+# ------------------------------------------------- other LR callbacks
+@pytest.mark.parametrize("other", ["ReduceLROnPlateau", "LearningRateScheduler"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_lr_setting_callback_in_the_same_fit_is_refused_before_training(
+        backend, other):
+    run = _run(backend, "other_callbacks.py")[other]
+    assert run["error"] is not None
+    assert f"AutoLR and {other} are in the same `fit`" in run["error"]
+    assert "learning rate of Adam" in run["error"]
+    assert run["iterations"] == 0  # not a step trained
+    # The optimizer's own LR is back: the same fit without AutoLR runs.
+    assert not run["lr_is_schedule"]
+    assert run["lr_after_error"] == pytest.approx(1e-3)
+    assert run["lr_after_fit_without_autolr"] == pytest.approx(
+        5e-4 if other == "LearningRateScheduler" else 1e-3)
