@@ -12,10 +12,28 @@ with `KERAS_BACKEND` set (Keras picks its backend once per process):
   sum over the run equals the schedule's formula with the decision taken,
   over the steps the rewind kept, which holds only if the switch and the
   rewind, written by the host mid-epoch, reached the next compiled step.
+  History's `learning_rate` at each epoch end is the next step's LR.
 - checkpoint.py: the decision survives a `.weights.h5` round trip, a
-  `.keras` file and `BackupAndRestore`, and
+  `.keras` file, a `.keras` file written by `ModelCheckpoint` and
+  `BackupAndRestore`, and
   files saved without AutoLR load into an optimizer with it, and the
   other way round, with the optimizer's slots and no warning.
+- gan.py: keras.io's GAN (two optimizers, a custom `train_step` in the
+  backend's idiom): `AutoLR()` on the unused compiled optimizer fails after
+  one step, naming `AutoLR(optimizer=[d_optimizer, g_optimizer]...)`; both
+  optimizers given share one schedule driven by `g_loss`; one given leaves
+  the other at its own LR.
+- other_callbacks.py: `ReduceLROnPlateau` or `LearningRateScheduler` in the
+  same `fit` is refused before the first step, the optimizer's own LR put
+  back.
+- resume_fit.py: SIGKILLed mid-epoch beside `BackupAndRestore`, then
+  restarted: every step's LR, the decision and (killed after the switch)
+  the final weights equal the uninterrupted run's, bit for bit. Two strict
+  xfails: killed during warmup, the restarted run rewinds to another
+  snapshot, so its weights differ; and it reports another rewind step.
+- nan_fit.py: a NaN loss mid-warmup is restored from the newest snapshot
+  with one warning, and the run goes on to a detected switch, its weights
+  finite.
 
 JAX runs with the interpreter named by `KERAS_AUTOLR_JAX_PYTHON`, else this
 one if it has jax (CI's jax lane); torch with this interpreter. A backend that is not installed is skipped, with the
@@ -238,6 +256,13 @@ def test_keras_file_keeps_the_decision(backend):
     run = _run(backend, "checkpoint.py")
     assert run["keras_file_switch"] == [3, pytest.approx(0.02)]
     _assert_decays_over(run["keras_file_bias"])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_model_checkpoint_keras_file_keeps_the_decision(backend):
+    run = _run(backend, "checkpoint.py")
+    assert run["model_checkpoint_switch"] == [3, pytest.approx(0.02)]
+    _assert_decays_over(run["model_checkpoint_bias"])
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
