@@ -3,7 +3,8 @@
 Run by tests/test_backends.py in a fresh process, as tests/test_checkpoint_state.py
 does on TensorFlow: a model whose schedule switched at SWITCH with PEAK is
 saved, and a fresh model with `AutoLR` set loads it and decays from there
-(`.weights.h5`, `.keras`, `BackupAndRestore`);
+(`.weights.h5`, `.keras`, a `.keras` file of `ModelCheckpoint`,
+`BackupAndRestore`);
 files written without AutoLR load into an optimizer with it, and the other
 way round, with the optimizer's slots restored and no warning.
 
@@ -147,6 +148,19 @@ def main():
     fit(model, [autolr, bias], epochs=3, initial_epoch=2)
     out["keras_file_switch"] = [autolr.switch_step, autolr.peak_lr]
     out["keras_file_bias"] = bias.seen
+    # `keras.callbacks.ModelCheckpoint` writing a `.keras` file at each epoch
+    # end, loaded by `load_model` for the next fit.
+    checkpoint = os.path.join(tmp, "checkpoint.keras")
+    saved_checkpoint = model_with(momentum=0.0)
+    autolr = keras_autolr.AutoLR(total_steps=TOTAL, verbose=0)
+    fit(saved_checkpoint, [autolr, Switch(autolr),
+                           keras.callbacks.ModelCheckpoint(checkpoint)], epochs=2)
+    model = keras.models.load_model(
+        checkpoint, custom_objects={"mean_prediction": mean_prediction})
+    autolr, bias = keras_autolr.AutoLR(total_steps=TOTAL, verbose=0), EpochBias()
+    fit(model, [autolr, bias], epochs=3, initial_epoch=2)
+    out["model_checkpoint_switch"] = [autolr.switch_step, autolr.peak_lr]
+    out["model_checkpoint_bias"] = bias.seen
     backup = os.path.join(tmp, "backup")
     saved_backup = model_with(momentum=0.0)
     autolr = keras_autolr.AutoLR(total_steps=TOTAL, verbose=0)

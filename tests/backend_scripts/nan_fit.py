@@ -1,0 +1,70 @@
+"""A NaN loss mid-warmup, restored from a snapshot, on the backend of `KERAS_BACKEND`.
+
+As tests/test_divergence.py on TensorFlow, run by tests/test_backends.py:
+a digits MLP with Adam and `AutoLR()`, fed by a generator whose batch
+number `NAN_STEP` (counted over the whole fit) has NaN sample weights, so
+that step's loss and gradients are NaN, and the weights with them. Prints JSON: the warnings
+given, the faults and the decision, whether the weights are finite at the
+end, and the last epoch's loss.
+"""
+
+import json
+import warnings
+
+import numpy as np
+
+import keras
+import keras_autolr
+from digits_fit import digits
+
+EPOCHS, BATCH, STEPS_PER_EPOCH = 12, 64, 22  # 1,408 digits, 264 steps
+NAN_STEP = 30  # mid-warmup: the second epoch
+
+
+def batches(x, y):
+    """The batches of every epoch in order; the weights of step NAN_STEP are NaN.
+
+    NaN sample weights, not NaN inputs: TensorFlow's ReLU turns a NaN into 0.
+    """
+    step = 0
+    while True:
+        for start in range(0, len(x), BATCH):
+            weights = np.full(BATCH, np.nan if step == NAN_STEP else 1.0, "float32")
+            yield x[start:start + BATCH], y[start:start + BATCH], weights
+            step += 1
+
+
+def main():
+    x, y = digits()
+    x, y = x[:STEPS_PER_EPOCH * BATCH], y[:STEPS_PER_EPOCH * BATCH]
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(128, activation="relu"),
+                              keras.layers.Dense(10)])
+    model.compile(optimizer=keras.optimizers.Adam(),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    autolr = keras_autolr.AutoLR(verbose=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = model.fit(batches(x, y), steps_per_epoch=STEPS_PER_EPOCH,
+                            epochs=EPOCHS, verbose=0, callbacks=[autolr])
+    decision = autolr.decision
+    print(json.dumps({
+        "backend": keras.backend.backend(),
+        "nan_step": NAN_STEP,
+        "warnings": [str(w.message) for w in caught
+                     if issubclass(w.category, RuntimeWarning)],
+        "faults": [list(fault) for fault in decision.faults],
+        "switch_step": decision.switch_step,
+        "reason": decision.reason,
+        "warmup_steps": decision.warmup_steps,
+        "min_lr": autolr.schedule.min_lr,
+        "max_lr": autolr.schedule.max_lr,
+        "record_steps": len(autolr.record.loss),
+        "weights_finite": all(bool(np.isfinite(keras.ops.convert_to_numpy(w)).all())
+                              for w in model.weights),
+        "epoch_losses": history.history["loss"],
+    }))
+
+
+if __name__ == "__main__":
+    main()
