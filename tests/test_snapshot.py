@@ -1,6 +1,7 @@
 """`SnapshotRing`: copies held, restored exactly, bounded, buffers reused."""
 
 import numpy as np
+import pytest
 
 from keras_autolr._keras import keras
 from keras_autolr.training.snapshot import JointOptimizers
@@ -82,3 +83,23 @@ def test_joint_optimizers_are_restored_together_on_the_first_ones_clock():
     for now, then in zip(_values(joint.variables), slots):
         np.testing.assert_array_equal(now, then)
     assert int(other.iterations.numpy()) == 2  # neither clock is rewound
+
+
+def test_put_holds_a_copy_that_fits_and_refuses_one_that_does_not():
+    model, (x, y) = _trained_model()
+    ring = SnapshotRing(model, model.optimizer)
+    ring.take(2)
+    weights, slots = ring.held(2)
+    other = SnapshotRing(model, model.optimizer)
+    other.put(2, [w.copy() for w in weights], [s.copy() for s in slots])
+    model.fit(x[:128], y[:128], batch_size=64, epochs=1, verbose=0)
+    assert other.restore(2)
+    for now, then in zip(_values(model.weights), weights):
+        np.testing.assert_array_equal(now, then)
+    with pytest.raises(ValueError, match="has 1 weights; this model has"):
+        other.put(3, weights[:1], slots)
+    with pytest.raises(ValueError, match=r"does not fit .*float64"):
+        other.put(3, [weights[0].astype("float64")] + weights[1:], slots)
+    with pytest.raises(ValueError, match="optimizer variables"):
+        other.put(3, weights, slots[:-1])
+    assert other.steps == [2]  # unchanged

@@ -90,3 +90,17 @@ def test_corrupt_state_in_fit_fails_before_training(tmp_path):
     assert int(model.optimizer.iterations.numpy()) == 2
     for before, after in zip(weights, model.weights):
         np.testing.assert_array_equal(before, after.numpy())
+
+
+def test_the_snapshot_steps_round_trip_and_an_older_file_has_none(tmp_path):
+    path = str(tmp_path / state.FILENAME)
+    losses = np.linspace(2.0, 1.0, 30)
+    decision = {"switch_step": None, "peak_lr": None, "reason": None,
+                "restored_step": None}
+    state.save(path, losses, [30], [True], FINGERPRINT, decision,
+               snapshot_steps=[13, 26])
+    saved = state.load_state(path, FINGERPRINT)
+    assert saved.snapshot_steps == [13, 26] and saved.decision == decision
+    assert len(state.load(path, FINGERPRINT)) == 4
+    _save(path)  # without the list, as an older keras_autolr wrote it
+    assert state.load_state(path, FINGERPRINT).snapshot_steps is None

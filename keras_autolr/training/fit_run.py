@@ -33,6 +33,7 @@ from keras_autolr.training.loss_reader import ExecutionLossReader
 from keras_autolr.training.loss_reader import MissingLossError
 from keras_autolr.training.snapshot import JointOptimizers
 from keras_autolr.training.snapshot import SnapshotRing
+from keras_autolr.training.snapshot_files import SnapshotFiles
 
 
 class FitRun:
@@ -103,6 +104,12 @@ class FitRun:
         self._reader = ExecutionLossReader(self.model, autolr.monitor)
         self.snapshot = SnapshotRing(self.model, optimizers[0] if len(optimizers) == 1
                                      else JointOptimizers(optimizers))
+        # The snapshots the rewind may still use, saved with the state and
+        # put back on resume. Not across workers: each would need the
+        # chief's files (a resume there takes new ones, as each worker).
+        self._snapshot_files = None
+        if self._state_dir is not None and not distributed.is_multi_worker(strategy):
+            self._snapshot_files = SnapshotFiles(self._state_dir)
         # The step counter is read at the first epoch, after every
         # callback's on_train_begin: BackupAndRestore may restore it.
         self._synced = False
@@ -167,7 +174,8 @@ class FitRun:
             logs["learning_rate"] = float(self.schedule(self.steps_seen))
         if self._state_dir is not None and distributed.writes_files(self._strategy):
             # The chief's copy (every worker agrees on it).
-            resume.save(self._state_dir, self.controller, self._fingerprint())
+            resume.save(self._state_dir, self.controller, self._fingerprint(),
+                        self.snapshot, self._snapshot_files)
 
     def end(self):
         """The `fit` ends: no held count, no non-finite weights, claims off.
@@ -244,10 +252,11 @@ class FitRun:
         # A resumed run: the saved record replayed up to `start` (resume.py).
         path = resume.state_to_restore(self._state_dir, autolr.controller, start)
         if path is not None:
+            # With the snapshots saved beside the state, in the ring again.
             autolr.controller = resume.restore(
                 path, self._fingerprint(),
                 functools.partial(self._new_controller, restored_schedule=False),
-                start)
+                start, self.snapshot, self._snapshot_files)
             if autolr.verbose >= 2:
                 self._print(resume.resumed_message(path, autolr.controller, start))
         elif autolr.controller is None or autolr.controller.record.n_steps > start:
@@ -271,10 +280,12 @@ class FitRun:
             controller, self._strategy, execute=self._execute,
             on_test=self._on_test, on_switch=self._apply_switch,
             on_fault=self._warn_fault)
-        # Snapshots live in this process's memory: a new or resumed fit
-        # starts with none, and takes one now.
-        self.snapshot.clear()
-        controller.forget_snapshots()
+        # Snapshots live in this process's memory: a new fit starts with
+        # none, and takes one now; a resumed one holds those saved with the
+        # state (none when there are none to use: resume.restore).
+        if path is None:
+            self.snapshot.clear()
+            controller.forget_snapshots()
         # Every worker starts from the chief's decision, e.g. after a resume
         # whose replayed tests differed (distributed.py).
         self._engine.start()

@@ -10,15 +10,23 @@ step `start`:
 
 ```python
 state_dir = resume.state_dir(backup_dir, fit_callbacks)
+files = SnapshotFiles(state_dir)
 path = resume.state_to_restore(state_dir, controller, start)
 if path is not None:
-    controller = resume.restore(path, options, new_controller, start)
+    controller = resume.restore(path, options, new_controller, start,
+                                ring, files)
 ...  # training; at each epoch end:
-resume.save(state_dir, controller, options)
+resume.save(state_dir, controller, options, ring, files)
 ```
+
+The snapshots the rewind may still use are saved too (snapshot_files.py)
+and put back into the ring, with the rewind already made
+(`restored_step`): a resumed run rewinds to the same copy, and reports the
+same decision, as an uninterrupted one.
 """
 
 import os
+import warnings
 
 from keras_autolr.training import engine
 from keras_autolr.training import siblings
@@ -85,8 +93,14 @@ def state_to_restore(state_dir, controller, start):
     return None
 
 
-def restore(path, options, new_controller, start):
+def restore(path, options, new_controller, start, ring=None, files=None):
     """A controller brought back to step `start` from the state file at `path`.
+
+    With `ring` and `files`, the snapshots saved with the state go back
+    into `ring`, and the controller holds them as the uninterrupted run
+    did; otherwise, or when they cannot be read (a warning says so), the
+    ring is empty and the controller plans from none (the rewind then goes
+    to a snapshot taken after the resume).
 
     Args:
         path: the state file (`state_to_restore`).
@@ -94,15 +108,62 @@ def restore(path, options, new_controller, start):
         new_controller: callable returning a fresh `WarmupController`,
             called once the file is read and checked.
         start: int. The step the restored weights are at.
+        ring: `SnapshotRing` or None.
+        files: `SnapshotFiles` or None.
 
     Raises:
         StateFileError: the file is unreadable or from other `options`
             (before `new_controller` is called).
     """
-    saved = load(path, options)
+    saved = state_lib.load_state(path, options)
     controller = new_controller()
-    replay(saved, controller, start)
+    replay(saved[:3], controller, start)
+    _restore_rewind(saved.decision, controller)
+    if ring is not None:
+        ring.clear()
+    if ring is None or files is None or not _restore_snapshots(
+            path, saved, controller, ring, files, start):
+        controller.forget_snapshots()
     return controller
+
+
+def _restore_rewind(decision, controller):
+    """The rewind the saved run made, when the replay reaches its switch.
+
+    The replay plans its own rewind, from the snapshots it would have held
+    had the run never stopped; the run's own may have been others (each
+    `fit`, each resume, takes one at its start).
+    """
+    if ("restored_step" in decision and not controller.warming_up
+            and decision.get("switch_step") == controller.switch_step):
+        step = decision["restored_step"]
+        controller.restored_step = None if step is None else int(step)
+
+
+def _restore_snapshots(path, saved, controller, ring, files, start):
+    """Puts the saved snapshots into `ring`; False when there are none to use."""
+    steps = saved.snapshot_steps
+    if not steps or not controller.warming_up:
+        return False  # an older file, none held, or the rewind is made
+    if len(saved.losses) != start:
+        warnings.warn(
+            f"AutoLR: the snapshots saved with {path} are of step "
+            f"{len(saved.losses)}, the weights restored of step {start}; "
+            f"the rewind uses snapshots taken from step {start} on.",
+            UserWarning, stacklevel=2)
+        return False
+    try:
+        files.load(ring, steps)
+    except state_lib.StateFileError as error:
+        warnings.warn(
+            f"AutoLR: the snapshots saved with {path} could not be restored "
+            f"({error}); the rewind uses snapshots taken from step {start} on, "
+            "so it may go to another step than in an uninterrupted run.",
+            UserWarning, stacklevel=2)
+        return False
+    controller.forget_snapshots()  # the replay's plan, and its actions
+    controller.snapshot_steps = list(steps)
+    return True
 
 
 def budget_spent_message(start, total, epoch, params=None):
@@ -139,14 +200,36 @@ def budget_spent_message(start, total, epoch, params=None):
     return message
 
 
-def save(state_dir, controller, options):
-    """Writes the controller's record and decision to `state_dir` (atomically)."""
+def save(state_dir, controller, options, ring=None, files=None):
+    """Writes the controller's record and decision to `state_dir` (atomically).
+
+    With `ring` and `files`, while warming up, the snapshots the controller
+    holds are written first (each once), and the state file lists them;
+    after the switch none is needed: the rewind is made. A snapshot that
+    cannot be written (a full disk) is a warning, not an error: the state
+    is saved without snapshots, and a resume takes new ones.
+    """
+    steps = None
+    if ring is not None and files is not None:
+        steps = ([s for s in controller.snapshot_steps if s in ring.steps]
+                 if controller.warming_up else [])
+        try:
+            files.save(ring, steps)
+        except OSError as error:
+            warnings.warn(
+                f"AutoLR: the snapshots for the rewind could not be saved in "
+                f"{state_dir} ({error}); a resumed run takes new ones.",
+                RuntimeWarning, stacklevel=2)
+            steps = None
     state_lib.save(
         state_lib.state_path(state_dir), controller.record.values,
         controller.ends, controller.observed, options,
         {"switch_step": controller.switch_step, "peak_lr": controller.peak_lr,
-         "reason": controller.reason},
+         "reason": controller.reason, "restored_step": controller.restored_step},
+        snapshot_steps=steps,
     )
+    if files is not None:  # the files the state no longer lists
+        files.prune(steps or [])
 
 
 def load(path, options):

@@ -132,6 +132,43 @@ class SnapshotRing:
     def clear(self):
         self._held.clear()
 
+    def held(self, step):
+        """The copy labelled `step`: `(weights, slots)`, lists of NumPy arrays.
+
+        The arrays are the ring's own buffers: read them, do not write them.
+        """
+        return self._held[step]
+
+    def put(self, step, weights, slots):
+        """Holds a copy made elsewhere (a saved one, snapshot_files.py) as `step`.
+
+        Args:
+            step: int. The optimizer step the copy belongs to.
+            weights: list of arrays, one per `model.weights`, in order.
+            slots: list of arrays, one per optimizer variable the ring
+                copies (moments; not the step counter), in order.
+
+        Raises:
+            ValueError: the copy does not fit this model and optimizer (a
+                count, a shape or a dtype differs); the ring is unchanged.
+        """
+        for what, variables, values in (
+                ("weights", list(self.model.weights), weights),
+                ("optimizer variables", self._optimizer_variables(), slots)):
+            if len(values) != len(variables):
+                raise ValueError(
+                    f"The copy of step {step} has {len(values)} {what}; this "
+                    f"model has {len(variables)}.")
+            for variable, value in zip(variables, values):
+                shape = tuple(int(d) for d in variable.shape)
+                if tuple(value.shape) != shape or str(value.dtype) != _dtype_name(variable):
+                    raise ValueError(
+                        f"The copy of step {step} does not fit "
+                        f"{getattr(variable, 'path', getattr(variable, 'name', '?'))}: "
+                        f"{value.dtype}{list(value.shape)} there, "
+                        f"{_dtype_name(variable)}{list(shape)} here.")
+        self._held[int(step)] = (list(weights), list(slots))
+
 
 class JointOptimizers:
     """Several optimizers seen as one by `SnapshotRing`: their state, one clock.
@@ -218,6 +255,12 @@ def _finite(array):
     if array.size == 0 or not np.issubdtype(array.dtype, np.floating):
         return True
     return bool(np.isfinite(np.max(array)) and np.isfinite(np.min(array)))
+
+
+def _dtype_name(variable):
+    """The dtype's name (`"float32"`) of a Keras 3 variable or a tf.Variable."""
+    dtype = variable.dtype
+    return str(getattr(dtype, "name", dtype))
 
 
 def _dtype(variable):

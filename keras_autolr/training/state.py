@@ -10,10 +10,17 @@ were, by construction. A state written after the weights (a kill between
 two saves) is cut at the weights' step; steps the state lacks are unknown
 losses (no test uses them).
 
-The file (`autolr_state.npz`) is written to a temporary name and renamed
-over the old one, so a kill during the write leaves the previous state.
+The snapshots the rewind may still use (snapshot.py) are kept beside it,
+one file per snapshot (`autolr_snapshot_<step>.npz`), which the state
+file lists: a restore puts them back into the `SnapshotRing`, and the
+rewind goes to the same copy as in an uninterrupted run. A file saved
+without that list (an older keras_autolr) resumes with new snapshots.
+
+Every file is written to a temporary name and renamed over the old one,
+so a kill during the write leaves the previous one.
 """
 
+import collections
 import json
 import os
 import zipfile
@@ -25,6 +32,14 @@ VERSION = 1
 FILENAME = "autolr_state.npz"
 
 
+SavedState = collections.namedtuple(
+    "SavedState", ["losses", "ends", "observed", "decision", "snapshot_steps"])
+SavedState.__doc__ = """A state file's content (`load_state`).
+
+`snapshot_steps` is the list of the steps whose snapshots were saved
+beside it, or None in a file saved without the list (older versions)."""
+
+
 class StateFileError(ValueError):
     """A state file that is corrupt, truncated, foreign or from other options."""
 
@@ -33,7 +48,28 @@ def state_path(backup_dir):
     return os.path.join(backup_dir, FILENAME)
 
 
-def save(path, losses, ends, observed, fingerprint, decision):
+def write_npz(path, **arrays):
+    """Writes `arrays` to an `.npz` file atomically: a temporary file, then a rename."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):  # the write failed (disk full): no litter
+            os.remove(tmp)
+
+
+def json_array(value):
+    """`value` as JSON in a uint8 array (an `.npz` entry needing no pickle)."""
+    return np.frombuffer(json.dumps(value).encode(), np.uint8)
+
+
+def save(path, losses, ends, observed, fingerprint, decision, snapshot_steps=None):
     """Writes the state atomically: a temporary file, then a rename.
 
     Args:
@@ -42,28 +78,38 @@ def save(path, losses, ends, observed, fingerprint, decision):
         ends: int array, steps after which the host observed losses.
         observed: bool array, False where a segment's losses were never seen.
         fingerprint: dict of the options that shape the decision.
-        decision: dict with `switch_step`, `peak_lr`, `reason`.
+        decision: dict with `switch_step`, `peak_lr`, `reason` and
+            `restored_step`.
+        snapshot_steps: list of int or None. The steps of the snapshots
+            saved beside the file (snapshot.py), in the order held.
     """
     meta = {"format": FORMAT, "version": VERSION, "fingerprint": fingerprint,
             "decision": decision, "n_steps": int(len(losses))}
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as f:
-        np.savez(f, losses=np.asarray(losses, np.float64),
-                 ends=np.asarray(ends, np.int64),
-                 observed=np.asarray(observed, bool),
-                 meta=np.frombuffer(json.dumps(meta).encode(), np.uint8))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    if snapshot_steps is not None:
+        meta["snapshot_steps"] = [int(s) for s in snapshot_steps]
+    write_npz(path, losses=np.asarray(losses, np.float64),
+              ends=np.asarray(ends, np.int64),
+              observed=np.asarray(observed, bool), meta=json_array(meta))
 
 
 def load(path, fingerprint):
     """Reads a state file and checks it belongs to this run.
 
     Returns:
-        `(losses, ends, observed, decision)`.
+        `(losses, ends, observed, decision)`: `load_state` without the
+        snapshot steps.
+
+    Raises:
+        StateFileError: see `load_state`.
+    """
+    return tuple(load_state(path, fingerprint)[:4])
+
+
+def load_state(path, fingerprint):
+    """Reads a state file and checks it belongs to this run.
+
+    Returns:
+        A `SavedState`.
 
     Raises:
         StateFileError: the file is corrupt or truncated, is not an AutoLR
@@ -108,4 +154,10 @@ def load(path, fingerprint):
                 f"{key}={saved.get(key)!r} there, {key}={fingerprint.get(key)!r} "
                 f"here. Use the same options to resume, or {advice[0].lower()}"
                 f"{advice[1:]}")
-    return losses, ends, observed, meta.get("decision", {})
+    steps = meta.get("snapshot_steps")
+    if steps is not None and not (
+            isinstance(steps, list) and all(isinstance(s, int) for s in steps)):
+        raise StateFileError(
+            f"The AutoLR state file {path} is inconsistent (snapshot steps "
+            f"{steps!r}). {advice}")
+    return SavedState(losses, ends, observed, meta.get("decision", {}), steps)

@@ -8,6 +8,9 @@
 
 Appends `step lr` to OUT_DIR/lr.txt before every step (the LR that step
 trains with, read from the schedule's state), so the record survives a kill.
+At the end, writes the decision (switch step, peak LR, reason, the
+rewind's step) to OUT_DIR/decision.txt and the final weights to
+OUT_DIR/weights.npz.
 """
 
 import argparse
@@ -99,7 +102,10 @@ def main():
               callbacks=callbacks, initial_epoch=initial_epoch)
     with open(os.path.join(args.out, "decision.txt"), "w") as f:
         f.write(f"{autolr.switch_step} {np.float64(autolr.peak_lr).hex()} "
-                f"{autolr.decision.reason}\n")
+                f"{autolr.decision.reason} {autolr.decision.restored_step}\n")
+    # The final weights, bit for bit (a file per run: weights.npz).
+    np.savez(os.path.join(args.out, "weights.npz"),
+             *[np.asarray(w.numpy()) for w in model.weights])
     return 0
 
 
