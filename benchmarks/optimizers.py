@@ -340,10 +340,11 @@ def _decision_text(record):
 def _environment():
     import platform
 
-    import tensorflow as tf
+    from keras_autolr import _keras
 
-    return dict(python=platform.python_version(), tensorflow=tf.__version__,
-                keras=getattr(keras, "__version__", "2"),
+    return dict(python=platform.python_version(),
+                tensorflow=_keras.tf.__version__ if _keras.tf else None,
+                backend=_keras.BACKEND, keras=getattr(keras, "__version__", "2"),
                 keras_autolr=keras_autolr.__version__, cpu_count=os.cpu_count())
 
 
