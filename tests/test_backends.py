@@ -79,7 +79,16 @@ def _jax_python():
 
 
 def _python(backend):
-    """The interpreter that runs `backend`; skips the test when there is none."""
+    """The interpreter that runs `backend`; skips the test when there is none.
+
+    `KERAS_AUTOLR_TEST_BACKENDS` (a comma-separated list, default: all)
+    limits the backends: CI gives each lane its own (the main lane
+    tensorflow; the jax and torch lanes theirs, without TensorFlow), so no
+    case runs twice.
+    """
+    chosen = os.environ.get("KERAS_AUTOLR_TEST_BACKENDS")
+    if chosen and backend not in chosen.split(","):
+        pytest.skip(f"KERAS_AUTOLR_TEST_BACKENDS={chosen}: {backend} is another lane's")
     if backend == "jax":
         python = _jax_python()
         if python is None:

@@ -16,6 +16,7 @@ code: the engine's line for a fault or a diverged switch, the line of
 `on_epoch_begin` for a budget too short for a test.
 """
 
+import contextlib
 import functools
 import warnings
 
@@ -252,6 +253,7 @@ class FitRun:
         # A resumed run: the saved record replayed up to `start` (resume.py).
         path = resume.state_to_restore(self._state_dir, autolr.controller, start)
         if path is not None:
+            self._build_keras2_optimizer()
             # With the snapshots saved beside the state, in the ring again.
             autolr.controller = resume.restore(
                 path, self._fingerprint(),
@@ -293,6 +295,21 @@ class FitRun:
         fit_checks.warn_if_too_short(controller, self.schedule, stacklevel=4)
         controller.plan_snapshot()
         self._execute(controller.pop_actions())
+
+    def _build_keras2_optimizer(self):
+        """Keras 2: builds the optimizer's slots now, as its first step would.
+
+        The snapshots saved with the state hold the slots, and Keras 2 makes
+        them at the first step, after the resume: without them the saved
+        copies would not fit. TensorFlow's restore-on-create gives them the
+        values `BackupAndRestore` restored. One optimizer only: several
+        (a GAN's) train different variables, which the model does not tell.
+        """
+        if _keras.IS_KERAS_3 or len(self.optimizers) != 1:
+            return
+        strategy = self._strategy
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            _keras.build_optimizer(self.optimizers[0], self.model.trainable_variables)
 
     def _new_controller(self, restored_schedule=True):
         """A new `WarmupController` from AutoLR's options, kept as its `controller`."""
