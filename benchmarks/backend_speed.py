@@ -34,6 +34,13 @@ Issue 24, item 8. On each backend (TensorFlow, JAX, PyTorch), with
    Beside them, steadier than a ratio of two wall times on a shared
    machine: the time spent inside AutoLR's hooks, and inside its detector
    tests, as a share of its `fit`'s wall time (`speed._CostedAutoLR`).
+   With `--control`, each pair also times a third `fit`: the cosine one
+   with a callback whose `on_train_batch_end` does nothing. Keras 3 runs
+   batch-end hooks of callbacks that are not `async_safe` in step with
+   training and hands them the logs as Python floats, which on an
+   asynchronous backend (JAX on a GPU) waits for every step; the control's
+   ratio to cosine is that cost, which any callback with a batch-end hook
+   pays, apart from AutoLR's own work.
 3. The devices each backend sees. Where one is a GPU, the convnet above ran
    on it; where none is, the results say that the GPU ratio and the
    snapshot cost were not measured.
@@ -177,6 +184,8 @@ def child_convnet(kind, peak, epochs, data):
         autolr = speed._CostedAutoLR(verbose=0)
         callbacks = [autolr]
     else:
+        if kind == "hooked":  # the control: a batch-end hook doing nothing
+            callbacks = [_BatchEndHook()]
         warm = max(1, steps // 8)
         optimizer = optimizer_fn(learning_rate=keras.optimizers.schedules.CosineDecay(
             0.0, steps - warm, warmup_target=peak, warmup_steps=warm))
@@ -193,6 +202,22 @@ def child_convnet(kind, peak, epochs, data):
                    hooks_share=autolr.hook_seconds / seconds,
                    tests_share=autolr.test_seconds / seconds)
     return out
+
+
+def _batch_end_hook_class():
+    from keras_autolr._keras import keras
+
+    class BatchEndHook(keras.callbacks.Callback):
+        """A callback whose batch-end hook does nothing (the control)."""
+
+        def on_train_batch_end(self, batch, logs=None):
+            pass
+
+    return BatchEndHook
+
+
+def _BatchEndHook():
+    return _batch_end_hook_class()()
 
 
 # ------------------------------------------------------------------ parent
@@ -239,9 +264,9 @@ def _write_images(folder):
     return path
 
 
-def convnet_pairs(python, backend, pairs, epochs, data):
+def convnet_pairs(python, backend, pairs, epochs, data, control=False):
     """Alternated AutoLR / warmup-cosine fits: the runs and the ratios."""
-    runs, ratios, cpu_ratios = [], [], []
+    runs, ratios, cpu_ratios, controls = [], [], [], []
     for _ in range(pairs):
         auto = _run(python, backend, "convnet", "autolr", 0.0, epochs, data)
         cosine = _run(python, backend, "convnet", "cosine", auto["peak_lr"], epochs, data)
@@ -252,8 +277,17 @@ def convnet_pairs(python, backend, pairs, epochs, data):
               f"tests, hooks {100 * auto['hooks_share']:.1f} %), cosine "
               f"{cosine['seconds']:.2f} s, ratio {ratios[-1]:.3f}; CPU "
               f"{auto['cpu_seconds']:.2f} / {cosine['cpu_seconds']:.2f} s", flush=True)
+        if control:
+            hooked = _run(python, backend, "convnet", "hooked", auto["peak_lr"], epochs, data)
+            runs.append(hooked)
+            controls.append(hooked["seconds"] / cosine["seconds"])
+            print(f"{backend} convnet: cosine with a no-op batch-end hook "
+                  f"{hooked['seconds']:.2f} s, ratio {controls[-1]:.3f}", flush=True)
     autos = [r for r in runs if r["kind"] == "autolr"]
-    return dict(
+    extra = {}
+    if controls:
+        extra = dict(control_median=statistics.median(controls), control_all=controls)
+    return dict(**extra,
         steps=runs[0]["steps"], epochs=epochs, runs=runs,
         median=statistics.median(ratios), all=ratios,
         fastest=(min(r["seconds"] for r in autos)
@@ -275,7 +309,7 @@ def measure(backend, python, settings, data):
           f"{out['schedule_us_per_eager_call']['cosine']:.0f} us; "
           f"devices {out['devices']}", flush=True)
     out["convnet"] = convnet_pairs(python, backend, settings["pairs"],
-                                   settings["epochs"], data)
+                                   settings["epochs"], data, settings.get("control"))
     out["seconds"] = time.perf_counter() - start
     return out
 
@@ -300,6 +334,8 @@ def main(argv=None):
                         help=f"convnet epochs ({FULL['epochs']})")
     parser.add_argument("--steps", type=int, default=None,
                         help=f"steps of the per-step fit ({FULL['steps']})")
+    parser.add_argument("--control", action="store_true",
+                        help="also time cosine with a no-op batch-end hook")
     parser.add_argument("--smoke", action="store_true",
                         help=f"defaults {SMOKE} instead of {FULL}")
     parser.add_argument("--out", default=os.path.join(_HERE, "results", "backend_speed.json"))
@@ -317,13 +353,14 @@ def main(argv=None):
     defaults = SMOKE if args.smoke else FULL
     settings = {k: getattr(args, k) if getattr(args, k) is not None else v
                 for k, v in defaults.items()}
+    settings["control"] = args.control
     backends = [b for b in args.backends.split(",") if b]
     pythons = interpreters(args.python)
     results = dict(
         date=datetime.datetime.now(datetime.timezone.utc).date().isoformat(),
         machine=dict(cores=os.cpu_count(), platform=platform.platform(),
                      processor=platform.processor() or platform.machine()),
-        smoke=any(settings[k] < FULL[k] for k in FULL), settings=settings,
+        smoke=any(settings[k] < FULL[k] for k in FULL if k in settings), settings=settings,
         command=" ".join(["python", "benchmarks/backend_speed.py", *(
             argv if argv is not None else sys.argv[1:])]),
         load_average_1min_start=os.getloadavg()[0], backends={})

@@ -180,13 +180,22 @@ def main_job_seconds(kind, epochs, batch_size, peak_lr):
     return seconds, callbacks[0] if callbacks else None
 
 
-def snapshot_cost(steps, batch_size=256, width=4096, depth=4, inputs=1024):
-    """Host memory and wall-time share of AutoLR's snapshots on a 50M+ model."""
+def _wide_mlp(width, depth, inputs):
     keras.utils.set_random_seed(0)
-    model = keras.Sequential(
+    return keras.Sequential(
         [keras.Input((inputs,))]
         + [keras.layers.Dense(width, activation="relu") for _ in range(depth)]
         + [keras.layers.Dense(10)])
+
+
+def snapshot_cost(steps, batch_size=256, width=4096, depth=4, inputs=1024,
+                  baseline=False):
+    """Memory and wall-time share of AutoLR's snapshots on a 50M+ model.
+
+    With `baseline`, the same `fit` follows in the same process with
+    warmup-cosine to AutoLR's peak (one pair, after AutoLR's: a rough ratio).
+    """
+    model = _wide_mlp(width, depth, inputs)
     rng = np.random.default_rng(0)
     steps_per_epoch = 25
     x = rng.normal(size=(steps_per_epoch * batch_size, inputs)).astype("float32")
@@ -205,7 +214,19 @@ def snapshot_cost(steps, batch_size=256, width=4096, depth=4, inputs=1024):
     one_copy = (sum(int(np.prod(v.shape)) * 4 for v in model.weights)
                 + sum(int(np.prod(v.shape)) * 4 for v in slots))
     one = ring.seconds / max(1, ring.copies)
-    return {
+    extra = {}
+    if baseline:
+        model = _wide_mlp(width, depth, inputs)
+        total = epochs * steps_per_epoch
+        warm = max(1, total // 8)
+        model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
+            0.0, total - warm, warmup_target=autolr.peak_lr, warmup_steps=warm)),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        start = time.perf_counter()
+        model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0)
+        cosine = time.perf_counter() - start
+        extra = {"fit_seconds_cosine": cosine, "fit_ratio_to_cosine": wall / cosine}
+    return {**extra,
         "parameters": int(model.count_params()),
         "steps": int(optimizer.iterations.numpy()),
         "batch_size": batch_size,
@@ -216,6 +237,7 @@ def snapshot_cost(steps, batch_size=256, width=4096, depth=4, inputs=1024):
         "seconds_per_step": (wall - ring.seconds) / max(1, steps),
         "share_of_fit": ring.seconds / wall,
         "held_bytes": ring.nbytes,
+        "place": ring.place,  # "device": on the accelerator (snapshot.py)
         "one_copy_bytes": one_copy,
         "held_over_two_copies": ring.nbytes / (2 * one_copy),
         "switch_step": autolr.switch_step,
@@ -231,9 +253,12 @@ def main(argv=None):
     parser.add_argument("--snapshot-steps", type=int, default=200,
                         help="steps of the 50M-parameter snapshot run (0: skip)")
     parser.add_argument("--only-snapshots", action="store_true")
+    parser.add_argument("--snapshot-baseline", action="store_true",
+                        help="also time the snapshot model's fit with warmup-cosine")
     args = parser.parse_args(argv)
     if args.only_snapshots:
-        return _report_snapshots(args.out, snapshot_cost(args.snapshot_steps))
+        return _report_snapshots(args.out, snapshot_cost(
+            args.snapshot_steps, baseline=args.snapshot_baseline))
     repeats = 5 if args.quick else 20
     pairs = 1 if args.quick else 3
 

@@ -285,6 +285,25 @@ class AutoLRSchedule(keras.optimizers.schedules.LearningRateSchedule):
                                  dtype="float32")
         self._require_budget()
         switch_step, peak_lr = self._state_tensors()
+        if _keras.BACKEND == "jax" and not _keras.is_traced(step):
+            # An eager call on the host (logs, TensorBoard): one compiled
+            # function, not a compilation and a dispatch per op.
+            return self._compiled_math()(*(ops.convert_to_tensor(value) for value in (
+                step, switch_step, peak_lr)))
+        return self._math(step, switch_step, peak_lr)
+
+    def _compiled_math(self):
+        """`_math` compiled by JAX for this schedule's settings (cached)."""
+        import jax  # only on the JAX backend
+
+        key = (self.total_steps, self.warmup_steps, self.min_lr, self.max_lr,
+               self.warmup, self.decay, self.cooldown_fraction)
+        if getattr(self, "_compiled", (None,))[0] != key:
+            self._compiled = (key, jax.jit(self._math))
+        return self._compiled[1]
+
+    def _math(self, step, switch_step, peak_lr):
+        """The LR of `step` given the state: the schedule's in-graph math."""
         with _keras.name_scope(self.name):
             t = ops.cast(step, "float32")
             total = float(self.total_steps)

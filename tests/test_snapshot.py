@@ -103,3 +103,63 @@ def test_put_holds_a_copy_that_fits_and_refuses_one_that_does_not():
     with pytest.raises(ValueError, match="optimizer variables"):
         other.put(3, weights, slots[:-1])
     assert other.steps == [2]  # unchanged
+
+
+def _backend():
+    return keras.backend.backend() if hasattr(keras.backend, "backend") else "tensorflow"
+
+
+needs_device_copies = pytest.mark.skipif(
+    _backend() not in ("jax", "torch"),
+    reason="copies on the variables' device: the JAX and PyTorch backends")
+
+
+@needs_device_copies
+def test_device_copies_restore_exactly_and_survive_a_second_restore():
+    model, (x, y) = _trained_model()
+    ring = SnapshotRing(model, model.optimizer, place="device")
+    weights, slots = _values(model.weights), _values(ring._optimizer_variables())
+    assert ring.take(2)
+    assert not isinstance(ring._held[2][0][0], np.ndarray)  # the backend's array
+    for _ in range(2):  # JAX donates an assigned buffer: the copy must survive
+        model.fit(x[:128], y[:128], batch_size=64, epochs=1, verbose=0)
+        assert ring.restore(2)
+        for now, then in zip(_values(model.weights), weights):
+            np.testing.assert_array_equal(now, then)
+        for now, then in zip(_values(ring._optimizer_variables()), slots):
+            np.testing.assert_array_equal(now, then)
+    held_weights, held_slots = ring.held(2)  # as NumPy, for the files
+    for now, then in zip(held_weights + held_slots, weights + slots):
+        assert isinstance(now, np.ndarray)
+        np.testing.assert_array_equal(now, then)
+    assert ring.nbytes == sum(a.nbytes for a in weights + slots)
+
+
+@needs_device_copies
+def test_device_copies_of_non_finite_weights_are_never_kept():
+    model, _ = _trained_model()
+    ring = SnapshotRing(model, model.optimizer, place="device", capacity=2)
+    ring.take(0)
+    model.weights[0].assign(np.full(model.weights[0].shape, np.nan, "float32"))
+    assert not ring.weights_finite()
+    assert not ring.take(3, keep=[0])
+    assert ring.steps == [0]
+    assert ring.restore(0) and ring.weights_finite()
+
+
+def test_auto_place_is_host_memory_on_the_cpu():
+    model, _ = _trained_model()
+    ring = SnapshotRing(model, model.optimizer)
+    assert ring.place == "auto"
+    ring.take(0)
+    assert ring.place == "host"
+    assert isinstance(ring._held[0][0][0], np.ndarray)
+
+
+def test_bad_place_is_refused_with_the_value():
+    model, _ = _trained_model()
+    with pytest.raises(ValueError, match="Received place='gpu'"):
+        SnapshotRing(model, model.optimizer, place="gpu")
+    if _backend() not in ("jax", "torch"):
+        with pytest.raises(ValueError, match="needs the JAX or PyTorch backend"):
+            SnapshotRing(model, model.optimizer, place="device")

@@ -1,13 +1,17 @@
-"""`SnapshotRing`: host-memory copies of the weights and optimizer state.
+"""`SnapshotRing`: copies of the weights and optimizer state.
 
 The warmup pushes the LR toward divergence on purpose. `AutoLR` keeps at
 most `capacity` (2) copies of the model's weights and the optimizer's state
-(moments, not the step counter) in host memory, taken at the steps the
-`WarmupController` plans (one per doubling of the warmup LR, a few over the
-decay). At the switch it puts back the copy taken before the LR of the
-smoothed loss minimum (the rewind); after a non-finite loss, the newest
-copy. Host memory is bounded by `capacity` copies: a copy's buffers are
-reused by the next one, so no new memory is allocated once the ring is full.
+(moments, not the step counter), taken at the steps the `WarmupController`
+plans (one per doubling of the warmup LR, a few over the decay). At the
+switch it puts back the copy taken before the LR of the smoothed loss
+minimum (the rewind); after a non-finite loss, the newest copy.
+
+Where the copies live: on the accelerator that holds the variables when
+the backend is JAX or PyTorch and `capacity` copies fit in half its free
+memory (device_copies.py: a device-to-device copy, no transfer); else in
+host memory, bounded by `capacity` copies whose buffers are reused by the
+next one, so no new memory is allocated once the ring is full.
 """
 
 import time
@@ -16,6 +20,7 @@ import numpy as np
 
 from keras_autolr import _keras
 from keras_autolr._keras import tf
+from keras_autolr.training import device_copies
 
 
 class SnapshotRing:
@@ -36,16 +41,31 @@ class SnapshotRing:
         optimizer: its optimizer (Keras 3, Keras 2 or a tf-addons
             `OptimizerV2`).
         capacity: int. Most copies held at once. Defaults to 2.
+        place: `"auto"`, `"host"` or `"device"`. Where the copies live:
+            `"auto"` (the default) chooses at the first copy, the device
+            when the variables are on an accelerator of the JAX or PyTorch
+            backend and the copies fit in half its free memory, else the
+            host; `"device"` keeps them wherever the variables are (JAX,
+            PyTorch).
 
     Attributes:
-        seconds: float. Wall time spent copying to host memory so far.
+        seconds: float. Wall time spent copying so far.
         copies: int. Copies taken so far.
+        place: `"host"` or `"device"` once chosen; `"auto"` before.
     """
 
-    def __init__(self, model, optimizer, capacity=2):
+    def __init__(self, model, optimizer, capacity=2, place="auto"):
+        if place not in ("auto", "host", "device"):
+            raise ValueError(
+                f'`place` must be "auto", "host" or "device". Received place={place!r}')
+        if place == "device" and device_copies.backend() is None:
+            raise ValueError(
+                'place="device" needs the JAX or PyTorch backend. '
+                f"Received place={place!r} on {_keras.keras.backend.backend()}")
         self.model = model
         self.optimizer = optimizer
         self.capacity = capacity
+        self.place = place
         self._held = {}  # step -> (weights, slots)
         self.seconds = 0.0
         self.copies = 0
@@ -57,9 +77,10 @@ class SnapshotRing:
 
     @property
     def nbytes(self):
-        """Host memory held by the copies, in bytes."""
-        return sum(a.nbytes for weights, slots in self._held.values()
-                   for a in weights + slots)
+        """Memory held by the copies (host or device), in bytes."""
+        return sum(device_copies.nbytes(a) if not isinstance(a, np.ndarray)
+                   else a.nbytes
+                   for weights, slots in self._held.values() for a in weights + slots)
 
     def _optimizer_variables(self):
         variables = self.optimizer.variables
@@ -93,19 +114,38 @@ class SnapshotRing:
         spare = None
         for old in [s for s in self.steps if s not in keep]:
             spare = self._held.pop(old)
-        weights = _copy([v for v in self.model.weights],
-                        None if spare is None else spare[0])
-        slots = _copy(self._optimizer_variables(),
-                      None if spare is None else spare[1])
-        finite = all(_finite(w) for w in weights)
+        weights = list(self.model.weights)
+        if self._choose_place(weights) == "device":
+            del spare  # its device memory is free before the new copy
+            weights = device_copies.copy_all([device_copies.value(v) for v in weights])
+            slots = device_copies.copy_all(
+                [device_copies.value(v) for v in self._optimizer_variables()])
+            finite = device_copies.all_finite(weights)
+        else:
+            weights = _copy(weights, None if spare is None else spare[0])
+            slots = _copy(self._optimizer_variables(),
+                          None if spare is None else spare[1])
+            finite = all(_finite(w) for w in weights)
         if finite:  # a copy of non-finite weights would restore nothing
             self._held[int(step)] = (weights, slots)
         self.seconds += time.perf_counter() - start
         self.copies += 1
         return finite
 
+    def _choose_place(self, variables):
+        """The place of the copies, chosen at the first copy (`place`)."""
+        if self.place == "auto":
+            device = device_copies.accelerator(variables)
+            on_device = device is not None and device_copies.fits(
+                variables + self._optimizer_variables(), self.capacity)
+            self.place = "device" if on_device else "host"
+        return self.place
+
     def weights_finite(self):
         """True when every floating-point weight of the model is finite."""
+        if self.place == "device":  # read on the device: one boolean comes back
+            return device_copies.all_finite(
+                [device_copies.value(v) for v in self.model.weights])
         return all(np.all(np.isfinite(v.numpy())) for v in self.model.weights
                    if np.issubdtype(_dtype(v), np.floating))
 
@@ -117,7 +157,7 @@ class SnapshotRing:
         """
         if step not in self._held:
             return False
-        weights, slots = self._held[step]
+        weights, slots = (_restorable(copies) for copies in self._held[step])
         for variable, value in zip(self.model.weights, weights):
             variable.assign(value)
         variables = self._optimizer_variables()
@@ -135,9 +175,12 @@ class SnapshotRing:
     def held(self, step):
         """The copy labelled `step`: `(weights, slots)`, lists of NumPy arrays.
 
-        The arrays are the ring's own buffers: read them, do not write them.
+        Host copies are the ring's own buffers: read them, do not write
+        them. Device copies come back as new host arrays.
         """
-        return self._held[step]
+        weights, slots = self._held[step]
+        return ([device_copies.to_numpy(a) for a in weights],
+                [device_copies.to_numpy(a) for a in slots])
 
     def put(self, step, weights, slots):
         """Holds a copy made elsewhere (a saved one, snapshot_files.py) as `step`.
@@ -235,6 +278,22 @@ def _copy(variables, buffers):
         else:
             out.append(np.array(value, copy=True))
     return out
+
+
+def _restorable(values):
+    """Values to assign from a copy, which the assignment must not consume.
+
+    JAX: assigning an array makes it the variable's buffer, and the next
+    train step donates (deletes) it; device copies of device copies keep
+    the snapshot usable for another restore.
+    """
+    values = list(values)
+    device = [i for i, v in enumerate(values) if not isinstance(v, np.ndarray)]
+    if not device or device_copies.backend() != "jax":
+        return values
+    for i, copied in zip(device, device_copies.copy_all([values[i] for i in device])):
+        values[i] = copied
+    return values
 
 
 def _host_view(variable):
