@@ -561,6 +561,12 @@ def _backend_speed_gpu():
         f"{1000 * s['seconds_per_step']:.0f} ms | **{100 * s['share_of_fit']:.0f} %** "
         f"(target 2 %) | {s['held_bytes'] / 2**20:.0f} MiB |"
         for b, s in g["snapshots"].items())
+    d = g.get("snapshots_on_device", {"date": "-", "note": "", "backends": {}})
+    device_rows = "\n".join(
+        f"| {b} | {s['snapshots']} x {1000 * s['seconds_per_snapshot']:.0f} ms "
+        f"| **{100 * s['share_of_fit']:.1f} %** (target 2 %) "
+        f"| {s['held_bytes'] / 2**20:.0f} MiB | {s['fit_ratio_to_cosine']:.2f} |"
+        for b, s in d["backends"].items())
     return f"""
 ## On a GPU ({g['date']})
 
@@ -570,25 +576,43 @@ def _backend_speed_gpu():
 {backend_speed.table(g)}
 
 Target: the convnet's median pair ratio at 1.05 or less ({verdicts}). On
-JAX, AutoLR's hooks take 18-19 % of the GPU `fit`, of which its detector
-tests take 1.6 %: about 1.4 s of host work beside 6 s of training, not yet
-explained. The candidates, unmeasured: eager `keras.ops` calls on the host
-that JAX compiles once per new shape (an eager schedule call costs 3.8 ms
-there), and the reads of JAX's `fit` state (0.8 ms each).
+JAX, AutoLR's hooks took 18-19 % of that GPU `fit`, its detector tests
+1.6 %. A cProfile of a JAX `fit` on the GPU (`benchmarks/profile_fit.py`)
+found most of it: about 36 one-time compilations, 2.9 s in all, of eager
+calls on the host (the schedule evaluated op by op for the epoch's logs,
+and the snapshots' per-array copies and checks). Since then the schedule's
+eager calls run one compiled function and the snapshots one compiled copy
+and one compiled check: 3 compilations instead of about 22 in the same
+profile on the CPU. The GPU ratio was not measured again (no device was
+lent after the fix).
 
 **The rewind's snapshots on a GPU** (`benchmarks/speed.py --only-snapshots`,
-the 54.6M-parameter MLP of the [speed page](speed.md), 200 steps, batch 256):
+the 54.6M-parameter MLP of the [speed page](speed.md), 200 steps, batch 256).
+First as host copies (the code before the device copies):
 
 | backend | model | steps | snapshots | time per step without them | copying / `fit` | held on the host |
 |---|---|---|---|---|---|---|
 {rows}
 
-The snapshots are host copies of the weights and the optimizer's slots.
 On a CPU they cost 1.3 % of that `fit` (19 copies of 190 ms beside 1.38 s
 steps, [speed page](speed.md)); on this GPU a step takes 18-39 ms and a
-copy to the host 0.9-1.1 s, so copying takes most of the `fit`. **The 2 %
-target is not met on a GPU**: the copies must stay on the device (or be
-taken far less often) before AutoLR suits large models on GPUs.
+copy to the host 0.9-1.1 s, so copying took most of the `fit`.
+
+Since then the copies stay on the GPU (`training/device_copies.py`): on
+JAX and PyTorch, when the variables are on an accelerator and two copies
+fit in half its free memory, else on the host as before. The same run
+(`bash benchmarks/gpu.sh`, {d['date']}):
+
+| backend | snapshots | copying / `fit` | held on the GPU | `fit` / warmup-cosine `fit` (one pair, same process, AutoLR first) |
+|---|---|---|---|---|
+{device_rows}
+
+{d['note']}
+
+**The 2 % target is still not met on a GPU**: 4.3 % on PyTorch (9 ms a
+copy, was 1.1 s) and 17.8 % on JAX (84 ms, was 0.9 s, measured before the
+compilation fix). Both include the wait for the queued training steps that
+the finiteness check imposes: it brings one boolean back to the host.
 """
 
 
