@@ -1,4 +1,10 @@
-"""Small models, data and optimizers shared by the training tests."""
+"""Small models, data and optimizers shared by the training tests.
+
+The scripts of tests/backend_scripts import it too, on JAX and PyTorch
+without TensorFlow: nothing here imports TensorFlow but through
+`keras_autolr._keras` (`tf` is None off TensorFlow), and `pytest` only where
+a test is skipped.
+"""
 
 import types
 
@@ -26,9 +32,9 @@ ops = _ops()
 
 def skip_unless_steps_per_execution(steps):
     """Skips the test on PyTorch when `steps > 1`: Keras runs one step per execution there."""
-    import pytest
-
     if steps > 1 and IS_KERAS_3 and keras.backend.backend() == "torch":
+        import pytest
+
         pytest.skip("Keras on PyTorch refuses steps_per_execution > 1")
 
 
@@ -83,13 +89,89 @@ def mlp(seed=0, units=128):
     ])
 
 
-def compile_digits(model, optimizer, **kwargs):
+def compile_digits(model, optimizer, metrics=("accuracy",), **kwargs):
+    """The digits' loss (logits) and `metrics`; `metrics=None` for the loss alone."""
     skip_unless_steps_per_execution(kwargs.get("steps_per_execution", 1))
     model.compile(
         optimizer=optimizer,
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"], **kwargs)
+        metrics=None if metrics is None else list(metrics), **kwargs)
     return model
+
+
+GAN_LATENT, GAN_LR = 8, 3e-4  # the generator's noise size; both optimizers' LR
+
+
+class GAN(keras.Model):
+    """keras.io's GAN on 8x8 digits: two optimizers in one `train_step`.
+
+    `train_step` is TensorFlow's (`tf.GradientTape`, `apply_gradients`),
+    with each step's two draws of noise from `latent`.
+    tests/backend_scripts/gan.py adds the JAX and PyTorch steps.
+    """
+
+    def __init__(self, discriminator, generator):
+        super().__init__()
+        self.discriminator = discriminator
+        self.generator = generator
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+
+    def compile(self, d_optimizer, g_optimizer, loss_fn, **kwargs):
+        super().compile(**kwargs)
+        self.d_optimizer = d_optimizer
+        self.g_optimizer = g_optimizer
+        self.loss_fn = loss_fn
+
+    @property
+    def metrics(self):
+        return [self.d_loss_tracker, self.g_loss_tracker]
+
+    def latent(self, batch_size, draw):
+        """The noise of draw 1 (the discriminator's) or 2 (the generator's) of a step."""
+        return tf.random.normal((batch_size, GAN_LATENT), seed=draw)
+
+    def train_step(self, real_images):
+        batch_size = tf.shape(real_images)[0]
+        latent = self.latent(batch_size, 1)
+        combined = tf.concat([self.generator(latent), real_images], axis=0)
+        labels = tf.concat([tf.ones((batch_size, 1)), tf.zeros((batch_size, 1))], axis=0)
+        with tf.GradientTape() as tape:
+            d_loss = self.loss_fn(labels, self.discriminator(combined))
+        grads = tape.gradient(d_loss, self.discriminator.trainable_weights)
+        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_weights))
+        latent = self.latent(batch_size, 2)
+        with tf.GradientTape() as tape:
+            fooled = self.discriminator(self.generator(latent))
+            g_loss = self.loss_fn(tf.zeros((batch_size, 1)), fooled)
+        grads = tape.gradient(g_loss, self.generator.trainable_weights)
+        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_weights))
+        return self.track(d_loss, g_loss)
+
+    def track(self, d_loss, g_loss):
+        """The step's losses into the two Means; the logs."""
+        self.d_loss_tracker.update_state(d_loss)
+        self.g_loss_tracker.update_state(g_loss)
+        return {"d_loss": self.d_loss_tracker.result(),
+                "g_loss": self.g_loss_tracker.result()}
+
+
+def gan(model_class=GAN, **compile_kwargs):
+    """A seeded `model_class` GAN, Adam at `GAN_LR` each: `(model, d_optimizer, g_optimizer)`."""
+    keras.utils.set_random_seed(0)
+    discriminator = keras.Sequential([keras.Input((64,)),
+                                      keras.layers.Dense(32, activation="relu"),
+                                      keras.layers.Dense(1)])
+    generator = keras.Sequential([keras.Input((GAN_LATENT,)),
+                                  keras.layers.Dense(32, activation="relu"),
+                                  keras.layers.Dense(64, activation="sigmoid")])
+    model = model_class(discriminator, generator)
+    d_optimizer = keras.optimizers.Adam(GAN_LR)
+    g_optimizer = keras.optimizers.Adam(GAN_LR)
+    model.compile(d_optimizer=d_optimizer, g_optimizer=g_optimizer,
+                  loss_fn=keras.losses.BinaryCrossentropy(from_logits=True),
+                  **compile_kwargs)
+    return model, d_optimizer, g_optimizer
 
 
 def label_loss(y_true, y_pred):

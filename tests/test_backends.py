@@ -369,7 +369,7 @@ def test_gan_both_optimizers_share_one_schedule_driven_by_the_monitored_loss(bac
 def test_gan_one_optimizer_given_leaves_the_other_at_its_own_lr(backend):
     run = _run(backend, "gan.py")["one"]
     assert run["g_lr_is_schedule"] and not run["d_lr_is_schedule"]
-    assert run["d_lr"] == pytest.approx(3e-4)  # gan.py's OWN_LR
+    assert run["d_lr"] == pytest.approx(3e-4)  # tests/_training.GAN_LR
     assert len(run["record_loss"]) == GAN_STEPS_PER_EPOCH * GAN_EPOCHS
     assert np.isfinite(run["record_loss"]).all()
     assert run["weights_finite"]

@@ -11,64 +11,7 @@ from keras_autolr._keras import keras
 from keras_autolr import Options
 from tests import _training
 
-LATENT, BATCH, EPOCHS = 8, 100, 4  # 14 steps per epoch, 56 steps
-
-
-class GAN(keras.Model):
-    """The keras.io GAN, on 8x8 digits."""
-
-    def __init__(self, discriminator, generator):
-        super().__init__()
-        self.discriminator = discriminator
-        self.generator = generator
-        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
-        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
-
-    def compile(self, d_optimizer, g_optimizer, loss_fn):
-        super().compile()
-        self.d_optimizer = d_optimizer
-        self.g_optimizer = g_optimizer
-        self.loss_fn = loss_fn
-
-    @property
-    def metrics(self):
-        return [self.d_loss_tracker, self.g_loss_tracker]
-
-    def train_step(self, real_images):
-        batch_size = tf.shape(real_images)[0]
-        latent = tf.random.normal((batch_size, LATENT), seed=1)
-        combined = tf.concat([self.generator(latent), real_images], axis=0)
-        labels = tf.concat([tf.ones((batch_size, 1)), tf.zeros((batch_size, 1))], axis=0)
-        with tf.GradientTape() as tape:
-            d_loss = self.loss_fn(labels, self.discriminator(combined))
-        grads = tape.gradient(d_loss, self.discriminator.trainable_weights)
-        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_weights))
-        latent = tf.random.normal((batch_size, LATENT), seed=2)
-        with tf.GradientTape() as tape:
-            fooled = self.discriminator(self.generator(latent))
-            g_loss = self.loss_fn(tf.zeros((batch_size, 1)), fooled)
-        grads = tape.gradient(g_loss, self.generator.trainable_weights)
-        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_weights))
-        self.d_loss_tracker.update_state(d_loss)
-        self.g_loss_tracker.update_state(g_loss)
-        return {"d_loss": self.d_loss_tracker.result(),
-                "g_loss": self.g_loss_tracker.result()}
-
-
-def _gan():
-    keras.utils.set_random_seed(0)
-    discriminator = keras.Sequential([keras.Input((64,)),
-                                      keras.layers.Dense(32, activation="relu"),
-                                      keras.layers.Dense(1)])
-    generator = keras.Sequential([keras.Input((LATENT,)),
-                                  keras.layers.Dense(32, activation="relu"),
-                                  keras.layers.Dense(64, activation="sigmoid")])
-    gan = GAN(discriminator, generator)
-    d_optimizer = keras.optimizers.Adam(3e-4)
-    g_optimizer = keras.optimizers.Adam(3e-4)
-    gan.compile(d_optimizer=d_optimizer, g_optimizer=g_optimizer,
-                loss_fn=keras.losses.BinaryCrossentropy(from_logits=True))
-    return gan, d_optimizer, g_optimizer
+BATCH, EPOCHS = 100, 4  # 14 steps per epoch, 56 steps
 
 
 def _images():
@@ -77,7 +20,7 @@ def _images():
 
 
 def test_the_unused_compiled_optimizer_fails_at_the_end_of_the_first_step():
-    gan, d_optimizer, _ = _gan()
+    gan, d_optimizer, _ = _training.gan()
     with pytest.raises(ValueError, match="did not take a step") as error:
         gan.fit(_images(), epochs=EPOCHS, verbose=0, callbacks=[AutoLR(verbose=0)])
     assert "AutoLR(optimizer=[d_optimizer, g_optimizer]" in str(error.value)
@@ -86,7 +29,7 @@ def test_the_unused_compiled_optimizer_fails_at_the_end_of_the_first_step():
 
 
 def test_both_optimizers_share_one_schedule_driven_by_the_monitored_loss():
-    gan, d_optimizer, g_optimizer = _gan()
+    gan, d_optimizer, g_optimizer = _training.gan()
     autolr = AutoLR(optimizer=[d_optimizer, g_optimizer], monitor="g_loss",
                     options=Options(check_every=4), verbose=0)
     logged = _training.LoggedLosses("g_loss")
@@ -108,7 +51,7 @@ def test_both_optimizers_share_one_schedule_driven_by_the_monitored_loss():
 
 
 def test_one_optimizer_given_leaves_the_other_at_its_own_lr():
-    gan, d_optimizer, g_optimizer = _gan()
+    gan, d_optimizer, g_optimizer = _training.gan()
     autolr = AutoLR(optimizer=g_optimizer, monitor="g_loss",
                     options=Options(check_every=4), verbose=0)
     gan.fit(_images(), epochs=EPOCHS, verbose=0, callbacks=[autolr])

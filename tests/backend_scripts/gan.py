@@ -1,18 +1,19 @@
 """A GAN's two optimizers with `AutoLR`, in the backend's idiom; prints JSON.
 
 keras.io's GAN (`compile(d_optimizer=..., g_optimizer=...)` and a custom
-`train_step`), as tests/test_several_optimizers.py runs it on TensorFlow,
-on 8x8 digits. Run by tests/test_backends.py with `KERAS_BACKEND` set:
+`train_step`), tests/_training's, which tests/test_several_optimizers.py
+runs on TensorFlow, on 8x8 digits. Run by tests/test_backends.py with
+`KERAS_BACKEND` set, from the repository root:
 
-    KERAS_BACKEND=torch python tests/backend_scripts/gan.py
+    KERAS_BACKEND=torch PYTHONPATH=. python tests/backend_scripts/gan.py
 
-The step in each backend's idiom: TensorFlow, `tf.GradientTape` and
-`apply_gradients`; PyTorch (keras.io's "Customizing what happens in `fit()`
-with PyTorch"), `backward` and `optimizer.apply`; JAX, `jax.value_and_grad`
-over `stateless_call` and `optimizer.stateless_apply`, the two optimizers'
-variables read and written back around it (`fit` hands a JAX step the
-compiled optimizer's variables only, so the step runs with
-`jit_compile=False`).
+The step in each backend's idiom: TensorFlow, tests/_training's
+(`tf.GradientTape` and `apply_gradients`); PyTorch (keras.io's "Customizing
+what happens in `fit()` with PyTorch"), `backward` and `optimizer.apply`;
+JAX, `jax.value_and_grad` over `stateless_call` and
+`optimizer.stateless_apply`, the two optimizers' variables read and written
+back around it (`fit` hands a JAX step the compiled optimizer's variables
+only, so the step runs with `jit_compile=False`).
 
 Three fits, one key each: "unused", `AutoLR()` (it drives the compiled
 optimizer, which the step never applies); "both",
@@ -28,33 +29,26 @@ import keras
 import keras_autolr
 from keras_autolr import _keras
 
-LATENT, BATCH, EPOCHS, OWN_LR = 8, 100, 4, 3e-4  # 14 steps per epoch, 56 steps
+from tests import _training
+
+BATCH, EPOCHS = 100, 4  # 14 steps per epoch, 56 steps
 
 
-class GAN(keras.Model):
-    """The keras.io GAN; `train_step` in the backend's idiom."""
+class GAN(_training.GAN):
+    """tests/_training's GAN; `train_step` in the backend's idiom, the noise from Keras' RNG."""
 
     def __init__(self, discriminator, generator):
-        super().__init__()
-        self.discriminator = discriminator
-        self.generator = generator
-        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
-        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        super().__init__(discriminator, generator)
         self.seed_generator = keras.random.SeedGenerator(1)
-
-    def compile(self, d_optimizer, g_optimizer, loss_fn, **kwargs):
-        super().compile(**kwargs)
-        self.d_optimizer = d_optimizer
-        self.g_optimizer = g_optimizer
-        self.loss_fn = loss_fn
-
-    @property
-    def metrics(self):
-        return [self.d_loss_tracker, self.g_loss_tracker]
 
     def call(self, images):
         # What `fit` builds the model with on PyTorch: the discriminator's score.
         return self.discriminator(images)
+
+    def latent(self, batch_size, draw):
+        """Both draws from the model's seed generator, one after the other."""
+        return keras.random.normal((batch_size, _training.GAN_LATENT),
+                                   seed=self.seed_generator)
 
     def _labels(self, batch_size):
         ones, zeros = keras.ops.ones((batch_size, 1)), keras.ops.zeros((batch_size, 1))
@@ -64,33 +58,14 @@ class GAN(keras.Model):
         backend = keras.backend.backend()
         return getattr(self, f"_{backend}_step")(*args)
 
-    def _tensorflow_step(self, real_images):
-        import tensorflow as tf
-
-        batch_size = tf.shape(real_images)[0]
-        labels, misleading = self._labels(batch_size)
-        latent = keras.random.normal((batch_size, LATENT), seed=self.seed_generator)
-        combined = tf.concat([self.generator(latent), real_images], axis=0)
-        with tf.GradientTape() as tape:
-            d_loss = self.loss_fn(labels, self.discriminator(combined))
-        grads = tape.gradient(d_loss, self.discriminator.trainable_weights)
-        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_weights))
-        latent = keras.random.normal((batch_size, LATENT), seed=self.seed_generator)
-        with tf.GradientTape() as tape:
-            g_loss = self.loss_fn(misleading, self.discriminator(self.generator(latent)))
-        grads = tape.gradient(g_loss, self.generator.trainable_weights)
-        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_weights))
-        self.d_loss_tracker.update_state(d_loss)
-        self.g_loss_tracker.update_state(g_loss)
-        return {"d_loss": self.d_loss_tracker.result(),
-                "g_loss": self.g_loss_tracker.result()}
+    _tensorflow_step = _training.GAN.train_step
 
     def _torch_step(self, real_images):
         import torch
 
         batch_size = real_images.shape[0]
         labels, misleading = self._labels(batch_size)
-        latent = keras.random.normal((batch_size, LATENT), seed=self.seed_generator)
+        latent = self.latent(batch_size, 1)
         with torch.no_grad():
             fake = self.generator(latent)
         combined = torch.concat([fake, real_images], axis=0)
@@ -100,17 +75,14 @@ class GAN(keras.Model):
         grads = [v.value.grad for v in self.discriminator.trainable_weights]
         with torch.no_grad():
             self.d_optimizer.apply(grads, self.discriminator.trainable_weights)
-        latent = keras.random.normal((batch_size, LATENT), seed=self.seed_generator)
+        latent = self.latent(batch_size, 2)
         self.zero_grad()
         g_loss = self.loss_fn(misleading, self.discriminator(self.generator(latent)))
         g_loss.backward()
         grads = [v.value.grad for v in self.generator.trainable_weights]
         with torch.no_grad():
             self.g_optimizer.apply(grads, self.generator.trainable_weights)
-        self.d_loss_tracker.update_state(d_loss)
-        self.g_loss_tracker.update_state(g_loss)
-        return {"d_loss": self.d_loss_tracker.result(),
-                "g_loss": self.g_loss_tracker.result()}
+        return self.track(d_loss, g_loss)
 
     def _jax_step(self, state, real_images):
         import jax
@@ -134,8 +106,8 @@ class GAN(keras.Model):
         # The seed generator's state is the model's non-trainable variable.
         mapping = list(zip(self.non_trainable_variables, non_trainable))
         with keras.StatelessScope(state_mapping=mapping) as scope:
-            latent = keras.random.normal((batch_size, LATENT), seed=self.seed_generator)
-            g_latent = keras.random.normal((batch_size, LATENT), seed=self.seed_generator)
+            latent = self.latent(batch_size, 1)
+            g_latent = self.latent(batch_size, 2)
         non_trainable = [scope.get_current_value(v) for v in self.non_trainable_variables]
         fake, _ = self.generator.stateless_call(g_vars, [], latent)
         d_loss, grads = jax.value_and_grad(d_loss_fn)(d_vars, fake)
@@ -160,20 +132,6 @@ def _stateless_apply(optimizer, grads, variables):
     return list(variables)
 
 
-class LoggedGLoss(keras.callbacks.Callback):
-    """`logs["g_loss"]` after each batch, per epoch (a running mean in `fit`)."""
-
-    def __init__(self):
-        super().__init__()
-        self.epochs = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epochs.append([])
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.epochs[-1].append(float(logs["g_loss"]))
-
-
 def images():
     """The first 1,400 digits, in [0, 1] (14 batches of 100)."""
     from sklearn.datasets import load_digits
@@ -183,23 +141,12 @@ def images():
 
 
 def gan():
-    keras.utils.set_random_seed(0)
-    discriminator = keras.Sequential([keras.Input((64,)),
-                                      keras.layers.Dense(32, activation="relu"),
-                                      keras.layers.Dense(1)])
-    generator = keras.Sequential([keras.Input((LATENT,)),
-                                  keras.layers.Dense(32, activation="relu"),
-                                  keras.layers.Dense(64, activation="sigmoid")])
-    model = GAN(discriminator, generator)
-    d_optimizer = keras.optimizers.Adam(OWN_LR)
-    g_optimizer = keras.optimizers.Adam(OWN_LR)
     jax = keras.backend.backend() == "jax"
-    model.compile(d_optimizer=d_optimizer, g_optimizer=g_optimizer,
-                  loss_fn=keras.losses.BinaryCrossentropy(from_logits=True),
-                  **({"jit_compile": False} if jax else {}))
+    model, d_optimizer, g_optimizer = _training.gan(
+        GAN, **({"jit_compile": False} if jax else {}))
     if jax:  # stateless_apply needs built optimizers
-        d_optimizer.build(discriminator.trainable_variables)
-        g_optimizer.build(generator.trainable_variables)
+        d_optimizer.build(model.discriminator.trainable_variables)
+        g_optimizer.build(model.generator.trainable_variables)
     return model, d_optimizer, g_optimizer
 
 
@@ -234,7 +181,7 @@ def driven(case):
     autolr = keras_autolr.AutoLR(
         optimizer=[d_optimizer, g_optimizer] if case == "both" else g_optimizer,
         monitor="g_loss", options=keras_autolr.Options(check_every=4), verbose=0)
-    logged = LoggedGLoss()
+    logged = _training.LoggedLosses("g_loss")
     model.fit(images(), batch_size=BATCH, epochs=EPOCHS, verbose=0,
               shuffle=False, callbacks=[autolr, logged])
     return {
