@@ -299,7 +299,9 @@ class AutoLRSchedule(keras.optimizers.schedules.LearningRateSchedule):
         key = (self.total_steps, self.warmup_steps, self.min_lr, self.max_lr,
                self.warmup, self.decay, self.cooldown_fraction)
         if getattr(self, "_compiled", (None,))[0] != key:
-            self._compiled = (key, jax.jit(self._math))
+            # A new function object: JAX's trace cache is keyed on the
+            # function, and the settings are constants of the trace.
+            self._compiled = (key, jax.jit(lambda *args: self._math(*args)))
         return self._compiled[1]
 
     def _math(self, step, switch_step, peak_lr):

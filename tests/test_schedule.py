@@ -145,3 +145,21 @@ def test_budget_must_be_known_before_a_traced_use():
 def test_eager_call_without_budget_gives_the_warmup_start():
     """Keras 2 optimizers call the schedule when they are built, before fit."""
     assert float(AutoLRSchedule(min_lr=3e-5)(0)) == pytest.approx(3e-5)
+
+
+@pytest.mark.skipif(
+    not hasattr(keras, "backend") or keras.backend.backend() != "jax",
+    reason="the compiled eager path is JAX's")
+def test_eager_jax_calls_follow_the_state_and_the_budget_with_one_compilation():
+    schedule = AutoLRSchedule(total_steps=T)
+    schedule.build()  # as AutoLR does in on_train_begin
+    before = evaluate(schedule, [400], jit=False)[0]
+    compiled = schedule._compiled[1]
+    schedule.switch(200, 0.01)  # the state is an argument, not a constant
+    after = evaluate(schedule, [400], jit=False)[0]
+    assert before == pytest.approx(exp_warmup(400), rel=1e-5)
+    assert after == pytest.approx(cosine(400, 200, 0.01), rel=1e-5)
+    assert schedule._compiled[1] is compiled and compiled._cache_size() == 1
+    schedule.total_steps = 2 * T  # a new budget: compiled anew
+    longer = evaluate(schedule, [400], jit=False)[0]
+    assert longer == pytest.approx(cosine(400, 200, 0.01, end=2 * T), rel=1e-5)
