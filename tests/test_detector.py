@@ -189,3 +189,27 @@ def test_the_reference_gp_maps_the_minimum_on_the_lr_of_the_newest_loss():
     WarmupDetector(REFERENCE).test(np.arange(120), losses, 120, lr)
     grid = np.linspace(0.0, 1.0, 500)
     assert asked and all(np.min(np.abs(grid * 119 - s)) < 1e-9 for s in asked)
+
+
+def test_a_test_holds_blas_to_one_thread_and_gives_it_back(monkeypatch):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpoolctl.threadpool_info()
+                if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    if not before or max(before) == 1:
+        pytest.skip("BLAS has one thread here anyway: nothing to hold")
+    seen = []
+    posterior = WarmupDetector._posterior
+
+    def watched(self, *args, **kwargs):  # NumPy products outside linalg's calls
+        seen.append(blas_threads())
+        return posterior(self, *args, **kwargs)
+
+    monkeypatch.setattr(WarmupDetector, "_posterior", watched)
+    decision = replay(valley(T, lr_min=1e-2), total_steps=T)
+    assert decision.tests and seen
+    assert all(max(threads) == 1 for threads in seen)
+    assert blas_threads() == before  # the user's NumPy keeps its threads

@@ -161,6 +161,12 @@ class WarmupDetector:
             The `TestResult`, also appended to `results`; None when fewer than
             `MIN_FINITE_LOSSES` finite losses exist (no test is counted).
         """
+        # BLAS on one thread for the whole test: its threads would spin
+        # after it and take a core from training (linalg.py).
+        with linalg.one_thread():
+            return self._test(finite_steps, finite_losses, n_steps, lr_at)
+
+    def _test(self, finite_steps, finite_losses, n_steps, lr_at):
         count = len(finite_steps)
         reference = self.gp == "reference"
         if count < (1 if reference else MIN_FINITE_LOSSES):

@@ -5,13 +5,14 @@ steps. It runs in SciPy's LAPACK on every backend, so that the same loss
 record gives the same numbers, and the same decision, on TensorFlow, JAX
 and PyTorch, and nothing here needs TensorFlow.
 
-Its BLAS is held to one thread for the time of each call
-(`threadpoolctl`): OpenBLAS threads keep spinning after a call, and on a
-small machine they took a core from training (measured on TensorFlow: a
-keras.io convnet's `fit` 17.3 s with them held to one thread, 19.8-20.8 s
-without; a matrix of 500 is too small to gain from more threads). The
-thread limit is set and restored around each call, so the user's own NumPy
-keeps its threads.
+Its BLAS is held to one thread for the time of each call, and the
+detector holds it for a whole test, its NumPy products included
+(`one_thread`, with `threadpoolctl`): OpenBLAS threads keep spinning after
+a call, and on a small machine they took a core from training (measured on
+TensorFlow: a keras.io convnet's `fit` 17.3 s with them held to one thread,
+19.8-20.8 s without; a matrix of 500 is too small to gain from more
+threads). The thread limit is set and restored around each use, so the
+user's own NumPy keeps its threads.
 
 A factorization that fails, or gives non-finite numbers, raises
 `NumericalError`; the detector treats the test as inconclusive, or retries
@@ -39,9 +40,10 @@ class NumericalError(ArithmeticError):
 
 
 _CONTROLLER = None
+_DEPTH = 0  # one_thread() contexts entered, nested
 
 
-def _one_thread():
+def _limit():
     """A context in which the BLAS libraries loaded in the process use one thread."""
     global _CONTROLLER
     try:
@@ -53,6 +55,25 @@ def _one_thread():
     return _CONTROLLER.limit(limits=1, user_api="blas")
 
 
+@contextlib.contextmanager
+def one_thread():
+    """The BLAS libraries use one thread inside; nested uses set it once.
+
+    The detector holds it for a whole test (its NumPy products as well as
+    the factorizations); each function here holds it for its own call.
+    """
+    global _DEPTH
+    if _DEPTH:
+        yield
+        return
+    with _limit():
+        _DEPTH += 1
+        try:
+            yield
+        finally:
+            _DEPTH -= 1
+
+
 def _finite(*arrays):
     if not all(np.all(np.isfinite(a)) for a in arrays):
         raise NumericalError("The factorization is not finite.")
@@ -60,7 +81,7 @@ def _finite(*arrays):
 
 def eigh(matrix):
     """Eigenvalues and eigenvectors of a symmetric matrix: `(e [n], Q [n, n])`."""
-    with _one_thread():
+    with one_thread():
         try:
             eigvals, eigvecs = scipy.linalg.eigh(matrix, check_finite=True)
         except (ValueError, np.linalg.LinAlgError) as error:
@@ -71,7 +92,7 @@ def eigh(matrix):
 
 def left_singular(matrix):
     """Singular values and left singular vectors: `(s [k], U [m, k])`."""
-    with _one_thread():
+    with one_thread():
         try:
             left, singular, _ = scipy.linalg.svd(matrix, full_matrices=False)
         except (ValueError, np.linalg.LinAlgError) as error:
@@ -85,7 +106,7 @@ def cholesky(matrix):
     Raises `NumericalError` when the matrix is not positive definite or the
     factor is not finite.
     """
-    with _one_thread():
+    with one_thread():
         try:
             chol = scipy.linalg.cholesky(matrix, lower=True, check_finite=True)
         except (ValueError, np.linalg.LinAlgError) as error:
@@ -109,7 +130,7 @@ def posterior_terms(chol, k_ng, residual, basis, rows):
         `(K^-1 residual) @ k_ng` [G], `S = (L^-1 k_ng B)^T (L^-1 k_ng B)`
         [r, r], and `b^T S b` for each row of `rows` [G].
     """
-    with _one_thread():
+    with one_thread():
         alpha = scipy.linalg.cho_solve((chol, True), residual, check_finite=False)
         offset = alpha @ k_ng
         solved = scipy.linalg.solve_triangular(
