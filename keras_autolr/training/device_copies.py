@@ -83,11 +83,6 @@ def fits(variables, capacity):
     return capacity * sum(nbytes(value(v)) for v in variables) <= FREE_SHARE * free
 
 
-def copy(array):
-    """A copy of `array` on its own device (queued, not waited for)."""
-    return copy_all([array])[0]
-
-
 def copy_all(arrays):
     """Copies of `arrays` on their own devices (queued, not waited for).
 

@@ -78,8 +78,7 @@ class SnapshotRing:
     @property
     def nbytes(self):
         """Memory held by the copies (host or device), in bytes."""
-        return sum(device_copies.nbytes(a) if not isinstance(a, np.ndarray)
-                   else a.nbytes
+        return sum(device_copies.nbytes(a)
                    for weights, slots in self._held.values() for a in weights + slots)
 
     def _optimizer_variables(self):
