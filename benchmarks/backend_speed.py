@@ -185,7 +185,7 @@ def child_convnet(kind, peak, epochs, data):
         callbacks = [autolr]
     else:
         if kind == "hooked":  # the control: a batch-end hook doing nothing
-            callbacks = [_BatchEndHook()]
+            callbacks = [_batch_end_hook()]
         warm = max(1, steps // 8)
         optimizer = optimizer_fn(learning_rate=keras.optimizers.schedules.CosineDecay(
             0.0, steps - warm, warmup_target=peak, warmup_steps=warm))
@@ -204,20 +204,15 @@ def child_convnet(kind, peak, epochs, data):
     return out
 
 
-def _batch_end_hook_class():
+def _batch_end_hook():
+    """A callback whose batch-end hook does nothing (the control)."""
     from keras_autolr._keras import keras
 
     class BatchEndHook(keras.callbacks.Callback):
-        """A callback whose batch-end hook does nothing (the control)."""
-
         def on_train_batch_end(self, batch, logs=None):
             pass
 
-    return BatchEndHook
-
-
-def _BatchEndHook():
-    return _batch_end_hook_class()()
+    return BatchEndHook()
 
 
 # ------------------------------------------------------------------ parent

@@ -9,6 +9,15 @@ from keras_autolr.training.snapshot import SnapshotRing
 from tests import _training
 
 
+def _backend():
+    return keras.backend.backend() if hasattr(keras.backend, "backend") else "tensorflow"
+
+
+needs_device_copies = pytest.mark.skipif(
+    _backend() not in ("jax", "torch"),
+    reason="copies on the variables' device: the JAX and PyTorch backends")
+
+
 def _trained_model():
     (x, y), _ = _training.digits()
     model = _training.compile_digits(_training.mlp(units=16), keras.optimizers.Adam())
@@ -49,9 +58,10 @@ def test_the_ring_keeps_what_it_is_told_and_reuses_the_dropped_buffers():
     assert not ring.restore(5)
 
 
-def test_non_finite_weights_are_never_kept():
+@pytest.mark.parametrize("place", ["host", pytest.param("device", marks=needs_device_copies)])
+def test_non_finite_weights_are_never_kept(place):
     model, _ = _trained_model()
-    ring = SnapshotRing(model, model.optimizer)
+    ring = SnapshotRing(model, model.optimizer, place=place)
     ring.take(0)
     model.weights[0].assign(np.full(model.weights[0].shape, np.nan, "float32"))
     assert not ring.weights_finite()
@@ -105,15 +115,6 @@ def test_put_holds_a_copy_that_fits_and_refuses_one_that_does_not():
     assert other.steps == [2]  # unchanged
 
 
-def _backend():
-    return keras.backend.backend() if hasattr(keras.backend, "backend") else "tensorflow"
-
-
-needs_device_copies = pytest.mark.skipif(
-    _backend() not in ("jax", "torch"),
-    reason="copies on the variables' device: the JAX and PyTorch backends")
-
-
 @needs_device_copies
 def test_device_copies_restore_exactly_and_survive_a_second_restore():
     model, (x, y) = _trained_model()
@@ -133,18 +134,6 @@ def test_device_copies_restore_exactly_and_survive_a_second_restore():
         assert isinstance(now, np.ndarray)
         np.testing.assert_array_equal(now, then)
     assert ring.nbytes == sum(a.nbytes for a in weights + slots)
-
-
-@needs_device_copies
-def test_device_copies_of_non_finite_weights_are_never_kept():
-    model, _ = _trained_model()
-    ring = SnapshotRing(model, model.optimizer, place="device", capacity=2)
-    ring.take(0)
-    model.weights[0].assign(np.full(model.weights[0].shape, np.nan, "float32"))
-    assert not ring.weights_finite()
-    assert not ring.take(3, keep=[0])
-    assert ring.steps == [0]
-    assert ring.restore(0) and ring.weights_finite()
 
 
 def test_auto_place_is_host_memory_on_the_cpu():
