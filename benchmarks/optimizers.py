@@ -16,8 +16,8 @@ keras.io tutorial size and batches of 1,024 and more. Contenders:
 - `autolr`: the same script with `callbacks=[AutoLR()]` and nothing else.
   `autolr-<tokens>`: an `Options` variant (`f0.6`: `peak_factor`, `paper`:
   `PAPER`, `nofloor`, `norewind`, `frommin`: `sweep_start="min_lr"`,
-  `capreached`: `cap_peak="reached"`, `nodescent`: `require_descent=False`; `ctc` and `clip`, not `Options`
-  fields, see `STUDY_TOKENS`).
+  `capreached`: `cap_peak="reached"`, `nodescent`: `require_descent=False`; `ctc`, `clip`
+  and `bu<factor>`, not `Options` fields, see `STUDY_TOKENS`).
 - `grid`: a linear warmup over 5 % of the steps, then a cosine to zero, its
   peak LR from 7 values, the own LR x 10^(-1, -0.5, ..., 2); the tuned
   baseline is the grid LR with the best mean validation score over the
@@ -171,7 +171,7 @@ def warmup_cosine(peak_lr, total_steps):
 # `AutoLRSchedule(decay="constant_then_cosine")`. (`fromown`, the sweep from
 # the own LR at every budget, was one until the development set made it the
 # default, `Options(sweep_start="own_lr")`: its runs are in the results file.)
-STUDY_TOKENS = ("ctc", "clip")
+STUDY_TOKENS = ("ctc", "clip")  # and `bu<factor>`: `blowup_stop`
 
 
 @contextlib.contextmanager
@@ -203,11 +203,63 @@ def clipped_blowup(active):
         detector.WarmupDetector.test = original
 
 
+@contextlib.contextmanager
+def blowup_stop(factor):
+    """Study `bu<factor>`: a blow-up of the loss ends warmup as a non-finite
+    loss would (the peak from the last test before it, then the rewind).
+
+    At a test, when the last `BLOWUP_RUN` points the GP sees all lie above
+    the median of the record's first 10 and above `factor` times the lowest
+    running median (of 5 points) before them, warmup ends at once instead of
+    sweeping on to a detection or the cap. A candidate policy (chosen on the
+    development set, rejected on the validation set; see
+    docs/benchmarks/optimizers.md), not a public knob: it patches the
+    controller for one run."""
+    if factor is None:
+        yield
+        return
+    from keras_autolr.decision import controller
+
+    original = controller.WarmupController._decide
+
+    def decide(self, losses, first, step):
+        if (self.warming_up and self.sweep and step >= self.next_test
+                and step < self.schedule.warmup_steps
+                and np.all(np.isfinite(losses))):
+            start = _blowup_start(self.points, factor)
+            if start is not None:
+                return self._final_test(start, step, controller.DIVERGED)
+        return original(self, losses, first, step)
+
+    controller.WarmupController._decide = decide
+    try:
+        yield
+    finally:
+        controller.WarmupController._decide = original
+
+
+BLOWUP_RUN = 3
+
+
+def _blowup_start(points, factor, run=BLOWUP_RUN, median=5, start=10):
+    """The first step of a blow-up of the loss, or None (study `bu`)."""
+    y = points.y
+    if len(y) < start + run:
+        return None
+    tail, head = y[-run:], y[:-run]
+    windows = np.lib.stride_tricks.sliding_window_view(head, min(median, len(head)))
+    best = float(np.min(np.median(windows, axis=1)))
+    level = float(np.min(tail))
+    if level > factor * best and level > float(np.median(y[:start])):
+        return int(points.x[-run])
+    return None
+
+
 def autolr_options(contender):
     """The `Options` of an `autolr[-tokens]` contender."""
     options = keras_autolr.Options()
     for token in contender.split("-")[1:]:
-        if token in STUDY_TOKENS:
+        if token in STUDY_TOKENS or re.fullmatch(r"bu[0-9.]+", token):
             continue
         if token == "paper":
             options = keras_autolr.PAPER
@@ -264,7 +316,9 @@ def train_one(cell, split, contender, lr, seed):
     keras.utils.set_random_seed(seed)  # the same shuffles for every contender
     start = time.perf_counter()
     clip = contender.startswith("autolr") and "clip" in contender.split("-")
-    with warnings.catch_warnings(record=True) as caught, clipped_blowup(clip):
+    blowup = [float(t[2:]) for t in contender.split("-") if re.fullmatch(r"bu[0-9.]+", t)]
+    with warnings.catch_warnings(record=True) as caught, clipped_blowup(clip), \
+            blowup_stop(blowup[0] if blowup else None):
         warnings.simplefilter("always")
         history = model.fit(split.x_train, split.y_train, batch_size=cell.batch_size,
                             epochs=cell.epochs, verbose=0, callbacks=callbacks)
@@ -286,7 +340,8 @@ def train_one(cell, split, contender, lr, seed):
         record["autolr"] = dict(
             switch_step=decision.switch_step, peak_lr=_num(decision.peak_lr),
             reason=decision.reason, tests=len(decision.tests),
-            restored_step=decision.restored_step, warmup_cap=decision.warmup_steps)
+            restored_step=decision.restored_step, warmup_cap=decision.warmup_steps,
+            faults=[[int(s), str(a)] for s, a in decision.faults])
     return record
 
 

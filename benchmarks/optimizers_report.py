@@ -25,6 +25,8 @@ LABELS = {
     "autolr-capreached": "`cap_peak=\"reached\"`",
     "autolr-nodescent": "`require_descent=False`",
     "autolr-clip": "the blow-up clipped (study)",
+    "autolr-bu4": "the blow-up stop at 4x (study)",
+    "autolr-bu2": "the blow-up stop at 2x (study)",
 }
 
 
@@ -160,7 +162,7 @@ REASONS = {"detected": "a detection", "cap": "the warmup cap (no detection)",
 # The default, and the variants of the study run beside it.
 STUDY_BASE = "autolr"
 STUDY = ("autolr-f0.7", "autolr-f1.0", "autolr-capreached", "autolr-nodescent",
-         "autolr-clip")
+         "autolr-clip", "autolr-bu4", "autolr-bu2")
 
 
 def study_lines(results, which=DEVELOPMENT, base=STUDY_BASE):

@@ -89,3 +89,36 @@ def test_a_tiny_study_writes_its_runs_and_the_table(tmp_path, monkeypatch):
     assert runs[1]["autolr"]["reason"] == "short_budget"  # 4 steps: own LR kept
     table = (tmp_path / "tiny.md").read_text()
     assert "| digits adam b600 x2 (4) |" in table and "AutoLR - own" in table
+
+
+def _points(losses):
+    from keras_autolr.decision.controller import _Points
+
+    points = _Points()
+    points.extend(np.arange(len(losses), dtype=float), np.asarray(losses, float))
+    return points
+
+
+def test_the_blowup_study_finds_a_sustained_rise_above_the_start_only():
+    descent = list(np.linspace(2.3, 0.5, 20))
+    # Three points in a row above the start (2.3) and 2x the best median.
+    assert optimizers._blowup_start(_points(descent + [3.0, 4.0, 5.0]), 2.0) == 20
+    # One spike is not a blow-up; nor is a rise that stays below the start.
+    assert optimizers._blowup_start(_points(descent + [9.0, 0.5, 0.5]), 2.0) is None
+    assert optimizers._blowup_start(_points(descent + [1.6, 1.7, 1.8]), 2.0) is None
+    # Above the start but under the factor times the best median.
+    assert optimizers._blowup_start(_points(descent + [3.0, 4.0, 5.0]), 8.0) is None
+
+
+def test_the_blowup_study_ends_warmup_early_and_only_inside_its_context():
+    rng = np.random.default_rng(0)
+    steps = 400
+    losses = 2.3 - 1.5 * np.arange(steps) / 100 + 0.02 * rng.standard_normal(steps)
+    losses[100:] = 2.3 * 4 + 0.02 * rng.standard_normal(steps - 100)  # the blow-up
+    plain = keras_autolr.replay(losses, total_steps=steps)
+    with optimizers.blowup_stop(2.0):
+        stopped = keras_autolr.replay(losses, total_steps=steps)
+    again = keras_autolr.replay(losses, total_steps=steps)
+    assert stopped.reason == "diverged" and 100 < stopped.switch_step < 110
+    assert plain.switch_step > stopped.switch_step
+    assert (again.switch_step, again.reason) == (plain.switch_step, plain.reason)
