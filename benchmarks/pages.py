@@ -502,7 +502,52 @@ measurement:
   shared machine.
 """
     return _page("Speed per backend", r["date"],
-                 body + _backend_speed_gpu() + _backend_decisions())
+                 body + _backend_speed_tensorflow() + _backend_speed_gpu()
+                 + _backend_decisions())
+
+
+def _median_seconds(convnet, kind):
+    """The median wall time of one side's convnet fits."""
+    return float(np.median([r["seconds"] for r in convnet["runs"] if r["kind"] == kind]))
+
+
+def _backend_speed_tensorflow():
+    """TensorFlow's CPU run again (`benchmarks/results/backend_speed_tensorflow.json`)."""
+    t = _load("backend_speed_tensorflow.json")
+    if t is None or "tensorflow" not in t.get("backends", {}):
+        return ""
+    import backend_speed
+
+    c = t["backends"]["tensorflow"]["convnet"]
+    verdict = "met" if c["median"] <= 1.05 else "**not met**"
+    control = ""
+    if "control_median" in c:
+        control = (
+            f" The control (the cosine `fit` with a batch-end hook that does "
+            f"nothing, over the cosine `fit` alone) came out at a median "
+            f"{c['control_median']:.3f}, pairs from {min(c['control_all']):.2f} "
+            f"to {max(c['control_all']):.2f}: what Keras' own step-by-step hook "
+            f"costs, and how far two identical sides drift on this machine.")
+    return f"""
+## TensorFlow again, after the BLAS hold ({t['date']})
+
+The table above measured TensorFlow's convnet before the detector held
+BLAS to one thread for a whole test (its NumPy products included, not only
+the GP's factorizations). The same run for TensorFlow alone, with more
+pairs and the control: `{t['command']}`
+(`benchmarks/results/backend_speed_tensorflow.json`; 1-minute load average
+{t['load_average_1min_start']:.1f} at the start, on {t['machine']['cores']} cores).
+
+{backend_speed.table(t)}
+
+Median pair ratio {c['median']:.3f} over {len(c['all'])} pairs (from
+{min(c['all']):.2f} to {max(c['all']):.2f}): target {verdict}.{control}
+Each `fit` took about {_median_seconds(c, 'autolr'):.0f} s, under the 15 s this machine needs
+for a steady ratio of two wall times, so one pair says little; the
+CPU-time ratio ({c['cpu_median']:.3f}) and the share of the `fit` spent
+in AutoLR's hooks ({100 * c['hooks_share_median']:.1f} %) are the steadier
+figures, and they agree.
+"""
 
 
 def _backend_decisions():
