@@ -16,8 +16,9 @@ keras.io tutorial size and batches of 1,024 and more. Contenders:
 - `autolr`: the same script with `callbacks=[AutoLR()]` and nothing else.
   `autolr-<tokens>`: an `Options` variant (`f0.6`: `peak_factor`, `paper`:
   `PAPER`, `nofloor`, `norewind`, `frommin`: `sweep_start="min_lr"`,
-  `capreached`: `cap_peak="reached"`, `nodescent`: `require_descent=False`; `ctc`, `clip`
-  and `bu<factor>`, not `Options` fields, see `STUDY_TOKENS`).
+  `capreached`: `cap_peak="reached"`, `nodescent`: `require_descent=False`; `ctc`, `clip`,
+  `bu<factor>`, `capmed`, `capmax` and `w<fraction>` (the schedule's
+  `max_warmup_fraction`), not `Options` fields, see `STUDY_TOKENS`).
 - `grid`: a linear warmup over 5 % of the steps, then a cosine to zero, its
   peak LR from 7 values, the own LR x 10^(-1, -0.5, ..., 2); the tuned
   baseline is the grid LR with the best mean validation score over the
@@ -171,7 +172,7 @@ def warmup_cosine(peak_lr, total_steps):
 # `AutoLRSchedule(decay="constant_then_cosine")`. (`fromown`, the sweep from
 # the own LR at every budget, was one until the development set made it the
 # default, `Options(sweep_start="own_lr")`: its runs are in the results file.)
-STUDY_TOKENS = ("ctc", "clip")  # and `bu<factor>`: `blowup_stop`
+STUDY_TOKENS = ("ctc", "clip", "capmed", "capmax")  # and `bu<factor>`: `blowup_stop`
 
 
 @contextlib.contextmanager
@@ -241,6 +242,50 @@ def blowup_stop(factor):
 BLOWUP_RUN = 3
 
 
+@contextlib.contextmanager
+def cap_median(mode):
+    """Study `capmed` / `capmax`: at the warmup cap, the LR chosen is the one
+    at the lowest running median of the record (a window of 5 % of its
+    points, at least 3) instead of a last GP test's best LR (`capmed`), or
+    the larger of the two (`capmax`). A running median follows a dip a few
+    steps wide that the GP's length scale (a fifth of the record) smooths
+    away, as on a plateau the sweep leaves just before the loss blows up.
+    A candidate policy, not a public knob: it patches the controller."""
+    if mode is None:
+        yield
+        return
+    from keras_autolr.decision import controller
+
+    original = controller.WarmupController._final_test
+
+    def final_test(self, last_good, switch_at, reason):
+        result = original(self, last_good, switch_at, reason)
+        if reason == controller.CAP:
+            step = _median_argmin(self.points)
+            if step is not None:
+                chosen = float(self.schedule.warmup_lr(step))
+                if mode == "capmax" and self.best_lr is not None:
+                    chosen = max(chosen, self.best_lr)
+                self._end_warmup(switch_at, chosen, reason)
+        return result
+
+    controller.WarmupController._final_test = final_test
+    try:
+        yield
+    finally:
+        controller.WarmupController._final_test = original
+
+
+def _median_argmin(points, fraction=0.05, least=3):
+    """The step at the lowest running median of the points (None: too few)."""
+    y = points.y
+    window = max(least, int(fraction * len(y)))
+    if len(y) < window:
+        return None
+    medians = np.median(np.lib.stride_tricks.sliding_window_view(y, window), axis=1)
+    return int(round(points.x[int(np.argmin(medians)) + window // 2]))
+
+
 def _blowup_start(points, factor, run=BLOWUP_RUN, median=5, start=10):
     """The first step of a blow-up of the loss, or None (study `bu`)."""
     y = points.y
@@ -259,7 +304,7 @@ def autolr_options(contender):
     """The `Options` of an `autolr[-tokens]` contender."""
     options = keras_autolr.Options()
     for token in contender.split("-")[1:]:
-        if token in STUDY_TOKENS or re.fullmatch(r"bu[0-9.]+", token):
+        if token in STUDY_TOKENS or re.fullmatch(r"bu[0-9.]+|w0\.[0-9]+", token):
             continue
         if token == "paper":
             options = keras_autolr.PAPER
@@ -300,8 +345,12 @@ def train_one(cell, split, contender, lr, seed):
     elif contender.startswith("autolr"):
         optimizer = make_optimizer(cell.optimizer)
         tokens = contender.split("-")
-        schedule = (keras_autolr.AutoLRSchedule(decay="constant_then_cosine")
-                    if "ctc" in tokens else None)
+        fraction = [float(t[1:]) for t in tokens if re.fullmatch(r"w0\.[0-9]+", t)]
+        schedule = None
+        if "ctc" in tokens or fraction:
+            schedule = keras_autolr.AutoLRSchedule(
+                decay="constant_then_cosine" if "ctc" in tokens else "cosine",
+                **({"max_warmup_fraction": fraction[0]} if fraction else {}))
         autolr = keras_autolr.AutoLR(
             schedule=schedule, options=autolr_options(contender).replace(seed=seed),
             verbose=0)
@@ -318,7 +367,9 @@ def train_one(cell, split, contender, lr, seed):
     clip = contender.startswith("autolr") and "clip" in contender.split("-")
     blowup = [float(t[2:]) for t in contender.split("-") if re.fullmatch(r"bu[0-9.]+", t)]
     with warnings.catch_warnings(record=True) as caught, clipped_blowup(clip), \
-            blowup_stop(blowup[0] if blowup else None):
+            blowup_stop(blowup[0] if blowup else None), \
+            cap_median(next((t for t in contender.split("-") if t in ("capmed", "capmax")),
+                            None)):
         warnings.simplefilter("always")
         history = model.fit(split.x_train, split.y_train, batch_size=cell.batch_size,
                             epochs=cell.epochs, verbose=0, callbacks=callbacks)

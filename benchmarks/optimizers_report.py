@@ -27,6 +27,10 @@ LABELS = {
     "autolr-clip": "the blow-up clipped (study)",
     "autolr-bu4": "the blow-up stop at 4x (study)",
     "autolr-bu2": "the blow-up stop at 2x (study)",
+    "autolr-capmed": "the cap's LR from a running median (study)",
+    "autolr-capmax": "the larger of the cap's GP and running-median LRs (study)",
+    "autolr-w0.25": "the warmup capped at 25 % (study)",
+    "autolr-w0.35": "the warmup capped at 35 % (study)",
 }
 
 
@@ -162,7 +166,8 @@ REASONS = {"detected": "a detection", "cap": "the warmup cap (no detection)",
 # The default, and the variants of the study run beside it.
 STUDY_BASE = "autolr"
 STUDY = ("autolr-f0.7", "autolr-f1.0", "autolr-capreached", "autolr-nodescent",
-         "autolr-clip", "autolr-bu4", "autolr-bu2")
+         "autolr-clip", "autolr-bu4", "autolr-bu2", "autolr-capmed", "autolr-capmax",
+         "autolr-w0.25", "autolr-w0.35")
 
 
 def study_lines(results, which=DEVELOPMENT, base=STUDY_BASE):

@@ -122,3 +122,24 @@ def test_the_blowup_study_ends_warmup_early_and_only_inside_its_context():
     assert stopped.reason == "diverged" and 100 < stopped.switch_step < 110
     assert plain.switch_step > stopped.switch_step
     assert (again.switch_step, again.reason) == (plain.switch_step, plain.reason)
+
+
+def test_the_cap_median_study_takes_the_lr_of_a_narrow_dip_at_the_cap():
+    rng = np.random.default_rng(0)
+    # A plateau, a dip a few steps wide, then spikes (the loss blowing up):
+    # the GP smooths the dip away; the running median keeps it.
+    losses = 1.386 + 0.01 * rng.standard_normal(200)
+    losses[150:155] = 1.25
+    losses[155:] += 0.3 * np.abs(rng.standard_normal(45))
+    assert optimizers._median_argmin(_points(losses)) in range(150, 155)
+    steps = 400  # the cap is step 200
+    plain = keras_autolr.replay(losses, total_steps=steps)
+    with optimizers.cap_median("capmed"):
+        median = keras_autolr.replay(losses, total_steps=steps)
+    assert plain.reason == median.reason == "cap"
+    schedule = keras_autolr.AutoLRSchedule(total_steps=steps)
+    dip = [keras_autolr.Options().peak_factor * float(schedule.warmup_lr(s))
+           for s in (150, 155)]
+    assert plain.peak_lr < dip[0] / 10
+    assert dip[0] <= median.peak_lr <= dip[1]
+    assert keras_autolr.replay(losses, total_steps=steps).peak_lr == plain.peak_lr
