@@ -172,7 +172,7 @@ def warmup_cosine(peak_lr, total_steps):
 # `AutoLRSchedule(decay="constant_then_cosine")`. (`fromown`, the sweep from
 # the own LR at every budget, was one until the development set made it the
 # default, `Options(sweep_start="own_lr")`: its runs are in the results file.)
-STUDY_TOKENS = ("ctc", "clip", "capmed", "capmax")  # and `bu<factor>`: `blowup_stop`
+STUDY_TOKENS = ("ctc", "clip", "capmed", "capmax", "detrend", "diffsd")  # and `bu<factor>`: `blowup_stop`
 
 
 @contextlib.contextmanager
@@ -276,6 +276,43 @@ def cap_median(mode):
         controller.WarmupController._final_test = original
 
 
+@contextlib.contextmanager
+def start_spread(mode):
+    """Study `detrend` / `diffsd`: the descent guard's spread of the raw
+    losses at the record's start without its trend: the standard deviation
+    of their residuals from a straight line (`detrend`), or of their
+    successive differences over sqrt(2) (`diffsd`). On a short sweep from the
+    own LR the start (at least 10 losses) already holds the descent, whose
+    spread the guard takes for noise. A candidate policy, not a public knob:
+    it patches the detector."""
+    if mode is None:
+        yield
+        return
+    from keras_autolr.decision import detector
+
+    original = detector._start_spread
+
+    def spread(losses):
+        count = max(detector.MIN_FINITE_LOSSES, int(detector.START_FRACTION * len(losses)))
+        head = np.asarray(losses[:count], np.float64)
+        if len(head) > detector.START_MAX_POINTS:
+            head = head[np.linspace(0, len(head) - 1, detector.START_MAX_POINTS).astype(int)]
+        with np.errstate(all="ignore"):
+            if mode == "diffsd":
+                value = float(np.std(np.diff(head)) / math.sqrt(2.0))
+            else:
+                t = np.arange(len(head), dtype=np.float64)
+                slope, intercept = np.polyfit(t, head, 1)
+                value = float(np.std(head - (slope * t + intercept)))
+        return value if math.isfinite(value) else 0.0
+
+    detector._start_spread = spread
+    try:
+        yield
+    finally:
+        detector._start_spread = original
+
+
 def _median_argmin(points, fraction=0.05, least=3):
     """The step at the lowest running median of the points (None: too few)."""
     y = points.y
@@ -369,7 +406,9 @@ def train_one(cell, split, contender, lr, seed):
     with warnings.catch_warnings(record=True) as caught, clipped_blowup(clip), \
             blowup_stop(blowup[0] if blowup else None), \
             cap_median(next((t for t in contender.split("-") if t in ("capmed", "capmax")),
-                            None)):
+                            None)), \
+            start_spread(next((t for t in contender.split("-") if t in ("detrend", "diffsd")),
+                              None)):
         warnings.simplefilter("always")
         history = model.fit(split.x_train, split.y_train, batch_size=cell.batch_size,
                             epochs=cell.epochs, verbose=0, callbacks=callbacks)

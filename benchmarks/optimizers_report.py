@@ -31,6 +31,8 @@ LABELS = {
     "autolr-capmax": "the larger of the cap's GP and running-median LRs (study)",
     "autolr-w0.25": "the warmup capped at 25 % (study)",
     "autolr-w0.35": "the warmup capped at 35 % (study)",
+    "autolr-detrend": "the guard's start spread about a line (study)",
+    "autolr-diffsd": "the guard's start spread from differences (study)",
 }
 
 
@@ -167,7 +169,7 @@ REASONS = {"detected": "a detection", "cap": "the warmup cap (no detection)",
 STUDY_BASE = "autolr"
 STUDY = ("autolr-f0.7", "autolr-f1.0", "autolr-capreached", "autolr-nodescent",
          "autolr-clip", "autolr-bu4", "autolr-bu2", "autolr-capmed", "autolr-capmax",
-         "autolr-w0.25", "autolr-w0.35")
+         "autolr-w0.25", "autolr-w0.35", "autolr-detrend", "autolr-diffsd")
 
 
 def study_lines(results, which=DEVELOPMENT, base=STUDY_BASE):

@@ -143,3 +143,15 @@ def test_the_cap_median_study_takes_the_lr_of_a_narrow_dip_at_the_cap():
     assert plain.peak_lr < dip[0] / 10
     assert dip[0] <= median.peak_lr <= dip[1]
     assert keras_autolr.replay(losses, total_steps=steps).peak_lr == plain.peak_lr
+
+
+@pytest.mark.parametrize("mode", ["detrend", "diffsd"])
+def test_the_start_spread_study_leaves_out_the_trend_only_inside_its_context(mode):
+    from keras_autolr.decision import detector
+
+    descent = np.linspace(2.3, 0.3, 40) + 0.01 * np.random.default_rng(0).standard_normal(40)
+    plain = detector._start_spread(descent)
+    with optimizers.start_spread(mode):
+        without_trend = detector._start_spread(descent)
+    assert plain > 0.1 and 0.005 < without_trend < 0.02
+    assert detector._start_spread(descent) == plain
