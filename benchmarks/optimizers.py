@@ -172,7 +172,7 @@ def warmup_cosine(peak_lr, total_steps):
 # `AutoLRSchedule(decay="constant_then_cosine")`. (`fromown`, the sweep from
 # the own LR at every budget, was one until the development set made it the
 # default, `Options(sweep_start="own_lr")`: its runs are in the results file.)
-STUDY_TOKENS = ("ctc", "clip", "capmed", "capmax", "detrend", "diffsd")  # and `bu<factor>`: `blowup_stop`
+STUDY_TOKENS = ("ctc", "clip", "capmed", "capmax", "detrend", "diffsd", "detrend9")  # and `bu<factor>`: `blowup_stop`
 
 
 @contextlib.contextmanager
@@ -277,14 +277,15 @@ def cap_median(mode):
 
 
 @contextlib.contextmanager
-def start_spread(mode):
+def start_spread(mode, spreads=None):
     """Study `detrend` / `diffsd`: the descent guard's spread of the raw
     losses at the record's start without its trend: the standard deviation
     of their residuals from a straight line (`detrend`), or of their
     successive differences over sqrt(2) (`diffsd`). On a short sweep from the
     own LR the start (at least 10 losses) already holds the descent, whose
     spread the guard takes for noise. A candidate policy, not a public knob:
-    it patches the detector."""
+    it patches the detector (`spreads`: `DESCENT_START_SPREADS` meanwhile,
+    `detrend9`: 9 instead of 6)."""
     if mode is None:
         yield
         return
@@ -306,11 +307,15 @@ def start_spread(mode):
                 value = float(np.std(head - (slope * t + intercept)))
         return value if math.isfinite(value) else 0.0
 
+    factor = detector.DESCENT_START_SPREADS
     detector._start_spread = spread
+    if spreads is not None:
+        detector.DESCENT_START_SPREADS = spreads
     try:
         yield
     finally:
         detector._start_spread = original
+        detector.DESCENT_START_SPREADS = factor
 
 
 def _median_argmin(points, fraction=0.05, least=3):
@@ -407,8 +412,9 @@ def train_one(cell, split, contender, lr, seed):
             blowup_stop(blowup[0] if blowup else None), \
             cap_median(next((t for t in contender.split("-") if t in ("capmed", "capmax")),
                             None)), \
-            start_spread(next((t for t in contender.split("-") if t in ("detrend", "diffsd")),
-                              None)):
+            start_spread(*next(((t[:-1], 9.0) if t.endswith("9") else (t, None)
+                                for t in contender.split("-")
+                                if t in ("detrend", "diffsd", "detrend9")), (None,))):
         warnings.simplefilter("always")
         history = model.fit(split.x_train, split.y_train, batch_size=cell.batch_size,
                             epochs=cell.epochs, verbose=0, callbacks=callbacks)

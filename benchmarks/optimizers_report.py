@@ -33,6 +33,7 @@ LABELS = {
     "autolr-w0.35": "the warmup capped at 35 % (study)",
     "autolr-detrend": "the guard's start spread about a line (study)",
     "autolr-diffsd": "the guard's start spread from differences (study)",
+    "autolr-detrend9": "the start spread about a line, 9 spreads (study)",
 }
 
 
@@ -169,7 +170,8 @@ REASONS = {"detected": "a detection", "cap": "the warmup cap (no detection)",
 STUDY_BASE = "autolr"
 STUDY = ("autolr-f0.7", "autolr-f1.0", "autolr-capreached", "autolr-nodescent",
          "autolr-clip", "autolr-bu4", "autolr-bu2", "autolr-capmed", "autolr-capmax",
-         "autolr-w0.25", "autolr-w0.35", "autolr-detrend", "autolr-diffsd")
+         "autolr-w0.25", "autolr-w0.35", "autolr-detrend", "autolr-diffsd",
+         "autolr-detrend9")
 
 
 def study_lines(results, which=DEVELOPMENT, base=STUDY_BASE):
