@@ -992,7 +992,7 @@ With the factor raised from 6 to 9 spreads (`detrend9`) the false
 switches came back to the default's, and the development set kept its
 gain ({_variant_gap(results, "autolr-detrend9", optimizers_report.DEVELOPMENT)}), so it ran on the
 validation set (its third look), where it took the default's decision on
-40 of 42 runs (the other two, transformer AdamW, detected instead of
+{_same_decisions(results, "autolr-detrend9", optimizers_report.VALIDATION)} runs (the other two, transformer AdamW, detected instead of
 reaching the cap, with the same score): {_variant_gap(results, "autolr-detrend9", optimizers_report.VALIDATION)}. On the synthetic
 records, which sweep from 1e-5, it detected less often than the default
 ({_detections()}): more sweeps ran to the cap. A gain on two
@@ -1036,6 +1036,18 @@ def _false_switch_pair():
                 if r["params"]["family"] == "flat"]
         parts.append(f"{label}: real {sum(real)}/{len(real)}, flat {sum(flat)}/{len(flat)}")
     return "; ".join(parts) + "; `benchmarks/results/false_switch_detrend_base.json`, `false_switch_detrend.json`"
+
+
+def _same_decisions(results, contender, which):
+    """"k of n": runs of `contender` whose switch and peak are `AutoLR()`'s."""
+    runs = [r for r in results["runs"] if r["set"] == which]
+    default = {(r["cell"], r["seed"]): r["autolr"] for r in runs
+               if r["contender"] == "autolr"}
+    pairs = [(default[(r["cell"], r["seed"])], r["autolr"]) for r in runs
+             if r["contender"] == contender and (r["cell"], r["seed"]) in default]
+    same = sum((a["switch_step"], a["peak_lr"]) == (b["switch_step"], b["peak_lr"])
+               for a, b in pairs)
+    return f"{same} of {len(pairs)}"
 
 
 def _variant_gap(results, contender, which):
