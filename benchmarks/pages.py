@@ -506,12 +506,19 @@ measurement:
                  + _backend_decisions())
 
 
-def _tensorflow_again_note():
-    """A pointer from the full run's verdict to TensorFlow's later run."""
+def _tensorflow_rerun():
+    """TensorFlow's later CPU run and its convnet figures, or (None, None)."""
     t = _load("backend_speed_tensorflow.json")
     if t is None or "tensorflow" not in t.get("backends", {}):
+        return None, None
+    return t, t["backends"]["tensorflow"]["convnet"]
+
+
+def _tensorflow_again_note():
+    """A pointer from the full run's verdict to TensorFlow's later run."""
+    t, c = _tensorflow_rerun()
+    if t is None:
         return ""
-    c = t["backends"]["tensorflow"]["convnet"]
     verdict = "met" if c["median"] <= 1.05 else "not met"
     return (f" TensorFlow's figure predates the detector's BLAS hold; measured "
             f"again after it: {c['median']:.2f} over {len(c['all'])} pairs "
@@ -525,12 +532,11 @@ def _median_seconds(convnet, kind):
 
 def _backend_speed_tensorflow():
     """TensorFlow's CPU run again (`benchmarks/results/backend_speed_tensorflow.json`)."""
-    t = _load("backend_speed_tensorflow.json")
-    if t is None or "tensorflow" not in t.get("backends", {}):
+    t, c = _tensorflow_rerun()
+    if t is None:
         return ""
     import backend_speed
 
-    c = t["backends"]["tensorflow"]["convnet"]
     verdict = "met" if c["median"] <= 1.05 else "**not met**"
     control = ""
     if "control_median" in c:
@@ -891,7 +897,7 @@ models, a regression) was never tuned on. On the development set, two
 defaults changed (`Options(sweep_start="own_lr")` at every budget, and the
 own LR kept constant under 26 steps); the columns "before the two changes",
 "sweep from the own LR at every budget", `rewind=False` and
-"constant-then-cosine decay" are that study.
+"constant-then-cosine decay" of the studies tables below are that study.
 
 Environment: {_versions(env)}, keras_autolr {env.get("keras_autolr", "?")},
 {env.get("cpu_count", "?")} CPUs, no GPU.
