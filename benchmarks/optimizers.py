@@ -176,16 +176,13 @@ STUDY_TOKENS = ("ctc", "clip", "capmed", "capmax", "detrend", "diffsd", "detrend
 
 
 @contextlib.contextmanager
-def clipped_blowup(active):
+def clipped_blowup():
     """Study `clip`: each test sees the losses clipped at the highest loss of
     the record's start (its first 10 %, at least 10 losses), so the height of
     a blow-up past the minimum does not weigh on the GP. A candidate policy
     (chosen on the development set, rejected on the validation set; see
     docs/benchmarks/optimizers.md), not a public knob: it patches the
     detector for one run."""
-    if not active:
-        yield
-        return
     from keras_autolr.decision import detector
 
     original = detector.WarmupDetector.test
@@ -216,9 +213,6 @@ def blowup_stop(factor):
     development set, rejected on the validation set; see
     docs/benchmarks/optimizers.md), not a public knob: it patches the
     controller for one run."""
-    if factor is None:
-        yield
-        return
     from keras_autolr.decision import controller
 
     original = controller.WarmupController._decide
@@ -251,9 +245,6 @@ def cap_median(mode):
     steps wide that the GP's length scale (a fifth of the record) smooths
     away, as on a plateau the sweep leaves just before the loss blows up.
     A candidate policy, not a public knob: it patches the controller."""
-    if mode is None:
-        yield
-        return
     from keras_autolr.decision import controller
 
     original = controller.WarmupController._final_test
@@ -286,9 +277,6 @@ def start_spread(mode, spreads=None):
     spread the guard takes for noise. A candidate policy, not a public knob:
     it patches the detector (`spreads`: `DESCENT_START_SPREADS` meanwhile,
     `detrend9`: 9 instead of 6)."""
-    if mode is None:
-        yield
-        return
     from keras_autolr.decision import detector
 
     original = detector._start_spread
@@ -340,6 +328,26 @@ def _blowup_start(points, factor, run=BLOWUP_RUN, median=5, start=10):
     if level > factor * best and level > float(np.median(y[:start])):
         return int(points.x[-run])
     return None
+
+
+@contextlib.contextmanager
+def study_patches(contender):
+    """The patches an `autolr-<tokens>` contender's study tokens ask for
+    (`STUDY_TOKENS`); none for other contenders."""
+    tokens = contender.split("-")[1:] if contender.startswith("autolr") else []
+    with contextlib.ExitStack() as stack:
+        for token in tokens:
+            if token == "clip":
+                stack.enter_context(clipped_blowup())
+            elif re.fullmatch(r"bu[0-9.]+", token):
+                stack.enter_context(blowup_stop(float(token[2:])))
+            elif token in ("capmed", "capmax"):
+                stack.enter_context(cap_median(token))
+            elif token in ("detrend", "diffsd"):
+                stack.enter_context(start_spread(token))
+            elif token == "detrend9":
+                stack.enter_context(start_spread("detrend", spreads=9.0))
+        yield
 
 
 def autolr_options(contender):
@@ -406,15 +414,7 @@ def train_one(cell, split, contender, lr, seed):
     model.compile(optimizer=optimizer, loss=task.loss(), metrics=task.metrics())
     keras.utils.set_random_seed(seed)  # the same shuffles for every contender
     start = time.perf_counter()
-    clip = contender.startswith("autolr") and "clip" in contender.split("-")
-    blowup = [float(t[2:]) for t in contender.split("-") if re.fullmatch(r"bu[0-9.]+", t)]
-    with warnings.catch_warnings(record=True) as caught, clipped_blowup(clip), \
-            blowup_stop(blowup[0] if blowup else None), \
-            cap_median(next((t for t in contender.split("-") if t in ("capmed", "capmax")),
-                            None)), \
-            start_spread(*next(((t[:-1], 9.0) if t.endswith("9") else (t, None)
-                                for t in contender.split("-")
-                                if t in ("detrend", "diffsd", "detrend9")), (None,))):
+    with warnings.catch_warnings(record=True) as caught, study_patches(contender):
         warnings.simplefilter("always")
         history = model.fit(split.x_train, split.y_train, batch_size=cell.batch_size,
                             epochs=cell.epochs, verbose=0, callbacks=callbacks)

@@ -243,15 +243,20 @@ def rewind_lines(results):
 def markdown(results, contenders=None, source="optimizers.json"):
     """Both sets, every contender the file has; `source`: the file's name."""
     table = summarize(results)
-    present = {c for row in table.values() for c in row if not c.startswith("_")}
-    contenders = contenders or ([c for c in MAIN if c in present]
-                                + sorted(present - set(MAIN)))
     lines = [f"Test score (accuracy %, or 100 x R^2 for friedman), mean over seeds "
              f"{', '.join(map(str, seeds_of(results)))}; results of {date_of(results)}, "
              f"`benchmarks/results/{source}`.", ""]
     lines += summary_lines(table) + rewind_lines(results) + [""]
     for which in (VALIDATION, DEVELOPMENT):
-        if any(r["_set"] == which for r in table.values()):
-            lines += [f"### {which.capitalize()} set", "",
-                      cell_table(table, which, contenders), ""]
+        rows = [row for row in table.values() if row["_set"] == which]
+        if not rows:
+            continue
+        present = {c for row in rows for c in row if not c.startswith("_")}
+        main = contenders or [c for c in MAIN if c in present]
+        lines += [f"### {which.capitalize()} set", "", cell_table(table, which, main), ""]
+        studies = sorted(present - set(main))
+        if studies and contenders is None:
+            lines += [f"The studies on the {which} set, beside `AutoLR()` (the "
+                      "gaps are the default's):", "",
+                      cell_table(table, which, ["autolr"] + studies), ""]
     return "\n".join(lines)

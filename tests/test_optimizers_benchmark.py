@@ -155,3 +155,42 @@ def test_the_start_spread_study_leaves_out_the_trend_only_inside_its_context(mod
         without_trend = detector._start_spread(descent)
     assert plain > 0.1 and 0.005 < without_trend < 0.02
     assert detector._start_spread(descent) == plain
+
+
+def test_the_studies_get_their_own_table_beside_the_default():
+    import optimizers_report
+
+    def run(contender, score):
+        return dict(cell="digits adam b64 x20", set=optimizers.DEVELOPMENT, steps=380,
+                    seed=0, contender=contender, lr=None, test_score=score,
+                    val_score=score)
+
+    results = dict(runs=[run("own", 90.0), run("autolr", 95.0), run("autolr-bu2", 96.0)],
+                   updated="2026-12-04")
+    text = optimizers_report.markdown(results)
+    main, studies = text.split("The studies on the development set")
+    assert "`AutoLR()`" in main and "blow-up stop" not in main
+    header = studies.splitlines()[2]
+    assert "`AutoLR()`" in header and "the blow-up stop at 2x (study)" in header
+    assert "| digits adam b64 x20 (380) | 95.0 | 96.0 | +5.0 | - |" in studies
+
+
+def test_study_tokens_patch_only_their_own_runs():
+    from keras_autolr.decision import controller
+    from keras_autolr.decision import detector
+
+    decide, final, test = (controller.WarmupController._decide,
+                           controller.WarmupController._final_test,
+                           detector.WarmupDetector.test)
+    with optimizers.study_patches("autolr-bu2-capmed-clip"):
+        assert controller.WarmupController._decide is not decide
+        assert controller.WarmupController._final_test is not final
+        assert detector.WarmupDetector.test is not test
+    with optimizers.study_patches("autolr-detrend9"):
+        assert detector.DESCENT_START_SPREADS == 9.0
+    for contender in ("own", "autolr", "grid"):
+        with optimizers.study_patches(contender):
+            assert controller.WarmupController._decide is decide
+    assert (controller.WarmupController._decide, controller.WarmupController._final_test,
+            detector.WarmupDetector.test) == (decide, final, test)
+    assert detector.DESCENT_START_SPREADS == 6.0
