@@ -172,7 +172,22 @@ def warmup_cosine(peak_lr, total_steps):
 # `AutoLRSchedule(decay="constant_then_cosine")`. (`fromown`, the sweep from
 # the own LR at every budget, was one until the development set made it the
 # default, `Options(sweep_start="own_lr")`: its runs are in the results file.)
-STUDY_TOKENS = ("ctc", "clip", "capmed", "capmax", "detrend", "diffsd", "detrend9")  # and `bu<factor>`: `blowup_stop`
+STUDY_TOKENS = ("ctc", "clip", "capmed", "capmax", "detrend", "diffsd", "detrend9")
+# Study tokens with a number: `bu<factor>` (`blowup_stop`), `w<fraction>` (the
+# warmup cap at that fraction of the budget) and `span<decades>` (`sweep_span`).
+NUMBERED_TOKENS = {"bu": r"bu([0-9.]+)", "w": r"w(0\.[0-9]+)", "span": r"span([0-9.]+)"}
+
+
+def study_token(token):
+    """`(name, number)` of a study token (`"bu2"` -> `("bu", 2.0)`, `"clip"`
+    -> `("clip", None)`), or None when `token` is not one."""
+    if token in STUDY_TOKENS:
+        return token, None
+    for name, pattern in NUMBERED_TOKENS.items():
+        match = re.fullmatch(pattern, token)
+        if match:
+            return name, float(match.group(1))
+    return None
 
 
 @contextlib.contextmanager
@@ -189,9 +204,8 @@ def clipped_blowup():
 
     def test(self, finite_steps, finite_losses, n_steps, lr_at):
         losses = np.asarray(finite_losses, np.float64)
-        head = max(detector.MIN_FINITE_LOSSES, int(detector.START_FRACTION * len(losses)))
         if len(losses):
-            losses = np.minimum(losses, float(np.max(losses[:head])))
+            losses = np.minimum(losses, float(np.max(detector._start_head(losses))))
         return original(self, finite_steps, losses, n_steps, lr_at)
 
     detector.WarmupDetector.test = test
@@ -282,10 +296,7 @@ def start_spread(mode, spreads=None):
     original = detector._start_spread
 
     def spread(losses):
-        count = max(detector.MIN_FINITE_LOSSES, int(detector.START_FRACTION * len(losses)))
-        head = np.asarray(losses[:count], np.float64)
-        if len(head) > detector.START_MAX_POINTS:
-            head = head[np.linspace(0, len(head) - 1, detector.START_MAX_POINTS).astype(int)]
+        head = np.asarray(detector._start_head(losses), np.float64)
         with np.errstate(all="ignore"):
             if mode == "diffsd":
                 value = float(np.std(np.diff(head)) / math.sqrt(2.0))
@@ -304,6 +315,31 @@ def start_spread(mode, spreads=None):
     finally:
         detector._start_spread = original
         detector.DESCENT_START_SPREADS = factor
+
+
+@contextlib.contextmanager
+def sweep_span(decades):
+    """Study `span<decades>`: a sweep that starts at the optimizer's own LR
+    ends at most `decades` decades above it (`max_lr = own LR x 10**decades`,
+    never above the schedule's `max_lr`) instead of at `max_lr` (1.0), so the
+    same warmup cap spends more steps per decade. The grid of the benchmark
+    spans the own LR x 10**-1 ... 10**2. A candidate policy, not a public
+    knob: it patches where the sweep's start is moved to the own LR."""
+    from keras_autolr.training import short_budget
+
+    original = short_budget.start_sweep_at_own_lr
+
+    def start(schedule, total_steps, own_lr, policy="own_lr"):
+        moved = original(schedule, total_steps, own_lr, policy)
+        if moved:
+            schedule.max_lr = min(schedule.max_lr, schedule.min_lr * 10.0 ** decades)
+        return moved
+
+    short_budget.start_sweep_at_own_lr = start
+    try:
+        yield
+    finally:
+        short_budget.start_sweep_at_own_lr = original
 
 
 def _median_argmin(points, fraction=0.05, least=3):
@@ -336,17 +372,19 @@ def study_patches(contender):
     (`STUDY_TOKENS`); none for other contenders."""
     tokens = contender.split("-")[1:] if contender.startswith("autolr") else []
     with contextlib.ExitStack() as stack:
-        for token in tokens:
-            if token == "clip":
+        for name, number in filter(None, map(study_token, tokens)):
+            if name == "clip":
                 stack.enter_context(clipped_blowup())
-            elif re.fullmatch(r"bu[0-9.]+", token):
-                stack.enter_context(blowup_stop(float(token[2:])))
-            elif token in ("capmed", "capmax"):
-                stack.enter_context(cap_median(token))
-            elif token in ("detrend", "diffsd"):
-                stack.enter_context(start_spread(token))
-            elif token == "detrend9":
+            elif name == "bu":
+                stack.enter_context(blowup_stop(number))
+            elif name in ("capmed", "capmax"):
+                stack.enter_context(cap_median(name))
+            elif name in ("detrend", "diffsd"):
+                stack.enter_context(start_spread(name))
+            elif name == "detrend9":
                 stack.enter_context(start_spread("detrend", spreads=9.0))
+            elif name == "span":
+                stack.enter_context(sweep_span(number))
         yield
 
 
@@ -354,7 +392,7 @@ def autolr_options(contender):
     """The `Options` of an `autolr[-tokens]` contender."""
     options = keras_autolr.Options()
     for token in contender.split("-")[1:]:
-        if token in STUDY_TOKENS or re.fullmatch(r"bu[0-9.]+|w0\.[0-9]+", token):
+        if study_token(token) is not None:
             continue
         if token == "paper":
             options = keras_autolr.PAPER
@@ -395,7 +433,7 @@ def train_one(cell, split, contender, lr, seed):
     elif contender.startswith("autolr"):
         optimizer = make_optimizer(cell.optimizer)
         tokens = contender.split("-")
-        fraction = [float(t[1:]) for t in tokens if re.fullmatch(r"w0\.[0-9]+", t)]
+        fraction = [n for name, n in filter(None, map(study_token, tokens)) if name == "w"]
         schedule = None
         if "ctc" in tokens or fraction:
             schedule = keras_autolr.AutoLRSchedule(

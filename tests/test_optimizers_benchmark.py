@@ -194,3 +194,33 @@ def test_study_tokens_patch_only_their_own_runs():
     assert (controller.WarmupController._decide, controller.WarmupController._final_test,
             detector.WarmupDetector.test) == (decide, final, test)
     assert detector.DESCENT_START_SPREADS == 6.0
+
+
+def test_study_tokens_are_parsed_in_one_place():
+    assert optimizers.study_token("bu2") == ("bu", 2.0)
+    assert optimizers.study_token("w0.35") == ("w", 0.35)
+    assert optimizers.study_token("span1.5") == ("span", 1.5)
+    assert optimizers.study_token("clip") == ("clip", None)
+    assert optimizers.study_token("f0.7") is None  # an `Options` token
+    assert optimizers.study_token("w1.5") is None  # a fraction is below 1
+    assert optimizers.autolr_options("autolr-span2-f0.7").peak_factor == 0.7
+    with pytest.raises(ValueError, match="spanx"):
+        optimizers.autolr_options("autolr-spanx")
+
+
+def test_the_sweep_span_study_ends_the_sweep_decades_above_the_own_lr():
+    from keras_autolr.training import short_budget
+
+    def swept(contender):
+        schedule = keras_autolr.AutoLRSchedule(total_steps=200)
+        with optimizers.study_patches(contender):
+            assert short_budget.start_sweep_at_own_lr(schedule, 200, 1e-3)
+        return schedule.min_lr, schedule.max_lr
+
+    assert swept("autolr") == (pytest.approx(1e-3), 1.0)
+    assert swept("autolr-span2") == (pytest.approx(1e-3), pytest.approx(0.1))
+    assert swept("autolr-span4") == (pytest.approx(1e-3), 1.0)  # never above max_lr
+    schedule = keras_autolr.AutoLRSchedule(total_steps=200, min_lr=1e-2)
+    with optimizers.study_patches("autolr-span2"):  # no own LR above min_lr: no move
+        assert not short_budget.start_sweep_at_own_lr(schedule, 200, 1e-3)
+    assert (schedule.min_lr, schedule.max_lr) == (1e-2, 1.0)

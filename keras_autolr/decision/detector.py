@@ -315,17 +315,24 @@ class WarmupDetector:
         return result
 
 
-def _start_spread(losses):
-    """Standard deviation of the raw losses at the start of the record.
+def _start_head(losses):
+    """The start of the record that the descent guard measures.
 
     The first `START_FRACTION` of the finite losses (at least
     `MIN_FINITE_LOSSES`; at most `START_MAX_POINTS`, evenly spaced, so a
-    test costs the same at any length). 0 when it is not finite.
+    test costs the same at any length).
     """
     count = max(MIN_FINITE_LOSSES, int(START_FRACTION * len(losses)))
     head = losses[:count]
     if len(head) > START_MAX_POINTS:
         head = head[np.linspace(0, len(head) - 1, START_MAX_POINTS).astype(int)]
+    return head
+
+
+def _start_spread(losses):
+    """Standard deviation of the raw losses at the start of the record
+    (`_start_head`); 0 when it is not finite."""
+    head = _start_head(losses)
     with np.errstate(all="ignore"):
         spread = float(np.std(head))
     return spread if math.isfinite(spread) else 0.0
