@@ -172,7 +172,8 @@ def warmup_cosine(peak_lr, total_steps):
 # `AutoLRSchedule(decay="constant_then_cosine")`. (`fromown`, the sweep from
 # the own LR at every budget, was one until the development set made it the
 # default, `Options(sweep_start="own_lr")`: its runs are in the results file.)
-STUDY_TOKENS = ("ctc", "clip", "capmed", "capmax", "detrend", "diffsd", "detrend9")
+STUDY_TOKENS = ("ctc", "clip", "capmed", "capmax", "detrend", "diffsd", "detrend9",
+                "capend", "keepfirst")
 # Study tokens with a number: `bu<factor>` (`blowup_stop`), `w<fraction>` (the
 # warmup cap at that fraction of the budget) and `span<decades>` (`sweep_span`).
 NUMBERED_TOKENS = {"bu": r"bu([0-9.]+)", "w": r"w(0\.[0-9]+)", "span": r"span([0-9.]+)"}
@@ -318,6 +319,70 @@ def start_spread(mode, spreads=None):
 
 
 @contextlib.contextmanager
+def keep_first_snapshot():
+    """Study `keepfirst`: during warmup the first snapshot (step 0, at the
+    sweep's lowest LR) is held besides the two the controller keeps, so the
+    rewind always has a copy at or before the LR it chose; with two copies,
+    a copy from before the minimum can be dropped while the detector's best
+    LR is higher than the LR its last test chooses, and the rewind then
+    restores a copy taken past that LR (counted on
+    docs/benchmarks/optimizers.md). A third host copy at most.
+    A candidate policy, not a public knob: it patches the controller."""
+    from keras_autolr.decision import controller
+
+    original = controller.WarmupController.plan_snapshot
+
+    def plan_snapshot(self):
+        first = getattr(self, "_study_first_snapshot", None)
+        count = len(self._actions)
+        original(self)
+        if first is None and self.snapshot_steps:
+            self._study_first_snapshot = self.snapshot_steps[0]
+        elif (first is not None and self.warming_up and len(self._actions) > count
+                and first not in self.snapshot_steps):
+            kind, step, keep = self._actions[-1]
+            self._actions[-1] = (kind, step, (first,) + tuple(keep))
+            self.snapshot_steps = [first] + self.snapshot_steps
+
+    controller.WarmupController.plan_snapshot = plan_snapshot
+    try:
+        yield
+    finally:
+        controller.WarmupController.plan_snapshot = original
+
+
+CAP_END_NEAR = 0.05
+
+
+@contextlib.contextmanager
+def cap_descending(near=CAP_END_NEAR):
+    """Study `capend`: at the warmup cap, when the LR chosen lies within the
+    last `near` of the sweep (in log LR: the smoothed loss was still falling
+    when the sweep ended, no overshoot seen), decay from that LR whole, not
+    `peak_factor` times it. A candidate policy, not a public knob: it
+    patches the controller."""
+    from keras_autolr.decision import controller
+
+    original = controller.WarmupController._end_warmup
+
+    def end_warmup(self, step, chosen_lr, reason):
+        original(self, step, chosen_lr, reason)
+        if reason != controller.CAP or self.best_lr is None:
+            return
+        start = float(self.schedule.warmup_lr(0))
+        reached = float(self.schedule.warmup_lr(min(step, self.schedule.warmup_steps)))
+        if reached > start and (math.log(self.best_lr / start)
+                                >= (1.0 - near) * math.log(reached / start)):
+            self.peak_lr = float(max(self.peak_lr, self.best_lr))
+
+    controller.WarmupController._end_warmup = end_warmup
+    try:
+        yield
+    finally:
+        controller.WarmupController._end_warmup = original
+
+
+@contextlib.contextmanager
 def sweep_span(decades):
     """Study `span<decades>`: a sweep that starts at the optimizer's own LR
     ends at most `decades` decades above it (`max_lr = own LR x 10**decades`,
@@ -385,6 +450,10 @@ def study_patches(contender):
                 stack.enter_context(start_spread("detrend", spreads=9.0))
             elif name == "span":
                 stack.enter_context(sweep_span(number))
+            elif name == "capend":
+                stack.enter_context(cap_descending())
+            elif name == "keepfirst":
+                stack.enter_context(keep_first_snapshot())
         yield
 
 

@@ -8,6 +8,7 @@ with these functions.
 import numpy as np
 
 DEVELOPMENT = "development"
+DEFAULT_PEAK_FACTOR = 0.4  # keras_autolr.Options().peak_factor (no import here)
 VALIDATION = "validation"
 MAIN = ("own", "autolr", "grid", "prodigy", "schedulefree")
 LABELS = {
@@ -34,6 +35,13 @@ LABELS = {
     "autolr-detrend": "the guard's start spread about a line (study)",
     "autolr-diffsd": "the guard's start spread from differences (study)",
     "autolr-detrend9": "the start spread about a line, 9 spreads (study)",
+    "autolr-span1.5": "the sweep 1.5 decades above the own LR (study)",
+    "autolr-span2": "the sweep 2 decades above the own LR (study)",
+    "autolr-span2.5": "the sweep 2.5 decades above the own LR (study)",
+    "autolr-capend": "a cap's minimum at the sweep's end taken whole (study)",
+    "autolr-span2-capend": "2 decades, a minimum at the end whole (study)",
+    "autolr-span2-detrend9": "2 decades and 9 detrended spreads (study)",
+    "autolr-keepfirst": "the first snapshot kept (study)",
 }
 
 
@@ -171,7 +179,9 @@ STUDY_BASE = "autolr"
 STUDY = ("autolr-f0.7", "autolr-f1.0", "autolr-capreached", "autolr-nodescent",
          "autolr-clip", "autolr-bu4", "autolr-bu2", "autolr-capmed", "autolr-capmax",
          "autolr-w0.25", "autolr-w0.35", "autolr-detrend", "autolr-diffsd",
-         "autolr-detrend9")
+         "autolr-detrend9", "autolr-span1.5", "autolr-span2", "autolr-span2.5",
+         "autolr-capend", "autolr-span2-capend", "autolr-span2-detrend9",
+         "autolr-keepfirst")
 
 
 def study_lines(results, which=DEVELOPMENT, base=STUDY_BASE):
@@ -257,6 +267,11 @@ def markdown(results, contenders=None, source="optimizers.json"):
         studies = sorted(present - set(main))
         if studies and contenders is None:
             lines += [f"The studies on the {which} set, beside `AutoLR()` (the "
-                      "gaps are the default's):", "",
-                      cell_table(table, which, ["autolr"] + studies), ""]
+                      "gaps are the default's):", ""]
+            for start in range(0, len(studies), STUDY_COLUMNS):
+                columns = ["autolr"] + studies[start:start + STUDY_COLUMNS]
+                lines += [cell_table(table, which, columns), ""]
     return "\n".join(lines)
+
+
+STUDY_COLUMNS = 8  # studies per table, so that a table stays readable

@@ -224,3 +224,53 @@ def test_the_sweep_span_study_ends_the_sweep_decades_above_the_own_lr():
     with optimizers.study_patches("autolr-span2"):  # no own LR above min_lr: no move
         assert not short_budget.start_sweep_at_own_lr(schedule, 200, 1e-3)
     assert (schedule.min_lr, schedule.max_lr) == (1e-2, 1.0)
+
+
+def test_the_cap_end_study_decays_from_a_minimum_at_the_sweeps_end_whole():
+    rng = np.random.default_rng(0)
+    steps = 200
+    falling = np.linspace(2.3, 0.5, steps // 2) + 0.01 * rng.standard_normal(steps // 2)
+    plain = keras_autolr.replay(falling, total_steps=steps)
+    with optimizers.study_patches("autolr-capend"):
+        whole = keras_autolr.replay(falling, total_steps=steps)
+    assert plain.reason == whole.reason == "cap"
+    factor = keras_autolr.Options().peak_factor
+    assert whole.peak_lr == pytest.approx(plain.peak_lr / factor)
+    # A minimum in the middle of the sweep: the study changes nothing.
+    t = np.linspace(-1.0, 1.0, steps // 2)
+    valley = 1.0 + t ** 2 + 0.01 * rng.standard_normal(steps // 2)
+    valley[-20:] = np.linspace(2.0, 2.5, 20)  # still no detection? then the cap
+    plain = keras_autolr.replay(valley, total_steps=steps, options=keras_autolr.Options(
+        require_descent=False, patience=1000))
+    with optimizers.study_patches("autolr-capend"):
+        same = keras_autolr.replay(valley, total_steps=steps, options=keras_autolr.Options(
+            require_descent=False, patience=1000))
+    assert plain.reason == same.reason == "cap"
+    assert same.peak_lr == plain.peak_lr
+
+
+def test_many_studies_are_split_into_tables_of_a_readable_width():
+    import optimizers_report
+
+    def run(contender, score):
+        return dict(cell="digits adam b64 x20", set=optimizers.DEVELOPMENT, steps=380,
+                    seed=0, contender=contender, lr=None, test_score=score,
+                    val_score=score)
+
+    studies = [f"autolr-f0.{k}" for k in range(1, 10)]  # 9 studies
+    results = dict(runs=[run("own", 90.0), run("autolr", 95.0)]
+                   + [run(c, 96.0) for c in studies], updated="2026-12-05")
+    text = optimizers_report.markdown(results).split("The studies on the development set")[1]
+    headers = [line for line in text.splitlines() if line.startswith("| cell")]
+    assert len(headers) == 2
+    assert headers[0].count("`AutoLR()`") == headers[1].count("`AutoLR()`") == 1
+    # the cell, `AutoLR()`, the studies and the two gaps: one more bar than columns
+    assert headers[0].count("|") - 1 == 2 + optimizers_report.STUDY_COLUMNS + 2
+    assert headers[1].count("|") - 1 == 2 + 1 + 2
+    assert "`autolr-f0.9`" in headers[1]
+
+
+def test_the_reports_peak_factor_is_the_librarys():
+    import optimizers_report
+
+    assert optimizers_report.DEFAULT_PEAK_FACTOR == keras_autolr.Options().peak_factor
