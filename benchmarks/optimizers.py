@@ -173,7 +173,7 @@ def warmup_cosine(peak_lr, total_steps):
 # the own LR at every budget, was one until the development set made it the
 # default, `Options(sweep_start="own_lr")`: its runs are in the results file.)
 STUDY_TOKENS = ("ctc", "clip", "capmed", "capmax", "detrend", "diffsd", "detrend9",
-                "capend", "keepfirst")
+                "capend", "keepfirst", "capprev")
 # Study tokens with a number: `bu<factor>` (`blowup_stop`), `w<fraction>` (the
 # warmup cap at that fraction of the budget) and `span<decades>` (`sweep_span`).
 NUMBERED_TOKENS = {"bu": r"bu([0-9.]+)", "w": r"w(0\.[0-9]+)", "span": r"span([0-9.]+)"}
@@ -351,6 +351,31 @@ def keep_first_snapshot():
         controller.WarmupController.plan_snapshot = original
 
 
+@contextlib.contextmanager
+def cap_previous():
+    """Study `capprev`: at the warmup cap, decay from the best LR of the last
+    regular test before the cap (the LR the snapshots were kept by) instead
+    of a last test's at the cap, which often chooses lower, so the rewind's
+    copy from before the minimum is gone (`keep_first_snapshot`). A
+    candidate policy, not a public knob: it patches the controller."""
+    from keras_autolr.decision import controller
+
+    original = controller.WarmupController._final_test
+
+    def final_test(self, last_good, switch_at, reason):
+        previous = self.best_lr
+        result = original(self, last_good, switch_at, reason)
+        if reason == controller.CAP and previous is not None:
+            self._end_warmup(switch_at, previous, reason)
+        return result
+
+    controller.WarmupController._final_test = final_test
+    try:
+        yield
+    finally:
+        controller.WarmupController._final_test = original
+
+
 CAP_END_NEAR = 0.05
 
 
@@ -454,6 +479,8 @@ def study_patches(contender):
                 stack.enter_context(cap_descending())
             elif name == "keepfirst":
                 stack.enter_context(keep_first_snapshot())
+            elif name == "capprev":
+                stack.enter_context(cap_previous())
         yield
 
 

@@ -42,6 +42,7 @@ LABELS = {
     "autolr-span2-capend": "2 decades, a minimum at the end whole (study)",
     "autolr-span2-detrend9": "2 decades and 9 detrended spreads (study)",
     "autolr-keepfirst": "the first snapshot kept (study)",
+    "autolr-capprev": "the cap's LR from the test before it (study)",
 }
 
 
@@ -181,7 +182,7 @@ STUDY = ("autolr-f0.7", "autolr-f1.0", "autolr-capreached", "autolr-nodescent",
          "autolr-w0.25", "autolr-w0.35", "autolr-detrend", "autolr-diffsd",
          "autolr-detrend9", "autolr-span1.5", "autolr-span2", "autolr-span2.5",
          "autolr-capend", "autolr-span2-capend", "autolr-span2-detrend9",
-         "autolr-keepfirst")
+         "autolr-keepfirst", "autolr-capprev")
 
 
 def study_lines(results, which=DEVELOPMENT, base=STUDY_BASE):

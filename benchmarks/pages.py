@@ -1044,7 +1044,9 @@ to before the LR chosen, but a rewind to step 0 throws away what the sweep
 trained, a plateau's escape included:
 {_variant_gap(results, "autolr-keepfirst", optimizers_report.DEVELOPMENT)},
 {_own_worst(results, "autolr-keepfirst", optimizers_report.DEVELOPMENT)} against the
-own LR. The two copies stay.
+own LR. The two copies stay. Nor did decaying at the cap from the LR of
+the last test before it, the one the copies were kept by (`capprev`),
+change much: {_variant_gap(results, "autolr-capprev", optimizers_report.DEVELOPMENT)}.
 
 What is left of the gap to the grid: on plateaus (the conv1d and GRU cells)
 the smoothed loss barely falls before the sweep overshoots, and under 26

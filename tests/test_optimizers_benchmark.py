@@ -274,3 +274,22 @@ def test_the_reports_peak_factor_is_the_librarys():
     import optimizers_report
 
     assert optimizers_report.DEFAULT_PEAK_FACTOR == keras_autolr.Options().peak_factor
+
+
+def test_the_cap_previous_study_decays_from_the_test_before_the_cap():
+    rng = np.random.default_rng(1)
+    steps = 200
+    t = np.linspace(0.0, 1.0, steps // 2)
+    losses = 2.0 - t + np.where(t > 0.7, 20.0 * (t - 0.7) ** 2, 0.0)
+    losses = losses + 0.02 * rng.standard_normal(steps // 2)
+    losses[-2:] = 60.0  # a blow-up that only the test at the cap sees whole
+    options = keras_autolr.Options(patience=1000)  # no detection: the cap
+    plain = keras_autolr.replay(losses, total_steps=steps, options=options)
+    tests = [r.peak_lr for r in plain.tests if r.peak_lr is not None]
+    with optimizers.study_patches("autolr-capprev"):
+        previous = keras_autolr.replay(losses, total_steps=steps, options=options)
+    assert plain.reason == previous.reason == "cap"
+    assert abs(tests[-1] / tests[-2] - 1.0) > 0.01  # the two tests chose apart
+    factor = options.peak_factor
+    assert plain.peak_lr == pytest.approx(factor * tests[-1])
+    assert previous.peak_lr == pytest.approx(factor * tests[-2])
