@@ -173,10 +173,13 @@ def warmup_cosine(peak_lr, total_steps):
 # the own LR at every budget, was one until the development set made it the
 # default, `Options(sweep_start="own_lr")`: its runs are in the results file.)
 STUDY_TOKENS = ("ctc", "clip", "capmed", "capmax", "detrend", "diffsd", "detrend9",
-                "capend", "keepfirst", "capprev")
+                "capend", "keepfirst", "capprev", "capconf", "capconf2", "confident", "edge",
+                "edge2")
 # Study tokens with a number: `bu<factor>` (`blowup_stop`), `w<fraction>` (the
-# warmup cap at that fraction of the budget) and `span<decades>` (`sweep_span`).
-NUMBERED_TOKENS = {"bu": r"bu([0-9.]+)", "w": r"w(0\.[0-9]+)", "span": r"span([0-9.]+)"}
+# warmup cap at that fraction of the budget), `span<decades>` (`sweep_span`)
+# and `floor<factor>` (`floor_times`).
+NUMBERED_TOKENS = {"bu": r"bu([0-9.]+)", "w": r"w(0\.[0-9]+)", "span": r"span([0-9.]+)",
+                   "floor": r"floor([0-9.]+)"}
 
 
 def study_token(token):
@@ -376,6 +379,162 @@ def cap_previous():
         controller.WarmupController._final_test = original
 
 
+@contextlib.contextmanager
+def cap_confident(only_unconfident=False):
+    """Study `capconf`: at the warmup cap, decay from the best LR of the
+    newest test whose posteriors found the minimum in the past (positive, or
+    held back by the descent guard) instead of a last test's at the cap,
+    when there is one (`capconf2`: only when the last test itself did not
+    find the minimum in the past). As on divergence (`_final_test`), a blow-up's huge
+    losses flatten the last test's curve and move its argmin anywhere, up
+    to the sweep's end (keras.io's guide with `steps_per_epoch=15`:
+    `benchmarks/user_scripts.py`). A candidate policy, not a public knob: it
+    patches the controller."""
+    from keras_autolr.decision import controller
+
+    original = controller.WarmupController._final_test
+
+    def final_test(self, last_good, switch_at, reason):
+        confident = [r for r in self.detector.results if _confident(r)]
+        result = original(self, last_good, switch_at, reason)
+        if (reason == controller.CAP and confident
+                and not (only_unconfident and _confident(result))):
+            self._end_warmup(switch_at, confident[-1].peak_lr, reason)
+        return result
+
+    controller.WarmupController._final_test = final_test
+    try:
+        yield
+    finally:
+        controller.WarmupController._final_test = original
+
+
+@contextlib.contextmanager
+def edge_tests(growth=1.2, above_start=False):
+    """Study `edge`: a test whose best LR lies at the sweep's newest end
+    (within `growth` of the newest loss's LR) located no minimum: a blow-up's
+    huge losses flatten its curve and its argmin goes to the end. Such a
+    test does not move the detector's best LR (which keeps the rewind's
+    copy), and at the cap, when the last test is one, decay from the newest
+    best LR that was located instead (keras.io's guide with
+    `steps_per_epoch=15`: the cap decayed from 0.4 x 1.0 and the rewind
+    restored a copy from past the blow-up, `benchmarks/user_scripts.py`). A
+    sweep whose loss falls to its end has every test at the end: nothing
+    changes. `edge2`: only when the newest loss also lies above the median
+    of the record's start (a blow-up, not a plateau's escape still under
+    way). A candidate policy, not a public knob: it patches the
+    controller."""
+    from keras_autolr.decision import controller
+    from keras_autolr.decision import detector
+
+    decide, final = controller.WarmupController._decide, controller.WarmupController._final_test
+
+    def at_edge(self, result):
+        if result is None or result.peak_lr is None or not math.isfinite(result.peak_lr):
+            return True
+        newest = float(self.schedule.warmup_lr(max(self.record.n_steps - 1, 0)))
+        if result.peak_lr * growth < newest:
+            return False
+        if not above_start:
+            return True
+        # ... and the newest loss lies above the record's start: a blow-up,
+        # not a descent still under way (a plateau's escape).
+        y = self.points.y
+        return len(y) > 0 and float(y[-1]) > float(np.median(detector._start_head(y)))
+
+    def patched_decide(self, losses, first, step):
+        before = self.best_lr
+        result = decide(self, losses, first, step)
+        if self.warming_up and result is not None and at_edge(self, result):
+            self.best_lr = before
+        return result
+
+    def patched_final(self, last_good, switch_at, reason):
+        before = self.best_lr
+        result = final(self, last_good, switch_at, reason)
+        if reason == controller.CAP and before is not None and at_edge(self, result):
+            self._end_warmup(switch_at, before, reason)
+        return result
+
+    controller.WarmupController._decide = patched_decide
+    controller.WarmupController._final_test = patched_final
+    try:
+        yield
+    finally:
+        controller.WarmupController._decide = decide
+        controller.WarmupController._final_test = final
+
+
+def _confident(result):
+    """Whether a test's posteriors found the minimum in the past (positive,
+    or held back by the descent guard), with a finite best LR."""
+    return (result is not None and result.peak_lr is not None
+            and math.isfinite(result.peak_lr) and (result.positive or result.held_back))
+
+
+@contextlib.contextmanager
+def confident_tests():
+    """Study `confident`: the detector's best LR, which the snapshots are
+    kept by and the cap decays from, is the newest *confident* test's (its
+    posteriors found the minimum in the past: positive, or held back by the
+    descent guard), not the newest test's. A blow-up's huge losses flatten a
+    test's curve and move its argmin anywhere, up to the sweep's end; then
+    the copy from before the minimum was dropped and the cap decayed from
+    the LR of the blow-up (keras.io's guide, `benchmarks/user_scripts.py`).
+    At the cap, a confident last test still decides; else the newest
+    confident one before it; else the last test, as before. A candidate
+    policy, not a public knob: it patches the controller."""
+    from keras_autolr.decision import controller
+
+    decide, final = controller.WarmupController._decide, controller.WarmupController._final_test
+    confident = _confident
+
+    def patched_decide(self, losses, first, step):
+        before = self.best_lr
+        result = decide(self, losses, first, step)
+        if self.warming_up and result is not None and not confident(result):
+            self.best_lr = before
+        return result
+
+    def patched_final(self, last_good, switch_at, reason):
+        before = self.best_lr
+        result = final(self, last_good, switch_at, reason)
+        if reason == controller.CAP and not confident(result) and before is not None:
+            self._end_warmup(switch_at, before, reason)
+        return result
+
+    controller.WarmupController._decide = patched_decide
+    controller.WarmupController._final_test = patched_final
+    try:
+        yield
+    finally:
+        controller.WarmupController._decide = decide
+        controller.WarmupController._final_test = final
+
+
+@contextlib.contextmanager
+def floor_times(factor):
+    """Study `floor<factor>`: the peak is never below `factor` times the
+    optimizer's own LR (`own_lr_floor`: 1x). A cosine to 0 trains at half
+    its peak on average, so from a peak at the own LR it trains at half of
+    what the user had; from 2x, at as much. A candidate policy, not a public
+    knob: it patches the controller."""
+    from keras_autolr.decision import controller
+
+    original = controller.WarmupController.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        if self.min_peak is not None:
+            self.min_peak = factor * self.min_peak
+
+    controller.WarmupController.__init__ = init
+    try:
+        yield
+    finally:
+        controller.WarmupController.__init__ = original
+
+
 CAP_END_NEAR = 0.05
 
 
@@ -481,6 +640,14 @@ def study_patches(contender):
                 stack.enter_context(keep_first_snapshot())
             elif name == "capprev":
                 stack.enter_context(cap_previous())
+            elif name in ("capconf", "capconf2"):
+                stack.enter_context(cap_confident(only_unconfident=name == "capconf2"))
+            elif name == "confident":
+                stack.enter_context(confident_tests())
+            elif name in ("edge", "edge2"):
+                stack.enter_context(edge_tests(above_start=name == "edge2"))
+            elif name == "floor":
+                stack.enter_context(floor_times(number))
         yield
 
 

@@ -43,6 +43,11 @@ LABELS = {
     "autolr-span2-detrend9": "2 decades and 9 detrended spreads (study)",
     "autolr-keepfirst": "the first snapshot kept (study)",
     "autolr-capprev": "the cap's LR from the test before it (study)",
+    "autolr-capconf": "the cap's LR from the newest confident test (study)",
+    "autolr-confident": "the best LR from confident tests only (study)",
+    "autolr-edge": "a best LR at the sweep's end located nothing (study)",
+    "autolr-edge2": "the same, past a blow-up only (now the default)",
+    "autolr-floor2": "the peak at least 2x the own LR (study)",
 }
 
 
@@ -182,7 +187,8 @@ STUDY = ("autolr-f0.7", "autolr-f1.0", "autolr-capreached", "autolr-nodescent",
          "autolr-w0.25", "autolr-w0.35", "autolr-detrend", "autolr-diffsd",
          "autolr-detrend9", "autolr-span1.5", "autolr-span2", "autolr-span2.5",
          "autolr-capend", "autolr-span2-capend", "autolr-span2-detrend9",
-         "autolr-keepfirst", "autolr-capprev")
+         "autolr-keepfirst", "autolr-capprev", "autolr-capconf", "autolr-confident",
+         "autolr-edge", "autolr-edge2", "autolr-floor2")
 
 
 def study_lines(results, which=DEVELOPMENT, base=STUDY_BASE):

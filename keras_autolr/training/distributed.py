@@ -55,7 +55,8 @@ Attributes:
     switch_step: int or None. Step at which decay starts; None while warming up.
     peak_lr: float or None. LR decay starts from.
     reason: str or None. Why warmup ended (`controller.DETECTED`, ...).
-    best_lr: float or None. The last test's chosen LR, which decides the
+    best_lr: float or None. The newest chosen LR of a test that located a
+        minimum (`WarmupController._past_blowup`), which decides the
         snapshots kept for the rewind.
 """
 

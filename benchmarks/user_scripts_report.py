@@ -1,0 +1,119 @@
+"""Tables of benchmarks/user_scripts.py from its results file (no TensorFlow).
+
+`benchmarks/user_scripts.py` writes `benchmarks/results/user_scripts.json`;
+it and `benchmarks/pages.py` make the tables with these functions.
+"""
+
+import dataclasses
+import math
+from typing import Optional
+
+import numpy as np
+
+CONTENDERS = ("own", "autolr", "grid")
+# Scores of the issue's table, as filed (on its own data splits): own LR,
+# `AutoLR()`, best of the grid (None where the issue ran none).
+ISSUE_TABLE = {
+    "digits-rmsprop": (79.3, 62.2, None),
+    "mnist-rmsprop": (86.0, 79.8, None),
+    "cnn-sgd": (89.6, 89.2, 94.6),
+    "cnn-adam": (92.5, 95.1, 96.4),
+    "guide-steps": (83.8, 51.3, None),
+    "guide-validation": (84.2, 80.3, None),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Script:
+    """One user script: its data, model, optimizer and `fit` call."""
+
+    name: str
+    description: str
+    data: str  # "digits" (1,400 / 200 / 197) or "mnist" (n_train / 1,000 / 1,000)
+    model: str  # "mlp" (the guide's 64-64) or "cnn" (the README's)
+    optimizer: str
+    batch_size: int
+    epochs: int
+    n_train: int
+    steps_per_epoch: Optional[int] = None
+    validation_steps: Optional[int] = None
+    tf_data: bool = False
+    grid: bool = False
+
+    @property
+    def steps(self):
+        per_epoch = self.steps_per_epoch or math.ceil(self.n_train / self.batch_size)
+        return per_epoch * self.epochs
+
+
+SCRIPTS = (
+    Script("digits-rmsprop", "RMSprop, MLP on 1,400 digits, batch 64, 1 epoch",
+           "digits", "mlp", "rmsprop", 64, 1, 1400),
+    Script("mnist-rmsprop", "RMSprop, MLP on 3,000 MNIST images, batch 64, 1 epoch",
+           "mnist", "mlp", "rmsprop", 64, 1, 3000),
+    Script("cnn-sgd", "SGD momentum 0.9, small CNN, batch 1,024, 20 epochs",
+           "mnist", "cnn", "sgd", 1024, 20, 3500, grid=True),
+    Script("cnn-adam", "Adam, small CNN, batch 256, 8 epochs",
+           "mnist", "cnn", "adam", 256, 8, 3500, grid=True),
+    Script("guide-steps", "keras.io guide, RMSprop, tf.data, steps_per_epoch=15, 3 epochs",
+           "mnist", "mlp", "rmsprop", 64, 3, 3000, steps_per_epoch=15, tf_data=True),
+    Script("guide-validation", "keras.io guide, RMSprop, tf.data, validation_steps=10, "
+           "1 epoch", "mnist", "mlp", "rmsprop", 64, 1, 3000, validation_steps=10,
+           tf_data=True),
+)
+
+
+def summarize(results):
+    """{script: {contender: mean test score}}, the grid tuned on validation."""
+    table = {}
+    for script in SCRIPTS:
+        runs = [r for r in results["runs"] if r["script"] == script.name]
+        if not runs:
+            continue
+        row = {}
+        for contender in sorted({r["contender"] for r in runs} - {"grid"}):
+            scores = [r["test_score"] for r in runs if r["contender"] == contender]
+            row[contender] = float(np.mean(scores))
+        by_lr = {}
+        for r in runs:
+            if r["contender"] == "grid":
+                by_lr.setdefault(r["lr"], []).append(r)
+        if by_lr:
+            best = max(sorted(by_lr), key=lambda lr: np.mean([r["val_score"] for r in by_lr[lr]]))
+            row["grid"] = float(np.mean([r["test_score"] for r in by_lr[best]]))
+            row["grid_lr"] = best
+        decisions = [r["autolr"] for r in runs if r["contender"] == "autolr"]  # today's
+        row["decisions"] = decisions
+        table[script.name] = row
+    return table
+
+
+def markdown(results):
+    """The table: the issue's figures beside today's."""
+    table = summarize(results)
+    seeds = sorted({r["seed"] for r in results["runs"]})
+    lines = [
+        f"Test accuracy %, mean over seeds {', '.join(map(str, seeds))}; results of "
+        f"{results.get('updated', '?')}, `benchmarks/results/user_scripts.json`. "
+        "\"Issue\": the figures issue 22 was filed with, on its own data splits.", "",
+        "| script (steps) | own LR | `AutoLR()` | AutoLR - own | before the blow-up fix "
+        "| grid (peak) | issue: own / `AutoLR()` / grid | how warmup ended |",
+        "|---|---|---|---|---|---|---|---|"]
+    gaps = []
+    for script in SCRIPTS:
+        row = table.get(script.name)
+        if not row or "own" not in row or "autolr" not in row:
+            continue
+        gap = row["autolr"] - row["own"]
+        gaps.append(gap)
+        grid = f"{row['grid']:.1f} ({row['grid_lr']:.3g})" if "grid" in row else "-"
+        issue = " / ".join("-" if v is None else f"{v:.1f}" for v in ISSUE_TABLE[script.name])
+        ended = ", ".join(sorted({d["reason"] for d in row["decisions"]}))
+        before = f"{row['autolr-before']:.1f}" if "autolr-before" in row else "-"
+        lines.append(f"| {script.description} ({script.steps}) | {row['own']:.1f} | "
+                     f"{row['autolr']:.1f} | {gap:+.1f} | {before} | {grid} | {issue} "
+                     f"| {ended} |")
+    if gaps:
+        lines += ["", f"`AutoLR()` minus the own LR: mean {np.mean(gaps):+.1f}, "
+                      f"worst {min(gaps):+.1f} ({len(gaps)} script{'s' if len(gaps) != 1 else ''})."]
+    return "\n".join(lines)
