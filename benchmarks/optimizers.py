@@ -209,7 +209,7 @@ def clipped_blowup():
     def test(self, finite_steps, finite_losses, n_steps, lr_at):
         losses = np.asarray(finite_losses, np.float64)
         if len(losses):
-            losses = np.minimum(losses, float(np.max(detector._start_head(losses))))
+            losses = np.minimum(losses, float(np.max(detector.start_head(losses))))
         return original(self, finite_steps, losses, n_steps, lr_at)
 
     detector.WarmupDetector.test = test
@@ -300,7 +300,7 @@ def start_spread(mode, spreads=None):
     original = detector._start_spread
 
     def spread(losses):
-        head = np.asarray(detector._start_head(losses), np.float64)
+        head = np.asarray(detector.start_head(losses), np.float64)
         with np.errstate(all="ignore"):
             if mode == "diffsd":
                 value = float(np.std(np.diff(head)) / math.sqrt(2.0))
@@ -440,7 +440,7 @@ def edge_tests(growth=1.2, above_start=False):
         # ... and the newest loss lies above the record's start: a blow-up,
         # not a descent still under way (a plateau's escape).
         y = self.points.y
-        return len(y) > 0 and float(y[-1]) > float(np.median(detector._start_head(y)))
+        return len(y) > 0 and float(y[-1]) > float(np.median(detector.start_head(y)))
 
     def patched_decide(self, losses, first, step):
         before = self.best_lr

@@ -30,7 +30,7 @@ not out of sample: the validation set of benchmarks/optimizers.py is.
 
 Writes benchmarks/results/user_scripts.json (and `.md` beside it). Its
 `autolr-before` runs are `AutoLR()` before the blow-up fix of 2026-12-05
-(`WarmupController._past_blowup`); `autolr-<tokens>` runs are studies
+(`WarmupController._located_nothing`); `autolr-<tokens>` runs are studies
 (the tokens of benchmarks/optimizers.py).
 """
 
@@ -123,7 +123,8 @@ def train_one(script, split, contender, seed, lr=None):
         warnings.simplefilter("always")
         model.fit(**kwargs)
     record = dict(script=script.name, seed=seed, contender=contender, lr=lr,
-                  steps=int(model.optimizer.iterations), wall_s=round(time.perf_counter() - start, 2),
+                  steps=int(model.optimizer.iterations),
+                  wall_s=round(time.perf_counter() - start, 2),
                   val_score=_accuracy(model, split.x_val, split.y_val),
                   test_score=_accuracy(model, split.x_test, split.y_test),
                   warnings=sorted({str(w.message)[:160] for w in caught

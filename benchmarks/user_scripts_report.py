@@ -114,6 +114,7 @@ def markdown(results):
                      f"{row['autolr']:.1f} | {gap:+.1f} | {before} | {grid} | {issue} "
                      f"| {ended} |")
     if gaps:
+        plural = "s" if len(gaps) != 1 else ""
         lines += ["", f"`AutoLR()` minus the own LR: mean {np.mean(gaps):+.1f}, "
-                      f"worst {min(gaps):+.1f} ({len(gaps)} script{'s' if len(gaps) != 1 else ''})."]
+                      f"worst {min(gaps):+.1f} ({len(gaps)} script{plural})."]
     return "\n".join(lines)

@@ -95,7 +95,7 @@ def test_a_test_without_a_finite_best_lr_located_nothing():
     controller = WarmupController(schedule, keras_autolr.Options())
     controller.observe(np.full(20, 2.0))
     none = TestResult(index=0, step=20, probabilities=(), positive=False, peak_lr=None)
-    assert controller._past_blowup(none) and controller._past_blowup(None)
+    assert controller._located_nothing(none) and controller._located_nothing(None)
     middle = TestResult(index=0, step=20, probabilities=(), positive=False,
                         peak_lr=float(schedule.warmup_lr(5)))
-    assert not controller._past_blowup(middle)
+    assert not controller._located_nothing(middle)

@@ -163,7 +163,7 @@ class WarmupController:
         self.observed = []  # False where the steps were skipped, unseen
         self.restored_step = None
         # The newest chosen LR (before `peak_factor`) of a test that located
-        # a minimum (`_past_blowup`): where the rewind would go now. Agreed
+        # a minimum (`_located_nothing`): where the rewind would go now. Agreed
         # across workers with the decision.
         self.best_lr = None
         self.faults = []  # (step, action)
@@ -419,9 +419,9 @@ class WarmupController:
         a last test on the finite record picks the peak LR (the GP's best
         LR), unless it located no minimum past a blow-up, when the newest
         test that did decides; on divergence, the last regular test's choice
-        is kept when one exists. Without either, the LR of the last finite step is used. At
-        the switch, the rewind restores the snapshot taken before the
-        chosen LR.
+        is kept when one exists. Without either, the LR of the last finite
+        step is used. At the switch, the rewind restores the snapshot taken
+        before the chosen LR.
 
         Returns:
             The `TestResult` of a test run now, else None.
@@ -468,7 +468,7 @@ class WarmupController:
             return None
         self.next_test = self.cadence.next_due(step)
         result = self._test(step)
-        if not self._past_blowup(result):
+        if not self._located_nothing(result):
             self.best_lr = float(result.peak_lr)
         if result is not None and self.detector.should_switch:
             self._end_warmup(step, result.peak_lr, DETECTED)
@@ -506,7 +506,7 @@ class WarmupController:
         (measured: Adam diverging on digits, 66-84 % with it against 11-68 %
         with a test that includes the blow-up). Its choice is kept when it
         exists. At the cap, the same happens without a NaN: when the last
-        test located no minimum (`_past_blowup`), the newest minimum a test
+        test located no minimum (`_located_nothing`), the newest minimum a test
         located is kept.
         """
         previous = [r for r in self.detector.results if r.peak_lr is not None]
@@ -515,7 +515,7 @@ class WarmupController:
         chosen = result.peak_lr if result is not None else None
         if reason == DIVERGED and previous:
             chosen = previous[-1].peak_lr
-        elif reason == CAP and located is not None and self._past_blowup(result):
+        elif reason == CAP and located is not None and self._located_nothing(result):
             chosen = located
         if chosen is None or not math.isfinite(chosen):
             chosen = float(self.schedule.warmup_lr(max(last_good - 1, 0)))
@@ -524,9 +524,10 @@ class WarmupController:
         self._end_warmup(switch_at, chosen, reason)
         return result
 
-    def _past_blowup(self, result):
+    def _located_nothing(self, result):
         """Whether a test located no minimum: no finite best LR, or a best LR
-        at the sweep's newest end while the newest loss lies above the start.
+        at the sweep's newest end (within the `GROWTH` between two tests)
+        while the newest loss lies above the median of the record's start.
 
         A blow-up's huge losses flatten the test's curve and move its argmin
         anywhere, up to the end of the sweep; taken as a minimum, it dropped
@@ -542,7 +543,7 @@ class WarmupController:
         newest = float(self.schedule.warmup_lr(max(self.record.n_steps - 1, 0)))
         y = self.points.y
         return (result.peak_lr * GROWTH >= newest and len(y) > 0
-                and float(y[-1]) > float(np.median(detector_lib._start_head(y))))
+                and float(y[-1]) > float(np.median(detector_lib.start_head(y))))
 
     def _end_warmup(self, step, chosen_lr, reason):
         """Switches at `step` from `peak_factor` times the chosen LR.

@@ -315,7 +315,7 @@ class WarmupDetector:
         return result
 
 
-def _start_head(losses):
+def start_head(losses):
     """The start of the record that the descent guard measures.
 
     The first `START_FRACTION` of the finite losses (at least
@@ -331,8 +331,8 @@ def _start_head(losses):
 
 def _start_spread(losses):
     """Standard deviation of the raw losses at the start of the record
-    (`_start_head`); 0 when it is not finite."""
-    head = _start_head(losses)
+    (`start_head`); 0 when it is not finite."""
+    head = start_head(losses)
     with np.errstate(all="ignore"):
         spread = float(np.std(head))
     return spread if math.isfinite(spread) else 0.0

@@ -56,7 +56,7 @@ Attributes:
     peak_lr: float or None. LR decay starts from.
     reason: str or None. Why warmup ended (`controller.DETECTED`, ...).
     best_lr: float or None. The newest chosen LR of a test that located a
-        minimum (`WarmupController._past_blowup`), which decides the
+        minimum (`WarmupController._located_nothing`), which decides the
         snapshots kept for the rewind.
 """
 
