@@ -48,6 +48,7 @@ import re
 import sys
 import time
 import warnings
+from unittest import mock
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, _HERE)
@@ -212,11 +213,8 @@ def clipped_blowup():
             losses = np.minimum(losses, float(np.max(detector.start_head(losses))))
         return original(self, finite_steps, losses, n_steps, lr_at)
 
-    detector.WarmupDetector.test = test
-    try:
+    with mock.patch.object(detector.WarmupDetector, "test", test):
         yield
-    finally:
-        detector.WarmupDetector.test = original
 
 
 @contextlib.contextmanager
@@ -244,11 +242,8 @@ def blowup_stop(factor):
                 return self._final_test(start, step, controller.DIVERGED)
         return original(self, losses, first, step)
 
-    controller.WarmupController._decide = decide
-    try:
+    with mock.patch.object(controller.WarmupController, "_decide", decide):
         yield
-    finally:
-        controller.WarmupController._decide = original
 
 
 BLOWUP_RUN = 3
@@ -278,11 +273,8 @@ def cap_median(mode):
                 self._end_warmup(switch_at, chosen, reason)
         return result
 
-    controller.WarmupController._final_test = final_test
-    try:
+    with mock.patch.object(controller.WarmupController, "_final_test", final_test):
         yield
-    finally:
-        controller.WarmupController._final_test = original
 
 
 @contextlib.contextmanager
@@ -297,8 +289,6 @@ def start_spread(mode, spreads=None):
     `detrend9`: 9 instead of 6)."""
     from keras_autolr.decision import detector
 
-    original = detector._start_spread
-
     def spread(losses):
         head = np.asarray(detector.start_head(losses), np.float64)
         with np.errstate(all="ignore"):
@@ -310,15 +300,9 @@ def start_spread(mode, spreads=None):
                 value = float(np.std(head - (slope * t + intercept)))
         return value if math.isfinite(value) else 0.0
 
-    factor = detector.DESCENT_START_SPREADS
-    detector._start_spread = spread
-    if spreads is not None:
-        detector.DESCENT_START_SPREADS = spreads
-    try:
+    factor = detector.DESCENT_START_SPREADS if spreads is None else spreads
+    with mock.patch.multiple(detector, _start_spread=spread, DESCENT_START_SPREADS=factor):
         yield
-    finally:
-        detector._start_spread = original
-        detector.DESCENT_START_SPREADS = factor
 
 
 @contextlib.contextmanager
@@ -347,11 +331,8 @@ def keep_first_snapshot():
             self._actions[-1] = (kind, step, (first,) + tuple(keep))
             self.snapshot_steps = [first] + self.snapshot_steps
 
-    controller.WarmupController.plan_snapshot = plan_snapshot
-    try:
+    with mock.patch.object(controller.WarmupController, "plan_snapshot", plan_snapshot):
         yield
-    finally:
-        controller.WarmupController.plan_snapshot = original
 
 
 @contextlib.contextmanager
@@ -372,11 +353,8 @@ def cap_previous():
             self._end_warmup(switch_at, previous, reason)
         return result
 
-    controller.WarmupController._final_test = final_test
-    try:
+    with mock.patch.object(controller.WarmupController, "_final_test", final_test):
         yield
-    finally:
-        controller.WarmupController._final_test = original
 
 
 @contextlib.contextmanager
@@ -402,67 +380,41 @@ def cap_confident(only_unconfident=False):
             self._end_warmup(switch_at, confident[-1].peak_lr, reason)
         return result
 
-    controller.WarmupController._final_test = final_test
-    try:
+    with mock.patch.object(controller.WarmupController, "_final_test", final_test):
         yield
-    finally:
-        controller.WarmupController._final_test = original
 
 
 @contextlib.contextmanager
-def edge_tests(growth=1.2, above_start=False):
-    """Study `edge`: a test whose best LR lies at the sweep's newest end
-    (within `growth` of the newest loss's LR) located no minimum: a blow-up's
-    huge losses flatten its curve and its argmin goes to the end. Such a
-    test does not move the detector's best LR (which keeps the rewind's
-    copy), and at the cap, when the last test is one, decay from the newest
-    best LR that was located instead (keras.io's guide with
+def edge_tests(above_start=False):
+    """Study `edge` / `edge2`: a test whose best LR lies at the sweep's
+    newest end (within the 1.2x between two tests) located no minimum: a
+    blow-up's huge losses flatten its curve and its argmin goes to the end.
+    Such a test does not move the detector's best LR (which keeps the
+    rewind's copy), and at the cap, when the last test is one, the newest
+    best LR that was located decides (keras.io's guide with
     `steps_per_epoch=15`: the cap decayed from 0.4 x 1.0 and the rewind
-    restored a copy from past the blow-up, `benchmarks/user_scripts.py`). A
-    sweep whose loss falls to its end has every test at the end: nothing
-    changes. `edge2`: only when the newest loss also lies above the median
-    of the record's start (a blow-up, not a plateau's escape still under
-    way). A candidate policy, not a public knob: it patches the
-    controller."""
+    restored a copy from past the blow-up, `benchmarks/user_scripts.py`).
+    `edge2`, only when the newest loss also lies above the median of the
+    record's start (a blow-up, not a plateau's escape still under way), is
+    the library's rule since 2026-12-05 (`WarmupController._located_nothing`):
+    its token patches nothing. `edge` drops that condition. A candidate
+    policy, not a public knob: it patches the controller."""
+    if above_start:
+        yield
+        return
     from keras_autolr.decision import controller
-    from keras_autolr.decision import detector
+    from keras_autolr.decision.cadence import GROWTH
 
-    decide, final = controller.WarmupController._decide, controller.WarmupController._final_test
+    original = controller.WarmupController._located_nothing
 
-    def at_edge(self, result):
-        if result is None or result.peak_lr is None or not math.isfinite(result.peak_lr):
+    def located_nothing(self, result):
+        if original(self, result):
             return True
         newest = float(self.schedule.warmup_lr(max(self.record.n_steps - 1, 0)))
-        if result.peak_lr * growth < newest:
-            return False
-        if not above_start:
-            return True
-        # ... and the newest loss lies above the record's start: a blow-up,
-        # not a descent still under way (a plateau's escape).
-        y = self.points.y
-        return len(y) > 0 and float(y[-1]) > float(np.median(detector.start_head(y)))
+        return result.peak_lr * GROWTH >= newest
 
-    def patched_decide(self, losses, first, step):
-        before = self.best_lr
-        result = decide(self, losses, first, step)
-        if self.warming_up and result is not None and at_edge(self, result):
-            self.best_lr = before
-        return result
-
-    def patched_final(self, last_good, switch_at, reason):
-        before = self.best_lr
-        result = final(self, last_good, switch_at, reason)
-        if reason == controller.CAP and before is not None and at_edge(self, result):
-            self._end_warmup(switch_at, before, reason)
-        return result
-
-    controller.WarmupController._decide = patched_decide
-    controller.WarmupController._final_test = patched_final
-    try:
+    with mock.patch.object(controller.WarmupController, "_located_nothing", located_nothing):
         yield
-    finally:
-        controller.WarmupController._decide = decide
-        controller.WarmupController._final_test = final
 
 
 def _confident(result):
@@ -503,13 +455,9 @@ def confident_tests():
             self._end_warmup(switch_at, before, reason)
         return result
 
-    controller.WarmupController._decide = patched_decide
-    controller.WarmupController._final_test = patched_final
-    try:
+    with mock.patch.multiple(controller.WarmupController, _decide=patched_decide,
+                             _final_test=patched_final):
         yield
-    finally:
-        controller.WarmupController._decide = decide
-        controller.WarmupController._final_test = final
 
 
 @contextlib.contextmanager
@@ -528,11 +476,8 @@ def floor_times(factor):
         if self.min_peak is not None:
             self.min_peak = factor * self.min_peak
 
-    controller.WarmupController.__init__ = init
-    try:
+    with mock.patch.object(controller.WarmupController, "__init__", init):
         yield
-    finally:
-        controller.WarmupController.__init__ = original
 
 
 CAP_END_NEAR = 0.05
@@ -559,11 +504,8 @@ def cap_descending(near=CAP_END_NEAR):
                                 >= (1.0 - near) * math.log(reached / start)):
             self.peak_lr = float(max(self.peak_lr, self.best_lr))
 
-    controller.WarmupController._end_warmup = end_warmup
-    try:
+    with mock.patch.object(controller.WarmupController, "_end_warmup", end_warmup):
         yield
-    finally:
-        controller.WarmupController._end_warmup = original
 
 
 @contextlib.contextmanager
@@ -584,11 +526,8 @@ def sweep_span(decades):
             schedule.max_lr = min(schedule.max_lr, schedule.min_lr * 10.0 ** decades)
         return moved
 
-    short_budget.start_sweep_at_own_lr = start
-    try:
+    with mock.patch.object(short_budget, "start_sweep_at_own_lr", start):
         yield
-    finally:
-        short_budget.start_sweep_at_own_lr = original
 
 
 def _median_argmin(points, fraction=0.05, least=3):

@@ -293,3 +293,20 @@ def test_the_cap_previous_study_decays_from_the_test_before_the_cap():
     factor = options.peak_factor
     assert plain.peak_lr == pytest.approx(factor * tests[-1])
     assert previous.peak_lr == pytest.approx(factor * tests[-2])
+
+
+def test_the_edge_study_counts_a_best_lr_at_the_end_as_nothing_whatever_the_loss():
+    from keras_autolr.decision.controller import WarmupController
+    from keras_autolr.decision.detector import TestResult
+
+    schedule = keras_autolr.AutoLRSchedule(total_steps=100)
+    controller = WarmupController(schedule, keras_autolr.Options())
+    controller.observe(np.linspace(2.0, 1.0, 20))  # still falling at the end
+    end = TestResult(index=0, step=20, probabilities=(), positive=False,
+                     peak_lr=float(schedule.warmup_lr(19)))
+    assert not controller._located_nothing(end)  # the library's rule (edge2)
+    with optimizers.study_patches("autolr-edge"):
+        assert controller._located_nothing(end)
+    with optimizers.study_patches("autolr-edge2"):
+        assert not controller._located_nothing(end)
+    assert not controller._located_nothing(end)
