@@ -50,6 +50,9 @@ when a Keras or TensorFlow release renames it:
   (`uses_weight_decay`);
 - `model._train_counter` (Keras 2): the count of train steps, part of the
   state a sweep restores (`train_counter`);
+- `optimizer._iterations` (Keras 3 with `gradient_accumulation_steps`):
+  the count of train steps that the LR schedule is called with, where the
+  public `iterations` counts updates (`step_counter`);
 - none, but a fast path: `value_reader` reads a plain variable by its
   public `handle` with `tf.raw_ops.ReadVariableOp` (3-4x faster than a
   Keras 3 `variable.numpy()`, measured in benchmarks/speed.py);
@@ -605,6 +608,19 @@ class WithoutBaseWeightDecay:
 
     def _apply_weight_decay(self, variables):
         """No-op: the optimizer's `update_step` decays its weights itself."""
+
+
+def step_counter(optimizer):
+    """The variable counting `optimizer`'s train steps: its LR schedule's clock.
+
+    With `gradient_accumulation_steps=k` (Keras 3), the public `iterations`
+    is the count of updates (steps // k), a tensor computed from the private
+    `_iterations`, which counts every train step and is what Keras calls
+    the LR schedule with. Elsewhere the two are the same variable.
+    """
+    if getattr(optimizer, "gradient_accumulation_steps", None):
+        return optimizer._iterations
+    return optimizer.iterations
 
 
 def optimizer_built(optimizer):

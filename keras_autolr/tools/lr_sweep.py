@@ -112,7 +112,7 @@ def run_sweep(model, optimizer, x, y, plan, stop_factor, batch_size,
     run = _fit_length(plan, batch_size)
     strategy = getattr(model, "distribute_strategy", None)
     with model_state.kept(model, optimizer):
-        start = int(optimizer.iterations.numpy())
+        start = int(_keras.step_counter(optimizer).numpy())
         sweep = SweepSchedule(plan.min_lr, plan.log_gamma, start)
         _keras.set_raw_learning_rate(optimizer, sweep)
         if not _keras.IS_KERAS_3:  # its current-LR variable, made eagerly
@@ -171,7 +171,7 @@ class SweepRecorder(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._optimizer = _keras.optimizer_of(self.model)
-        self._seen = int(self._optimizer.iterations.numpy())
+        self._seen = int(_keras.step_counter(self._optimizer).numpy())
         self._reader = ExecutionLossReader(self.model)
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -181,7 +181,7 @@ class SweepRecorder(keras.callbacks.Callback):
         # JAX: the step counter and the loss tracker as this execution left
         # them (`_keras.sync_model_state`).
         _keras.sync_model_state(self.model)
-        step = int(self._optimizer.iterations.numpy())
+        step = int(_keras.step_counter(self._optimizer).numpy())
         count, self._seen = step - self._seen, step
         if count <= 0:
             return

@@ -68,7 +68,7 @@ class ModelState:
         self.stop_training = getattr(model, "stop_training", False)
         self.history = getattr(model, "history", None)
         candidates = list(_variables(model)) + list(_variables(model.optimizer))
-        candidates += list(_variables(optimizer)) + [optimizer.iterations]
+        candidates += list(_variables(optimizer)) + [_keras.step_counter(optimizer)]
         candidates += [_keras.train_counter(model), current_lr]
         if hasattr(self.learning_rate, "assign"):
             candidates.append(self.learning_rate)

@@ -256,9 +256,10 @@ class AutoLR(keras.callbacks.Callback):
         run = self._run
         counter = run.counter
         logged = logs.get(self.monitor) if logs else None
-        if counter is not None and counter.take(batch, logged, run.horizon):
-            return  # nothing can happen yet: checked at the next read
-        run.read(batch, logs, logged)
+        # A held execution: nothing can happen yet, checked at the next read.
+        if counter is None or not counter.take(batch, logged, run.horizon):
+            run.read(batch, logs, logged)
+        run.batch_done()
 
     def on_epoch_end(self, epoch, logs=None):
         self._run.end_epoch(logs)

@@ -122,7 +122,7 @@ def optimizer_not_stepped(optimizers, start_iterations):
         start_iterations: their step counters when the `fit` started.
     """
     for optimizer, before in zip(optimizers, start_iterations):
-        after = int(optimizer.iterations.numpy())
+        after = int(_keras.step_counter(optimizer).numpy())
         if after > before:
             continue
         return ValueError(

@@ -35,6 +35,7 @@ from keras_autolr.training.loss_reader import MissingLossError
 from keras_autolr.training.snapshot import JointOptimizers
 from keras_autolr.training.snapshot import SnapshotRing
 from keras_autolr.training.snapshot_files import SnapshotFiles
+from keras_autolr.training.terminate_on_nan import HeldTerminateOnNaN
 
 
 class FitRun:
@@ -120,6 +121,9 @@ class FitRun:
         self.steps_seen = 0
         # TensorBoard scalars: this fit's destination, or None.
         self._summaries = summaries.open_for(autolr, fit_callbacks)
+        # A TerminateOnNaN stops only what AutoLR did not restore.
+        self.terminate_on_nan = HeldTerminateOnNaN(autolr, fit_callbacks)
+        self._restored = False  # a copy was put back at this batch
 
     @property
     def controller(self):
@@ -168,6 +172,13 @@ class FitRun:
             raise
         self._hand_over(batch, step, loss, steps, logged)
 
+    def batch_done(self):
+        """After each batch's read: the held `TerminateOnNaN` checks run,
+        unless a copy of the weights was put back (terminate_on_nan.py)."""
+        restored, self._restored = self._restored, False
+        if self.terminate_on_nan.held:
+            self.terminate_on_nan.batch_read(restored)
+
     def end_epoch(self, logs):
         """Settles held executions, logs the LR and saves AutoLR's state."""
         self._settle_held()
@@ -194,6 +205,7 @@ class FitRun:
                 RuntimeWarning, stacklevel=3)
         for optimizer in self.optimizers:
             install.release(optimizer)
+        self.terminate_on_nan.release()
         if self._summaries is not None:  # TensorBoard scalars
             self._summaries.close()
             self._summaries = None
@@ -242,9 +254,11 @@ class FitRun:
         autolr = self.autolr
         self._synced = True
         self._first_batch = True
-        self._start_iterations = [int(o.iterations.numpy()) for o in self.optimizers]
+        self._start_iterations = [int(_keras.step_counter(o).numpy())
+                                  for o in self.optimizers]
         # The step counter is read after every execution: fast (_keras.py).
-        self._read_step = _keras.value_reader(self.optimizers[0].iterations)
+        self._read_step = _keras.value_reader(
+            _keras.step_counter(self.optimizers[0]))
         start = self._start_iterations[0]
         total = self.schedule.total_steps
         if start >= total:
@@ -341,7 +355,7 @@ class FitRun:
         """
         if self.snapshot.restore(self.steps_seen):
             for optimizer, before in zip(self.optimizers, self._start_iterations):
-                optimizer.iterations.assign(before)
+                _keras.step_counter(optimizer).assign(before)
 
     def _check_optimizers_stepped(self):
         """At the end of the first step: every optimizer driven stepped."""
@@ -360,6 +374,7 @@ class FitRun:
                 if not self.snapshot.take(step, keep):
                     self.controller.drop_snapshot(step)
             elif action[0] == "restore" and self.snapshot.restore(action[1]):
+                self._restored = True
                 # The loss metric holds the non-finite or overshooting
                 # losses of this epoch: count anew from here.
                 self._reader.reset()

@@ -84,7 +84,7 @@ class SnapshotRing:
     def _optimizer_variables(self):
         variables = self.optimizer.variables
         variables = variables() if callable(variables) else variables
-        iterations = self.optimizer.iterations
+        iterations = _keras.step_counter(self.optimizer)
         # The schedule's state on JAX: the decision, never rewound.
         schedule_state = _schedule_state(self.optimizer)
         # The step counter is the schedule's clock: never rewound.
@@ -228,7 +228,7 @@ class JointOptimizers:
     """
 
     def __init__(self, optimizers):
-        self.iterations = optimizers[0].iterations
+        self.iterations = _keras.step_counter(optimizers[0])
         self._optimizers = optimizers
 
     @property
@@ -240,7 +240,8 @@ class JointOptimizers:
             own = own() if callable(own) else own
             schedule_state = _schedule_state(optimizer)
             # Each optimizer's step counter is a clock: never rewound.
-            variables.extend(v for v in own if v is not optimizer.iterations
+            counter = _keras.step_counter(optimizer)
+            variables.extend(v for v in own if v is not counter
                              and not any(v is s for s in schedule_state))
         return variables
 
