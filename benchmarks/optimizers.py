@@ -129,6 +129,11 @@ CONTENDERS = ("own", "autolr", "grid", "prodigy", "schedulefree")
 
 
 # ---------------------------------------------------------------- optimizers
+# Other `keras.optimizers`, at their defaults (benchmarks/user_scripts.py).
+OTHER_KERAS = {"lion": "Lion", "nadam": "Nadam", "adamax": "Adamax", "adagrad": "Adagrad",
+               "adadelta": "Adadelta", "adafactor": "Adafactor"}
+
+
 def make_optimizer(name, learning_rate=None):
     """The optimizer `name` at its Keras default LR, or at `learning_rate`."""
     kwargs = {} if learning_rate is None else {"learning_rate": learning_rate}
@@ -152,6 +157,8 @@ def make_optimizer(name, learning_rate=None):
         cls = (lr_free_optimizers.Prodigy if name == "prodigy"
                else lr_free_optimizers.ScheduleFreeAdamW)
         return cls(**kwargs)
+    if name in OTHER_KERAS:  # the user-scripts benchmark's other optimizers
+        return getattr(keras.optimizers, OTHER_KERAS[name])(**kwargs)
     raise ValueError(f"Unknown optimizer. Received optimizer={name!r}")
 
 

@@ -61,12 +61,21 @@ SCRIPTS = (
            "1 epoch", "mnist", "mlp", "rmsprop", 64, 1, 3000, validation_steps=10,
            tf_data=True),
 )
+# The other optimizers of `keras.optimizers`, each at its default LR, in the
+# guide's script on the digits: does "any Keras optimizer" hold?
+OTHER_OPTIMIZERS = tuple(
+    Script(f"digits-{name}", f"{label}, MLP on 1,400 digits, batch 64, 10 epochs",
+           "digits", "mlp", name, 64, 10, 1400)
+    for name, label in (("lion", "Lion"), ("nadam", "Nadam"), ("adamax", "Adamax"),
+                        ("adagrad", "Adagrad"), ("adadelta", "Adadelta"),
+                        ("adafactor", "Adafactor")))
+ALL_SCRIPTS = SCRIPTS + OTHER_OPTIMIZERS
 
 
 def summarize(results):
     """{script: {contender: mean test score}}, the grid tuned on validation."""
     table = {}
-    for script in SCRIPTS:
+    for script in ALL_SCRIPTS:
         runs = [r for r in results["runs"] if r["script"] == script.name]
         if not runs:
             continue
@@ -117,4 +126,25 @@ def markdown(results):
         plural = "s" if len(gaps) != 1 else ""
         lines += ["", f"`AutoLR()` minus the own LR: mean {np.mean(gaps):+.1f}, "
                       f"worst {min(gaps):+.1f} ({len(gaps)} script{plural})."]
+    return "\n".join(lines)
+
+
+def other_optimizers_markdown(results):
+    """The table of `OTHER_OPTIMIZERS`: own LR and `AutoLR()` per optimizer."""
+    table = summarize(results)
+    lines = ["| optimizer (its default LR), 220 steps | own LR | `AutoLR()` | AutoLR - own "
+             "| how warmup ended | peak LR (mean) |", "|---|---|---|---|---|---|"]
+    for script in OTHER_OPTIMIZERS:
+        row = table.get(script.name)
+        if not row or "own" not in row or "autolr" not in row:
+            continue
+        runs = [r for r in results["runs"]
+                if r["script"] == script.name and r["contender"] == "own"]
+        own_lr = runs[0].get("own_lr") if runs else None
+        label = script.description.split(",")[0]
+        own = "" if own_lr is None else f" ({own_lr:.3g})"
+        ended = ", ".join(sorted({d["reason"] for d in row["decisions"]}))
+        peak = np.mean([d["peak_lr"] for d in row["decisions"]])
+        lines.append(f"| {label}{own} | {row['own']:.1f} | {row['autolr']:.1f} | "
+                     f"{row['autolr'] - row['own']:+.1f} | {ended} | {peak:.3g} |")
     return "\n".join(lines)

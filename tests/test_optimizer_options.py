@@ -123,3 +123,31 @@ def test_mixed_precision_drives_the_optimizer_inside_the_loss_scaling(mixed_floa
     assert model.layers[0].compute_dtype == "float16"
     own, _ = _fit([], gradient_accumulation_steps=None)
     assert _test_loss(model) < _test_loss(own)
+
+
+def test_ftrl_is_refused_before_training_with_the_model_unchanged():
+    """FTRL's weights are its accumulators times the LR: a decay to 0 zeroes them."""
+    (x, y), _ = _training.digits()
+    optimizer = keras.optimizers.Ftrl()
+    model = _training.compile_digits(_training.mlp(), optimizer)
+    before = [np.array(w.numpy()) for w in model.weights]
+    with pytest.raises(ValueError, match="AutoLR cannot drive Ftrl") as error:
+        model.fit(x, y, batch_size=BATCH, epochs=2, verbose=0,
+                  callbacks=[keras_autolr.AutoLR(verbose=0)])
+    assert "Received optimizer=" in str(error.value)
+    assert int(np.asarray(optimizer.iterations)) == 0
+    for after, weights in zip(model.weights, before):
+        np.testing.assert_array_equal(after.numpy(), weights)
+    assert not isinstance(_keras.raw_learning_rate(optimizer), keras_autolr.AutoLRSchedule)
+
+
+def test_a_subclass_of_ftrl_is_refused_and_other_optimizers_are_not():
+    from keras_autolr.training import fit_checks
+
+    class MyFtrl(keras.optimizers.Ftrl):
+        pass
+
+    assert fit_checks.learning_rate_scales_weights([keras.optimizers.Adam()]) is None
+    error = fit_checks.learning_rate_scales_weights(
+        [keras.optimizers.Adam(), MyFtrl()])
+    assert "MyFtrl" in str(error)

@@ -39,3 +39,23 @@ def test_the_grid_is_tuned_on_validation_and_the_table_shows_the_gap():
     text = user_scripts_report.markdown(dict(runs=runs, updated="2026-12-05"))
     assert "| 90.0 | 93.0 | +3.0 | 80.0 | 95.0 (0.03) | 92.5 / 95.1 / 96.4 | cap |" in text
     assert "mean +3.0, worst +3.0 (1 script)" in text
+
+
+def test_the_other_keras_optimizers_run_the_guides_mlp_at_their_defaults():
+    others = {s.name: s for s in user_scripts_report.OTHER_OPTIMIZERS}
+    assert set(others) == {"digits-lion", "digits-nadam", "digits-adamax",
+                           "digits-adagrad", "digits-adadelta", "digits-adafactor"}
+    assert {s.steps for s in others.values()} == {220}
+    assert not any(s.grid for s in others.values())
+    # Not the issue's scripts: its table keeps its own six.
+    assert not set(others) & set(user_scripts_report.ISSUE_TABLE)
+
+
+def test_the_other_optimizers_table_shows_each_gap_and_the_own_lr():
+    runs = [dict(_run("digits-lion", "own", 0, 90.0), own_lr=1e-3),
+            _run("digits-lion", "autolr", 0, 92.0),
+            dict(_run("digits-lion", "own", 1, 80.0), own_lr=1e-3),
+            _run("digits-lion", "autolr", 1, 79.0)]
+    text = user_scripts_report.other_optimizers_markdown(dict(runs=runs))
+    assert "| Lion (0.001) | 85.0 | 85.5 | +0.5 | cap | 0.01 |" in text
+    assert "Nadam" not in text  # no runs, no row

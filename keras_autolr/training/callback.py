@@ -230,8 +230,10 @@ class AutoLR(keras.callbacks.Callback):
         error = fit_checks.other_lr_setter(
             self, self._fit_callbacks, self.model, optimizers)
         if error is None:
+            error = fit_checks.learning_rate_scales_weights(optimizers)
+        if error is None:
             error = fit_checks.tensorboard_missing(self._fit_callbacks)
-        if error is not None:  # another LR setter, or no tensorboard package
+        if error is not None:  # another LR setter, FTRL, or no tensorboard package
             self._installer.uninstall()
             raise error
         total = fit_checks.budget(
