@@ -35,6 +35,7 @@ from keras_autolr.training.loss_reader import MissingLossError
 from keras_autolr.training.snapshot import JointOptimizers
 from keras_autolr.training.snapshot import SnapshotRing
 from keras_autolr.training.snapshot_files import SnapshotFiles
+from keras_autolr.training.early_stopping import EarlyStoppingAfterWarmup
 from keras_autolr.training.terminate_on_nan import HeldTerminateOnNaN
 
 
@@ -123,6 +124,8 @@ class FitRun:
         self._summaries = summaries.open_for(autolr, fit_callbacks)
         # A TerminateOnNaN stops only what AutoLR did not restore.
         self.terminate_on_nan = HeldTerminateOnNaN(autolr, fit_callbacks)
+        # An EarlyStopping watches from the epoch in which warmup ends.
+        self.early_stopping = EarlyStoppingAfterWarmup(fit_callbacks)
         self._restored = False  # a copy was put back at this batch
 
     @property
@@ -144,6 +147,9 @@ class FitRun:
         self._reader.start_epoch()
         if self.counter is not None:
             self.counter.start_epoch()
+        controller = self.controller
+        self.early_stopping.epoch_begins(
+            epoch, controller.warming_up and controller.sweep)
 
     def read(self, batch, logs, logged):
         """Reads an execution the host counter did not take, and hands it over.
@@ -206,6 +212,7 @@ class FitRun:
         for optimizer in self.optimizers:
             install.release(optimizer)
         self.terminate_on_nan.release()
+        self.early_stopping.release()
         if self._summaries is not None:  # TensorBoard scalars
             self._summaries.close()
             self._summaries = None
@@ -396,6 +403,7 @@ class FitRun:
     def _apply_switch(self):
         """Reports the switch the engine wrote into the schedule."""
         controller = self.controller
+        self.early_stopping.switched(self.epoch)
         if self._summaries is not None:  # TensorBoard scalars
             self._summaries.switch(controller.switch_step, controller.peak_lr)
         if controller.reason == DIVERGED:
