@@ -182,7 +182,7 @@ def warmup_cosine(peak_lr, total_steps):
 # default, `Options(sweep_start="own_lr")`: its runs are in the results file.)
 STUDY_TOKENS = ("ctc", "clip", "capmed", "capmax", "detrend", "diffsd", "detrend9",
                 "capend", "keepfirst", "capprev", "capconf", "capconf2", "confident", "edge",
-                "edge2")
+                "edge2", "esoff")
 # Study tokens with a number: `bu<factor>` (`blowup_stop`), `w<fraction>` (the
 # warmup cap at that fraction of the budget), `span<decades>` (`sweep_span`)
 # and `floor<factor>` (`floor_times`).
@@ -561,6 +561,17 @@ def _blowup_start(points, factor, run=BLOWUP_RUN, median=5, start=10):
     return None
 
 
+def early_stopping_unheld():
+    """Study `esoff`: an `EarlyStopping` in the `fit` watches the sweep's
+    epochs too, as before 2026-12-05 (keras_autolr/training/early_stopping.py);
+    benchmarks/user_scripts.py's early-stopping scripts measure the change."""
+    from keras_autolr.training import early_stopping
+
+    return mock.patch.multiple(early_stopping.EarlyStoppingAfterWarmup,
+                               epoch_begins=lambda self, epoch, sweeping: None,
+                               switched=lambda self, epoch: None)
+
+
 @contextlib.contextmanager
 def study_patches(contender):
     """The patches an `autolr-<tokens>` contender's study tokens ask for
@@ -594,6 +605,8 @@ def study_patches(contender):
                 stack.enter_context(edge_tests(above_start=name == "edge2"))
             elif name == "floor":
                 stack.enter_context(floor_times(number))
+            elif name == "esoff":
+                stack.enter_context(early_stopping_unheld())
         yield
 
 

@@ -1234,7 +1234,7 @@ def page_user_scripts():
         return None
     table = user_scripts_report.summarize(results)
     studies = sorted({r["contender"] for r in results["runs"]}
-                     - {"own", "autolr", "autolr-before", "grid"})
+                     - {"own", "autolr", "autolr-before", "grid", "autolr-esoff"})
     study_lines = []
     for study in studies:
         rows = [(name, row[study] - row["autolr-before"]) for name, row in table.items()
@@ -1287,11 +1287,62 @@ On these scripts (the studies minus `AutoLR()` before the fix):
 
 {chr(10).join(study_lines)}
 
+## The other Keras optimizers
+
+The keras.io guide's MLP on the digits, batch 64, 10 epochs, each of the
+other optimizers of `keras.optimizers` at its default LR (`AutoLR()`
+refuses `Ftrl` before training: FTRL's weights are its accumulators times
+the LR, so the decay to 0 would zero them):
+
+{user_scripts_report.defaults_markdown(results, user_scripts_report.OTHER_OPTIMIZERS)}
+
+{_chance_line(table)}
+
+## keras.io's early stopping
+
+`validation_split=0.2` and `EarlyStopping(monitor="val_loss", patience=3,
+restore_best_weights=True)` before `AutoLR()` in the list, up to 40 epochs.
+The sweep's loss rises on purpose at its end; `EarlyStopping` counted
+those epochs and stopped runs early ({_esoff_line(results)}). It now watches
+from the epoch in which warmup ends (docs/guide/budget.md); where it stops,
+the decay is cut short:
+
+{user_scripts_report.defaults_markdown(results, user_scripts_report.EARLY_STOPPING,
+                                       before="autolr-esoff")}
+
+`autolr-esoff`: `AutoLR()` with the `EarlyStopping` watching the sweep's
+epochs too, as before the change (a study token of
+`benchmarks/optimizers.py`).
+
 Scripts where `AutoLR()` is more than 1 point below the own LR:
 {", ".join(below) if below else "none"}. The 22-step digits script keeps the
 own LR (under 26 steps).
 """
     return _page("User scripts", results.get("updated", "?"), body)
+
+
+def _esoff_line(results):
+    """How the early-stopping scripts' `autolr-esoff` runs ended."""
+    runs = [r for r in results["runs"] if r["contender"] == "autolr-esoff"]
+    sweeping = sum(r["autolr"]["switch_step"] is None for r in runs)
+    return (f"`autolr-esoff`: {sweeping} of {len(runs)} runs stopped still sweeping, "
+            f"after {min((r['steps'] for r in runs), default=0)} to "
+            f"{max((r['steps'] for r in runs), default=0)} of 1,400 steps")
+
+
+def _chance_line(table):
+    """Which optimizers stay near chance (under 20 %) with their own LR, and with AutoLR."""
+    rows = [(name.split("-", 1)[1], row) for name, row in table.items()
+            if name.startswith("digits-") and not name.startswith("digits-es-")
+            and name != "digits-rmsprop" and "own" in row and "autolr" in row]
+    stuck = [name for name, row in rows if row["own"] < 20.0]
+    both = [name for name, row in rows if row["own"] < 20.0 and row["autolr"] < 20.0]
+    if not stuck:
+        return "Every optimizer learns at its own LR here."
+    return (f"At its own LR, {', '.join(stuck)} stay{'s' if len(stuck) == 1 else ''} "
+            f"under 20 % in 220 steps; with `AutoLR()`, "
+            f"{', '.join(both) if both else 'none'} still do"
+            f"{'es' if len(both) == 1 else ''}.")
 
 
 PAGES = [

@@ -22,7 +22,10 @@ scripts with today's `AutoLR()`, on the data of this machine:
 It also runs the guide's MLP on the digits (batch 64, 10 epochs, 220
 steps) with the other optimizers of `keras.optimizers` (`digits-lion`,
 `-nadam`, `-adamax`, `-adagrad`, `-adadelta`, `-adafactor`): AutoLR drives
-any Keras optimizer but Ftrl, which it refuses.
+any Keras optimizer but Ftrl, which it refuses. And keras.io's
+early-stopping pattern (`digits-es-adam`, `-rmsprop`): `validation_split=0.2`
+and `EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True)`
+before `AutoLR()` in the list, up to 40 epochs of batches of 32.
 
 Every optimizer is at its Keras default LR. The two CNN scripts also run a
 warmup-cosine grid (5 % warmup, 7 peaks: the own LR x 10^-1 ... 10^2),
@@ -60,7 +63,9 @@ from keras_autolr._keras import keras  # noqa: E402
 from user_scripts_report import CONTENDERS  # noqa: E402
 from user_scripts_report import ALL_SCRIPTS  # noqa: E402
 from user_scripts_report import markdown  # noqa: E402
-from user_scripts_report import other_optimizers_markdown  # noqa: E402
+from user_scripts_report import EARLY_STOPPING  # noqa: E402
+from user_scripts_report import OTHER_OPTIMIZERS  # noqa: E402
+from user_scripts_report import defaults_markdown  # noqa: E402
 
 RESULTS = os.path.join(_HERE, "results", "user_scripts.json")
 
@@ -109,8 +114,13 @@ def train_one(script, split, contender, seed, lr=None):
     callbacks = [keras_autolr.AutoLR(
         options=optimizers.autolr_options(contender).replace(seed=seed), verbose=0)
     ] if contender.startswith("autolr") else []
+    if script.early_stopping:  # the user's callback first, AutoLR appended
+        callbacks.insert(0, keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=3, restore_best_weights=True))
     keras.utils.set_random_seed(seed)
     kwargs = dict(epochs=script.epochs, verbose=0, callbacks=callbacks)
+    if script.validation_split:
+        kwargs["validation_split"] = script.validation_split
     if script.tf_data:
         import tensorflow as tf
 
@@ -136,10 +146,12 @@ def train_one(script, split, contender, seed, lr=None):
                   test_score=_accuracy(model, split.x_test, split.y_test),
                   warnings=sorted({str(w.message)[:160] for w in caught
                                    if "AutoLR" in str(w.message)}))
-    if callbacks:
-        decision = callbacks[0].decision
+    if contender.startswith("autolr"):
+        decision = callbacks[-1].decision
         record["autolr"] = dict(switch_step=decision.switch_step,
-                                peak_lr=float(decision.peak_lr), reason=decision.reason,
+                                peak_lr=(None if decision.peak_lr is None  # stopped sweeping
+                                         else float(decision.peak_lr)),
+                                reason=decision.reason,
                                 restored_step=decision.restored_step)
     return record
 
@@ -209,7 +221,10 @@ def main(argv=None):
                   args.resume, contenders)
     report = os.path.splitext(args.results)[0] + ".md"
     with open(report, "w") as f:
-        f.write(markdown(results) + "\n\n" + other_optimizers_markdown(results) + "\n")
+        f.write("\n\n".join([markdown(results),
+                               defaults_markdown(results, OTHER_OPTIMIZERS),
+                               defaults_markdown(results, EARLY_STOPPING,
+                                                 before="autolr-esoff")]) + "\n")
     print(f"report: {report}")
     return 0
 

@@ -39,10 +39,13 @@ class Script:
     validation_steps: Optional[int] = None
     tf_data: bool = False
     grid: bool = False
+    validation_split: float = 0.0
+    early_stopping: bool = False  # EarlyStopping(val_loss, patience 3, best weights)
 
     @property
     def steps(self):
-        per_epoch = self.steps_per_epoch or math.ceil(self.n_train / self.batch_size)
+        fitted = math.ceil(self.n_train * (1.0 - self.validation_split))
+        per_epoch = self.steps_per_epoch or math.ceil(fitted / self.batch_size)
         return per_epoch * self.epochs
 
 
@@ -69,7 +72,15 @@ OTHER_OPTIMIZERS = tuple(
     for name, label in (("lion", "Lion"), ("nadam", "Nadam"), ("adamax", "Adamax"),
                         ("adagrad", "Adagrad"), ("adadelta", "Adadelta"),
                         ("adafactor", "Adafactor")))
-ALL_SCRIPTS = SCRIPTS + OTHER_OPTIMIZERS
+# keras.io's early-stopping pattern: `validation_split=0.2` and
+# `EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True)`
+# before `AutoLR()` in the list, 40 epochs of batches of 32 (1,400 steps).
+EARLY_STOPPING = tuple(
+    Script(f"digits-es-{name}", f"{label}, EarlyStopping, MLP on 1,400 digits, batch 32, "
+           "up to 40 epochs", "digits", "mlp", name, 32, 40, 1400,
+           validation_split=0.2, early_stopping=True)
+    for name, label in (("adam", "Adam"), ("rmsprop", "RMSprop")))
+ALL_SCRIPTS = SCRIPTS + OTHER_OPTIMIZERS + EARLY_STOPPING
 
 
 def summarize(results):
@@ -129,22 +140,32 @@ def markdown(results):
     return "\n".join(lines)
 
 
-def other_optimizers_markdown(results):
-    """The table of `OTHER_OPTIMIZERS`: own LR and `AutoLR()` per optimizer."""
+def defaults_markdown(results, scripts, before=None):
+    """A table of `scripts` (`OTHER_OPTIMIZERS`, `EARLY_STOPPING`): own LR and
+    `AutoLR()` per script, with the steps each ran (mean); with `before` (a
+    study contender, e.g. `"autolr-esoff"`), its score in a column of its own."""
     table = summarize(results)
-    lines = ["| optimizer (its default LR), 220 steps | own LR | `AutoLR()` | AutoLR - own "
-             "| how warmup ended | peak LR (mean) |", "|---|---|---|---|---|---|"]
-    for script in OTHER_OPTIMIZERS:
+    extra = f" | `{before}`" if before else ""
+    lines = ["| script (its default LR), budget in steps | own LR | `AutoLR()` | AutoLR - own "
+             f"| steps run: own / `AutoLR()`{extra} | how warmup ended | peak LR (mean) |",
+             "|---|---|---|---|---|---|---|" + ("---|" if before else "")]
+    for script in scripts:
         row = table.get(script.name)
         if not row or "own" not in row or "autolr" not in row:
             continue
-        runs = [r for r in results["runs"]
-                if r["script"] == script.name and r["contender"] == "own"]
-        own_lr = runs[0].get("own_lr") if runs else None
+        runs = [r for r in results["runs"] if r["script"] == script.name]
+        own_lr = next((r["own_lr"] for r in runs if "own_lr" in r), None)
+        ran = " / ".join(
+            f"{np.mean([r['steps'] for r in runs if r['contender'] == c]):.0f}"
+            for c in ("own", "autolr"))
         label = script.description.split(",")[0]
         own = "" if own_lr is None else f" ({own_lr:.3g})"
-        ended = ", ".join(sorted({d["reason"] for d in row["decisions"]}))
-        peak = np.mean([d["peak_lr"] for d in row["decisions"]])
-        lines.append(f"| {label}{own} | {row['own']:.1f} | {row['autolr']:.1f} | "
-                     f"{row['autolr'] - row['own']:+.1f} | {ended} | {peak:.3g} |")
+        ended = ", ".join(sorted({str(d["reason"]) for d in row["decisions"]}))
+        peaks = [d["peak_lr"] for d in row["decisions"] if d["peak_lr"] is not None]
+        peak = f"{np.mean(peaks):.3g}" if peaks else "-"
+        if before:
+            ran += f" | {row[before]:.1f}" if before in row else " | -"
+        lines.append(f"| {label}{own}, {script.steps} | {row['own']:.1f} | "
+                     f"{row['autolr']:.1f} | {row['autolr'] - row['own']:+.1f} | {ran} "
+                     f"| {ended} | {peak} |")
     return "\n".join(lines)

@@ -310,3 +310,16 @@ def test_the_edge_study_counts_a_best_lr_at_the_end_as_nothing_whatever_the_loss
     with optimizers.study_patches("autolr-edge2"):
         assert not controller._located_nothing(end)
     assert not controller._located_nothing(end)
+
+
+def test_the_esoff_study_lets_an_early_stopping_watch_the_sweep():
+    from keras_autolr._keras import keras
+    from keras_autolr.training.early_stopping import EarlyStoppingAfterWarmup
+
+    stopping = keras.callbacks.EarlyStopping()
+    with optimizers.study_patches("autolr-esoff"):
+        held = EarlyStoppingAfterWarmup([stopping])
+        held.epoch_begins(4, sweeping=True)
+        assert stopping.start_from_epoch == 0
+    held.epoch_begins(4, sweeping=True)  # the patch is gone with the context
+    assert stopping.start_from_epoch == 5

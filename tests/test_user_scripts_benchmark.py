@@ -52,10 +52,27 @@ def test_the_other_keras_optimizers_run_the_guides_mlp_at_their_defaults():
 
 
 def test_the_other_optimizers_table_shows_each_gap_and_the_own_lr():
-    runs = [dict(_run("digits-lion", "own", 0, 90.0), own_lr=1e-3),
-            _run("digits-lion", "autolr", 0, 92.0),
-            dict(_run("digits-lion", "own", 1, 80.0), own_lr=1e-3),
-            _run("digits-lion", "autolr", 1, 79.0)]
-    text = user_scripts_report.other_optimizers_markdown(dict(runs=runs))
-    assert "| Lion (0.001) | 85.0 | 85.5 | +0.5 | cap | 0.01 |" in text
+    runs = [dict(_run("digits-lion", "own", 0, 90.0), own_lr=1e-3, steps=220),
+            dict(_run("digits-lion", "autolr", 0, 92.0), steps=220),
+            dict(_run("digits-lion", "own", 1, 80.0), own_lr=1e-3, steps=220),
+            dict(_run("digits-lion", "autolr", 1, 79.0), steps=220)]
+    text = user_scripts_report.defaults_markdown(
+        dict(runs=runs), user_scripts_report.OTHER_OPTIMIZERS)
+    assert "| Lion (0.001), 220 | 85.0 | 85.5 | +0.5 | 220 / 220 | cap | 0.01 |" in text
     assert "Nadam" not in text  # no runs, no row
+
+
+def test_the_early_stopping_scripts_fit_on_four_fifths_and_stop_early():
+    scripts = {s.name: s for s in user_scripts_report.EARLY_STOPPING}
+    assert set(scripts) == {"digits-es-adam", "digits-es-rmsprop"}
+    # 1,120 digits after validation_split=0.2: 35 batches of 32, 40 epochs.
+    assert {s.steps for s in scripts.values()} == {1400}
+    assert all(s.early_stopping for s in scripts.values())
+    runs = [dict(_run("digits-es-adam", "own", 0, 98.0), own_lr=1e-3, steps=1400),
+            dict(_run("digits-es-adam", "autolr", 0, 97.0), steps=700),
+            dict(_run("digits-es-adam", "autolr-esoff", 0, 95.5), steps=280)]
+    text = user_scripts_report.defaults_markdown(dict(runs=runs), scripts.values(),
+                                                 before="autolr-esoff")
+    assert "| `autolr-esoff` | how warmup ended |" in text
+    assert ("| Adam (0.001), 1400 | 98.0 | 97.0 | -1.0 | 1400 / 700 | 95.5 | cap "
+            "| 0.01 |") in text
