@@ -182,7 +182,7 @@ def warmup_cosine(peak_lr, total_steps):
 # default, `Options(sweep_start="own_lr")`: its runs are in the results file.)
 STUDY_TOKENS = ("ctc", "clip", "capmed", "capmax", "detrend", "diffsd", "detrend9",
                 "capend", "keepfirst", "capprev", "capconf", "capconf2", "confident", "edge",
-                "edge2", "esoff")
+                "edge2", "esoff", "reuse")
 # Study tokens with a number: `bu<factor>` (`blowup_stop`), `w<fraction>` (the
 # warmup cap at that fraction of the budget), `span<decades>` (`sweep_span`)
 # and `floor<factor>` (`floor_times`).
@@ -575,7 +575,9 @@ def early_stopping_unheld():
 @contextlib.contextmanager
 def study_patches(contender):
     """The patches an `autolr-<tokens>` contender's study tokens ask for
-    (`STUDY_TOKENS`); none for other contenders."""
+    (`STUDY_TOKENS`); none for other contenders. `reuse`: a recompiled
+    optimizer fit again with the same `AutoLR` reuses the earlier schedule,
+    as before 2026-12-05 (`AutoLR._new_run`)."""
     tokens = contender.split("-")[1:] if contender.startswith("autolr") else []
     with contextlib.ExitStack() as stack:
         for name, number in filter(None, map(study_token, tokens)):
@@ -607,6 +609,9 @@ def study_patches(contender):
                 stack.enter_context(floor_times(number))
             elif name == "esoff":
                 stack.enter_context(early_stopping_unheld())
+            elif name == "reuse":
+                stack.enter_context(mock.patch.object(
+                    keras_autolr.AutoLR, "_new_run", lambda self, optimizers: False))
         yield
 
 

@@ -1234,7 +1234,8 @@ def page_user_scripts():
         return None
     table = user_scripts_report.summarize(results)
     studies = sorted({r["contender"] for r in results["runs"]}
-                     - {"own", "autolr", "autolr-before", "grid", "autolr-esoff"})
+                     - {"own", "autolr", "autolr-before", "grid", "autolr-esoff",
+                        "autolr-reuse"})
     study_lines = []
     for study in studies:
         rows = [(name, row[study] - row["autolr-before"]) for name, row in table.items()
@@ -1313,6 +1314,18 @@ the decay is cut short:
 `autolr-esoff`: `AutoLR()` with the `EarlyStopping` watching the sweep's
 epochs too, as before the change (a study token of
 `benchmarks/optimizers.py`).
+
+## keras.io's fine-tuning
+
+keras.io's transfer learning, in small: the guide's MLP pretrained on the
+MNIST digits 0-4; a new head for the digits 5-9 on the frozen base (10
+epochs); then every layer, recompiled with Adam at 1e-4 (5 epochs); the
+same callbacks list in both fits. A recompiled optimizer now gets a new sweep from its own LR over the
+second fit's budget; `autolr-reuse` is the earlier behaviour, the first
+fit's schedule and decision reused (its budget included):
+
+{user_scripts_report.defaults_markdown(results, user_scripts_report.FINE_TUNING,
+                                       before="autolr-reuse")}
 
 Scripts where `AutoLR()` is more than 1 point below the own LR:
 {", ".join(below) if below else "none"}. The 22-step digits script keeps the

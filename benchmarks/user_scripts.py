@@ -22,7 +22,11 @@ scripts with today's `AutoLR()`, on the data of this machine:
 It also runs the guide's MLP on the digits (batch 64, 10 epochs, 220
 steps) with the other optimizers of `keras.optimizers` (`digits-lion`,
 `-nadam`, `-adamax`, `-adagrad`, `-adadelta`, `-adafactor`): AutoLR drives
-any Keras optimizer but Ftrl, which it refuses. And keras.io's
+any Keras optimizer but Ftrl, which it refuses. keras.io's transfer
+learning and fine-tuning (`mnist-finetune`): the guide's MLP pretrained on
+the MNIST digits 0-4, a new head for 5-9 on the frozen base (10 epochs),
+then every layer recompiled with Adam at 1e-4 (5 epochs), the same
+callbacks list in both fits. And keras.io's
 early-stopping pattern (`digits-es-adam`, `-rmsprop`): `validation_split=0.2`
 and `EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True)`
 before `AutoLR()` in the list, up to 40 epochs of batches of 32.
@@ -64,6 +68,7 @@ from user_scripts_report import CONTENDERS  # noqa: E402
 from user_scripts_report import ALL_SCRIPTS  # noqa: E402
 from user_scripts_report import markdown  # noqa: E402
 from user_scripts_report import EARLY_STOPPING  # noqa: E402
+from user_scripts_report import FINE_TUNING  # noqa: E402
 from user_scripts_report import OTHER_OPTIMIZERS  # noqa: E402
 from user_scripts_report import defaults_markdown  # noqa: E402
 
@@ -106,7 +111,10 @@ def build(script, seed):
 
 def train_one(script, split, contender, seed, lr=None):
     """One run of a script; its record."""
-    model = build(script, seed)
+    if script.fine_tune_epochs:  # the head first, on a frozen pretrained base
+        model, split = _transfer(script, split, seed)
+    else:
+        model = build(script, seed)
     learning_rate = None if lr is None else optimizers.warmup_cosine(lr, script.steps)
     model.compile(optimizer=optimizers.make_optimizer(script.optimizer, learning_rate),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -138,8 +146,18 @@ def train_one(script, split, contender, seed, lr=None):
     with warnings.catch_warnings(record=True) as caught, optimizers.study_patches(contender):
         warnings.simplefilter("always")
         model.fit(**kwargs)
+        steps = int(model.optimizer.iterations)
+        if script.fine_tune_epochs:  # keras.io: unfreeze, recompile at own LR / 10, fit
+            for layer in model.layers:
+                layer.trainable = True
+            model.compile(optimizer=optimizers.make_optimizer(
+                              script.optimizer, optimizers.own_lr(script.optimizer) / 10),
+                          loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                          metrics=["accuracy"])
+            model.fit(**dict(kwargs, epochs=script.fine_tune_epochs))
+            steps += int(model.optimizer.iterations)
     record = dict(script=script.name, seed=seed, contender=contender, lr=lr,
-                  steps=int(model.optimizer.iterations),
+                  steps=steps,
                   wall_s=round(time.perf_counter() - start, 2),
                   own_lr=optimizers.own_lr(script.optimizer),
                   val_score=_accuracy(model, split.x_val, split.y_val),
@@ -154,6 +172,32 @@ def train_one(script, split, contender, seed, lr=None):
                                 reason=decision.reason,
                                 restored_step=decision.restored_step)
     return record
+
+
+def _transfer(script, split, seed):
+    """keras.io's transfer learning, in small: the guide's MLP pretrained on
+    the MNIST digits 0-4 (Adam at its default, 10 epochs), its hidden layers
+    frozen under a new head for the digits 5-9. Returns the model and the
+    split of the digits 5-9, labelled 0-4."""
+    source = build(script, seed + 1000)
+    source.compile(optimizer=keras.optimizers.Adam(),
+                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    keep = split.y_train < 5
+    source.fit(split.x_train[keep], split.y_train[keep], batch_size=script.batch_size,
+               epochs=10, verbose=0)
+    base = source.layers[:-1]
+    for layer in base:
+        layer.trainable = False
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([keras.Input(split.x_train.shape[1:]), *base,
+                              keras.layers.Dense(5)])
+    parts = []
+    for x, y in ((split.x_train, split.y_train), (split.x_val, split.y_val),
+                 (split.x_test, split.y_test)):
+        parts += [x[y >= 5], y[y >= 5] - 5]
+    target = _tasks.Split(*parts)
+    assert len(target.x_train) == script.n_fit, len(target.x_train)
+    return model, target
 
 
 def _accuracy(model, x, y):
@@ -224,7 +268,9 @@ def main(argv=None):
         f.write("\n\n".join([markdown(results),
                                defaults_markdown(results, OTHER_OPTIMIZERS),
                                defaults_markdown(results, EARLY_STOPPING,
-                                                 before="autolr-esoff")]) + "\n")
+                                                 before="autolr-esoff"),
+                               defaults_markdown(results, FINE_TUNING,
+                                                 before="autolr-reuse")]) + "\n")
     print(f"report: {report}")
     return 0
 

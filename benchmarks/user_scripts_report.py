@@ -41,12 +41,14 @@ class Script:
     grid: bool = False
     validation_split: float = 0.0
     early_stopping: bool = False  # EarlyStopping(val_loss, patience 3, best weights)
+    fine_tune_epochs: int = 0  # then unfrozen, recompiled at own LR / 10, fit again
+    n_fit: Optional[int] = None  # examples in each fit, when not n_train
 
     @property
     def steps(self):
-        fitted = math.ceil(self.n_train * (1.0 - self.validation_split))
+        fitted = math.ceil((self.n_fit or self.n_train) * (1.0 - self.validation_split))
         per_epoch = self.steps_per_epoch or math.ceil(fitted / self.batch_size)
-        return per_epoch * self.epochs
+        return per_epoch * (self.epochs + self.fine_tune_epochs)
 
 
 SCRIPTS = (
@@ -80,7 +82,16 @@ EARLY_STOPPING = tuple(
            "up to 40 epochs", "digits", "mlp", name, 32, 40, 1400,
            validation_split=0.2, early_stopping=True)
     for name, label in (("adam", "Adam"), ("rmsprop", "RMSprop")))
-ALL_SCRIPTS = SCRIPTS + OTHER_OPTIMIZERS + EARLY_STOPPING
+# keras.io's transfer learning and fine-tuning, in small, with the same
+# callbacks list in both fits: the guide's MLP pretrained on the MNIST digits
+# 0-4, its hidden layers frozen under a new head for the 1,491 digits 5-9 of
+# the train split (10 epochs), then every layer at Adam(1e-4) (5 epochs).
+FINE_TUNING = (
+    Script("mnist-finetune", "Adam, fine-tuning a base pretrained on MNIST 0-4 for 5-9: "
+           "head 10 epochs, then all layers at Adam(1e-4) 5 epochs, batch 64",
+           "mnist", "mlp", "adam", 64, 10, 3000, fine_tune_epochs=5, n_fit=1491),
+)
+ALL_SCRIPTS = SCRIPTS + OTHER_OPTIMIZERS + EARLY_STOPPING + FINE_TUNING
 
 
 def summarize(results):

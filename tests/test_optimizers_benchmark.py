@@ -323,3 +323,11 @@ def test_the_esoff_study_lets_an_early_stopping_watch_the_sweep():
         assert stopping.start_from_epoch == 0
     held.epoch_begins(4, sweeping=True)  # the patch is gone with the context
     assert stopping.start_from_epoch == 5
+
+
+def test_the_reuse_study_keeps_the_earlier_schedule_for_a_new_optimizer():
+    autolr = keras_autolr.AutoLR(verbose=0)
+    autolr.controller = object()  # an earlier fit's decision
+    assert autolr._new_run([keras_autolr._keras.keras.optimizers.Adam()])
+    with optimizers.study_patches("autolr-reuse"):
+        assert not autolr._new_run([keras_autolr._keras.keras.optimizers.Adam()])

@@ -76,3 +76,9 @@ def test_the_early_stopping_scripts_fit_on_four_fifths_and_stop_early():
     assert "| `autolr-esoff` | how warmup ended |" in text
     assert ("| Adam (0.001), 1400 | 98.0 | 97.0 | -1.0 | 1400 / 700 | 95.5 | cap "
             "| 0.01 |") in text
+
+
+def test_the_fine_tuning_script_counts_both_fits():
+    (script,) = user_scripts_report.FINE_TUNING
+    # 1,491 digits 5-9 in batches of 64: 24 steps per epoch, 10 + 5 epochs.
+    assert script.fine_tune_epochs == 5 and script.steps == 24 * 15
