@@ -29,13 +29,13 @@ from keras_autolr.training import resume
 from keras_autolr.training import summaries
 from keras_autolr.decision.controller import DIVERGED
 from keras_autolr.decision.controller import WarmupController
+from keras_autolr.training.early_stopping import EarlyStoppingAfterWarmup
 from keras_autolr.training.engine import WarmupEngine
 from keras_autolr.training.loss_reader import ExecutionLossReader
 from keras_autolr.training.loss_reader import MissingLossError
 from keras_autolr.training.snapshot import JointOptimizers
 from keras_autolr.training.snapshot import SnapshotRing
 from keras_autolr.training.snapshot_files import SnapshotFiles
-from keras_autolr.training.early_stopping import EarlyStoppingAfterWarmup
 from keras_autolr.training.terminate_on_nan import HeldTerminateOnNaN
 
 
