@@ -1233,9 +1233,9 @@ def page_user_scripts():
     if results is None:
         return None
     table = user_scripts_report.summarize(results)
+    shown = {before for _, before in user_scripts_report.DEFAULTS_TABLES if before}
     studies = sorted({r["contender"] for r in results["runs"]}
-                     - {"own", "autolr", "autolr-before", "grid", "autolr-esoff",
-                        "autolr-reuse"})
+                     - {"own", "autolr", "autolr-before", "grid"} - shown)
     study_lines = []
     for study in studies:
         rows = [(name, row[study] - row["autolr-before"]) for name, row in table.items()
@@ -1338,16 +1338,17 @@ def _esoff_line(results):
     """How the early-stopping scripts' `autolr-esoff` runs ended."""
     runs = [r for r in results["runs"] if r["contender"] == "autolr-esoff"]
     sweeping = sum(r["autolr"]["switch_step"] is None for r in runs)
+    budget = user_scripts_report.EARLY_STOPPING[0].steps
     return (f"`autolr-esoff`: {sweeping} of {len(runs)} runs stopped still sweeping, "
             f"after {min((r['steps'] for r in runs), default=0)} to "
-            f"{max((r['steps'] for r in runs), default=0)} of 1,400 steps")
+            f"{max((r['steps'] for r in runs), default=0)} of {budget:,} steps")
 
 
 def _chance_line(table):
     """Which optimizers stay near chance (under 20 %) with their own LR, and with AutoLR."""
-    rows = [(name.split("-", 1)[1], row) for name, row in table.items()
-            if name.startswith("digits-") and not name.startswith("digits-es-")
-            and name != "digits-rmsprop" and "own" in row and "autolr" in row]
+    rows = [(script.description.split(",")[0], table[script.name])
+            for script in user_scripts_report.OTHER_OPTIMIZERS
+            if "own" in table.get(script.name, {}) and "autolr" in table[script.name]]
     stuck = [name for name, row in rows if row["own"] < 20.0]
     both = [name for name, row in rows if row["own"] < 20.0 and row["autolr"] < 20.0]
     if not stuck:

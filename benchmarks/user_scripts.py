@@ -67,9 +67,7 @@ from keras_autolr._keras import keras  # noqa: E402
 from user_scripts_report import CONTENDERS  # noqa: E402
 from user_scripts_report import ALL_SCRIPTS  # noqa: E402
 from user_scripts_report import markdown  # noqa: E402
-from user_scripts_report import EARLY_STOPPING  # noqa: E402
-from user_scripts_report import FINE_TUNING  # noqa: E402
-from user_scripts_report import OTHER_OPTIMIZERS  # noqa: E402
+from user_scripts_report import DEFAULTS_TABLES  # noqa: E402
 from user_scripts_report import defaults_markdown  # noqa: E402
 
 RESULTS = os.path.join(_HERE, "results", "user_scripts.json")
@@ -265,12 +263,9 @@ def main(argv=None):
                   args.resume, contenders)
     report = os.path.splitext(args.results)[0] + ".md"
     with open(report, "w") as f:
-        f.write("\n\n".join([markdown(results),
-                               defaults_markdown(results, OTHER_OPTIMIZERS),
-                               defaults_markdown(results, EARLY_STOPPING,
-                                                 before="autolr-esoff"),
-                               defaults_markdown(results, FINE_TUNING,
-                                                 before="autolr-reuse")]) + "\n")
+        f.write("\n\n".join([markdown(results)] + [
+            defaults_markdown(results, scripts, before)
+            for scripts, before in DEFAULTS_TABLES]) + "\n")
     print(f"report: {report}")
     return 0
 

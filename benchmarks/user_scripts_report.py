@@ -92,6 +92,10 @@ FINE_TUNING = (
            "mnist", "mlp", "adam", 64, 10, 3000, fine_tune_epochs=5, n_fit=1491),
 )
 ALL_SCRIPTS = SCRIPTS + OTHER_OPTIMIZERS + EARLY_STOPPING + FINE_TUNING
+# The tables beside the issue's: (scripts, the study contender shown beside
+# `AutoLR()`, the behaviour before the change it measures, or None).
+DEFAULTS_TABLES = ((OTHER_OPTIMIZERS, None), (EARLY_STOPPING, "autolr-esoff"),
+                   (FINE_TUNING, "autolr-reuse"))
 
 
 def summarize(results):

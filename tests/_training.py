@@ -10,6 +10,7 @@ import types
 
 import numpy as np
 
+from keras_autolr import _keras
 from keras_autolr._keras import IS_KERAS_3
 from keras_autolr._keras import keras
 from keras_autolr._keras import tf
@@ -207,3 +208,32 @@ class LoggedLosses(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.epochs[-1].append(float(np.asarray(logs[self.key])))
+
+
+def nan_weight_batches(x, y, batch_size, nan_step):
+    """The batches of every epoch in order, with sample weights; those of step
+    `nan_step` (counted over the whole fit) are NaN, so that step's loss and
+    gradients are NaN, and the weights with them. None: no NaN.
+
+    NaN sample weights, not NaN inputs: TensorFlow's ReLU turns a NaN into 0.
+    """
+    step = 0
+    while True:
+        for start in range(0, len(x), batch_size):
+            batch = slice(start, start + batch_size)
+            weights = np.full(len(x[batch]), np.nan if step == nan_step else 1.0, "float32")
+            yield x[batch], y[batch], weights
+            step += 1
+
+
+class WeightsAtEachStep(keras.callbacks.Callback):
+    """The weights every train step starts from (after AutoLR's restores), by
+    the schedule's clock (`_keras.step_counter`)."""
+
+    def __init__(self):
+        super().__init__()
+        self.at = {}
+
+    def on_train_batch_begin(self, batch, logs=None):
+        step = int(_keras.to_numpy(_keras.step_counter(self.model.optimizer)))
+        self.at[step] = [np.array(w.numpy()) for w in self.model.weights]

@@ -23,18 +23,6 @@ keras3_only = pytest.mark.skipif(
 ACCUMULATE, BATCH, EPOCHS = 4, 64, 12  # 22 steps per epoch, 264 steps
 
 
-class _WeightsAtEachStep(keras.callbacks.Callback):
-    """The weights at the start of each train step, by the schedule's clock."""
-
-    def __init__(self):
-        super().__init__()
-        self.at = {}
-
-    def on_train_batch_begin(self, batch, logs=None):
-        step = int(_keras.step_counter(self.model.optimizer).numpy())
-        self.at[step] = [np.array(w.numpy()) for w in self.model.weights]
-
-
 def _fit(callbacks, **options):
     """The digits MLP and `Adam(**options)`, accumulating 4 steps by default."""
     options.setdefault("gradient_accumulation_steps", ACCUMULATE)
@@ -63,7 +51,7 @@ def test_the_step_counter_is_the_schedules_clock():
 @keras3_only
 def test_autolr_trains_with_gradient_accumulation_and_rewinds_to_a_copy():
     autolr = keras_autolr.AutoLR(verbose=0)
-    weights = _WeightsAtEachStep()
+    weights = _training.WeightsAtEachStep()
     model, optimizer = _fit([weights, autolr])
     steps = EPOCHS * 22
     # The budget and the record count train steps, not updates.

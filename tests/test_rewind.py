@@ -51,18 +51,6 @@ def test_the_rewind_also_applies_at_the_cap():
     assert decision.restored_step <= decision.switch_step
 
 
-class _WeightsAtEachStep(keras.callbacks.Callback):
-    """The weights every step starts from (after AutoLR's restores)."""
-
-    def __init__(self):
-        super().__init__()
-        self.at = {}
-
-    def on_train_batch_begin(self, batch, logs=None):
-        step = int(self.model.optimizer.iterations.numpy())
-        self.at[step] = [np.array(w.numpy()) for w in self.model.weights]
-
-
 @pytest.mark.parametrize("steps_per_execution", [1, 3])
 def test_fit_resumes_from_the_restored_weights_with_the_step_counter_unchanged(
         steps_per_execution):
@@ -71,7 +59,7 @@ def test_fit_resumes_from_the_restored_weights_with_the_step_counter_unchanged(
         _training.mlp(), keras.optimizers.Adam(),
         steps_per_execution=steps_per_execution)
     autolr = keras_autolr.AutoLR(verbose=0)
-    weights = _WeightsAtEachStep()
+    weights = _training.WeightsAtEachStep()
     model.fit(x, y, batch_size=64, epochs=12, verbose=0,
               callbacks=[weights, autolr])
     decision = autolr.decision

@@ -24,20 +24,11 @@ NAN_STEP = 30  # mid-warmup: the second epoch
 RAISES = "raise_error" in inspect.signature(keras.callbacks.TerminateOnNaN).parameters
 
 
-def _batches(x, y, nan_step):
-    step = 0
-    while True:
-        for start in range(0, len(x), BATCH):
-            batch = slice(start, start + BATCH)
-            weights = np.full(len(x[batch]), np.nan if step == nan_step else 1.0, "float32")
-            yield x[batch], y[batch], weights
-            step += 1
-
-
 def _fit(callbacks, nan_step=NAN_STEP, epochs=EPOCHS):
     (x, y), _ = _training.digits()  # 1,400: 21 batches of 64 and one of 56
     model = _training.compile_digits(_training.mlp(), keras.optimizers.Adam(), metrics=None)
-    history = model.fit(_batches(x, y, nan_step), steps_per_epoch=STEPS_PER_EPOCH,
+    history = model.fit(_training.nan_weight_batches(x, y, BATCH, nan_step),
+                        steps_per_epoch=STEPS_PER_EPOCH,
                         epochs=epochs, shuffle=False, verbose=0, callbacks=callbacks)
     finite = all(np.all(np.isfinite(np.asarray(w.numpy()))) for w in model.weights)
     return model, history, finite

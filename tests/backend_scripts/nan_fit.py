@@ -22,19 +22,6 @@ EPOCHS, BATCH, STEPS_PER_EPOCH = 12, 64, 22  # 1,408 digits, 264 steps
 NAN_STEP = 30  # mid-warmup: the second epoch
 
 
-def batches(x, y):
-    """The batches of every epoch in order; the weights of step NAN_STEP are NaN.
-
-    NaN sample weights, not NaN inputs: TensorFlow's ReLU turns a NaN into 0.
-    """
-    step = 0
-    while True:
-        for start in range(0, len(x), BATCH):
-            weights = np.full(BATCH, np.nan if step == NAN_STEP else 1.0, "float32")
-            yield x[start:start + BATCH], y[start:start + BATCH], weights
-            step += 1
-
-
 def main():
     # digits_fit's digits, unshuffled: 1,408 of them (tests/_training's train split
     # has 1,400, not a whole number of batches).
@@ -45,7 +32,8 @@ def main():
     autolr = keras_autolr.AutoLR(verbose=0)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        history = model.fit(batches(x, y), steps_per_epoch=STEPS_PER_EPOCH,
+        history = model.fit(_training.nan_weight_batches(x, y, BATCH, NAN_STEP),
+                            steps_per_epoch=STEPS_PER_EPOCH,
                             epochs=EPOCHS, verbose=0, callbacks=[autolr])
     decision = autolr.decision
     print(json.dumps({
