@@ -449,3 +449,37 @@ def test_sigkill_during_warmup_then_restart_ends_bit_identical(backend):
 def test_sigkill_after_the_switch_then_restart_reports_the_rewind_made(backend):
     whole, resumed = _assert_same_lrs_and_decision(backend, "after-the-switch")
     assert resumed["restored_step"] == whole["restored_step"]
+
+
+# ------------------------------------------------- a NaN loss mid-warmup
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_nan_loss_mid_warmup_is_restored_from_a_snapshot_and_training_goes_on(backend):
+    run = _run(backend, "nan_fit.py")
+    nan_step = run["nan_step"]
+    assert len(run["faults"]) == 1  # one bad batch, one fault
+    fault, action = run["faults"][0]
+    assert fault == nan_step and action.startswith("restored ")
+    restored = int(action.split()[1])
+    # The newest copy before the NaN: the plan takes one per doubling of the LR.
+    doubling = run["warmup_steps"] * math.log(2) / math.log(run["max_lr"] / run["min_lr"])
+    assert nan_step - doubling - 1 <= restored <= nan_step
+    assert run["warnings"] == [
+        f"AutoLR: non-finite loss at step {nan_step}; the weights and optimizer "
+        f"state were restored from step {restored} and training goes on."]
+    # The run did not die: the weights are finite, every epoch's loss too,
+    # and warmup went on past the NaN to a detected switch.
+    assert run["weights_finite"]
+    assert np.isfinite(run["epoch_losses"]).all() and len(run["epoch_losses"]) == 12
+    assert run["record_steps"] == 12 * 22
+    assert run["reason"] == "detected" and run["switch_step"] > nan_step
+
+
+# ------------------------------------------------- History
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_history_shows_the_lr_of_the_next_step_at_each_epoch_end(backend):
+    # Keras adds `learning_rate` to the epoch logs on every backend: the
+    # optimizer's LR at its step counter then, the next epoch's first step
+    # (0 once the budget is spent).
+    run = _fit(backend, form="zero", epochs=9, logs=True)
+    lr = np.append(_scheduled_lr(run), 0.0)
+    np.testing.assert_allclose(run["logged_lr"], lr[run["steps"]], rtol=1e-5, atol=1e-9)
