@@ -379,6 +379,22 @@ def optimizer_of(model):
     return getattr(optimizer, "inner_optimizer", optimizer)
 
 
+def sub_optimizers(optimizer):
+    """The sub-optimizers of a Keras `MultiOptimizer` that train, else None.
+
+    A `MultiOptimizer` (Keras 3.15 and later) has no learning rate of its
+    own: each of its `optimizers` has one. Once it is built, a sub-optimizer
+    that no variable maps to is left out (it never steps).
+    """
+    multi = getattr(getattr(keras, "optimizers", None), "MultiOptimizer", None)
+    if multi is None or not isinstance(optimizer, multi):
+        return None
+    inner = list(optimizer.optimizers)
+    if getattr(optimizer, "built", False):
+        inner = [o for o in inner if getattr(o, "built", False)]
+    return inner
+
+
 def raw_learning_rate(optimizer):
     """The object the optimizer reads its LR from: a variable or a schedule."""
     if hasattr(optimizer, "_learning_rate"):  # Keras 3 and Keras 2 optimizers

@@ -339,6 +339,14 @@ def _check_model(model):
             "`find_lr` needs a built model, whose weights exist (give it an "
             "`Input`, or call `model.build(input_shape)`): the sweep restores "
             f"them afterwards. Received model.built={model.built!r}")
+    if _keras.sub_optimizers(_keras.optimizer_of(model)) is not None:
+        # Its own learning rate is a placeholder its sub-optimizers ignore.
+        raise ValueError(
+            "`find_lr` sweeps the learning rate of one optimizer, and this "
+            "model's is a MultiOptimizer, whose sub-optimizers each have "
+            "their own. Compile the model with one optimizer for the sweep, "
+            "or let `AutoLR()` choose the learning rate during `fit`. "
+            f"Received model.optimizer={optimizer!r}")
     return optimizer
 
 

@@ -9,6 +9,7 @@ loss), the replaced learning rates are put back. One `AutoLR` per optimizer
 and `fit`: `claim` refuses a second.
 """
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -143,19 +144,68 @@ class ScheduleInstaller:
 def driven(model, optimizers=None):
     """The optimizers AutoLR sets the LR of: `optimizers`, else the model's.
 
+    A model compiled with a `MultiOptimizer` has its sub-optimizers driven,
+    sharing one schedule as a list given to `AutoLR(optimizer=...)` does,
+    when they have one learning rate (see `check_multi_optimizer`).
+
     Args:
         model: the Keras model, or None.
         optimizers: list of optimizers or None (`AutoLR(optimizer=...)`).
 
     Returns:
         A list; empty when neither is given nor compiled.
+
+    Raises:
+        ValueError: the model's `MultiOptimizer` has sub-optimizers with
+            different learning rates, and `optimizers` is None.
     """
     if optimizers is not None:
         # Keras 2 wraps optimizers for mixed precision; the LR is inside.
         return [getattr(o, "inner_optimizer", o) for o in optimizers]
     if getattr(model, "optimizer", None) is None:
         return []
-    return [_keras.optimizer_of(model)]
+    optimizer = _keras.optimizer_of(model)
+    if _keras.sub_optimizers(optimizer) is None:
+        return [optimizer]
+    # Built, it knows which sub-optimizers train: fit would build it next.
+    variables = getattr(model, "trainable_variables", None)
+    if variables and not _keras.optimizer_built(optimizer):
+        strategy = getattr(model, "distribute_strategy", None)
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            _keras.build_optimizer(optimizer, variables)
+    inner = _keras.sub_optimizers(optimizer)
+    check_multi_optimizer(inner)
+    return inner
+
+
+def check_multi_optimizer(inner):
+    """Refuses a `MultiOptimizer` whose sub-optimizers have different LRs.
+
+    One schedule drives every optimizer AutoLR drives: the sub-optimizers'
+    ratios (a pretrained base at 1e-5 under a new head at 1e-3) would be
+    lost, the base swept to the head's LR and past it. The user picks which
+    to drive instead; the others keep their own LR.
+
+    Raises:
+        ValueError: two constant learning rates differ.
+    """
+    rates = {}
+    for each in inner:
+        current = _keras.raw_learning_rate(each)
+        if isinstance(current, keras.optimizers.schedules.LearningRateSchedule):
+            continue  # AutoLR's own (a later chunk), or replaced with a warning
+        value = current.numpy() if hasattr(current, "numpy") else current
+        rates[f"{type(each).__name__} {each.name!r}"] = float(np.asarray(value))
+    if len(set(rates.values())) > 1:
+        listed = ", ".join(f"{name}: {lr:g}" for name, lr in rates.items())
+        raise ValueError(
+            "AutoLR drives one learning rate, shared by the optimizers it "
+            "drives, and the sub-optimizers of this MultiOptimizer have "
+            "different ones, which one schedule would erase. Pass the "
+            "sub-optimizers to drive to `AutoLR(optimizer=[...])` (the "
+            "others keep their own learning rate), or give them one "
+            f"learning rate. Received MultiOptimizer learning rates {listed}"
+        )
 
 
 def claim(optimizer, callback, params):
