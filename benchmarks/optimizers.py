@@ -131,7 +131,8 @@ CONTENDERS = ("own", "autolr", "grid", "prodigy", "schedulefree")
 # ---------------------------------------------------------------- optimizers
 # Other `keras.optimizers`, at their defaults (benchmarks/user_scripts.py).
 OTHER_KERAS = {"lion": "Lion", "nadam": "Nadam", "adamax": "Adamax", "adagrad": "Adagrad",
-               "adadelta": "Adadelta", "adafactor": "Adafactor"}
+               "adadelta": "Adadelta", "adafactor": "Adafactor", "muon": "Muon",
+               "sfadamw": "ScheduleFreeAdamW"}  # the last two: Keras 3.15's
 
 
 def make_optimizer(name, learning_rate=None):
@@ -159,12 +160,20 @@ def make_optimizer(name, learning_rate=None):
         return cls(**kwargs)
     if name in OTHER_KERAS:  # the user-scripts benchmark's other optimizers
         return getattr(keras.optimizers, OTHER_KERAS[name])(**kwargs)
+    if name == "multi":  # AdamW, and Adam for the biases: no decay on them
+        mapping = keras.optimizers.OptimizerMap(
+            default_optimizer=keras.optimizers.AdamW(**kwargs))
+        mapping[".*/bias"] = keras.optimizers.Adam(**kwargs)
+        return keras.optimizers.MultiOptimizer(mapping)
     raise ValueError(f"Unknown optimizer. Received optimizer={name!r}")
 
 
 def own_lr(name):
     """The optimizer's Keras default learning rate."""
-    return float(np.asarray(make_optimizer(name).learning_rate))
+    optimizer = make_optimizer(name)
+    if name == "multi":  # no LR of its own: its sub-optimizers share one
+        optimizer = optimizer.optimizers[0]
+    return float(np.asarray(optimizer.learning_rate))
 
 
 def warmup_cosine(peak_lr, total_steps):

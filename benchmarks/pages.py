@@ -1293,7 +1293,14 @@ On these scripts (the studies minus `AutoLR()` before the fix):
 The keras.io guide's MLP on the digits, batch 64, 10 epochs, each of the
 other optimizers of `keras.optimizers` at its default LR (`AutoLR()`
 refuses `Ftrl` before training: FTRL's weights are its accumulators times
-the LR, so the decay to 0 would zero them):
+the LR, so the decay to 0 would zero them). Keras 3.15's `Muon`,
+`ScheduleFreeAdamW` and `MultiOptimizer` are among them: the last gives
+AdamW to the kernels and Adam to the biases (no weight decay on them), one
+LR, so `AutoLR()` drives both sub-optimizers with one schedule.
+`ScheduleFreeAdamW` is Keras' own, at its defaults (no warmup, and the
+model evaluated at the interpolated weights): the benchmark's
+[Schedule-Free AdamW](optimizers.md), the authors' rule with their warmup
+and evaluation at the averaged weights, is another optimizer.
 
 {user_scripts_report.defaults_markdown(results, user_scripts_report.OTHER_OPTIMIZERS)}
 

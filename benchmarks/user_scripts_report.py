@@ -73,7 +73,9 @@ OTHER_OPTIMIZERS = tuple(
            "digits", "mlp", name, 64, 10, 1400)
     for name, label in (("lion", "Lion"), ("nadam", "Nadam"), ("adamax", "Adamax"),
                         ("adagrad", "Adagrad"), ("adadelta", "Adadelta"),
-                        ("adafactor", "Adafactor")))
+                        ("adafactor", "Adafactor"), ("muon", "Muon"),
+                        ("sfadamw", "ScheduleFreeAdamW"),
+                        ("multi", "MultiOptimizer (AdamW; Adam for the biases)")))
 # keras.io's early-stopping pattern: `validation_split=0.2` and
 # `EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True)`
 # before `AutoLR()` in the list, 40 epochs of batches of 32 (1,400 steps).

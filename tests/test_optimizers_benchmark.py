@@ -10,6 +10,7 @@ import pytest
 
 import keras_autolr
 from keras_autolr._keras import IS_KERAS_3
+from keras_autolr._keras import keras
 
 BENCHMARKS = os.path.join(os.path.dirname(__file__), "..", "benchmarks")
 sys.path.insert(0, BENCHMARKS)
@@ -55,6 +56,20 @@ def test_each_optimizer_starts_at_its_keras_default_learning_rate():
     grid = [lr for _, lr in optimizers.runs_of("grid", optimizers.CELLS[2])]
     assert len(grid) == 7 and grid[2] == pytest.approx(1e-2)  # SGD's own LR in it
     assert grid[0] == pytest.approx(1e-3) and grid[-1] == pytest.approx(1.0)
+
+
+@pytest.mark.skipif(not hasattr(keras.optimizers, "MultiOptimizer"),
+                    reason="keras.optimizers.MultiOptimizer is new in Keras 3.15")
+def test_the_multi_optimizer_gives_adam_to_the_biases_at_one_lr():
+    optimizer = optimizers.make_optimizer("multi", learning_rate=0.02)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    optimizer.build(model.trainable_variables)
+    kernel, bias = model.trainable_variables
+    assert isinstance(optimizer._optimizer_map(kernel), keras.optimizers.AdamW)
+    assert type(optimizer._optimizer_map(bias)) is keras.optimizers.Adam
+    assert [float(np.asarray(o.learning_rate)) for o in optimizer.optimizers] == (
+        pytest.approx([0.02, 0.02]))
+    assert optimizers.own_lr("multi") == pytest.approx(1e-3)
 
 
 def test_autolr_contender_names_map_to_options():

@@ -44,7 +44,8 @@ def test_the_grid_is_tuned_on_validation_and_the_table_shows_the_gap():
 def test_the_other_keras_optimizers_run_the_guides_mlp_at_their_defaults():
     others = {s.name: s for s in user_scripts_report.OTHER_OPTIMIZERS}
     assert set(others) == {"digits-lion", "digits-nadam", "digits-adamax",
-                           "digits-adagrad", "digits-adadelta", "digits-adafactor"}
+                           "digits-adagrad", "digits-adadelta", "digits-adafactor",
+                           "digits-muon", "digits-sfadamw", "digits-multi"}
     assert {s.steps for s in others.values()} == {220}
     assert not any(s.grid for s in others.values())
     # Not the scripts: its table keeps its own six.
