@@ -4,8 +4,8 @@ A `MultiOptimizer` (Keras 3.15 and later) has no learning rate of its own.
 Zero-config `AutoLR()` drives the sub-optimizers that train, with one
 shared schedule (as a list given to `AutoLR(optimizer=...)`), when they
 have one learning rate; sub-optimizers with different ones are refused
-before training, since one schedule would erase their ratio. Runs on every
-Keras 3 backend.
+before training, since one schedule would erase their ratio. `find_lr`
+sweeps them together, under the same rule. Runs on every Keras 3 backend.
 """
 
 import numpy as np
@@ -132,12 +132,42 @@ def test_the_sub_optimizers_to_drive_can_be_given():
     assert autolr.decision.tests
 
 
-def test_find_lr_refuses_a_multi_optimizer_and_leaves_the_model_as_it_was():
-    model, optimizer = _multi(keras.optimizers.SGD(learning_rate=1e-3))
+def _state(model, optimizer):
+    return [np.array(_keras.to_numpy(v)) for v in model.weights + optimizer.variables]
+
+
+def test_find_lr_sweeps_the_sub_optimizers_together_and_puts_all_back():
+    model, optimizer = _multi(keras.optimizers.SGD(learning_rate=1e-3, momentum=0.9))
     (x, y), _ = _training.digits()
-    before = _weights(model)
-    with pytest.raises(ValueError, match="MultiOptimizer"):
-        keras_autolr.find_lr(model, x, y, batch_size=64)
-    for now, then in zip(_weights(model), before):
+    model.fit(x[:64], y[:64], batch_size=64, epochs=1, verbose=0)  # built
+    before = _state(model, optimizer)
+    rates = [_keras.raw_learning_rate(o) for o in optimizer.optimizers]
+    seen = []
+
+    class LearningRates(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            _keras.sync_model_state(self.model)  # JAX: the values, mid-fit
+            seen.append([float(_keras.to_numpy(o.learning_rate))
+                         for o in optimizer.optimizers])
+
+    result = keras_autolr.find_lr(model, x, y, batch_size=64,
+                                  callbacks=[LearningRates()])
+    # Both swept, from the same LR at every step, up a decade or more.
+    assert len(seen) == len(result.losses) and seen[-1][0] > 10 * seen[0][0]
+    assert all(head == base for head, base in seen)
+    assert result.own_lr == pytest.approx(1e-3)
+    assert result.own_lr <= result.suggestion < 1.0
+    for now, then in zip(_state(model, optimizer), before):
         np.testing.assert_array_equal(now, then)
-    assert not optimizer.built
+    assert all(_keras.raw_learning_rate(o) is rate  # the very objects
+               for o, rate in zip(optimizer.optimizers, rates))
+
+
+def test_find_lr_refuses_sub_optimizers_with_different_lrs_untouched():
+    model, optimizer = _multi(keras.optimizers.SGD(learning_rate=1e-2))
+    (x, y), _ = _training.digits()
+    with pytest.raises(ValueError, match="`find_lr` sweeps one learning rate"):
+        keras_autolr.find_lr(model, x, y, batch_size=64)
+    assert all(int(_keras.to_numpy(o.iterations)) == 0 for o in optimizer.optimizers)
+    assert [float(_keras.to_numpy(o.learning_rate)) for o in optimizer.optimizers] == (
+        pytest.approx([1e-2, 1e-3]))

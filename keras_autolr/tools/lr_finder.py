@@ -277,7 +277,7 @@ def find_lr(model, x, y=None, batch_size=None, steps=None, min_lr=1e-7,
     _check_model(model)
     plan = lr_sweep.plan_sweep(x, steps, batch_size, min_lr, max_lr)
     optimizer = model_state.build_optimizer(model)
-    own_lr = _own_lr(optimizer)
+    own_lr = _own_lr(lr_sweep.swept(optimizer)[0])
     recorder = lr_sweep.run_sweep(model, optimizer, x, y, plan, stop_factor,
                                   batch_size, fit_kwargs)
     losses = np.asarray(recorder.losses, np.float64)
@@ -339,14 +339,6 @@ def _check_model(model):
             "`find_lr` needs a built model, whose weights exist (give it an "
             "`Input`, or call `model.build(input_shape)`): the sweep restores "
             f"them afterwards. Received model.built={model.built!r}")
-    if _keras.sub_optimizers(_keras.optimizer_of(model)) is not None:
-        # Its own learning rate is a placeholder its sub-optimizers ignore.
-        raise ValueError(
-            "`find_lr` sweeps the learning rate of one optimizer, and this "
-            "model's is a MultiOptimizer, whose sub-optimizers each have "
-            "their own. Compile the model with one optimizer for the sweep, "
-            "or let `AutoLR()` choose the learning rate during `fit`. "
-            f"Received model.optimizer={optimizer!r}")
     return optimizer
 
 

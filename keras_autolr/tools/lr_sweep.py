@@ -17,6 +17,7 @@ import numpy as np
 from keras_autolr import _keras
 from keras_autolr.tools import model_state
 from keras_autolr.training import distributed
+from keras_autolr.training import install
 from keras_autolr.training.loss_reader import ExecutionLossReader
 
 keras = _keras.keras
@@ -111,15 +112,32 @@ def run_sweep(model, optimizer, x, y, plan, stop_factor, batch_size,
     fit_kwargs["callbacks"] = list(fit_kwargs.get("callbacks") or []) + [recorder]
     run = _fit_length(plan, batch_size)
     strategy = getattr(model, "distribute_strategy", None)
-    with model_state.kept(model, optimizer):
+    with model_state.kept(model, optimizer, swept(optimizer)):
         start = int(_keras.step_counter(optimizer).numpy())
         sweep = SweepSchedule(plan.min_lr, plan.log_gamma, start)
-        _keras.set_raw_learning_rate(optimizer, sweep)
+        for each in swept(optimizer):
+            _keras.set_raw_learning_rate(each, sweep)
         if not _keras.IS_KERAS_3:  # its current-LR variable, made eagerly
             distributed.build_learning_rate_variable(optimizer, sweep, strategy)
         model.make_train_function(force=True)
         model.fit(x, y, **run, **fit_kwargs)
     return recorder
+
+
+def swept(optimizer):
+    """The optimizers whose LR the sweep sets: `optimizer`, or its sub-optimizers.
+
+    A built `MultiOptimizer` has no LR of its own: its sub-optimizers that
+    train are swept together, and must have one LR (else a ValueError).
+    """
+    inner = _keras.sub_optimizers(optimizer)
+    if inner is None:
+        return [optimizer]
+    install.check_multi_optimizer(
+        inner, "`find_lr` sweeps one learning rate",
+        "Compile the model with one optimizer for the sweep, or give the "
+        "sub-optimizers one learning rate.")
+    return inner
 
 
 def _fit_length(plan, batch_size):

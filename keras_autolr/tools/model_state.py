@@ -31,13 +31,13 @@ def build_optimizer(model):
 
 
 @contextlib.contextmanager
-def kept(model, optimizer):
+def kept(model, optimizer, swept=None):
     """Puts back on exit everything the block changes in `model` (see `ModelState`).
 
     Also on an error, and with the train function made anew, so that the
     next `fit` traces the model's own learning rate again.
     """
-    saved = ModelState(model, optimizer)
+    saved = ModelState(model, optimizer, swept)
     try:
         yield saved
     finally:
@@ -58,11 +58,15 @@ class ModelState:
         model: a built Keras model.
         optimizer: its optimizer (the inner one of a mixed-precision wrapper),
             built.
+        swept: list of optimizers or None. Those whose LR the sweep sets,
+            when not `optimizer` (the sub-optimizers of a `MultiOptimizer`).
     """
 
-    def __init__(self, model, optimizer):
+    def __init__(self, model, optimizer, swept=None):
         self.model, self.optimizer = model, optimizer
         self.learning_rate = _keras.raw_learning_rate(optimizer)
+        self.learning_rates = [(o, _keras.raw_learning_rate(o))
+                               for o in swept or () if o is not optimizer]
         current_lr = _keras.keras2_current_learning_rate(optimizer)
         self.had_current_lr = current_lr is not None
         self.stop_training = getattr(model, "stop_training", False)
@@ -70,8 +74,8 @@ class ModelState:
         candidates = list(_variables(model)) + list(_variables(model.optimizer))
         candidates += list(_variables(optimizer)) + [_keras.step_counter(optimizer)]
         candidates += [_keras.train_counter(model), current_lr]
-        if hasattr(self.learning_rate, "assign"):
-            candidates.append(self.learning_rate)
+        candidates += [lr for _, lr in [(optimizer, self.learning_rate)] + self.learning_rates
+                       if hasattr(lr, "assign")]
         self.variables, seen = [], set()
         for variable in candidates:
             if variable is not None and id(variable) not in seen:
@@ -82,6 +86,8 @@ class ModelState:
     def restore(self):
         """Puts every saved value and object back."""
         _keras.set_raw_learning_rate(self.optimizer, self.learning_rate)
+        for optimizer, learning_rate in self.learning_rates:
+            _keras.set_raw_learning_rate(optimizer, learning_rate)
         if not self.had_current_lr:
             _keras.forget_keras2_current_learning_rate(self.optimizer)
         for variable, value in zip(self.variables, self.values):

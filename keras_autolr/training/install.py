@@ -174,17 +174,25 @@ def driven(model, optimizers=None):
         with strategy.scope() if strategy is not None else contextlib.nullcontext():
             _keras.build_optimizer(optimizer, variables)
     inner = _keras.sub_optimizers(optimizer)
-    check_multi_optimizer(inner)
+    check_multi_optimizer(
+        inner, "AutoLR drives one learning rate, shared by the optimizers it drives",
+        "Pass the sub-optimizers to drive to `AutoLR(optimizer=[...])` (the "
+        "others keep their own learning rate), or give them one learning rate.")
     return inner
 
 
-def check_multi_optimizer(inner):
+def check_multi_optimizer(inner, what, remedy):
     """Refuses a `MultiOptimizer` whose sub-optimizers have different LRs.
 
-    One schedule drives every optimizer AutoLR drives: the sub-optimizers'
-    ratios (a pretrained base at 1e-5 under a new head at 1e-3) would be
-    lost, the base swept to the head's LR and past it. The user picks which
-    to drive instead; the others keep their own LR.
+    One schedule drives every optimizer AutoLR drives (one sweep, for
+    `find_lr`): the sub-optimizers' ratios (a pretrained base at 1e-5 under
+    a new head at 1e-3) would be lost, the base swept to the head's LR and
+    past it. The user picks which to drive instead.
+
+    Args:
+        inner: the sub-optimizers that train (`_keras.sub_optimizers`).
+        what: str. What takes one LR, the error's first words.
+        remedy: str. What to do instead.
 
     Raises:
         ValueError: two constant learning rates differ.
@@ -199,12 +207,9 @@ def check_multi_optimizer(inner):
     if len(set(rates.values())) > 1:
         listed = ", ".join(f"{name}: {lr:g}" for name, lr in rates.items())
         raise ValueError(
-            "AutoLR drives one learning rate, shared by the optimizers it "
-            "drives, and the sub-optimizers of this MultiOptimizer have "
-            "different ones, which one schedule would erase. Pass the "
-            "sub-optimizers to drive to `AutoLR(optimizer=[...])` (the "
-            "others keep their own learning rate), or give them one "
-            f"learning rate. Received MultiOptimizer learning rates {listed}"
+            f"{what}, and the sub-optimizers of this MultiOptimizer have "
+            f"different ones, which one schedule would erase. {remedy} "
+            f"Received MultiOptimizer learning rates {listed}"
         )
 
 
