@@ -729,7 +729,7 @@ def run(cells, contenders, seeds, path, resume):
         with open(path) as previous:
             results = json.load(previous)
     results.setdefault("environment", _environment())
-    done = {(r["cell"], r["seed"], r["run_id"]) for r in results["runs"]}
+    done = {run_key(r) for r in results["runs"]}
     splits = {}
     todo = [(cell, seed, contender, run_id, lr)
             for cell in cells for seed in seeds for contender in contenders
@@ -744,7 +744,7 @@ def run(cells, contenders, seeds, path, resume):
         record["date"] = _now()[:10]
         results["runs"].append(record)
         results["updated"] = _now()
-        _save(results, path)
+        _save(results, path, key=run_key if resume else None)
         print(f"[{count}/{len(todo)} {time.perf_counter() - start:6.0f}s] "
               f"{cell.name} seed {seed} {run_id}: test {record['test_score']}"
               f"{_decision_text(record)}", flush=True)
@@ -777,12 +777,35 @@ def _now():
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def _save(results, path):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(results, f, indent=1)
-    os.replace(tmp, path)
+def _save(results, path, key=None):
+    """Writes `results` to `path` (atomically).
+
+    With `key` (a run's identity; `--resume`), the runs another job wrote to
+    the file since this one loaded it are kept: two jobs resuming one file
+    (say one per contender) each hold only the runs they loaded and made,
+    and the later save dropped the other's. Under a lock, the file's runs
+    whose key this job lacks are added before it writes.
+    """
+    import fcntl
+
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if key is not None and os.path.exists(path):
+            with open(path) as f:
+                on_disk = json.load(f)
+            have = {key(r) for r in results["runs"]}
+            results["runs"].extend(r for r in on_disk.get("runs", ())
+                                   if key(r) not in have)
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(results, f, indent=1)
+        os.replace(tmp, path)
+
+
+def run_key(record):
+    """The identity of an optimizers-benchmark run: cell, seed, contender and LR."""
+    return (record["cell"], record["seed"], record["run_id"])
 
 
 # ---------------------------------------------------------------- command line

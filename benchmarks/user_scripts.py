@@ -221,7 +221,7 @@ def run(scripts, seeds, path, resume, contenders=CONTENDERS):
     if resume and os.path.exists(path):
         with open(path) as f:
             results = json.load(f)
-    done = {(r["script"], r["seed"], r["contender"], r["lr"]) for r in results["runs"]}
+    done = {run_key(r) for r in results["runs"]}
     for script in scripts:
         split = load(script)
         for seed in seeds:
@@ -234,9 +234,13 @@ def run(scripts, seeds, path, resume, contenders=CONTENDERS):
                       f"{'' if lr is None else f'@{lr:.3g}'}: {record['test_score']:.1f}"
                       f" ({record['steps']} steps) {record.get('autolr', '')}", flush=True)
                 results["updated"] = datetime.date.today().isoformat()
-                with open(path, "w") as f:
-                    json.dump(results, f, indent=1)
+                optimizers._save(results, path, key=run_key if resume else None)
     return results
+
+
+def run_key(record):
+    """The identity of a user-scripts run: script, seed, contender and LR."""
+    return (record["script"], record["seed"], record["contender"], record["lr"])
 
 
 def main(argv=None):

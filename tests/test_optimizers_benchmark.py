@@ -346,3 +346,20 @@ def test_the_reuse_study_keeps_the_earlier_schedule_for_a_new_optimizer():
     assert autolr._new_run([keras_autolr._keras.keras.optimizers.Adam()])
     with optimizers.study_patches("autolr-reuse"):
         assert not autolr._new_run([keras_autolr._keras.keras.optimizers.Adam()])
+
+
+def test_two_jobs_resuming_one_results_file_keep_each_others_runs(tmp_path):
+    path = str(tmp_path / "optimizers.json")
+    run = lambda cell, run_id: dict(cell=cell, seed=0, run_id=run_id)  # noqa: E731
+    optimizers._save(dict(runs=[run("a", "own")]), path)
+    first = json.load(open(path))  # each job loads the file at its start
+    second = json.load(open(path))
+    second["runs"].append(run("a", "autolr"))
+    optimizers._save(second, path, key=optimizers.run_key)
+    first["runs"].append(run("a", "grid@0.1"))
+    optimizers._save(first, path, key=optimizers.run_key)
+    saved = json.load(open(path))["runs"]
+    assert sorted(r["run_id"] for r in saved) == ["autolr", "grid@0.1", "own"]
+    # A fresh (not resumed) job writes only its own runs, as before.
+    optimizers._save(dict(runs=[run("b", "own")]), path)
+    assert [r["cell"] for r in json.load(open(path))["runs"]] == ["b"]
