@@ -1,6 +1,7 @@
 """`AutoLR`: the callback that finds the warmup length and peak LR during `fit`."""
 
 import collections
+import os
 import weakref
 
 import numpy as np
@@ -14,6 +15,7 @@ from keras_autolr.training import fit_checks
 from keras_autolr.training import install
 from keras_autolr.training import summaries
 from keras_autolr.training import short_budget as short_budget_lib
+from keras_autolr.training import state as state_lib
 from keras_autolr.training.batch_counter import BatchCounter
 from keras_autolr.training.fit_run import FitRun
 
@@ -216,6 +218,10 @@ class AutoLR(keras.callbacks.Callback):
         optimizers = install.driven(self.model, self._given_optimizers)
         if self._new_run(optimizers):
             self._start_afresh()
+        # A run resumed from AutoLR's state file may find its optimizer
+        # restored past step 0 with its own LR; any other is refused.
+        self._installer.resuming = self.backup_dir is not None and os.path.exists(
+            state_lib.state_path(self.backup_dir))
         for optimizer in optimizers:
             self._installer.install(
                 optimizer, self.model, self._print if self.verbose else None)

@@ -18,6 +18,7 @@ from keras_autolr import _keras
 from keras_autolr import schedule_state
 from keras_autolr._keras import keras
 from keras_autolr.schedule import AutoLRSchedule
+from keras_autolr.training import fit_checks
 
 # The warmup/decay options a zero-config schedule takes from the template.
 SCHEDULE_OPTIONS = ("min_lr", "max_lr", "max_warmup_fraction", "warmup",
@@ -51,6 +52,10 @@ class ScheduleInstaller:
         own_lr: float or None. The lowest constant learning rate replaced.
         replaced: list of `(optimizer, learning rate)` replaced since the
             last `uninstall`, or None.
+        resuming: bool. True when the run resumes from AutoLR's state file
+            (`AutoLR(backup_dir=...)` holds one): an optimizer restored to a
+            step past 0 with its own LR (a TensorFlow checkpoint) is then
+            taken over; else it is refused (`fit_checks.trained_without_autolr`).
     """
 
     def __init__(self, template, schedule=None):
@@ -59,6 +64,7 @@ class ScheduleInstaller:
         self.schedule = schedule
         self.own_lr = None
         self.replaced = None
+        self.resuming = False
 
     def install(self, optimizer, model=None, report=None):
         """Puts the schedule on the optimizer and its decision in its checkpoint.
@@ -98,6 +104,11 @@ class ScheduleInstaller:
             )
         if current is self.schedule:
             return
+        error = (None if self.resuming
+                 else fit_checks.trained_without_autolr(optimizer))
+        if error is not None:
+            self.uninstall()  # another optimizer of the list, replaced before
+            raise error
         if isinstance(current, keras.optimizers.schedules.LearningRateSchedule):
             if self.user_schedule is not None:
                 raise ValueError(
