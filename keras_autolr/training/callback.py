@@ -79,11 +79,14 @@ class AutoLR(keras.callbacks.Callback):
         optimizer: an optimizer, a list of optimizers, or None. The
             optimizers AutoLR sets the learning rate of, all sharing one
             schedule; the first one's step counter is the schedule's clock.
-            None (default): the compiled `model.optimizer`. Give it when a
-            custom `train_step` applies other optimizers (a GAN's
+            None (default): the compiled `model.optimizer` (the
+            sub-optimizers that train, for a `MultiOptimizer` whose
+            sub-optimizers share one LR; different LRs are refused). Give
+            it when a custom `train_step` applies other optimizers (a GAN's
             `compile(d_optimizer=..., g_optimizer=...)`); AutoLR raises at
             the end of the first step when an optimizer it drives did not
-            step.
+            step. An optimizer that trained without AutoLR (a step counter
+            past 0 and its own LR) is refused before training.
         monitor: str. The loss AutoLR records: the name of a value the
             training step logs. Defaults to `"loss"`. It is read from
             Keras' compiled loss tracker when the step updates it, else from
