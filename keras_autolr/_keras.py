@@ -395,6 +395,18 @@ def sub_optimizers(optimizer):
     return inner
 
 
+def restore_pending(trackable, name):
+    """True when a TensorFlow checkpoint read into `trackable` holds `name`,
+    which does not exist yet: TensorFlow applies it when it is created
+    (restore-on-create). `_deferred_dependencies` is TensorFlow's; False
+    off TensorFlow."""
+    deferred = getattr(trackable, "_deferred_dependencies", None)
+    try:
+        return bool(deferred) and name in deferred
+    except TypeError:  # not TensorFlow's mapping
+        return False
+
+
 def raw_learning_rate(optimizer):
     """The object the optimizer reads its LR from: a variable or a schedule."""
     if hasattr(optimizer, "_learning_rate"):  # Keras 3 and Keras 2 optimizers

@@ -102,3 +102,18 @@ def test_a_list_with_one_trained_optimizer_puts_every_lr_back():
                   callbacks=[keras_autolr.AutoLR(optimizer=[fresh, trained], verbose=0)])
     assert _keras.raw_learning_rate(fresh) is own  # replaced first, then put back
     assert int(_keras.to_numpy(fresh.iterations)) == 0
+
+
+@pytest.mark.skipif(IS_KERAS_3, reason="Keras 2's TensorFlow-format weights carry the optimizer")
+def test_keras2_weights_of_a_run_without_autolr_are_refused(tmp_path):
+    # Weights written by an AutoLR run hold its decision, placed when AutoLR
+    # creates the state: a resume (tests/test_checkpoint_state.py). These
+    # hold none: the optimizer trained without AutoLR.
+    path = str(tmp_path / "weights")
+    _pretrained(epochs=1).save_weights(path)
+    model = _training.compile_digits(_training.mlp(), keras.optimizers.Adam())
+    model.load_weights(path)
+    (x, y), _ = _training.digits()
+    with pytest.raises(ValueError, match="has taken 22 steps without AutoLR"):
+        model.fit(x, y, batch_size=BATCH, epochs=3, verbose=0,
+                  callbacks=[keras_autolr.AutoLR(verbose=0)])

@@ -18,6 +18,7 @@ if error is not None:
 import warnings
 
 from keras_autolr import _keras
+from keras_autolr import schedule_state
 from keras_autolr.training import siblings
 from keras_autolr.decision.detector import MIN_FINITE_LOSSES
 
@@ -150,11 +151,15 @@ def trained_without_autolr(optimizer):
     would leave no budget at all (the digits MLP, 110 steps of Adam and then
     `fit(epochs=10, callbacks=[AutoLR()])`: 9.8 % against 89.4 % without
     AutoLR). Call it before the learning rate is replaced.
+
+    None too when the optimizer was restored from a TensorFlow checkpoint
+    that holds AutoLR's decision, still to be placed (Keras 2's
+    `load_weights`, `tf.train.Checkpoint`): a resumed AutoLR run.
     """
     # `.numpy()`: a tf.distribute variable (Keras 2 under a strategy) has no
     # NumPy `__array__`.
     steps = int(_keras.step_counter(optimizer).numpy())
-    if steps == 0:
+    if steps == 0 or _keras.restore_pending(optimizer, schedule_state.ATTRIBUTE):
         return None
     return ValueError(
         "AutoLR's schedule counts the optimizer's steps from 0, and this "
