@@ -701,6 +701,31 @@ def build_optimizer(optimizer, variables):
             optimizer.build(variables)
 
 
+def build_model_optimizer(model):
+    """Builds the model's optimizer for its trainable variables, as `fit` would.
+
+    Under the model's distribution strategy (`build_optimizer`); nothing
+    once it is built. A `MultiOptimizer` then knows which sub-optimizers
+    train (`sub_optimizers`).
+    """
+    strategy = getattr(model, "distribute_strategy", None)
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        build_optimizer(model.optimizer, model.trainable_variables)
+
+
+def constant_learning_rate(optimizer):
+    """The optimizer's constant LR as a float, or None when it is a schedule.
+
+    A `tf.distribute` variable (Keras 2 under a strategy) has no NumPy
+    `__array__`; `.numpy()` reads this replica's copy.
+    """
+    current = raw_learning_rate(optimizer)
+    if isinstance(current, keras.optimizers.schedules.LearningRateSchedule):
+        return None
+    value = current.numpy() if hasattr(current, "numpy") else current
+    return float(np.asarray(value))
+
+
 def _is_optimizer_v2(optimizer):
     """True for Keras 2's legacy `OptimizerV2` (tf-addons' optimizers)."""
     return not IS_KERAS_3 and hasattr(optimizer, "_create_all_weights")

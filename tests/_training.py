@@ -53,6 +53,31 @@ def skip_if_the_loss_reads_the_optimizer():
         pytest.skip("on JAX a loss cannot read optimizer.iterations")
 
 
+def optimizer_variables(optimizer):
+    """The optimizer's variables: a method on Keras 2's `OptimizerV2`, a list else."""
+    variables = optimizer.variables
+    return variables() if callable(variables) else variables
+
+
+def training_state(model, optimizer=None):
+    """Every value training could change, as host arrays.
+
+    The model's variables and the optimizer's (`model.optimizer` unless
+    given): weights, slots, step counter, learning-rate variable.
+    """
+    optimizer = model.optimizer if optimizer is None else optimizer
+    variables = list(model.variables) + list(optimizer_variables(optimizer))
+    return [np.array(_keras.to_numpy(v), copy=True) for v in variables]
+
+
+def assert_same_state(before, after):
+    """Two `training_state`s are equal bit for bit (no NaN in them)."""
+    assert len(before) == len(after)
+    for old, new in zip(before, after):
+        assert old.dtype == new.dtype and old.shape == new.shape
+        assert np.array_equal(old, new)
+
+
 def nan_where(condition, value):
     """`value`, NaN where `condition` holds: multiplied, so the gradients are NaN too."""
     return value * ops.where(condition, ops.full_like(value, np.nan),

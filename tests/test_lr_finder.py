@@ -13,7 +13,6 @@ import tensorflow as tf
 
 import keras_autolr
 from keras_autolr import _keras
-from keras_autolr._keras import IS_KERAS_3
 from keras_autolr._keras import keras
 from keras_autolr.decision.controller import DEFAULT_PEAK_FACTOR
 from keras_autolr.tools import lr_finder
@@ -39,25 +38,6 @@ def _digits_model(optimizer=None, **compile_kwargs):
         **compile_kwargs)
 
 
-def _state(model):
-    """Every value the sweep could change, as host arrays."""
-    optimizer = model.optimizer
-    variables = list(model.variables) + list(_variables(optimizer))
-    return [np.array(v.numpy(), copy=True) for v in variables]
-
-
-def _variables(optimizer):
-    variables = optimizer.variables
-    return variables() if callable(variables) else variables
-
-
-def _assert_same_state(before, after):
-    assert len(before) == len(after)
-    for old, new in zip(before, after):
-        assert old.dtype == new.dtype and old.shape == new.shape
-        assert np.array_equal(old, new)  # bit for bit (no NaN in these)
-
-
 # ------------------------------------------------------------ the model is left as it was
 def test_weights_slots_iterations_and_learning_rate_are_restored_bit_for_bit(digits):
     x, y = digits
@@ -65,18 +45,18 @@ def test_weights_slots_iterations_and_learning_rate_are_restored_bit_for_bit(dig
     model.fit(x, y, batch_size=100, epochs=1, verbose=0)  # slots and iterations non-zero
     optimizer = model.optimizer
     learning_rate = _keras.raw_learning_rate(optimizer)
-    variables = [id(v) for v in _variables(optimizer)]
-    before = _state(model)
+    variables = [id(v) for v in _training.optimizer_variables(optimizer)]
+    before = _training.training_state(model)
     assert int(optimizer.iterations.numpy()) == 14
 
     result = keras_autolr.find_lr(model, x, y, batch_size=50, steps=40)
 
     assert len(result.losses) >= MIN_SWEEP_STEPS  # it trained
-    _assert_same_state(before, _state(model))
+    _training.assert_same_state(before, _training.training_state(model))
     assert int(optimizer.iterations.numpy()) == 14
     assert _keras.raw_learning_rate(optimizer) is learning_rate
     assert float(np.asarray(learning_rate.numpy())) == pytest.approx(1e-3, rel=1e-7)
-    assert [id(v) for v in _variables(optimizer)] == variables
+    assert [id(v) for v in _training.optimizer_variables(optimizer)] == variables
     assert not model.stop_training
 
 
@@ -92,8 +72,8 @@ def test_training_after_find_lr_is_the_training_without_it(digits):
             keras_autolr.find_lr(model, x, y, batch_size=50, steps=30)
         keras.utils.set_random_seed(1)
         model.fit(x, y, batch_size=100, epochs=1, verbose=0)
-        twins.append(_state(model))
-    _assert_same_state(*twins)
+        twins.append(_training.training_state(model))
+    _training.assert_same_state(*twins)
 
 
 def test_a_learning_rate_schedule_is_put_back_and_has_no_floor(digits):
@@ -116,9 +96,9 @@ def test_lamb_of_each_lane_is_restored(digits):
     model = _digits_model(optimizer)
     model.fit(x, y, batch_size=200, epochs=1, verbose=0)
     learning_rate = _keras.raw_learning_rate(_keras.optimizer_of(model))
-    before = _state(model)
+    before = _training.training_state(model)
     result = keras_autolr.find_lr(model, x, y, batch_size=50, steps=40)
-    _assert_same_state(before, _state(model))
+    _training.assert_same_state(before, _training.training_state(model))
     assert _keras.raw_learning_rate(_keras.optimizer_of(model)) is learning_rate
     assert result.own_lr == pytest.approx(1e-3, rel=1e-6)
 
@@ -197,13 +177,13 @@ def _poisson_model():
 
 def test_stops_at_a_non_finite_loss_and_leaves_finite_weights():
     model, x, y = _poisson_model()
-    before = _state(model)
+    before = _training.training_state(model)
     result = keras_autolr.find_lr(model, x, y, batch_size=16, steps=200,
                                   min_lr=1e-5, max_lr=1e3, stop_factor=None)
     assert result.stop_reason == "non_finite"
     assert not math.isfinite(result.losses[-1])
     assert np.all(np.isfinite(result.losses[:-1]))
-    _assert_same_state(before, _state(model))
+    _training.assert_same_state(before, _training.training_state(model))
     assert math.isfinite(result.suggestion) and result.suggestion < result.learning_rates[-1]
 
 
@@ -222,9 +202,9 @@ def test_100_steps_by_default_over_1400_samples_at_batch_256(digits):
     assert len(x) == 1400
     model = _digits_model()
     model.fit(x, y, batch_size=256, epochs=1, verbose=0)  # the optimizer built
-    before = _state(model)
+    before = _training.training_state(model)
     result = keras_autolr.find_lr(model, x, y, batch_size=256, stop_factor=None)
-    _assert_same_state(before, _state(model))
+    _training.assert_same_state(before, _training.training_state(model))
     assert len(result.losses) == 100 and result.stop_reason == "steps"
     assert result.learning_rates[-1] == pytest.approx(10.0, rel=1e-9)
     assert result.replay_options["steps_per_epoch"] == 6
@@ -236,7 +216,7 @@ def test_100_steps_by_default_over_1400_samples_at_batch_256(digits):
     assert lrs[0] < result.lightning_steepest < lrs[-1]
     # With the default stop rule too (the issue's call).
     result = keras_autolr.find_lr(model, x, y, batch_size=256)
-    _assert_same_state(before, _state(model))
+    _training.assert_same_state(before, _training.training_state(model))
     assert MIN_SWEEP_STEPS <= len(result.losses) <= 100
     assert math.isfinite(result.suggestion)
 
@@ -503,9 +483,9 @@ def test_a_generator_that_ends_early_ends_the_sweep(digits):
 
     model = _digits_model()
     model.fit(x, y, batch_size=256, epochs=1, verbose=0)  # the optimizer built
-    before = _state(model)
+    before = _training.training_state(model)
     result = keras_autolr.find_lr(model, batches(), stop_factor=None)
-    _assert_same_state(before, _state(model))
+    _training.assert_same_state(before, _training.training_state(model))
     assert len(result.losses) == 30 and result.stop_reason == "data"
 
 
@@ -515,7 +495,7 @@ def test_an_error_inside_the_sweep_leaves_the_model_as_it_was(digits):
     model = _digits_model()
     model.fit(x, y, batch_size=100, epochs=1, verbose=0)
     learning_rate = _keras.raw_learning_rate(model.optimizer)
-    before = _state(model)
+    before = _training.training_state(model)
 
     class Fails(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
@@ -525,18 +505,18 @@ def test_an_error_inside_the_sweep_leaves_the_model_as_it_was(digits):
     with pytest.raises(RuntimeError, match="callback failed"):
         keras_autolr.find_lr(model, x, y, batch_size=50, steps=40,
                              callbacks=[Fails()])
-    _assert_same_state(before, _state(model))
+    _training.assert_same_state(before, _training.training_state(model))
     assert _keras.raw_learning_rate(model.optimizer) is learning_rate
     assert not model.stop_training
 
 
 def test_a_sweep_that_diverges_at_once_is_too_short_and_leaves_the_model():
     model, x, y = _poisson_model()
-    before = _state(model)
+    before = _training.training_state(model)
     with pytest.raises(ValueError, match="min_lr=100.0"):
         keras_autolr.find_lr(model, x, y, batch_size=16, steps=50,
                              min_lr=100.0, max_lr=1e4)
-    _assert_same_state(before, _state(model))
+    _training.assert_same_state(before, _training.training_state(model))
 
 
 # ------------------------------------------------------------ MirroredStrategy

@@ -132,15 +132,11 @@ def test_the_sub_optimizers_to_drive_can_be_given():
     assert autolr.decision.tests
 
 
-def _state(model, optimizer):
-    return [np.array(_keras.to_numpy(v)) for v in model.weights + optimizer.variables]
-
-
 def test_find_lr_sweeps_the_sub_optimizers_together_and_puts_all_back():
     model, optimizer = _multi(keras.optimizers.SGD(learning_rate=1e-3, momentum=0.9))
     (x, y), _ = _training.digits()
     model.fit(x[:64], y[:64], batch_size=64, epochs=1, verbose=0)  # built
-    before = _state(model, optimizer)
+    before = _training.training_state(model, optimizer)
     rates = [_keras.raw_learning_rate(o) for o in optimizer.optimizers]
     seen = []
 
@@ -157,8 +153,7 @@ def test_find_lr_sweeps_the_sub_optimizers_together_and_puts_all_back():
     assert all(head == base for head, base in seen)
     assert result.own_lr == pytest.approx(1e-3)
     assert result.own_lr <= result.suggestion < 1.0
-    for now, then in zip(_state(model, optimizer), before):
-        np.testing.assert_array_equal(now, then)
+    _training.assert_same_state(before, _training.training_state(model, optimizer))
     assert all(_keras.raw_learning_rate(o) is rate  # the very objects
                for o, rate in zip(optimizer.optimizers, rates))
 

@@ -7,7 +7,6 @@ MLP fell to chance. AutoLR refuses it before the first step, naming the
 steps and the remedy (a new optimizer), and changes nothing.
 """
 
-import numpy as np
 import pytest
 
 import keras_autolr
@@ -21,19 +20,7 @@ BATCH = 64  # 22 steps per epoch of the 1,400 digits
 
 
 def _state(model):
-    optimizer = _keras.optimizer_of(model)
-    variables = list(model.weights) + list(_training_variables(optimizer))
-    return [np.array(_keras.to_numpy(v)) for v in variables]
-
-
-def _training_variables(optimizer):
-    variables = optimizer.variables
-    return variables() if callable(variables) else variables
-
-
-def _assert_unchanged(model, before):
-    for now, then in zip(_state(model), before):
-        np.testing.assert_array_equal(now, then)
+    return _training.training_state(model, _keras.optimizer_of(model))
 
 
 def _pretrained(epochs=2):
@@ -55,7 +42,7 @@ def test_a_fit_after_one_without_autolr_is_refused_before_training():
                   callbacks=[keras_autolr.AutoLR(verbose=0)])
     assert "compile the model with a new optimizer" in str(error.value)
     assert "optimizer.iterations=44" in str(error.value)
-    _assert_unchanged(model, before)
+    _training.assert_same_state(before, _state(model))
     assert _keras.raw_learning_rate(optimizer) is own
     # Without AutoLR the same fit trains on at the optimizer's own LR.
     model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
@@ -86,7 +73,7 @@ def test_a_model_loaded_with_its_trained_optimizer_is_refused(tmp_path):
     with pytest.raises(ValueError, match="has taken 22 steps without AutoLR"):
         model.fit(x, y, batch_size=BATCH, epochs=3, verbose=0,
                   callbacks=[keras_autolr.AutoLR(verbose=0)])
-    _assert_unchanged(model, before)
+    _training.assert_same_state(before, _state(model))
     assert not isinstance(_keras.raw_learning_rate(optimizer), AutoLRSchedule)
 
 

@@ -277,9 +277,10 @@ def find_lr(model, x, y=None, batch_size=None, steps=None, min_lr=1e-7,
     _check_model(model)
     plan = lr_sweep.plan_sweep(x, steps, batch_size, min_lr, max_lr)
     optimizer = model_state.build_optimizer(model)
-    own_lr = _own_lr(lr_sweep.swept(optimizer)[0])
-    recorder = lr_sweep.run_sweep(model, optimizer, x, y, plan, stop_factor,
-                                  batch_size, fit_kwargs)
+    swept = lr_sweep.swept(optimizer)
+    own_lr = _keras.constant_learning_rate(swept[0])
+    recorder = lr_sweep.run_sweep(model, optimizer, swept, x, y, plan,
+                                  stop_factor, batch_size, fit_kwargs)
     losses = np.asarray(recorder.losses, np.float64)
     learning_rates = plan.learning_rates(len(losses))
     _check_record(losses, learning_rates, recorder.stop_reason, min_lr,
@@ -347,19 +348,6 @@ def _has_loss(model):
     if _keras.IS_KERAS_3:
         return getattr(model, "loss", None) is not None or bool(model.losses)
     return getattr(model, "compiled_loss", None) is not None
-
-
-def _own_lr(optimizer):
-    """The optimizer's constant LR, or None when its LR is a schedule."""
-    own = _keras.raw_learning_rate(optimizer)
-    if isinstance(own, keras.optimizers.schedules.LearningRateSchedule):
-        return None
-    return _read(own)
-
-
-def _read(value):
-    value = value.numpy() if hasattr(value, "numpy") else value
-    return float(np.asarray(value))
 
 
 def _check_record(losses, learning_rates, stop_reason, min_lr, stop_factor):

@@ -90,13 +90,15 @@ def plan_sweep(x, steps, batch_size, min_lr, max_lr):
                      log_gamma=log_gamma)
 
 
-def run_sweep(model, optimizer, x, y, plan, stop_factor, batch_size,
-              fit_kwargs):
+def run_sweep(model, optimizer, swept_optimizers, x, y, plan, stop_factor,
+              batch_size, fit_kwargs):
     """Runs the sweep: one `fit` at the sweep's LRs; the model is put back after.
 
     Args:
         model: the compiled, built model.
         optimizer: its optimizer, built (`model_state.build_optimizer`).
+        swept_optimizers: the optimizers whose LR the sweep sets
+            (`swept(optimizer)`).
         x, y: the data, as `fit` takes it.
         plan: the `SweepPlan`.
         stop_factor: float > 1 or None (see `SweepRecorder`).
@@ -112,10 +114,10 @@ def run_sweep(model, optimizer, x, y, plan, stop_factor, batch_size,
     fit_kwargs["callbacks"] = list(fit_kwargs.get("callbacks") or []) + [recorder]
     run = _fit_length(plan, batch_size)
     strategy = getattr(model, "distribute_strategy", None)
-    with model_state.kept(model, optimizer, swept(optimizer)):
+    with model_state.kept(model, optimizer, swept_optimizers):
         start = int(_keras.step_counter(optimizer).numpy())
         sweep = SweepSchedule(plan.min_lr, plan.log_gamma, start)
-        for each in swept(optimizer):
+        for each in swept_optimizers:
             _keras.set_raw_learning_rate(each, sweep)
         if not _keras.IS_KERAS_3:  # its current-LR variable, made eagerly
             distributed.build_learning_rate_variable(optimizer, sweep, strategy)

@@ -23,10 +23,7 @@ def build_optimizer(model):
         The optimizer whose LR the sweep sets (`_keras.optimizer_of`: the
         inner one of a Keras 2 mixed-precision wrapper).
     """
-    strategy = getattr(model, "distribute_strategy", None)
-    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
-    with scope:
-        _keras.build_optimizer(model.optimizer, model.trainable_variables)
+    _keras.build_model_optimizer(model)
     return _keras.optimizer_of(model)
 
 

@@ -9,10 +9,7 @@ loss), the replaced learning rates are put back. One `AutoLR` per optimizer
 and `fit`: `claim` refuses a second.
 """
 
-import contextlib
 import warnings
-
-import numpy as np
 
 from keras_autolr import _keras
 from keras_autolr import schedule_state
@@ -127,10 +124,7 @@ class ScheduleInstaller:
                 f"learning_rate={current!r}",
                 UserWarning, stacklevel=4)
         else:
-            # A tf.distribute variable (Keras 2 under a strategy) has no
-            # NumPy `__array__`; `.numpy()` reads this replica's copy.
-            value = current.numpy() if hasattr(current, "numpy") else current
-            own_lr = float(np.asarray(value))
+            own_lr = _keras.constant_learning_rate(optimizer)
             # Several optimizers share one schedule: the floor is the lowest.
             self.own_lr = own_lr if self.own_lr is None else min(self.own_lr, own_lr)
             described = f"{own_lr:g}"
@@ -179,11 +173,8 @@ def driven(model, optimizers=None):
     if _keras.sub_optimizers(optimizer) is None:
         return [optimizer]
     # Built, it knows which sub-optimizers train: fit would build it next.
-    variables = getattr(model, "trainable_variables", None)
-    if variables and not _keras.optimizer_built(optimizer):
-        strategy = getattr(model, "distribute_strategy", None)
-        with strategy.scope() if strategy is not None else contextlib.nullcontext():
-            _keras.build_optimizer(optimizer, variables)
+    if getattr(model, "trainable_variables", None):
+        _keras.build_model_optimizer(model)
     inner = _keras.sub_optimizers(optimizer)
     check_multi_optimizer(
         inner, "AutoLR drives one learning rate, shared by the optimizers it drives",
@@ -210,11 +201,10 @@ def check_multi_optimizer(inner, what, remedy):
     """
     rates = {}
     for each in inner:
-        current = _keras.raw_learning_rate(each)
-        if isinstance(current, keras.optimizers.schedules.LearningRateSchedule):
-            continue  # AutoLR's own (a later chunk), or replaced with a warning
-        value = current.numpy() if hasattr(current, "numpy") else current
-        rates[f"{type(each).__name__} {each.name!r}"] = float(np.asarray(value))
+        # A schedule: AutoLR's own (a later chunk), or replaced with a warning.
+        own_lr = _keras.constant_learning_rate(each)
+        if own_lr is not None:
+            rates[f"{type(each).__name__} {each.name!r}"] = own_lr
     if len(set(rates.values())) > 1:
         listed = ", ".join(f"{name}: {lr:g}" for name, lr in rates.items())
         raise ValueError(
