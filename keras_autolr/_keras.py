@@ -638,6 +638,23 @@ class WithoutBaseWeightDecay:
         """No-op: the optimizer's `update_step` decays its weights itself."""
 
 
+def steps_per_execution(model):
+    """The train steps `fit` runs per execution (`compile(steps_per_execution=...)`).
+
+    Keras 3: an int. Keras 2: a variable, whose value under `"auto"` Keras
+    tunes during `fit` (its value now). 1 when the model does not tell.
+    """
+    value = getattr(model, "steps_per_execution", None)
+    if value is None:
+        value = getattr(model, "_steps_per_execution", None)
+    if hasattr(value, "numpy"):
+        value = value.numpy()
+    try:
+        return max(1, int(value))
+    except (TypeError, ValueError):
+        return 1
+
+
 def step_counter(optimizer):
     """The variable counting `optimizer`'s train steps: its LR schedule's clock.
 

@@ -244,13 +244,30 @@ def test_generator_with_steps(digits):
 def test_steps_per_execution_records_one_loss_per_step_and_replays_alike(digits):
     x, y = digits
     model = _digits_model(steps_per_execution=4)
-    result = keras_autolr.find_lr(model, x, y, batch_size=50, steps=40,
+    result = keras_autolr.find_lr(model, x, y, batch_size=50, steps=80,
                                   stop_factor=None)
-    losses = result.losses
-    assert len(losses) == 40 and result.replay_options["steps_per_execution"] == 4
-    assert np.all(losses.reshape(10, 4) == losses.reshape(10, 4)[:, :1])
+    losses = result.losses  # 28 steps per epoch: 7 executions each
+    assert len(losses) == 80 and result.replay_options["steps_per_execution"] == 4
+    assert np.all(losses.reshape(20, 4) == losses.reshape(20, 4)[:, :1])
     decision = keras_autolr.replay(losses, **result.replay_options)
     assert decision.peak_lr == result.suggestion
+
+
+def test_a_sweep_of_too_few_executions_is_refused_before_training(digits):
+    # One loss per execution: 100 steps at steps_per_execution=10, in epochs
+    # of 44 steps (5 executions each, the last cut short), are 12 losses,
+    # too few for the GP. Before, a sweep of so few losses was run: at 50
+    # the GP's test could not run, and the suggestion for Adam was 14.7.
+    x, y = digits
+    model = _digits_model(steps_per_execution=10)
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0)  # built, trained
+    before = _training.training_state(model)
+    with pytest.raises(ValueError, match="steps_per_execution=10") as error:
+        keras_autolr.find_lr(model, x, y, batch_size=32)
+    message = str(error.value)
+    assert "12 losses (one per execution)" in message
+    assert "steps=200 or more" in message and "Received steps=None" in message
+    _training.assert_same_state(before, _training.training_state(model))
 
 
 # ------------------------------------------------------------ the choice

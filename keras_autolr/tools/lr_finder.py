@@ -31,6 +31,7 @@ from keras_autolr.tools import model_state
 from keras_autolr.tools import offline
 from keras_autolr.tools.lr_sweep import DEFAULT_STEPS
 from keras_autolr.tools.lr_sweep import MIN_SWEEP_STEPS
+from keras_autolr.training import short_budget
 from keras_autolr.decision.controller import DEFAULT_PEAK_FACTOR
 from keras_autolr.decision.options import Options
 from keras_autolr.schedule import AutoLRSchedule
@@ -276,6 +277,7 @@ def find_lr(model, x, y=None, batch_size=None, steps=None, min_lr=1e-7,
         min_lr, max_lr, steps, batch_size, stop_factor, fit_kwargs)
     _check_model(model)
     plan = lr_sweep.plan_sweep(x, steps, batch_size, min_lr, max_lr)
+    _check_executions(plan, _keras.steps_per_execution(model), steps)
     optimizer = model_state.build_optimizer(model)
     swept = lr_sweep.swept(optimizer)
     own_lr = _keras.constant_learning_rate(swept[0])
@@ -283,8 +285,8 @@ def find_lr(model, x, y=None, batch_size=None, steps=None, min_lr=1e-7,
                                   stop_factor, batch_size, fit_kwargs)
     losses = np.asarray(recorder.losses, np.float64)
     learning_rates = plan.learning_rates(len(losses))
-    _check_record(losses, learning_rates, recorder.stop_reason, min_lr,
-                  stop_factor)
+    _check_record(losses, recorder.finite_executions, learning_rates,
+                  recorder.stop_reason, min_lr, stop_factor)
     replay_options = _replay_options(plan, len(losses),
                                      recorder.steps_per_execution, own_lr)
     decision, test, steepest = decide(losses, replay_options)
@@ -350,10 +352,34 @@ def _has_loss(model):
     return getattr(model, "compiled_loss", None) is not None
 
 
-def _check_record(losses, learning_rates, stop_reason, min_lr, stop_factor):
-    """Raises a ValueError when the sweep left too few finite losses for the GP."""
+def _check_executions(plan, steps_per_execution, steps):
+    """Raises a ValueError before the sweep when it would give the GP too few losses.
+
+    The host sees one loss per execution: under `steps_per_execution=k` a
+    sweep of 100 steps is 100 / k losses (2 at k=50, where the GP's test
+    could not run and the suggestion was 0.4x the sweep's last LR, 14.7
+    for Adam on the digits).
+    """
+    seen = short_budget.losses_seen(plan.steps, plan.epoch_steps,
+                                    steps_per_execution)
+    if seen < MIN_SWEEP_STEPS:
+        raise ValueError(
+            f"With steps_per_execution={steps_per_execution}, a sweep of "
+            f"{plan.steps} steps gives {seen} losses (one per execution), "
+            f"too few for the GP (at least {MIN_SWEEP_STEPS}). Pass "
+            f"steps={MIN_SWEEP_STEPS * steps_per_execution} or more, or "
+            "compile the model with a smaller steps_per_execution for the "
+            f"sweep. Received steps={steps!r}")
+
+
+def _check_record(losses, finite_executions, learning_rates, stop_reason,
+                  min_lr, stop_factor):
+    """Raises a ValueError when the sweep left too few finite losses for the GP.
+
+    `finite_executions`: the finite losses the host read, one per execution.
+    """
     n = len(losses)
-    finite = int(np.sum(np.isfinite(losses)))
+    finite = int(finite_executions)
     if finite < MIN_SWEEP_STEPS:
         raise ValueError(
             f"The sweep ended after {n} steps ({stop_reason or 'data'}"

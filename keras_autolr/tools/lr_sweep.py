@@ -185,6 +185,7 @@ class SweepRecorder(keras.callbacks.Callback):
         super().__init__()
         self.steps, self.stop_factor = steps, stop_factor
         self.losses = []
+        self.finite_executions = 0  # the GP's points: one per execution
         self.stop_reason = None
         self.steps_per_execution = None
         self._recent, self._best = [], math.inf
@@ -211,6 +212,7 @@ class SweepRecorder(keras.callbacks.Callback):
         self.losses.extend([loss] * count)
         if not math.isfinite(loss):
             return self._stop("non_finite")
+        self.finite_executions += 1
         self._recent = (self._recent + [loss])[-STOP_WINDOW:]
         smoothed = float(np.median(self._recent))
         self._best = min(self._best, smoothed)

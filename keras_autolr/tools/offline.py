@@ -79,7 +79,9 @@ def replay(losses, total_steps, steps_per_epoch=None, steps_per_execution=1,
     if own_lr is not None:
         own_lr = _validation.positive_float("own_lr", own_lr)
     sweep = not (options.sweep_start == "own_lr" and own_lr is not None
-                 and total_steps < short_budget.MIN_SWEEP_STEPS)
+                 and short_budget.too_short(
+                     total_steps, schedule.warmup_steps, steps_per_epoch,
+                     steps_per_execution))
     if not sweep:
         schedule.use_own_lr(own_lr)
     elif own_lr is not None:
