@@ -352,6 +352,18 @@ class AutoLRSchedule(keras.optimizers.schedules.LearningRateSchedule):
         return p * 0.5 * (1.0 + ops.cos(math.pi * f))
 
     # ---------------------------------------------------------- serialization
+    def __reduce__(self):
+        """Pickled and deep-copied as its config: the shape and the decision.
+
+        Its variables and checkpoint object (`checkpoint_state`) belong to
+        the optimizers that read it; a copy makes its own when built.
+        Without this, `copy.deepcopy` of a built schedule, or of an `AutoLR`
+        after its `fit` (keras_tuner copies the callbacks of each trial,
+        scikit-learn's `clone` the parameters), failed in Keras' own
+        pickling of the checkpoint object.
+        """
+        return (_from_config, (type(self), self.get_config()))
+
     def get_config(self):
         return {
             "total_steps": self.total_steps,
@@ -365,6 +377,11 @@ class AutoLRSchedule(keras.optimizers.schedules.LearningRateSchedule):
             "peak_lr": self.peak_lr,
             "name": self.name,
         }
+
+
+def _from_config(cls, config):
+    """`cls.from_config(config)`: `AutoLRSchedule.__reduce__`'s reconstructor."""
+    return cls.from_config(config)
 
 
 class _null_scope:

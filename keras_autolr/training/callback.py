@@ -1,6 +1,7 @@
 """`AutoLR`: the callback that finds the warmup length and peak LR during `fit`."""
 
 import collections
+import copy
 import os
 import weakref
 
@@ -22,6 +23,9 @@ from keras_autolr.training.fit_run import FitRun
 keras = _keras.keras
 
 StepRecord = collections.namedtuple("StepRecord", ["step", "learning_rate", "loss"])
+
+# What belongs to one `fit` only: left out of a copy (`AutoLR.__deepcopy__`).
+_PER_FIT = ("_run", "_fit_callbacks")
 
 
 class AutoLR(keras.callbacks.Callback):
@@ -209,6 +213,22 @@ class AutoLR(keras.callbacks.Callback):
         step = np.arange(len(loss), dtype=np.int64)
         lr = np.asarray(self.schedule(step)) if len(step) else np.zeros(0)
         return StepRecord(step, lr.astype(np.float64), loss)
+
+    def __deepcopy__(self, memo):
+        """A copy of the callback and its decision; not the run of its last `fit`.
+
+        keras_tuner copies the callbacks of each trial, and scikit-learn's
+        `clone` its parameters: the copy of an `AutoLR` that has trained
+        failed on the run's TensorFlow strategy. The run (counters, copies,
+        the other callbacks of that `fit`) stays with this one; the copy
+        starts afresh on a new optimizer, as this one would.
+        """
+        duplicate = type(self).__new__(type(self))
+        memo[id(self)] = duplicate
+        for key, value in self.__dict__.items():
+            duplicate.__dict__[key] = (
+                None if key in _PER_FIT else copy.deepcopy(value, memo))
+        return duplicate
 
     # ------------------------------------------------------------ training
     def set_model(self, model):

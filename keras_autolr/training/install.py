@@ -9,6 +9,7 @@ loss), the replaced learning rates are put back. One `AutoLR` per optimizer
 and `fit`: `claim` refuses a second.
 """
 
+import copy
 import warnings
 
 from keras_autolr import _keras
@@ -62,6 +63,18 @@ class ScheduleInstaller:
         self.own_lr = None
         self.replaced = None
         self.resuming = False
+
+    def __deepcopy__(self, memo):
+        """A copy without `replaced`: the LRs to put back belong to one `fit`.
+
+        (Keras 2's optimizers cannot be deep-copied once they have run.)
+        """
+        duplicate = type(self).__new__(type(self))
+        memo[id(self)] = duplicate
+        for key, value in self.__dict__.items():
+            duplicate.__dict__[key] = (
+                None if key == "replaced" else copy.deepcopy(value, memo))
+        return duplicate
 
     def install(self, optimizer, model=None, report=None):
         """Puts the schedule on the optimizer and its decision in its checkpoint.
