@@ -1,11 +1,13 @@
 """The budget when `fit` is chunked or stopped early (README, "The budget")."""
 
 import re
+import warnings
 
 import numpy as np
 import pytest
 
 from keras_autolr import AutoLR
+from keras_autolr import _keras
 from keras_autolr._keras import keras
 from keras_autolr import Options
 from tests import _training
@@ -48,9 +50,13 @@ def test_the_total_steps_the_error_names_trains_the_chunks_as_one_fit():
     chunked = AutoLR(total_steps=4 * STEPS_PER_EPOCH, options=Options(check_every=2),
                      verbose=0)
     model = _model()
-    model.fit(x, y, batch_size=32, epochs=2, shuffle=False, verbose=0, callbacks=[chunked])
-    model.fit(x, y, batch_size=32, initial_epoch=2, epochs=4, shuffle=False, verbose=0,
-              callbacks=[chunked])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(x, y, batch_size=32, epochs=2, shuffle=False, verbose=0,
+                  callbacks=[chunked])
+        model.fit(x, y, batch_size=32, initial_epoch=2, epochs=4, shuffle=False,
+                  verbose=0, callbacks=[chunked])
+    assert not [w for w in caught if "past the budget" in str(w.message)]
     np.testing.assert_array_equal(chunked.record.learning_rate, whole.record.learning_rate)
     np.testing.assert_array_equal(chunked.record.loss, whole.record.loss)
     assert chunked.decision.switch_step == whole.decision.switch_step
@@ -69,3 +75,35 @@ def test_early_stopping_ends_fit_before_the_lr_reaches_zero():
     trained = int(model.optimizer.iterations.numpy())
     assert autolr.schedule.total_steps == 10 * STEPS_PER_EPOCH > trained
     assert float(autolr.schedule(trained)) > 0.0  # the LR was not yet 0
+
+
+class _Interrupt(keras.callbacks.Callback):
+    """Stops `fit` at a step as a notebook's interrupt does."""
+
+    def __init__(self, step):
+        super().__init__()
+        self.step = step
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(_keras.to_numpy(self.model.optimizer.iterations)) == self.step:
+            raise KeyboardInterrupt
+
+
+def test_an_interrupted_fit_run_again_warns_of_the_steps_past_the_budget():
+    # A notebook cell stopped at step 12 and run again as it was: the same
+    # run goes on to its budget (32 steps), and the fit's last 12 steps
+    # (12 + 32 = 44) would train at LR 0: say so, with the figures.
+    x, y = _data()
+    model = _model()
+    autolr = AutoLR(verbose=0)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(x, y, batch_size=32, epochs=4, verbose=0,
+                  callbacks=[autolr, _Interrupt(12)])
+    with pytest.warns(UserWarning, match="past the budget") as caught:
+        model.fit(x, y, batch_size=32, epochs=4, verbose=0, callbacks=[autolr])
+    message = next(str(w.message) for w in caught if "past the budget" in str(w.message))
+    assert "runs to step 44, past the budget of 32 steps" in message
+    assert "its last 12 steps do not train" in message
+    assert "the optimizer starts at step 12" in message
+    assert autolr.schedule.total_steps == 32  # the run of the first fit, continued
+    assert float(_keras.to_numpy(autolr.schedule(32))) == 0.0

@@ -271,6 +271,9 @@ class FitRun:
         if start >= total:
             raise ValueError(
                 resume.budget_spent_message(start, total, epoch, autolr.params))
+        past_budget = resume.past_budget_message(start, total, epoch, autolr.params)
+        if past_budget is not None:
+            warnings.warn(past_budget, UserWarning, stacklevel=3)  # AutoLR.on_epoch_begin
         # A resumed run: the saved record replayed up to `start` (resume.py).
         path = resume.state_to_restore(self._state_dir, autolr.controller, start)
         if path is not None:

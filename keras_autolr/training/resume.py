@@ -166,6 +166,38 @@ def _restore_snapshots(path, saved, controller, ring, files, start):
     return True
 
 
+def past_budget_message(start, total, epoch, params=None):
+    """The warning when this `fit` runs past the budget, else None.
+
+    The learning rate is 0 from step `total` on: the steps past it do not
+    train. It happens when an interrupted `fit` is run again as it was
+    (a notebook cell stopped and run again), with chunks whose whole budget
+    was not given, or with `total_steps` below the `fit`'s length.
+
+    Args:
+        start: int. The optimizer's step counter at the start of the `fit`.
+        total: int. The budget, `total_steps`.
+        epoch: int. The `fit`'s first epoch (its `initial_epoch`).
+        params: the `fit`'s params or None (no warning without its steps
+            per epoch and epochs).
+    """
+    steps = (params or {}).get("steps")
+    epochs = (params or {}).get("epochs")
+    if not steps or not epochs:
+        return None
+    end = start + int(steps) * (int(epochs) - int(epoch))
+    if end <= total:
+        return None
+    return (
+        f"AutoLR: this `fit` runs to step {end}, past the budget of {total} "
+        f"steps: the learning rate is 0 from step {total} on, so its last "
+        f"{end - total} steps do not train (the optimizer starts at step "
+        f"{start}). Give it fewer epochs to end at the budget; to train in "
+        "chunks, give the whole budget to the first `fit`'s AutoLR "
+        "(`AutoLR(total_steps=...)`); to train further with a new warmup, "
+        "compile with a new optimizer.")
+
+
 def budget_spent_message(start, total, epoch, params=None):
     """The error when the optimizer is past the budget, and the budget to give.
 
