@@ -123,11 +123,18 @@ def optimizers(name, value):
 
 
 def monitor(value):
-    """The name of a logged loss: a non-empty string."""
+    """The name of a logged training loss: a non-empty string, not `val_...`."""
     if not isinstance(value, str) or not value:
         raise TypeError(
             "`monitor` must be the name of a logged loss, a non-empty "
             f"string. Received monitor={value!r}")
+    if value.startswith("val_"):
+        raise ValueError(
+            "`monitor` must name a training loss, logged at every step: "
+            f"{value!r} is a validation value, logged once per epoch (as "
+            "Keras names them), and the sweep needs a loss per step. Use "
+            "monitor='loss' (the default) or another training loss. "
+            f"Received monitor={value!r}")
     return value
 
 

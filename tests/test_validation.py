@@ -47,6 +47,7 @@ CASES = [
     (Options, dict(seed=-1), ValueError, "Received seed=-1"),
     (Options, dict(initial_noise=0.0), ValueError, "Received initial_noise=0.0"),
     (AutoLR, dict(verbose=3), ValueError, "Received verbose=3"),
+    (AutoLR, dict(monitor="val_loss"), ValueError, "Received monitor='val_loss'"),
     (AutoLR, dict(schedule="cosine"), TypeError, "Received schedule='cosine'"),
     (Options, dict(restore_on_fault="yes"), TypeError, "Received restore_on_fault='yes'"),
     (AutoLR, dict(options="fast"), TypeError, "Received options='fast'"),

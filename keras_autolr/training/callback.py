@@ -97,7 +97,8 @@ class AutoLR(keras.callbacks.Callback):
             a `keras.metrics.Mean` of that name in `model.metrics` (a custom
             `train_step`'s own tracker), else from the logged value of the
             batch; with none, AutoLR raises at the end of the first step,
-            naming what it needs.
+            naming what it needs. A validation value (`"val_..."`, logged
+            once per epoch) is refused.
         backup_dir: str or None. Where AutoLR's state (loss record and
             decision) is written at each epoch end and read back when `fit`
             resumes, with the same warmup, tests and LR at every step. None
