@@ -263,11 +263,20 @@ def test_a_sweep_of_too_few_executions_is_refused_before_training(digits):
     model.fit(x, y, batch_size=32, epochs=1, verbose=0)  # built, trained
     before = _training.training_state(model)
     with pytest.raises(ValueError, match="steps_per_execution=10") as error:
-        keras_autolr.find_lr(model, x, y, batch_size=32)
+        keras_autolr.find_lr(model, x, y, batch_size=32, steps=100)
     message = str(error.value)
     assert "12 losses (one per execution)" in message
-    assert "steps=200 or more" in message and "Received steps=None" in message
+    assert "steps=200 or more" in message and "Received steps=100" in message
     _training.assert_same_state(before, _training.training_state(model))
+
+
+def test_the_default_sweep_is_100_losses_whatever_the_steps_per_execution(digits):
+    x, y = digits
+    model = _digits_model(steps_per_execution=4)
+    result = keras_autolr.find_lr(model, x, y, batch_size=50, stop_factor=None)
+    assert len(result.losses) == 400  # 100 executions of 4 steps
+    assert result.replay_options["steps_per_execution"] == 4
+    assert result.own_lr <= result.suggestion < 1.0
 
 
 # ------------------------------------------------------------ the choice

@@ -247,8 +247,10 @@ def find_lr(model, x, y=None, batch_size=None, steps=None, min_lr=1e-7,
             `tf.data.Dataset`, a `keras.utils.PyDataset` or a generator.
         y: targets, with arrays. Defaults to None.
         batch_size: int or None. With arrays; None is `fit`'s default (32).
-        steps: int or None. Sweep steps, at least 20; None is 100 (fastai's
-            and Lightning's default). Arrays, a sized `tf.data.Dataset` and
+        steps: int or None. Sweep steps, at least 20 losses (the host
+            sees one per execution: `steps_per_execution` steps); None is
+            100 losses (fastai's and Lightning's default of 100 steps, times
+            the model's `steps_per_execution`). Arrays, a sized `tf.data.Dataset` and
             a `PyDataset` repeat as often as needed (1,400 samples at batch
             256 are 6 steps an epoch: 17 epochs). A generator or an unsized
             dataset is read once: if it ends before `steps` batches, the
@@ -276,8 +278,10 @@ def find_lr(model, x, y=None, batch_size=None, steps=None, min_lr=1e-7,
     min_lr, max_lr, steps, batch_size, stop_factor = _check_arguments(
         min_lr, max_lr, steps, batch_size, stop_factor, fit_kwargs)
     _check_model(model)
-    plan = lr_sweep.plan_sweep(x, steps, batch_size, min_lr, max_lr)
-    _check_executions(plan, _keras.steps_per_execution(model), steps)
+    steps_per_execution = _keras.steps_per_execution(model)
+    plan = lr_sweep.plan_sweep(x, steps, batch_size, min_lr, max_lr,
+                               steps_per_execution)
+    _check_executions(plan, steps_per_execution, steps)
     optimizer = model_state.build_optimizer(model)
     swept = lr_sweep.swept(optimizer)
     own_lr = _keras.constant_learning_rate(swept[0])
@@ -358,7 +362,8 @@ def _check_executions(plan, steps_per_execution, steps):
     The host sees one loss per execution: under `steps_per_execution=k` a
     sweep of 100 steps is 100 / k losses (2 at k=50, where the GP's test
     could not run and the suggestion was 0.4x the sweep's last LR, 14.7
-    for Adam on the digits).
+    for Adam on the digits). The default `steps` is 100 losses; a `steps`
+    given that holds fewer than `MIN_SWEEP_STEPS` is refused.
     """
     seen = short_budget.losses_seen(plan.steps, plan.epoch_steps,
                                     steps_per_execution)

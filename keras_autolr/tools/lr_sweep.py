@@ -66,10 +66,11 @@ class SweepPlan:
         return float(self.min_lr * math.exp(self.log_gamma * step))
 
 
-def plan_sweep(x, steps, batch_size, min_lr, max_lr):
+def plan_sweep(x, steps, batch_size, min_lr, max_lr, steps_per_execution=1):
     """Sizes the sweep over `x` (checked arguments, as `find_lr` takes them).
 
-    `steps=None` is `DEFAULT_STEPS` (100). Data whose epoch length is
+    `steps=None` is `DEFAULT_STEPS` (100) losses: as many executions of
+    `steps_per_execution` steps. Data whose epoch length is
     known (arrays, a sized dataset, a `PyDataset`) repeats as often as the
     sweep needs (`fit` runs enough epochs); a generator or an unsized
     dataset is read once, for at most `steps` batches, and the sweep ends
@@ -80,7 +81,7 @@ def plan_sweep(x, steps, batch_size, min_lr, max_lr):
     """
     epoch_steps = steps_per_epoch(x, batch_size)
     if steps is None:
-        steps = DEFAULT_STEPS
+        steps = DEFAULT_STEPS * max(1, int(steps_per_execution))
     elif steps < MIN_SWEEP_STEPS:
         raise ValueError(
             f"`steps` must be at least {MIN_SWEEP_STEPS}: the GP cannot "
