@@ -1,12 +1,12 @@
 """`AutoLR`: the callback that finds the warmup length and peak LR during `fit`."""
 
 import collections
-import copy
 import os
 import weakref
 
 import numpy as np
 
+from keras_autolr import _copying
 from keras_autolr import _keras
 from keras_autolr import _validation
 from keras_autolr.decision import options as options_lib
@@ -224,12 +224,7 @@ class AutoLR(keras.callbacks.Callback):
         the other callbacks of that `fit`) stays with this one; the copy
         starts afresh on a new optimizer, as this one would.
         """
-        duplicate = type(self).__new__(type(self))
-        memo[id(self)] = duplicate
-        for key, value in self.__dict__.items():
-            duplicate.__dict__[key] = (
-                None if key in _PER_FIT else copy.deepcopy(value, memo))
-        return duplicate
+        return _copying.deepcopy_without(self, memo, _PER_FIT)
 
     # ------------------------------------------------------------ training
     def set_model(self, model):

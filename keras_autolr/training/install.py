@@ -9,9 +9,9 @@ loss), the replaced learning rates are put back. One `AutoLR` per optimizer
 and `fit`: `claim` refuses a second.
 """
 
-import copy
 import warnings
 
+from keras_autolr import _copying
 from keras_autolr import _keras
 from keras_autolr import schedule_state
 from keras_autolr._keras import keras
@@ -69,12 +69,7 @@ class ScheduleInstaller:
 
         (Keras 2's optimizers cannot be deep-copied once they have run.)
         """
-        duplicate = type(self).__new__(type(self))
-        memo[id(self)] = duplicate
-        for key, value in self.__dict__.items():
-            duplicate.__dict__[key] = (
-                None if key == "replaced" else copy.deepcopy(value, memo))
-        return duplicate
+        return _copying.deepcopy_without(self, memo, ("replaced",))
 
     def install(self, optimizer, model=None, report=None):
         """Puts the schedule on the optimizer and its decision in its checkpoint.

@@ -12,6 +12,8 @@ own LR, kept constant as without AutoLR, and a warning that says why
 (`Options(sweep_start="own_lr")`, the default). A 5 % warmup and a cosine
 decay from the own LR, the rule before 0.2, lost 15 points to the constant
 own LR on a 13-step cell of benchmarks/optimizers.py (AdamW, batch 16,384).
+Short is counted in steps and in the losses the host sees by the warmup
+cap, one per execution under `steps_per_execution` (`too_short`).
 """
 
 import warnings
@@ -63,9 +65,8 @@ def too_short(total_steps, warmup_steps, steps_per_epoch=None,
               steps_per_execution=1):
     """True when the budget is too short to sweep: under `MIN_SWEEP_STEPS`
     steps, or fewer than `MIN_FINITE_LOSSES` losses seen by the cap."""
-    return (total_steps < MIN_SWEEP_STEPS
-            or losses_seen(warmup_steps, steps_per_epoch,
-                             steps_per_execution) < MIN_FINITE_LOSSES)
+    seen = losses_seen(warmup_steps, steps_per_epoch, steps_per_execution)
+    return total_steps < MIN_SWEEP_STEPS or seen < MIN_FINITE_LOSSES
 
 
 def largest_steps_per_execution(warmup_steps, steps_per_epoch, below):
