@@ -250,12 +250,12 @@ def find_lr(model, x, y=None, batch_size=None, steps=None, min_lr=1e-7,
         steps: int or None. Sweep steps, at least 20 losses (the host
             sees one per execution: `steps_per_execution` steps); None is
             100 losses (fastai's and Lightning's default of 100 steps, times
-            the model's `steps_per_execution`). Arrays, a sized `tf.data.Dataset` and
-            a `PyDataset` repeat as often as needed (1,400 samples at batch
-            256 are 6 steps an epoch: 17 epochs). A generator or an unsized
-            dataset is read once: if it ends before `steps` batches, the
-            sweep ends there (`stop_reason="data"`; at least 20 steps
-            needed).
+            the model's `steps_per_execution`). Arrays, a sized
+            `tf.data.Dataset` and a `PyDataset` repeat as often as needed
+            (1,400 samples at batch 256 are 6 steps an epoch: 17 epochs).
+            A generator or an unsized dataset is read once: if it ends
+            before `steps` batches, the sweep ends there
+            (`stop_reason="data"`; at least 20 losses needed).
         min_lr: float. LR of the first step. Defaults to 1e-7.
         max_lr: float. LR of the last planned step. Defaults to 10.0.
         stop_factor: float > 1 or None. Stop once the smoothed loss exceeds
