@@ -166,6 +166,19 @@ def _restore_snapshots(path, saved, controller, ring, files, start):
     return True
 
 
+def fit_end(start, epoch, params=None):
+    """The step this `fit` ends at, or None when its params do not tell.
+
+    It starts at `epoch` (its `initial_epoch`), with the optimizer at step
+    `start`, and runs the params' steps per epoch to their `epochs`.
+    """
+    steps = (params or {}).get("steps")
+    epochs = (params or {}).get("epochs")
+    if not steps or not epochs:
+        return None
+    return start + int(steps) * (int(epochs) - int(epoch))
+
+
 def past_budget_message(start, total, epoch, params=None):
     """The warning when this `fit` runs past the budget, else None.
 
@@ -181,12 +194,8 @@ def past_budget_message(start, total, epoch, params=None):
         params: the `fit`'s params or None (no warning without its steps
             per epoch and epochs).
     """
-    steps = (params or {}).get("steps")
-    epochs = (params or {}).get("epochs")
-    if not steps or not epochs:
-        return None
-    end = start + int(steps) * (int(epochs) - int(epoch))
-    if end <= total:
+    end = fit_end(start, epoch, params)
+    if end is None or end <= total:
         return None
     return (
         f"AutoLR: this `fit` runs to step {end}, past the budget of {total} "
@@ -215,10 +224,8 @@ def budget_spent_message(start, total, epoch, params=None):
         f"AutoLR's budget of {total} steps is spent: the optimizer is at "
         f"step {start} and the learning rate is 0 from step {total} on, "
         "so this `fit` would not change the weights. ")
-    if steps and epochs:
-        # This fit starts at `epoch` (its `initial_epoch`) and ends at
-        # `epochs`: the whole run is `start` steps plus the rest.
-        needed = start + int(steps) * (int(epochs) - int(epoch))
+    needed = fit_end(start, epoch, params)  # `start` steps and this fit
+    if needed is not None:
         message += (
             "To train in chunks (e.g. `fit(epochs=2)`, then "
             "`fit(initial_epoch=2, epochs=4)`), give the whole budget "
