@@ -191,7 +191,7 @@ def warmup_cosine(peak_lr, total_steps):
 # default, `Options(sweep_start="own_lr")`: its runs are in the results file.)
 STUDY_TOKENS = ("ctc", "clip", "capmed", "capmax", "detrend", "diffsd", "detrend9",
                 "capend", "keepfirst", "capprev", "capconf", "capconf2", "confident", "edge",
-                "edge2", "esoff", "reuse")
+                "edge2", "esoff", "reuse", "keepbetter", "allcopies")
 # Study tokens with a number: `bu<factor>` (`blowup_stop`), `w<fraction>` (the
 # warmup cap at that fraction of the budget), `span<decades>` (`sweep_span`)
 # and `floor<factor>` (`floor_times`).
@@ -318,6 +318,70 @@ def start_spread(mode, spreads=None):
 
     factor = detector.DESCENT_START_SPREADS if spreads is None else spreads
     with mock.patch.multiple(detector, _start_spread=spread, DESCENT_START_SPREADS=factor):
+        yield
+
+
+@contextlib.contextmanager
+def rewind_if_worse(window=5):
+    """Study `keepbetter`: at the switch the rewind puts the copy back only
+    when the loss now (the median of the newest `window` points) is above
+    the loss where the copy was taken (the median of the `window` points up
+    to its step); otherwise the weights trained since the copy are kept. A
+    candidate policy, not a public knob: it patches the controller."""
+    from keras_autolr.decision import controller
+
+    original = controller.WarmupController.plan_rewind
+
+    def plan_rewind(self):
+        original(self)
+        target = self.restored_step
+        if target is None or self.reason not in (controller.CAP, controller.DETECTED):
+            return
+        x, y = np.asarray(self.points.x), np.asarray(self.points.y)
+        finite = np.isfinite(y)
+        x, y = x[finite], y[finite]
+        before = y[x <= target][-window:]
+        if len(before) == 0 or len(y) < window:
+            return
+        if float(np.median(y[-window:])) <= float(np.median(before)):
+            self._actions = [a for a in self._actions if a[0] != "restore"]
+            self.restored_step = None
+
+    with mock.patch.object(controller.WarmupController, "plan_rewind", plan_rewind):
+        yield
+
+
+@contextlib.contextmanager
+def all_copies():
+    """Study `allcopies`: during warmup a copy at every step, all held, so
+    the rewind puts back the weights of the very step whose LR it chose
+    (the bound on what more or closer copies could gain; host memory grows
+    with the warmup). A candidate policy, not a public knob: it patches
+    the controller."""
+    from keras_autolr.decision import controller
+
+    original = controller.WarmupController.plan_snapshot
+
+    def plan_snapshot(self):
+        if not self.warming_up:
+            return original(self)
+        step = self.record.n_steps
+        held = list(self.snapshot_steps)
+        if held and held[-1] == step:
+            return None
+        self.snapshot_steps = held + [step]
+        self._actions.append(("snapshot", step, tuple(held)))
+        return None
+
+    due = controller.WarmupController._snapshot_due
+
+    def snapshot_due(self, step, within_budget=True):
+        if self.warming_up and step < self.schedule.total_steps:
+            return not self.snapshot_steps or step > self.snapshot_steps[-1]
+        return due(self, step, within_budget)
+
+    with mock.patch.object(controller.WarmupController, "plan_snapshot", plan_snapshot), \
+            mock.patch.object(controller.WarmupController, "_snapshot_due", snapshot_due):
         yield
 
 
@@ -604,6 +668,10 @@ def study_patches(contender):
                 stack.enter_context(sweep_span(number))
             elif name == "capend":
                 stack.enter_context(cap_descending())
+            elif name == "allcopies":
+                stack.enter_context(all_copies())
+            elif name == "keepbetter":
+                stack.enter_context(rewind_if_worse())
             elif name == "keepfirst":
                 stack.enter_context(keep_first_snapshot())
             elif name == "capprev":

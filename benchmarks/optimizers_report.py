@@ -48,6 +48,8 @@ LABELS = {
     "autolr-edge": "a best LR at the sweep's end located nothing (study)",
     "autolr-edge2": "the same, past a blow-up only (now the default)",
     "autolr-floor2": "the peak at least 2x the own LR (study)",
+    "autolr-keepbetter": "the rewind only when the loss is above the copy's (study)",
+    "autolr-allcopies": "a copy at every warmup step (study)",
 }
 
 
@@ -188,7 +190,8 @@ STUDY = ("autolr-f0.7", "autolr-f1.0", "autolr-capreached", "autolr-nodescent",
          "autolr-detrend9", "autolr-span1.5", "autolr-span2", "autolr-span2.5",
          "autolr-capend", "autolr-span2-capend", "autolr-span2-detrend9",
          "autolr-keepfirst", "autolr-capprev", "autolr-capconf", "autolr-confident",
-         "autolr-edge", "autolr-edge2", "autolr-floor2")
+         "autolr-edge", "autolr-edge2", "autolr-floor2", "autolr-keepbetter",
+         "autolr-allcopies")
 
 
 def study_lines(results, which=DEVELOPMENT, base=STUDY_BASE):

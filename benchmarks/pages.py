@@ -1090,6 +1090,21 @@ figures of both sets hold for it. {_rerun_line(results)} A peak floor at 2x the 
 {_variant_gap(results, "autolr-floor2", optimizers_report.DEVELOPMENT)} on the development set; too little
 to spend a look on, it is not adopted.
 
+**Where the rewind lands, two bounds (rejected on the development set).**
+The rewind throws away about a fifth of the budget. Skipping it whenever
+the loss now (the median of the newest 5 points) is no higher than where
+the copy was taken (`keepbetter`) lost
+{_variant_gap(results, "autolr-keepbetter", optimizers_report.DEVELOPMENT)},
+{_own_worst(results, "autolr-keepbetter", optimizers_report.DEVELOPMENT)} against the own LR:
+after an overshoot the loss can sit below the copy's and the weights still
+train worse (teacher Adam and Lamb, digits Lamb). A copy at every step of
+the warmup, all held, so the rewind puts back the weights of the very step
+whose LR it chose (`allcopies`, the bound on what more or closer copies
+could gain; memory grows with the warmup), moved
+{_variant_gap(results, "autolr-allcopies", optimizers_report.DEVELOPMENT)}. So neither
+the rewind's target nor the two copies' spacing holds the gap; the
+validation set was not looked at for either.
+
 What is left of the gap to the grid: on plateaus (the conv1d and GRU cells)
 the smoothed loss barely falls before the sweep overshoots, and under 26
 steps the own LR is kept, which the grid beats on the 13-step cell (tables

@@ -365,3 +365,50 @@ def test_two_jobs_resuming_one_results_file_keep_each_others_runs(tmp_path):
     # A fresh (not resumed) job writes only its own runs, as before.
     optimizers._save(dict(runs=[run("b", "own")]), path)
     assert [r["cell"] for r in json.load(open(path))["runs"]] == ["b"]
+
+
+def _overshoot(steps, rise, seed=3):
+    """A detected curve: the loss falls, then rises by `rise` past its minimum."""
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0.0, 1.0, steps // 2)
+    losses = 2.0 - 1.5 * t + np.where(t > 0.5, rise * (t - 0.5) ** 2, 0.0)
+    return losses + 0.01 * rng.standard_normal(len(losses))
+
+
+def _rewound_at_the_cap(losses, steps=400):
+    """The controller's rewind after `losses`, ended at the cap from the LR
+    of step 5 (the oldest copy, taken before most of the fall)."""
+    from keras_autolr.decision import controller as controller_lib
+
+    schedule = keras_autolr.AutoLRSchedule(total_steps=steps)
+    controller = controller_lib.WarmupController(schedule, keras_autolr.Options())
+    for loss in losses:
+        controller.observe([loss])
+    controller._end_warmup(len(losses), float(schedule.warmup_lr(5)), controller_lib.CAP)
+    return controller.restored_step
+
+
+def test_the_keepbetter_study_skips_the_rewind_only_below_the_copys_loss():
+    fell = np.concatenate([np.full(10, 2.0), np.linspace(2.0, 0.5, 90)])
+    blew_up = np.concatenate([fell[:-5], np.full(5, 50.0)])
+    for losses, skipped in ((fell, True), (blew_up, False)):
+        plain = _rewound_at_the_cap(losses)
+        with optimizers.study_patches("autolr-keepbetter"):
+            study = _rewound_at_the_cap(losses)
+        assert plain is not None and plain < 20  # before most of the fall
+        assert study == (None if skipped else plain)
+    assert _rewound_at_the_cap(fell) is not None  # outside the context
+
+
+def test_the_allcopies_study_restores_the_step_of_the_lr_chosen():
+    steps = 400
+    losses = _overshoot(steps, 60.0)
+    plain = keras_autolr.replay(losses, total_steps=steps)
+    with optimizers.study_patches("autolr-allcopies"):
+        study = keras_autolr.replay(losses, total_steps=steps)
+    assert (plain.switch_step, plain.peak_lr) == (study.switch_step, study.peak_lr)
+    schedule = keras_autolr.AutoLRSchedule(total_steps=steps)
+    chosen = study.peak_lr / keras_autolr.Options().peak_factor
+    lr = lambda s: float(schedule.warmup_lr(s))  # noqa: E731
+    assert lr(study.restored_step) <= chosen * (1 + 1e-6) < lr(study.restored_step + 1)
+    assert plain.restored_step < study.restored_step
