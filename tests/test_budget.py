@@ -107,3 +107,60 @@ def test_an_interrupted_fit_run_again_warns_of_the_steps_past_the_budget():
     assert "the optimizer starts at step 12" in message
     assert autolr.schedule.total_steps == 32  # the run of the first fit, continued
     assert float(_keras.to_numpy(autolr.schedule(32))) == 0.0
+
+
+def test_a_new_optimizer_from_initial_epoch_gets_the_epochs_its_fit_runs():
+    """TensorFlow's fine-tuning tutorial: recompile, then `fit(initial_epoch=2,
+    epochs=6)`. The budget is the 4 epochs it runs (32 steps), not 6: the
+    same LRs and decision as `fit(epochs=4)`, and the LR reaches 0."""
+    x, y = _data()
+    options = Options(check_every=2)
+    plain, resumed = AutoLR(options=options, verbose=0), AutoLR(options=options, verbose=0)
+    _model().fit(x, y, batch_size=32, epochs=4, shuffle=False, verbose=0, callbacks=[plain])
+    model = _model()
+    model.fit(x, y, batch_size=32, initial_epoch=2, epochs=6, shuffle=False, verbose=0,
+              callbacks=[resumed])
+    assert resumed.schedule.total_steps == 4 * STEPS_PER_EPOCH  # 6 epochs before
+    assert resumed.decision.reason == plain.decision.reason != "short_budget"
+    assert resumed.decision.switch_step == plain.decision.switch_step
+    np.testing.assert_array_equal(resumed.record.learning_rate, plain.record.learning_rate)
+    assert float(_keras.to_numpy(resumed.schedule(4 * STEPS_PER_EPOCH))) == 0.0
+    assert int(_keras.to_numpy(model.optimizer.iterations)) == 4 * STEPS_PER_EPOCH
+
+
+def test_a_new_optimizer_from_initial_epoch_with_a_short_fit_keeps_its_own_lr():
+    # 8 epochs of 8 steps would sweep; the 3 this fit runs (24 steps) do not.
+    x, y = _data()
+    autolr = AutoLR(verbose=0)
+    model = _model()
+    with pytest.warns(UserWarning, match="own LR 0.001, constant"):
+        model.fit(x, y, batch_size=32, initial_epoch=5, epochs=8, verbose=0,
+                  callbacks=[autolr])
+    assert autolr.schedule.total_steps == 3 * STEPS_PER_EPOCH
+    assert autolr.decision.reason == "short_budget"
+    np.testing.assert_allclose(autolr.record.learning_rate, 1e-3, rtol=1e-5)
+
+
+def test_a_budget_given_is_kept_whatever_the_initial_epoch():
+    x, y = _data()
+    autolr = AutoLR(total_steps=40, verbose=0)
+    _model().fit(x, y, batch_size=32, initial_epoch=2, epochs=4, verbose=0,
+                 callbacks=[autolr])
+    assert autolr.schedule.total_steps == 40
+
+
+def test_a_fit_of_no_epochs_leaves_the_optimizer_as_it_was():
+    x, y = _data()
+    model = _model()
+    try:
+        model.fit(x, y, batch_size=32, epochs=0, verbose=0)
+    except ValueError:
+        pytest.skip("this Keras refuses `epochs=0` itself (tf-keras 2.21)")
+    autolr = AutoLR(verbose=0)
+    model.fit(x, y, batch_size=32, epochs=0, verbose=0, callbacks=[autolr])
+    assert int(_keras.to_numpy(model.optimizer.iterations)) == 0
+    assert float(_keras.to_numpy(model.optimizer.learning_rate)) == pytest.approx(1e-3)
+    assert autolr.controller is None
+    model.fit(x, y, batch_size=32, epochs=4, verbose=0, callbacks=[autolr])
+    assert autolr.schedule.total_steps == 4 * STEPS_PER_EPOCH
+    assert autolr.decision.reason != "short_budget"

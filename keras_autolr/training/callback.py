@@ -296,6 +296,15 @@ class AutoLR(keras.callbacks.Callback):
         if error is not None:  # another LR setter, FTRL, or no tensorboard package
             self._installer.uninstall()
             raise error
+        if (self.params or {}).get("epochs") == 0:
+            # `fit(epochs=0)` trains nothing, and AutoLR does nothing either.
+            self._installer.uninstall()
+            self._run = None
+            return
+        # Only a budget read from this fit's params may follow its
+        # `initial_epoch`, known at the first epoch (FitRun._sync).
+        from_params = (self.total_steps is None and self._template.total_steps is None
+                       and self.schedule.total_steps is None)
         total = fit_checks.budget(
             self.total_steps, self._template.total_steps, self.params)
         for each in optimizers:
@@ -310,7 +319,7 @@ class AutoLR(keras.callbacks.Callback):
         # The rest is this fit's (fit_run.py). BatchCounter is looked up
         # here: benchmarks/speed.py replaces it to read every execution.
         self._run = FitRun(self, optimizers, self._fit_callbacks, sweep,
-                           batch_counter=BatchCounter)
+                           batch_counter=BatchCounter, budget_from_params=from_params)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._run.begin_epoch(epoch)

@@ -26,6 +26,7 @@ from keras_autolr.training import engine
 from keras_autolr.training import fit_checks
 from keras_autolr.training import install
 from keras_autolr.training import resume
+from keras_autolr.training import short_budget
 from keras_autolr.training import summaries
 from keras_autolr.decision.controller import DIVERGED
 from keras_autolr.decision.controller import WarmupController
@@ -85,12 +86,14 @@ class FitRun:
     """
 
     def __init__(self, autolr, optimizers, fit_callbacks, sweep,
-                 batch_counter=None):
+                 batch_counter=None, budget_from_params=False):
         self.autolr = autolr
         self.model = autolr.model
         self.schedule = autolr.schedule
         self.optimizers = optimizers
         self.sweep = sweep
+        # The budget is this fit's epochs x steps: it follows `initial_epoch`.
+        self._budget_from_params = budget_from_params
         self._batch_counter = batch_counter
         self._print = autolr._print
         self._uninstall = autolr._installer.uninstall
@@ -267,6 +270,8 @@ class FitRun:
         self._read_step = _keras.value_reader(
             _keras.step_counter(self.optimizers[0]))
         start = self._start_iterations[0]
+        if self._budget_from_params and start == 0 and epoch > 0:
+            self._budget_from_initial_epoch(epoch)
         total = self.schedule.total_steps
         if start >= total:
             raise ValueError(
@@ -319,6 +324,25 @@ class FitRun:
         fit_checks.warn_if_too_short(controller, self.schedule, stacklevel=4)
         controller.plan_snapshot()
         self._execute(controller.pop_actions())
+
+    def _budget_from_initial_epoch(self, epoch):
+        """A new optimizer in a `fit(initial_epoch=epoch, epochs=n)`: the budget
+        is the `n - epoch` epochs it runs, not `n`.
+
+        TensorFlow's fine-tuning tutorial recompiles and fits again with
+        `initial_epoch` past the first `fit`'s epochs. Keras tells a
+        callback the epoch only when it begins, so `on_train_begin` took the
+        `n` epochs: the warmup cap then fell at the end of the `fit` and the
+        LR never decayed. Set before the first step is traced. A resumed
+        run (the optimizer past step 0) keeps the budget of all its epochs.
+        """
+        total = resume.fit_end(0, epoch, self.autolr.params)
+        if (total is None or total == self.schedule.total_steps
+                or self.schedule.switch_step is not None):
+            return
+        self.schedule.total_steps = total
+        if self.sweep:  # a constant own LR stays one
+            self.sweep = short_budget.choose(self.autolr, total)
 
     def _build_keras2_optimizer(self):
         """Keras 2: builds the optimizer's slots now, as its first step would.
