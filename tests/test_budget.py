@@ -164,3 +164,20 @@ def test_a_fit_of_no_epochs_leaves_the_optimizer_as_it_was():
     model.fit(x, y, batch_size=32, epochs=4, verbose=0, callbacks=[autolr])
     assert autolr.schedule.total_steps == 4 * STEPS_PER_EPOCH
     assert autolr.decision.reason != "short_budget"
+
+
+def test_the_same_autolr_after_a_recompile_from_initial_epoch_sweeps_the_new_fit():
+    # TensorFlow's fine-tuning tutorial with AutoLR in both fits' callbacks:
+    # the second fit's new optimizer gets a new sweep over the epochs it runs.
+    x, y = _data()
+    autolr = AutoLR(verbose=0)
+    model = _model()
+    model.fit(x, y, batch_size=32, epochs=4, verbose=0, callbacks=[autolr])
+    model.compile(optimizer=keras.optimizers.Adam(1e-4),
+                  loss="sparse_categorical_crossentropy")
+    model.fit(x, y, batch_size=32, initial_epoch=4, epochs=8, verbose=0,
+              callbacks=[autolr])
+    assert autolr.schedule.total_steps == 4 * STEPS_PER_EPOCH
+    assert autolr.decision.reason != "short_budget"
+    assert float(_keras.to_numpy(autolr.schedule(4 * STEPS_PER_EPOCH))) == 0.0
+    assert autolr.record.learning_rate[0] == pytest.approx(1e-4, rel=1e-4)
