@@ -191,7 +191,8 @@ def warmup_cosine(peak_lr, total_steps):
 # default, `Options(sweep_start="own_lr")`: its runs are in the results file.)
 STUDY_TOKENS = ("ctc", "clip", "capmed", "capmax", "detrend", "diffsd", "detrend9",
                 "capend", "keepfirst", "capprev", "capconf", "capconf2", "confident", "edge",
-                "edge2", "esoff", "reuse", "keepbetter", "allcopies")
+                "edge2", "esoff", "reuse", "keepbetter", "allcopies",
+                "wholebudget")
 # Study tokens with a number: `bu<factor>` (`blowup_stop`), `w<fraction>` (the
 # warmup cap at that fraction of the budget), `span<decades>` (`sweep_span`)
 # and `floor<factor>` (`floor_times`).
@@ -650,7 +651,11 @@ def study_patches(contender):
     """The patches an `autolr-<tokens>` contender's study tokens ask for
     (`STUDY_TOKENS`); none for other contenders. `reuse`: a recompiled
     optimizer fit again with the same `AutoLR` reuses the earlier schedule,
-    as before 2026-12-05 (`AutoLR._new_run`)."""
+    as before 2026-12-05 (`AutoLR._new_run`). `wholebudget`: a new
+    optimizer in `fit(initial_epoch=k, epochs=n)` gets a budget of `n`
+    epochs, as before 2026-12-05 (`FitRun._budget_from_initial_epoch`)."""
+    from keras_autolr.training import fit_run
+
     tokens = contender.split("-")[1:] if contender.startswith("autolr") else []
     with contextlib.ExitStack() as stack:
         for name, number in filter(None, map(study_token, tokens)):
@@ -686,6 +691,9 @@ def study_patches(contender):
                 stack.enter_context(floor_times(number))
             elif name == "esoff":
                 stack.enter_context(early_stopping_unheld())
+            elif name == "wholebudget":
+                stack.enter_context(mock.patch.object(
+                    fit_run.FitRun, "_budget_from_initial_epoch", lambda self, epoch: None))
             elif name == "reuse":
                 stack.enter_context(mock.patch.object(
                     keras_autolr.AutoLR, "_new_run", lambda self, optimizers: False))

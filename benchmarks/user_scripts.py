@@ -99,10 +99,14 @@ def build(script, seed):
     if script.model == "cnn":
         return _tasks.mnist_cnn(seed)
     features = 64 if script.data == "digits" else 784
+
+    def norm():  # `mlp-bn`: a BatchNormalization after each hidden layer
+        return [keras.layers.BatchNormalization()] if script.model == "mlp-bn" else []
+
     return keras.Sequential([  # the guide's model
         keras.Input((features,)),
-        keras.layers.Dense(64, activation="relu"),
-        keras.layers.Dense(64, activation="relu"),
+        keras.layers.Dense(64, activation="relu"), *norm(),
+        keras.layers.Dense(64, activation="relu"), *norm(),
         keras.layers.Dense(10),
     ])
 
@@ -152,7 +156,15 @@ def train_one(script, split, contender, seed, lr=None):
                               script.optimizer, optimizers.own_lr(script.optimizer) / 10),
                           loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                           metrics=["accuracy"])
-            model.fit(**dict(kwargs, epochs=script.fine_tune_epochs))
+            if script.initial_epoch:  # TensorFlow's tutorial, a new AutoLR
+                if contender.startswith("autolr"):
+                    callbacks[-1] = keras_autolr.AutoLR(
+                        options=optimizers.autolr_options(contender).replace(seed=seed),
+                        verbose=0)
+                model.fit(**dict(kwargs, initial_epoch=script.epochs,
+                                 epochs=script.epochs + script.fine_tune_epochs))
+            else:
+                model.fit(**dict(kwargs, epochs=script.fine_tune_epochs))
             steps += int(model.optimizer.iterations)
     record = dict(script=script.name, seed=seed, contender=contender, lr=lr,
                   steps=steps,
@@ -162,6 +174,9 @@ def train_one(script, split, contender, seed, lr=None):
                   test_score=_accuracy(model, split.x_test, split.y_test),
                   warnings=sorted({str(w.message)[:160] for w in caught
                                    if "AutoLR" in str(w.message)}))
+    if script.model == "mlp-bn":  # the score once the moving statistics are exact
+        _recompute_batch_norm(model, split.x_train)
+        record["test_score_stats_recomputed"] = _accuracy(model, split.x_test, split.y_test)
     if contender.startswith("autolr"):
         decision = callbacks[-1].decision
         record["autolr"] = dict(switch_step=decision.switch_step,
@@ -196,6 +211,17 @@ def _transfer(script, split, seed):
     target = _tasks.Split(*parts)
     assert len(target.x_train) == script.n_fit, len(target.x_train)
     return model, target
+
+
+def _recompute_batch_norm(model, x):
+    """Sets each BatchNormalization's moving statistics to the batch
+    statistics of `x` under the trained weights (one forward pass in
+    training mode at momentum 0): the statistics a long run would reach."""
+    layers = [layer for layer in model.layers
+              if isinstance(layer, keras.layers.BatchNormalization)]
+    for layer in layers:
+        layer.momentum = 0.0
+    model(x, training=True)
 
 
 def _accuracy(model, x, y):

@@ -43,6 +43,9 @@ class Script:
     early_stopping: bool = False  # EarlyStopping(val_loss, patience 3, best weights)
     fine_tune_epochs: int = 0  # then unfrozen, recompiled at own LR / 10, fit again
     n_fit: Optional[int] = None  # examples in each fit, when not n_train
+    # TensorFlow's tutorial: the second fit is `fit(initial_epoch=epochs,
+    # epochs=epochs + fine_tune_epochs)`, not `fit(epochs=fine_tune_epochs)`.
+    initial_epoch: bool = False
 
     @property
     def steps(self):
@@ -93,11 +96,29 @@ FINE_TUNING = (
            "head 10 epochs, then all layers at Adam(1e-4) 5 epochs, batch 64",
            "mnist", "mlp", "adam", 64, 10, 3000, fine_tune_epochs=5, n_fit=1491),
 )
-ALL_SCRIPTS = SCRIPTS + OTHER_OPTIMIZERS + EARLY_STOPPING + FINE_TUNING
+# TensorFlow's "Transfer learning and fine-tuning" tutorial fits the second
+# phase from the first's last epoch (`initial_epoch`), a new AutoLR in it.
+FINE_TUNING_TF = (
+    Script("mnist-finetune-tf", "Adam, the same fine-tuning as TensorFlow's tutorial "
+           "writes it: the second fit from `initial_epoch=10` to `epochs=15`",
+           "mnist", "mlp", "adam", 64, 10, 3000, fine_tune_epochs=5, n_fit=1491,
+           initial_epoch=True),
+)
+# The guide's MLP with a BatchNormalization after each hidden layer (keras.io
+# convnets use it throughout): its moving statistics follow the weights with
+# momentum 0.99, about 100 steps.
+BATCH_NORM = tuple(
+    Script(f"digits-bn-{name}-x{epochs}", f"{label}, MLP with BatchNormalization on 1,400 "
+           f"digits, batch 64, {epochs} epochs", "digits", "mlp-bn", name, 64, epochs, 1400)
+    for name, label, epochs in (("sgd", "SGD momentum 0.9", 6), ("adam", "Adam", 6),
+                                ("rmsprop", "RMSprop", 6), ("sgd", "SGD momentum 0.9", 20)))
+ALL_SCRIPTS = (SCRIPTS + OTHER_OPTIMIZERS + EARLY_STOPPING + FINE_TUNING + FINE_TUNING_TF
+               + BATCH_NORM)
 # The tables beside the issue's: (scripts, the study contender shown beside
 # `AutoLR()`, the behaviour before the change it measures, or None).
 DEFAULTS_TABLES = ((OTHER_OPTIMIZERS, None), (EARLY_STOPPING, "autolr-esoff"),
-                   (FINE_TUNING, "autolr-reuse"))
+                   (FINE_TUNING, "autolr-reuse"), (FINE_TUNING_TF, "autolr-wholebudget"),
+                   (BATCH_NORM, None))
 
 
 def summarize(results):

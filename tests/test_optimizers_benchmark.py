@@ -412,3 +412,28 @@ def test_the_allcopies_study_restores_the_step_of_the_lr_chosen():
     lr = lambda s: float(schedule.warmup_lr(s))  # noqa: E731
     assert lr(study.restored_step) <= chosen * (1 + 1e-6) < lr(study.restored_step + 1)
     assert plain.restored_step < study.restored_step
+
+
+def test_the_wholebudget_study_gives_a_new_optimizer_all_the_epochs_inside_its_context():
+    from keras_autolr.training import fit_run
+
+    (x, y), _ = _training_digits()
+    original = fit_run.FitRun._budget_from_initial_epoch
+    totals = {}
+    for contender in ("autolr", "autolr-wholebudget"):
+        model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10)])
+        model.compile(optimizer=keras.optimizers.Adam(),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        autolr = keras_autolr.AutoLR(verbose=0)
+        with optimizers.study_patches(contender):
+            model.fit(x[:256], y[:256], batch_size=32, initial_epoch=2, epochs=6,
+                      verbose=0, callbacks=[autolr])
+        totals[contender] = autolr.schedule.total_steps
+    assert totals == {"autolr": 32, "autolr-wholebudget": 48}
+    assert fit_run.FitRun._budget_from_initial_epoch is original
+
+
+def _training_digits():
+    from tests import _training
+
+    return _training.digits()

@@ -83,3 +83,29 @@ def test_the_fine_tuning_script_counts_both_fits():
     (script,) = user_scripts_report.FINE_TUNING
     # 1,491 digits 5-9 in batches of 64: 24 steps per epoch, 10 + 5 epochs.
     assert script.fine_tune_epochs == 5 and script.steps == 24 * 15
+
+
+def test_the_tutorial_fine_tuning_differs_only_by_its_initial_epoch():
+    (keras_io,) = user_scripts_report.FINE_TUNING
+    (tutorial,) = user_scripts_report.FINE_TUNING_TF
+    assert tutorial.initial_epoch and not keras_io.initial_epoch
+    assert tutorial.steps == keras_io.steps == 24 * 15
+    fields = ("data", "model", "optimizer", "batch_size", "epochs", "n_train",
+              "fine_tune_epochs", "n_fit")
+    assert [getattr(tutorial, f) for f in fields] == [getattr(keras_io, f) for f in fields]
+    assert (user_scripts_report.FINE_TUNING_TF, "autolr-wholebudget") in \
+        user_scripts_report.DEFAULTS_TABLES
+
+
+def test_the_batch_norm_scripts_put_a_batch_norm_after_each_hidden_layer():
+    import user_scripts
+
+    scripts = {s.name: s for s in user_scripts_report.BATCH_NORM}
+    assert {n: s.steps for n, s in scripts.items()} == {
+        "digits-bn-sgd-x6": 132, "digits-bn-adam-x6": 132, "digits-bn-rmsprop-x6": 132,
+        "digits-bn-sgd-x20": 440}
+    model = user_scripts.build(scripts["digits-bn-sgd-x6"], seed=0)
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds == ["Dense", "BatchNormalization", "Dense", "BatchNormalization", "Dense"]
+    plain = user_scripts.build(user_scripts_report.SCRIPTS[0], seed=0)
+    assert "BatchNormalization" not in [type(layer).__name__ for layer in plain.layers]
