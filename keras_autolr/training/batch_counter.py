@@ -68,10 +68,15 @@ class BatchCounter:
         """Keras reset the loss tracker: the next execution reads exactly."""
         self.invalidate()
 
-    def invalidate(self):
-        """The loss tracker was reset (a restore): the next execution reads exactly."""
+    def invalidate(self, total=0.0, count=0.0):
+        """A restore: the next execution reads exactly.
+
+        Args:
+            total, count: the loss tracker's sum and count now (0 when the
+                restore cleared it of a non-finite loss).
+        """
         self._ready = False
-        self._total, self._count = 0.0, 0.0
+        self._total, self._count = float(total), float(count)
 
     def discard(self):
         """The step counter did not move as counted: drop the held executions.

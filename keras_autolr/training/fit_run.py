@@ -409,11 +409,10 @@ class FitRun:
                     self.controller.drop_snapshot(step)
             elif action[0] == "restore" and self.snapshot.restore(action[1]):
                 self._restored = True
-                # The loss metric holds the non-finite or overshooting
-                # losses of this epoch: count anew from here.
-                self._reader.reset()
+                # A non-finite loss in the metric: count anew from here.
+                self._reader.clear_if_not_finite()
                 if self.counter is not None:
-                    self.counter.invalidate()
+                    self.counter.invalidate(self._reader.total, self._reader.count)
 
     def _on_test(self, result):
         """TensorBoard scalars, and one line per test at `verbose=2`."""

@@ -79,6 +79,24 @@ class ExecutionLossReader:
         self._total = 0.0
         self._count = 0.0
 
+    def clear_if_not_finite(self):
+        """After a restore: `reset` when the metric holds a non-finite loss.
+
+        A NaN stays in every later mean of the epoch, so it is cleared. A
+        finite metric is kept: the epoch logs the mean of every step it
+        trained, as without AutoLR. Cleared at a rewind on an epoch's last
+        step (the warmup cap, with an even number of epochs), the epoch
+        logged a loss of 0.0, the best of the run for `ModelCheckpoint` and
+        `EarlyStopping` on `"loss"`.
+
+        Returns:
+            True when it was cleared.
+        """
+        if math.isfinite(self._total):
+            return False
+        self.reset()
+        return True
+
     def read(self, logs, steps):
         self._epoch_steps += steps
         if self.source is None:
