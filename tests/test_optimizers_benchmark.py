@@ -11,6 +11,7 @@ import pytest
 import keras_autolr
 from keras_autolr._keras import IS_KERAS_3
 from keras_autolr._keras import keras
+from tests import _training
 
 BENCHMARKS = os.path.join(os.path.dirname(__file__), "..", "benchmarks")
 sys.path.insert(0, BENCHMARKS)
@@ -417,7 +418,7 @@ def test_the_allcopies_study_restores_the_step_of_the_lr_chosen():
 def test_the_wholebudget_study_gives_a_new_optimizer_all_the_epochs_inside_its_context():
     from keras_autolr.training import fit_run
 
-    (x, y), _ = _training_digits()
+    (x, y), _ = _training.digits()
     original = fit_run.FitRun._budget_from_initial_epoch
     totals = {}
     for contender in ("autolr", "autolr-wholebudget"):
@@ -431,9 +432,3 @@ def test_the_wholebudget_study_gives_a_new_optimizer_all_the_epochs_inside_its_c
         totals[contender] = autolr.schedule.total_steps
     assert totals == {"autolr": 32, "autolr-wholebudget": 48}
     assert fit_run.FitRun._budget_from_initial_epoch is original
-
-
-def _training_digits():
-    from tests import _training
-
-    return _training.digits()
