@@ -50,6 +50,8 @@ LABELS = {
     "autolr-floor2": "the peak at least 2x the own LR (study)",
     "autolr-keepbetter": "the rewind only when the loss is above the copy's (study)",
     "autolr-allcopies": "a copy at every warmup step (study)",
+    "autolr-soundcopy": "a copy a blow-up damaged passed over (now the default)",
+    "autolr-anycopy": "`AutoLR()` before the damaged-copy rule",
 }
 
 
@@ -191,7 +193,7 @@ STUDY = ("autolr-f0.7", "autolr-f1.0", "autolr-capreached", "autolr-nodescent",
          "autolr-capend", "autolr-span2-capend", "autolr-span2-detrend9",
          "autolr-keepfirst", "autolr-capprev", "autolr-capconf", "autolr-confident",
          "autolr-edge", "autolr-edge2", "autolr-floor2", "autolr-keepbetter",
-         "autolr-allcopies")
+         "autolr-allcopies", "autolr-soundcopy", "autolr-anycopy")
 
 
 def study_lines(results, which=DEVELOPMENT, base=STUDY_BASE):

@@ -73,8 +73,14 @@ from user_scripts_report import defaults_markdown  # noqa: E402
 RESULTS = os.path.join(_HERE, "results", "user_scripts.json")
 
 
+SINE_LENGTH = 12000  # points of the forecasting series
+SINE_WINDOW = 40  # past values an LSTM reads
+
+
 def load(script):
     """(x_train, y_train, x_val, y_val, x_test, y_test) of a script."""
+    if script.data == "sine":
+        return _sine_windows(script.n_train)
     if script.data == "digits":
         from sklearn.datasets import load_digits
 
@@ -94,10 +100,29 @@ def load(script):
     return split
 
 
+def _sine_windows(n_train, n_val=1000):
+    """A noisy sine (periods 50 and 173, noise 0.2) cut into windows of
+    `SINE_WINDOW` values and the value after each, in time order: the first
+    `n_train` to train, the next `n_val` to validate, the rest to test."""
+    rng = np.random.default_rng(0)
+    t = np.arange(SINE_LENGTH)
+    series = (np.sin(2 * np.pi * t / 50) + 0.5 * np.sin(2 * np.pi * t / 173)
+              + 0.2 * rng.standard_normal(t.size))
+    count = t.size - SINE_WINDOW - 1
+    x = np.stack([series[i:i + SINE_WINDOW] for i in range(count)])[..., None]
+    y = series[SINE_WINDOW:SINE_WINDOW + count]
+    x, y = x.astype(np.float32), y.astype(np.float32)
+    val, test = slice(n_train, n_train + n_val), slice(n_train + n_val, None)
+    return _tasks.Split(x[:n_train], y[:n_train], x[val], y[val], x[test], y[test])
+
+
 def build(script, seed):
     keras.utils.set_random_seed(seed)
     if script.model == "cnn":
         return _tasks.mnist_cnn(seed)
+    if script.model == "lstm":  # keras.io's weather forecasting, in small
+        return keras.Sequential([keras.Input((SINE_WINDOW, 1)), keras.layers.LSTM(32),
+                                 keras.layers.Dense(1)])
     features = 64 if script.data == "digits" else 784
 
     def norm():  # `mlp-bn`: a BatchNormalization after each hidden layer
@@ -119,8 +144,7 @@ def train_one(script, split, contender, seed, lr=None):
         model = build(script, seed)
     learning_rate = None if lr is None else optimizers.warmup_cosine(lr, script.steps)
     model.compile(optimizer=optimizers.make_optimizer(script.optimizer, learning_rate),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+                  **_loss_and_metrics(script))
     callbacks = [keras_autolr.AutoLR(
         options=optimizers.autolr_options(contender).replace(seed=seed), verbose=0)
     ] if contender.startswith("autolr") else []
@@ -170,8 +194,8 @@ def train_one(script, split, contender, seed, lr=None):
                   steps=steps,
                   wall_s=round(time.perf_counter() - start, 2),
                   own_lr=optimizers.own_lr(script.optimizer),
-                  val_score=_accuracy(model, split.x_val, split.y_val),
-                  test_score=_accuracy(model, split.x_test, split.y_test),
+                  val_score=_score(script, model, split.x_val, split.y_val),
+                  test_score=_score(script, model, split.x_test, split.y_test),
                   warnings=sorted({str(w.message)[:160] for w in caught
                                    if "AutoLR" in str(w.message)}))
     if script.model == "mlp-bn":  # the score once the moving statistics are exact
@@ -222,6 +246,22 @@ def _recompute_batch_norm(model, x):
     for layer in layers:
         layer.momentum = 0.0
     model(x, training=True)
+
+
+def _loss_and_metrics(script):
+    """`compile`'s loss and metrics: MSE for the forecast, else the guide's."""
+    if script.data == "sine":
+        return dict(loss="mse")
+    return dict(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                metrics=["accuracy"])
+
+
+def _score(script, model, x, y):
+    """Test accuracy %, or 100 x R^2 for the forecast (higher is better)."""
+    if script.data == "sine":
+        mse = float(model.evaluate(x, y, batch_size=4096, verbose=0))
+        return 100.0 * (1.0 - mse / float(np.var(y)))
+    return _accuracy(model, x, y)
 
 
 def _accuracy(model, x, y):

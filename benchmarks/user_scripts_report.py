@@ -29,8 +29,10 @@ class Script:
 
     name: str
     description: str
-    data: str  # "digits" (1,400 / 200 / 197) or "mnist" (n_train / 1,000 / 1,000)
-    model: str  # "mlp" (the guide's 64-64) or "cnn" (the README's)
+    # "digits" (1,400 / 200 / 197), "mnist" (n_train / 1,000 / 1,000) or
+    # "sine" (windows of a noisy sine, n_train / 1,000 / the rest)
+    data: str
+    model: str  # "mlp" (the guide's 64-64), "cnn" (the README's) or "lstm"
     optimizer: str
     batch_size: int
     epochs: int
@@ -112,13 +114,21 @@ BATCH_NORM = tuple(
            f"digits, batch 64, {epochs} epochs", "digits", "mlp-bn", name, 64, epochs, 1400)
     for name, label, epochs in (("sgd", "SGD momentum 0.9", 6), ("adam", "Adam", 6),
                                 ("rmsprop", "RMSprop", 6), ("sgd", "SGD momentum 0.9", 20)))
+# keras.io's "Timeseries forecasting for weather prediction" in small: an
+# LSTM(32) reads 40 steps of a series and predicts the next value, MSE, 10
+# epochs of batches of 256. The series is generated (two sines and Gaussian
+# noise of standard deviation 0.2); the score is 100 x R^2 on later windows.
+FORECAST = tuple(
+    Script(f"sine-lstm-{name}", f"{label}, LSTM(32) forecasting a noisy sine, "
+           "batch 256, 10 epochs", "sine", "lstm", name, 256, 10, 9000)
+    for name, label in (("rmsprop", "RMSprop"), ("adam", "Adam")))
 ALL_SCRIPTS = (SCRIPTS + OTHER_OPTIMIZERS + EARLY_STOPPING + FINE_TUNING + FINE_TUNING_TF
-               + BATCH_NORM)
+               + BATCH_NORM + FORECAST)
 # The tables beside the issue's: (scripts, the study contender shown beside
 # `AutoLR()`, the behaviour before the change it measures, or None).
 DEFAULTS_TABLES = ((OTHER_OPTIMIZERS, None), (EARLY_STOPPING, "autolr-esoff"),
                    (FINE_TUNING, "autolr-reuse"), (FINE_TUNING_TF, "autolr-wholebudget"),
-                   (BATCH_NORM, None))
+                   (BATCH_NORM, None), (FORECAST, "autolr-anycopy"))
 
 
 def summarize(results):

@@ -226,3 +226,57 @@ def test_observe_mean_gives_the_state_of_observe_on_the_full_execution(steps):
         assert full.pop_actions() == mean.pop_actions()
     assert full.switch_step is not None  # the run crossed the switch
     assert _state(mean) == _state(full)
+
+
+def _blow_up_between_two_copies(controller):
+    """Feeds a falling record, then a blow-up (losses 20x the start) long
+    enough that a copy is taken in it, then a recovery; meanwhile the
+    detector's best LR jumps past both copies, as a test after a blow-up
+    reads a dip at the sweep's end. Returns (copy before, copy in) the blow-up."""
+    lr = controller.schedule.warmup_lr
+    controller.plan_snapshot()
+    losses = falling(T, n=W - 1)
+    step = 0
+    while len(controller.snapshot_steps) < 2 or controller.snapshot_steps[-1] < 60:
+        controller.observe([losses[step]])
+        step += 1
+    before = controller.snapshot_steps[-1]
+    # The newest best LR a test located: at or below the copy before the blow-up.
+    controller.best_lr = float(lr(before))
+    while controller.snapshot_steps[-1] == before:
+        controller.observe([20.0 * losses[0]])
+        step += 1
+    during = controller.snapshot_steps[-1]
+    controller.best_lr = float(lr(during + 5))  # a test reads the sweep's end
+    while controller.snapshot_steps[-1] == during:
+        controller.observe([losses[step]])
+        step += 1
+    return before, during
+
+
+def test_a_copy_taken_in_a_blow_up_is_passed_over_for_the_one_before_it():
+    controller = _controller(check_every=1000)
+    before, during = _blow_up_between_two_copies(controller)
+    assert controller._damaged(during) and not controller._damaged(before)
+    # Both copies lie at or before the best LR: the one kept is the newest
+    # that the blow-up had not damaged.
+    assert controller.snapshot_steps[0] == before
+    # The cap's test then chooses an LR below both copies: the rewind puts
+    # back the oldest held, taken before the blow-up.
+    controller._end_warmup(controller.schedule.warmup_steps, 1e-6, controller_lib.CAP)
+    assert controller.restored_step == before
+    assert controller.pop_actions()[-1] == ("restore", before)
+
+
+def test_without_a_blow_up_the_newest_copy_at_or_before_the_best_lr_is_kept():
+    controller = _controller(check_every=1000)
+    controller.plan_snapshot()
+    losses = falling(T, n=W - 1)
+    for loss in losses[:120]:
+        controller.observe([loss])
+    held = list(controller.snapshot_steps)
+    assert not any(controller._damaged(s) for s in held)
+    controller.best_lr = float(controller.schedule.warmup_lr(held[-1]))
+    assert controller._copy_for(controller.best_lr) == held[-1]
+    assert controller._copy_for(float(controller.schedule.warmup_lr(held[0]))) == held[0]
+    assert controller._copy_for(0.5 * float(controller.schedule.warmup_lr(held[0]))) is None

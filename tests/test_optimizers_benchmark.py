@@ -432,3 +432,18 @@ def test_the_wholebudget_study_gives_a_new_optimizer_all_the_epochs_inside_its_c
         totals[contender] = autolr.schedule.total_steps
     assert totals == {"autolr": 32, "autolr-wholebudget": 48}
     assert fit_run.FitRun._budget_from_initial_epoch is original
+
+
+def test_the_anycopy_study_keeps_a_damaged_copy_only_inside_its_context():
+    from keras_autolr.decision.controller import WarmupController
+
+    schedule = keras_autolr.AutoLRSchedule(total_steps=100)
+    controller = WarmupController(schedule, keras_autolr.Options())
+    for loss in np.concatenate([np.linspace(2.0, 1.0, 20), np.full(10, 9.0)]):
+        controller.observe([loss])  # one execution a step
+    assert controller._damaged(30) and not controller._damaged(20)
+    with optimizers.study_patches("autolr-anycopy"):
+        assert not controller._damaged(30)
+    with optimizers.study_patches("autolr-soundcopy"):  # the library's rule
+        assert controller._damaged(30)
+    assert controller._damaged(30)

@@ -109,3 +109,32 @@ def test_the_batch_norm_scripts_put_a_batch_norm_after_each_hidden_layer():
     assert kinds == ["Dense", "BatchNormalization", "Dense", "BatchNormalization", "Dense"]
     plain = user_scripts.build(user_scripts_report.SCRIPTS[0], seed=0)
     assert "BatchNormalization" not in [type(layer).__name__ for layer in plain.layers]
+
+
+def test_the_forecast_windows_are_in_time_order_and_scored_as_r_squared():
+    import numpy as np
+
+    import user_scripts
+
+    scripts = {s.name: s for s in user_scripts_report.FORECAST}
+    assert {n: (s.optimizer, s.steps) for n, s in scripts.items()} == {
+        "sine-lstm-rmsprop": ("rmsprop", 360), "sine-lstm-adam": ("adam", 360)}
+    assert (user_scripts_report.FORECAST, "autolr-anycopy") in \
+        user_scripts_report.DEFAULTS_TABLES
+    split = user_scripts.load(scripts["sine-lstm-rmsprop"])
+    window = user_scripts.SINE_WINDOW
+    assert split.sizes == {"train": 9000, "val": 1000,
+                           "test": user_scripts.SINE_LENGTH - window - 1 - 10000}
+    assert split.x_train.shape == (9000, window, 1)
+    # Each target is the value after its window: the next window's last value.
+    np.testing.assert_array_equal(split.x_train[1:, -1, 0], split.y_train[:-1])
+    np.testing.assert_array_equal(split.x_val[0, -1, 0], split.y_train[-1])
+    # 100 x R^2: a model that predicts the test targets' mean scores 0.
+
+    class Mean:
+        def evaluate(self, x, y, **kwargs):
+            return float(np.mean((y - np.mean(y)) ** 2))
+
+    score = user_scripts._score(scripts["sine-lstm-rmsprop"], Mean(), split.x_test,
+                                split.y_test)
+    assert abs(score) < 1e-6
