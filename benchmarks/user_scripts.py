@@ -29,7 +29,10 @@ then every layer recompiled with Adam at 1e-4 (5 epochs), the same
 callbacks list in both fits. And keras.io's
 early-stopping pattern (`digits-es-adam`, `-rmsprop`): `validation_split=0.2`
 and `EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True)`
-before `AutoLR()` in the list, up to 40 epochs of batches of 32.
+before `AutoLR()` in the list, up to 40 epochs of batches of 32. And
+keras.io's timeseries forecasting in small (`sine-lstm-rmsprop`, `-adam`):
+an LSTM(32) predicts the next value of a generated noisy sine from the 40
+before it, MSE, 10 epochs of batches of 256 (360 steps), scored as 100 x R^2.
 
 Every optimizer is at its Keras default LR. The two CNN scripts also run a
 warmup-cosine grid (5 % warmup, 7 peaks: the own LR x 10^-1 ... 10^2),
