@@ -235,22 +235,25 @@ def _blow_up_between_two_copies(controller):
     reads a dip at the sweep's end. Returns (copy before, copy in) the blow-up."""
     lr = controller.schedule.warmup_lr
     controller.plan_snapshot()
-    losses = falling(T, n=W - 1)
-    step = 0
-    while len(controller.snapshot_steps) < 2 or controller.snapshot_steps[-1] < 60:
-        controller.observe([losses[step]])
-        step += 1
+    record = falling(T, n=W - 1)
+    losses = iter(record)
+
+    def feed_until_a_new_copy(loss_of_step):
+        newest = controller.snapshot_steps[-1]
+        for _ in range(W):  # a copy is due at least every doubling of the LR
+            controller.observe([loss_of_step()])
+            if controller.snapshot_steps[-1] != newest:
+                return controller.snapshot_steps[-1]
+        raise AssertionError("no copy was taken")
+
+    while controller.snapshot_steps[-1] < 60:
+        feed_until_a_new_copy(lambda: next(losses))
     before = controller.snapshot_steps[-1]
     # The newest best LR a test located: at or below the copy before the blow-up.
     controller.best_lr = float(lr(before))
-    while controller.snapshot_steps[-1] == before:
-        controller.observe([20.0 * losses[0]])
-        step += 1
-    during = controller.snapshot_steps[-1]
+    during = feed_until_a_new_copy(lambda: 20.0 * record[0])
     controller.best_lr = float(lr(during + 5))  # a test reads the sweep's end
-    while controller.snapshot_steps[-1] == during:
-        controller.observe([losses[step]])
-        step += 1
+    feed_until_a_new_copy(lambda: next(losses))
     return before, during
 
 
