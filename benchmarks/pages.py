@@ -1170,10 +1170,7 @@ def _same_decisions(results, contender, which):
     """"k of n": runs of `contender` whose switch and peak are `AutoLR()`'s;
     the cells of the others when each of them scored what `AutoLR()` did
     (runs at chance, whose training varies from run to run)."""
-    runs = [r for r in results["runs"] if r["set"] == which]
-    default = {(r["cell"], r["seed"]): r for r in runs if r["contender"] == "autolr"}
-    pairs = [(default[(r["cell"], r["seed"])], r) for r in runs
-             if r["contender"] == contender and (r["cell"], r["seed"]) in default]
+    pairs = _paired_with_default(results, contender, which)
     decided = lambda run: (run["autolr"]["switch_step"], run["autolr"]["peak_lr"])  # noqa: E731
     others = [(a, b) for a, b in pairs if decided(a) != decided(b)]
     text = f"{len(pairs) - len(others)} of {len(pairs)}"
@@ -1188,13 +1185,18 @@ def _same_decisions(results, contender, which):
 def _other_restores(results, contender, which):
     """"k of n": runs of `contender` whose rewind restored another copy than
     `AutoLR()`'s on the same cell and seed."""
-    runs = [r for r in results["runs"] if r["set"] == which]
-    default = {(r["cell"], r["seed"]): r["autolr"] for r in runs
-               if r["contender"] == "autolr"}
-    pairs = [(default[(r["cell"], r["seed"])], r["autolr"]) for r in runs
-             if r["contender"] == contender and (r["cell"], r["seed"]) in default]
-    other = sum(a.get("restored_step") != b.get("restored_step") for a, b in pairs)
+    pairs = _paired_with_default(results, contender, which)
+    other = sum(a["autolr"].get("restored_step") != b["autolr"].get("restored_step")
+                for a, b in pairs)
     return f"{other} of {len(pairs)}"
+
+
+def _paired_with_default(results, contender, which):
+    """[(`AutoLR()`'s run, `contender`'s run)] of one set, by cell and seed."""
+    runs = [r for r in results["runs"] if r["set"] == which]
+    default = {(r["cell"], r["seed"]): r for r in runs if r["contender"] == "autolr"}
+    return [(default[(r["cell"], r["seed"])], r) for r in runs
+            if r["contender"] == contender and (r["cell"], r["seed"]) in default]
 
 
 def _variant_gap(results, contender, which):

@@ -88,14 +88,9 @@ class ExecutionLossReader:
         step (the warmup cap, with an even number of epochs), the epoch
         logged a loss of 0.0, the best of the run for `ModelCheckpoint` and
         `EarlyStopping` on `"loss"`.
-
-        Returns:
-            True when it was cleared.
         """
-        if math.isfinite(self._total):
-            return False
-        self.reset()
-        return True
+        if not math.isfinite(self._total):
+            self.reset()
 
     def read(self, logs, steps):
         self._epoch_steps += steps
