@@ -143,7 +143,7 @@ def _keras2_ops():
         # optimizers.AdamP's update
         convert_to_tensor=tf.convert_to_tensor, power=tf.pow, sqrt=tf.sqrt,
         reshape=tf.reshape, norm=tf.norm, abs=tf.abs, sum=tf.reduce_sum,
-        max=tf.reduce_max, logical_or=tf.logical_or,
+        max=tf.reduce_max, logical_or=tf.logical_or, logical_and=tf.logical_and,
     )
 
 

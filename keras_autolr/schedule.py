@@ -44,6 +44,17 @@ class AutoLRSchedule(keras.optimizers.schedules.LearningRateSchedule):
     Before a switch, `s = W` and `p = lr(W) = max_lr`: a warmup that reaches
     its cap decays from there without any host involvement.
 
+    The sweep runs on a lease: while `AutoLR` drives the schedule it
+    authorises the warmup up to a step `L` a little past its next look at
+    the loss (`lease`), and from `L` on, with no switch, the LR is `min_lr`
+    (the optimizer's own LR, zero-config). A `fit` stopped during the sweep
+    (an interrupt, another callback's exception: Keras calls no
+    `on_train_end` then) and followed by a `fit` without `AutoLR`, or a
+    model saved during the sweep and trained again without it, trains with
+    that LR instead of sweeping on to `max_lr`. While warming up, the
+    switch-step variable holds the lease as `-(L + 1)`; `-1` is no lease
+    (a schedule no `AutoLR` drives sweeps to its cap, as before).
+
     Example:
 
     ```python
@@ -114,6 +125,7 @@ class AutoLRSchedule(keras.optimizers.schedules.LearningRateSchedule):
         self._built = False  # reports its variables (see `build`)
         self._checkpoint_state = None
         self._loaded_state = None  # read from a checkpoint before `build`
+        self._lease_end = None  # host copy of the lease `L` (see `lease`)
 
     def use_own_lr(self, learning_rate):
         """Keeps `learning_rate` constant over the whole budget (short budgets).
@@ -200,7 +212,7 @@ class AutoLRSchedule(keras.optimizers.schedules.LearningRateSchedule):
         return (self._state["switch_step"], self._state["peak_lr"])
 
     def _state_values(self):
-        """`(switch_step, peak_lr)` as stored: -1 and the cap's LR while warming up."""
+        """`(switch_step, peak_lr)` as stored: -1 or a lease, and the cap's LR, while warming up."""
         if self._built:
             return (int(self._state["switch_step"].numpy()),
                     float(self._state["peak_lr"].numpy()))
@@ -218,8 +230,10 @@ class AutoLRSchedule(keras.optimizers.schedules.LearningRateSchedule):
         schedule reports its initial state, as it did when the run that
         wrote the checkpoint started (`AutoLR` chooses the sweep from it).
         """
+        switch_step = int(switch_step)
+        self._lease_end = _lease_end_of(switch_step)
         if not self._built:
-            self._loaded_state = (int(switch_step), float(peak_lr))
+            self._loaded_state = (switch_step, float(peak_lr))
             return
         self._state["peak_lr"].assign(peak_lr)
         self._state["switch_step"].assign(switch_step)
@@ -230,7 +244,7 @@ class AutoLRSchedule(keras.optimizers.schedules.LearningRateSchedule):
         if not self._built:
             return self._initial_switch[0]
         value = int(self._state["switch_step"].numpy())
-        return None if value == _NOT_SWITCHED else value
+        return None if value < 0 else value  # -1, or a lease (see `lease`)
 
     @property
     def peak_lr(self):
@@ -250,14 +264,44 @@ class AutoLRSchedule(keras.optimizers.schedules.LearningRateSchedule):
     def switch(self, step, peak_lr):
         """Ends warmup: decay from `peak_lr` starts at `step`. Host-side."""
         self.build()
+        self._lease_end = None
         self._state["peak_lr"].assign(float(peak_lr))
         self._state["switch_step"].assign(int(step))
 
     def reset(self):
-        """Back to warmup: no switch. Host-side (used when a run resumes)."""
+        """Back to warmup: no switch. Host-side (used when a run resumes).
+
+        A lease given before (`lease`) holds on.
+        """
         self.build()
-        self._state["switch_step"].assign(_NOT_SWITCHED)
+        self._state["switch_step"].assign(_encode_lease(self._lease_end))
         self._state["peak_lr"].assign(float(self._warmup_graph(self.warmup_steps)))
+
+    def lease(self, until_step):
+        """Authorises the warmup sweep for the steps before `until_step`. Host-side.
+
+        From `until_step` on, while warmup has not switched, the LR is
+        `min_lr`: a sweep no host watches (a `fit` without `AutoLR` after
+        an interrupted one) does not climb on to `max_lr`. `AutoLR` renews
+        it past each of its looks at the loss; `lease(None)` lifts it (the
+        sweep runs to its cap, as a schedule no `AutoLR` drives). Does
+        nothing once warmup has switched.
+        """
+        if until_step is not None:
+            until_step = _validation.positive_int("until_step", until_step)
+        self.build()
+        if self.switch_step is not None:
+            return
+        self._lease_end = until_step
+        self._state["switch_step"].assign(_encode_lease(until_step))
+
+    @property
+    def lease_end(self):
+        """The lease `L` last written or loaded, or None (none, or switched).
+
+        The host's copy: reading it costs no read of the state.
+        """
+        return self._lease_end
 
     def warmup_lr(self, step):
         """The warmup curve at `step` on the host (NumPy), for the detector."""
@@ -317,6 +361,12 @@ class AutoLRSchedule(keras.optimizers.schedules.LearningRateSchedule):
             warm = self._warmup_graph(t)
             decayed = self._decay_graph(t, s, p, total)
             lr = ops.where(ops.less(t, s), warm, decayed)
+            # A lease (`lease`), switch_step = -(L + 1) <= -2: from L on,
+            # without a switch, the sweep's start, `min_lr`.
+            lease_end = -ops.cast(switch_step, "float32") - 1.0
+            expired = ops.logical_and(ops.less(switch_step, -1),
+                                      ops.greater_equal(t, lease_end))
+            lr = ops.where(expired, ops.full_like(lr, self.min_lr, dtype="float32"), lr)
             return ops.where(ops.greater_equal(t, total), ops.zeros_like(lr), lr)
 
     def _state_tensors(self):
@@ -377,6 +427,16 @@ class AutoLRSchedule(keras.optimizers.schedules.LearningRateSchedule):
             "peak_lr": self.peak_lr,
             "name": self.name,
         }
+
+
+def _encode_lease(lease_end):
+    """The switch-step value of a schedule warming up under `lease_end` (or None)."""
+    return _NOT_SWITCHED if lease_end is None else -(int(lease_end) + 1)
+
+
+def _lease_end_of(switch_step):
+    """The lease a stored switch-step value holds, or None (switched, or none)."""
+    return -switch_step - 1 if switch_step < _NOT_SWITCHED else None
 
 
 def _from_config(cls, config):

@@ -25,6 +25,7 @@ from keras_autolr.training import distributed
 from keras_autolr.training import engine
 from keras_autolr.training import fit_checks
 from keras_autolr.training import install
+from keras_autolr.training import lease
 from keras_autolr.training import resume
 from keras_autolr.training import short_budget
 from keras_autolr.training import summaries
@@ -130,6 +131,7 @@ class FitRun:
         # An EarlyStopping watches from the epoch in which warmup ends.
         self.early_stopping = EarlyStoppingAfterWarmup(fit_callbacks)
         self._restored = False  # a copy was put back at this batch
+        self._lease_steps = None  # how far each lease reaches (lease.py)
 
     @property
     def controller(self):
@@ -204,6 +206,10 @@ class FitRun:
         Call it from `on_train_end`: its warning names the caller's caller.
         """
         self._settle_held()
+        if self._sweeping():
+            # No host looks any more: past here, without AutoLR, the own LR.
+            _keras.sync_model_state(self.model)
+            lease.end(self.schedule, self.steps_seen)
         snapshot = self.snapshot
         if snapshot.steps and not snapshot.weights_finite():
             # Never leave non-finite weights: the newest finite copy.
@@ -238,6 +244,7 @@ class FitRun:
             self._engine.observe(chunk_loss, chunk_steps)
         if self.counter is not None:
             self.horizon = self.controller.quiet_until()
+        self._renew_lease(max(step, self.horizon if self.counter is not None else step))
 
     def _settle_held(self):
         """Reads exactly at an epoch's or `fit`'s early end: no count stays held."""
@@ -251,6 +258,17 @@ class FitRun:
             self._stop_counting()
             return
         self._hand_over(None, step, self._reader.read(None, steps), steps)
+
+    def _sweeping(self):
+        """Whether the schedule sweeps now, on a lease (lease.py)."""
+        controller = self.autolr.controller
+        return (self._lease_steps is not None and self.sweep
+                and controller is not None and controller.warming_up)
+
+    def _renew_lease(self, next_look):
+        """Authorises the sweep a little past the host's next look (lease.py)."""
+        if self._sweeping():
+            lease.renew(self.schedule, next_look, self._lease_steps)
 
     def _stop_counting(self):
         """Drops the held executions: the rest of this fit reads every execution."""
@@ -324,6 +342,9 @@ class FitRun:
         fit_checks.warn_if_too_short(controller, self.schedule, stacklevel=4)
         controller.plan_snapshot()
         self._execute(controller.pop_actions())
+        self._lease_steps = lease.lease_steps(
+            self.model, self.schedule, (autolr.params or {}).get("steps"))
+        self._renew_lease(start)
 
     def _budget_from_initial_epoch(self, epoch):
         """A new optimizer in a `fit(initial_epoch=epoch, epochs=n)`: the budget
