@@ -96,3 +96,15 @@ def test_the_switch_is_applied_at_the_step_the_decision_names(trained):
     assert applied[s - 1] == pytest.approx(_warmup_formula(s - 1), rel=2e-6)
     assert applied[s] == pytest.approx(autolr.decision.peak_lr, rel=2e-6)
     assert applied[s] < applied[s - 1]  # peak_factor < 1: below the warmup LR
+
+
+def test_long_executions_apply_the_sweep_until_the_host_decides():
+    # 16 steps per execution: longer than the 9 steps in which this sweep
+    # doubles the LR, so the sweep's lease reaches 4 executions past each
+    # look (keras_autolr/training/lease.py): it never runs out mid-sweep,
+    # where the LR would fall to `min_lr`.
+    applied, autolr = _train(steps_per_execution=16)
+    end = min(autolr.decision.switch_step, TOTAL // 2)  # the switch, or the cap
+    assert end > 100
+    np.testing.assert_allclose(applied[:end], _warmup_formula(np.arange(end)),
+                               rtol=2e-6)
