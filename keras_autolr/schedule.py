@@ -81,6 +81,11 @@ class AutoLRSchedule(keras.optimizers.schedules.LearningRateSchedule):
             `AutoLR` drives, in their checkpoints (`checkpoint_state`).
         peak_lr: float or None. Initial state: the LR decay starts from.
         name: str. Name scope of the ops.
+        lease_end: int or None. Initial state, while warming up: the step
+            from which the sweep runs at `min_lr` (see `lease`; None: no
+            lease). Set by `AutoLR`; kept by `get_config`, so that a model
+            saved during the sweep and trained without `AutoLR` does not
+            sweep on.
     """
 
     def __init__(
@@ -95,6 +100,7 @@ class AutoLRSchedule(keras.optimizers.schedules.LearningRateSchedule):
         switch_step=None,
         peak_lr=None,
         name="AutoLRSchedule",
+        lease_end=None,
     ):
         super().__init__()
         self.total_steps = _validation.positive_int(
@@ -119,13 +125,15 @@ class AutoLRSchedule(keras.optimizers.schedules.LearningRateSchedule):
                     f"Received switch_step={switch_step}, peak_lr=None"
                 )
             peak_lr = _validation.positive_float("peak_lr", peak_lr)
+            lease_end = None  # a switch ends the lease
+        lease_end = _validation.positive_int("lease_end", lease_end, allow_none=True)
         self._initial_switch = (switch_step, peak_lr)
         self.name = name
         self._state = None
         self._built = False  # reports its variables (see `build`)
         self._checkpoint_state = None
         self._loaded_state = None  # read from a checkpoint before `build`
-        self._lease_end = None  # host copy of the lease `L` (see `lease`)
+        self._lease_end = lease_end  # host copy of the lease `L` (see `lease`)
 
     def use_own_lr(self, learning_rate):
         """Keeps `learning_rate` constant over the whole budget (short budgets).
@@ -183,7 +191,8 @@ class AutoLRSchedule(keras.optimizers.schedules.LearningRateSchedule):
             with scope, _keras.init_scope():
                 self._state = {
                     "switch_step": _keras.state_variable(
-                        _NOT_SWITCHED if switch_step is None else switch_step,
+                        _encode_lease(self._lease_end) if switch_step is None
+                        else switch_step,
                         _keras.STEP_DTYPE, "switch_step"),
                     "peak_lr": _keras.state_variable(
                         0.0 if peak_lr is None else peak_lr, "float32",
@@ -220,7 +229,7 @@ class AutoLRSchedule(keras.optimizers.schedules.LearningRateSchedule):
             return self._loaded_state
         switch_step, peak_lr = self._initial_switch
         if switch_step is None:
-            return _NOT_SWITCHED, 0.0
+            return _encode_lease(self._lease_end), 0.0
         return switch_step, peak_lr
 
     def _load_state_values(self, switch_step, peak_lr):
@@ -415,7 +424,7 @@ class AutoLRSchedule(keras.optimizers.schedules.LearningRateSchedule):
         return (_from_config, (type(self), self.get_config()))
 
     def get_config(self):
-        return {
+        config = {
             "total_steps": self.total_steps,
             "min_lr": self.min_lr,
             "max_lr": self.max_lr,
@@ -427,6 +436,10 @@ class AutoLRSchedule(keras.optimizers.schedules.LearningRateSchedule):
             "peak_lr": self.peak_lr,
             "name": self.name,
         }
+        lease_end = _lease_end_of(self._state_values()[0])
+        if lease_end is not None:  # only then: older versions load the rest
+            config["lease_end"] = lease_end
+        return config
 
 
 def _encode_lease(lease_end):

@@ -84,6 +84,22 @@ def test_the_lease_travels_in_the_checkpoint():
         np.testing.assert_allclose(_lr(loaded, 10), saved.warmup_lr(10), rtol=1e-5)
 
 
+def test_the_lease_travels_in_the_config():
+    # A `.keras` file: what the loaded optimizer's schedule starts from.
+    leased = _schedule()
+    leased.lease(20)
+    config = leased.get_config()
+    assert config["lease_end"] == 20 and config["switch_step"] is None
+    loaded = AutoLRSchedule.from_config(config)
+    assert loaded.lease_end == 20 and _lr(loaded, 25) == pytest.approx(OWN_LR)
+    # Without a lease, or once switched, no such key: older versions load it.
+    assert "lease_end" not in _schedule().get_config()
+    leased.switch(15, 0.05)
+    assert "lease_end" not in leased.get_config()
+    with pytest.raises(ValueError, match="lease_end=0"):
+        _schedule(lease_end=0)
+
+
 def test_the_lease_reaches_as_far_as_the_sweep_doubles_the_lr():
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
     schedule = AutoLRSchedule(total_steps=220, min_lr=OWN_LR, max_lr=1.0)
@@ -173,3 +189,22 @@ class _RecordLR(keras.callbacks.Callback):
     def on_train_batch_begin(self, batch, logs=None):
         step = int(_keras.to_numpy(self.model.optimizer.iterations))
         self.seen.append((step, _lr(self.schedule, step)))
+
+
+def test_a_model_saved_during_the_sweep_keeps_its_lease(tmp_path):
+    (x, y), (x_test, y_test) = _training.digits()
+    model = _training.compile_digits(
+        _training.mlp(), keras.optimizers.Adam(learning_rate=OWN_LR))
+    autolr = AutoLR(verbose=0)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(x, y, batch_size=64, epochs=10, verbose=0,
+                  callbacks=[autolr, _Interrupt(40)])
+    path = str(tmp_path / "sweeping.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    schedule = _keras.raw_learning_rate(loaded.optimizer)
+    assert isinstance(schedule, AutoLRSchedule) and schedule.switch_step is None
+    assert schedule.lease_end == autolr.schedule.lease_end
+    assert _lr(schedule, schedule.lease_end) == pytest.approx(OWN_LR, rel=1e-5)
+    loaded.fit(x, y, batch_size=64, epochs=3, verbose=0)  # no AutoLR
+    assert loaded.evaluate(x_test, y_test, verbose=0)[1] > 0.8
