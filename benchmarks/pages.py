@@ -329,6 +329,12 @@ the old start from 1e-5 on its 6 cells of 38 to 70 steps, both at
 
 
 # -------------------------------------------------------------------- speed
+def _hook_seconds(speed):
+    """Median seconds inside AutoLR's hooks in the main job's `fit`s."""
+    return float(np.median([share * seconds for share, seconds in zip(
+        speed["main_job_autolr_hooks_share"], speed["main_job_seconds_autolr"])]))
+
+
 def page_speed():
     speed, overhead = _load("speed.json"), _load("fit_overhead.json")
     s = speed
@@ -384,7 +390,7 @@ an MLP of {snap['parameters'] / 1e6:.1f}M parameters with Adam, batch
 (weights + slots); {snap['snapshots']} snapshots of
 {1000 * snap['seconds_per_snapshot']:.0f} ms each took
 **{100 * snap['share_of_fit']:.2f} %** of the fit's {snap['fit_seconds']:.0f} s
-(target: 2 %). The number of snapshots is bounded (about one per doubling of
+(target 2 %: {met(snap['share_of_fit'] <= 0.02)}). The number of snapshots is bounded (about one per doubling of
 the LR, 8 over the decay), so the share falls with longer runs; it rises
 where a step is fast next to a device-to-host copy of the weights (a GPU),
 which has not been measured.
@@ -400,23 +406,28 @@ each `fit` in a fresh process, default threads).
 
 ## What AutoLR costs, and why the main job's target is not met
 
-The `auto` cadence runs 60 to 80 tests over a warmup whatever the budget,
-so AutoLR costs about the same time per `fit` (about 0.4 s on this
-machine): a small share of a `fit` longer than about 8 s (the convnet), over
-5 % on the 160-step main job. Between training steps the GP's Python runs
-on cold caches, so a test inside a `fit` costs about twice what the same
-test costs replayed back to back. Single wall times of the main job vary
-widely on a shared VM (a full garbage collection of the TensorFlow process
-lands in about one fit in four, on either side), so the wall ratios are
-noisy; the share of time inside AutoLR's hooks is the steadier measure.
+The `auto` cadence spaces tests by 1.2x of LR growth, whatever the budget:
+about 38 over a whole sweep from the own LR (3 decades; 63 from `min_lr`
+over 5), {s['tests_in_main_job']} in the main job before its switch. So AutoLR costs
+about the same time per `fit` ({_hook_seconds(s):.2f} s inside its hooks in the
+main job on this machine): a small share of a `fit` longer than about 8 s
+(the convnet), more on the 160-step main job. Between training steps the
+GP's Python runs on cold caches, so a test inside a `fit` costs about
+twice what the same test costs replayed back to back. Single wall times of
+the main job vary widely on a shared VM (a full garbage collection of the
+TensorFlow process lands in about one fit in four, on either side), so the
+wall ratios are noisy; the share of time inside AutoLR's hooks is the
+steadier measure. During the sweep the callback also renews the sweep's
+lease (about 0.1 ms each time half of it is left: every 2 to 32 steps,
+or 2 executions with `steps_per_execution`).
 
 A user with a tiny budget who wants fewer tests can pass
 `Options(check_every=2)` (an int spaces tests by steps).
 
 ## How the cost is kept down
 
-- The GP runs eagerly on the host: element-wise NumPy and TensorFlow for
-  every matrix operation (its thread pool, not NumPy's BLAS threads, which
+- The GP runs eagerly on the host: NumPy, with SciPy's LAPACK for the
+  matrix work and BLAS held to one thread for each test (free BLAS threads
   kept spinning after each call and took a core from training). Nothing is
   traced or compiled, so the first test of a process costs what every other
   test costs.

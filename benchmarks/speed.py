@@ -300,7 +300,8 @@ def main(argv=None):
         "main_job_autolr_tests_share": test_share,
     }
     if args.snapshot_steps:
-        result["snapshots"] = snapshot_cost(args.snapshot_steps)
+        result["snapshots"] = dict(snapshot_cost(args.snapshot_steps),
+                                   date=result["date"])
     elif os.path.exists(args.out):  # keep the last snapshot measurement
         with open(args.out) as f:
             kept = json.load(f).get("snapshots")
