@@ -4,10 +4,11 @@ Only the callback ends the warmup sweep. A `fit` stopped during it (a
 notebook's interrupt, another callback's exception: Keras then calls no
 `on_train_end`) left the schedule on the optimizer, sweeping, and a `fit`
 without `AutoLR` after it swept on to `max_lr` (the digits MLP, stopped at
-step 60 of 220 and fit 3 more epochs: 47.4 %; 89.7 % with the lease). So `AutoLR` authorises the sweep only up to a step a little past its
-next look at the loss (`AutoLRSchedule.lease`), renews it at each look, and
-ends it when its `fit` ends during warmup. Past the lease the LR is the
-sweep's start, the optimizer's own LR in the zero-config form.
+step 60 of 220 and fit 3 more epochs: 47.4 %; 89.7 % with the lease). So
+`AutoLR` authorises the sweep only up to a step a little past its next
+look at the loss (`AutoLRSchedule.lease`), renews it at each look, and ends
+it when its `fit` ends during warmup. Past the lease the LR is the sweep's
+start, the optimizer's own LR in the zero-config form.
 
 The next look is the next execution the host reads: one execution away, or
 the horizon of the executions the host counts without reading
