@@ -78,6 +78,18 @@ def assert_same_state(before, after):
         assert np.array_equal(old, new)
 
 
+class Interrupt(keras.callbacks.Callback):
+    """Stops `fit` at a step (the first one reached) as a notebook's interrupt does."""
+
+    def __init__(self, step):
+        super().__init__()
+        self.step = step
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(_keras.to_numpy(self.model.optimizer.iterations)) >= self.step:
+            raise KeyboardInterrupt
+
+
 def nan_where(condition, value):
     """`value`, NaN where `condition` holds: multiplied, so the gradients are NaN too."""
     return value * ops.where(condition, ops.full_like(value, np.nan),

@@ -77,18 +77,6 @@ def test_early_stopping_ends_fit_before_the_lr_reaches_zero():
     assert float(autolr.schedule(trained)) > 0.0  # the LR was not yet 0
 
 
-class _Interrupt(keras.callbacks.Callback):
-    """Stops `fit` at a step as a notebook's interrupt does."""
-
-    def __init__(self, step):
-        super().__init__()
-        self.step = step
-
-    def on_train_batch_end(self, batch, logs=None):
-        if int(_keras.to_numpy(self.model.optimizer.iterations)) == self.step:
-            raise KeyboardInterrupt
-
-
 def test_an_interrupted_fit_run_again_warns_of_the_steps_past_the_budget():
     # A notebook cell stopped at step 12 and run again as it was: the same
     # run goes on to its budget (32 steps), and the fit's last 12 steps
@@ -98,7 +86,7 @@ def test_an_interrupted_fit_run_again_warns_of_the_steps_past_the_budget():
     autolr = AutoLR(verbose=0)
     with pytest.raises(KeyboardInterrupt):
         model.fit(x, y, batch_size=32, epochs=4, verbose=0,
-                  callbacks=[autolr, _Interrupt(12)])
+                  callbacks=[autolr, _training.Interrupt(12)])
     with pytest.warns(UserWarning, match="past the budget") as caught:
         model.fit(x, y, batch_size=32, epochs=4, verbose=0, callbacks=[autolr])
     message = next(str(w.message) for w in caught if "past the budget" in str(w.message))

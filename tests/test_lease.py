@@ -118,28 +118,23 @@ def test_the_lease_reaches_as_far_as_the_sweep_doubles_the_lr():
         assert lease.lease_steps(tuned, schedule, steps_per_epoch=22) == 4 * 22
 
 
-class _Interrupt(keras.callbacks.Callback):
-    """Stops `fit` at a step as a notebook's interrupt does."""
-
-    def __init__(self, step):
-        super().__init__()
-        self.step = step
-
-    def on_train_batch_end(self, batch, logs=None):
-        if int(_keras.to_numpy(self.model.optimizer.iterations)) >= self.step:
-            raise KeyboardInterrupt
-
-
-@pytest.mark.parametrize("interrupt_at", [30, 50])
-def test_a_fit_without_autolr_after_an_interrupted_sweep_trains_at_the_own_lr(
-        interrupt_at):
-    (x, y), (x_test, y_test) = _training.digits()
+def _interrupted_digits_fit(step):
+    """The digits MLP, Adam at its default LR, `AutoLR()`, stopped at `step` of 220."""
+    (x, y), _ = _training.digits()
     model = _training.compile_digits(
         _training.mlp(), keras.optimizers.Adam(learning_rate=OWN_LR))
     autolr = AutoLR(verbose=0)
     with pytest.raises(KeyboardInterrupt):  # 22 steps per epoch, 220 in all
         model.fit(x, y, batch_size=64, epochs=10, verbose=0,
-                  callbacks=[autolr, _Interrupt(interrupt_at)])
+                  callbacks=[autolr, _training.Interrupt(step)])
+    return model, autolr
+
+
+@pytest.mark.parametrize("interrupt_at", [30, 50])
+def test_a_fit_without_autolr_after_an_interrupted_sweep_trains_at_the_own_lr(
+        interrupt_at):
+    model, autolr = _interrupted_digits_fit(interrupt_at)
+    (x, y), (x_test, y_test) = _training.digits()
     schedule = autolr.schedule
     assert autolr.switch_step is None  # stopped during the sweep
     step = int(_keras.to_numpy(model.optimizer.iterations))
@@ -192,13 +187,8 @@ class _RecordLR(keras.callbacks.Callback):
 
 
 def test_a_model_saved_during_the_sweep_keeps_its_lease(tmp_path):
+    model, autolr = _interrupted_digits_fit(40)
     (x, y), (x_test, y_test) = _training.digits()
-    model = _training.compile_digits(
-        _training.mlp(), keras.optimizers.Adam(learning_rate=OWN_LR))
-    autolr = AutoLR(verbose=0)
-    with pytest.raises(KeyboardInterrupt):
-        model.fit(x, y, batch_size=64, epochs=10, verbose=0,
-                  callbacks=[autolr, _Interrupt(40)])
     path = str(tmp_path / "sweeping.keras")
     model.save(path)
     loaded = keras.models.load_model(path)
