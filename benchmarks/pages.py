@@ -32,6 +32,7 @@ DOCS = os.path.join(ROOT, "docs", "benchmarks")
 README = os.path.join(ROOT, "README.md")
 
 sys.path.insert(0, _HERE)
+import lr_finder_optimizers_report  # noqa: E402
 import optimizers_report  # noqa: E402
 import user_scripts_report  # noqa: E402
 import report  # noqa: E402
@@ -390,10 +391,11 @@ an MLP of {snap['parameters'] / 1e6:.1f}M parameters with Adam, batch
 (weights + slots); {snap['snapshots']} snapshots of
 {1000 * snap['seconds_per_snapshot']:.0f} ms each took
 **{100 * snap['share_of_fit']:.2f} %** of the fit's {snap['fit_seconds']:.0f} s
-(target 2 %: {met(snap['share_of_fit'] <= 0.02)}). The number of snapshots is bounded (about one per doubling of
+(target 2 %: {met(snap['share_of_fit'] <= 0.02)}).{_copy_split(snap)} The number of snapshots is bounded (about one per doubling of
 the LR, 8 over the decay), so the share falls with longer runs; it rises
-where a step is fast next to a device-to-host copy of the weights (a GPU),
-which has not been measured.
+where a step is fast next to a device-to-host copy of the weights (a GPU:
+[speed per backend](backend_speed.md); TensorFlow on a GPU has not been
+measured).
 """
     body = f"""
 `python benchmarks/speed.py` (`benchmarks/results/speed.json`, results of
@@ -751,10 +753,32 @@ the finiteness check imposes: it brings one boolean back to the host.
 """
 
 
+def _copy_split(snap):
+    """The snapshots written into new memory against those that reused buffers."""
+    each, reused = snap.get("seconds_each"), snap.get("reused_buffers")
+    if not each or not reused:
+        return ""
+    new = [t for t, r in zip(each, reused) if not r]
+    again = [(i, t) for i, (t, r) in enumerate(zip(each, reused), 1) if r]
+    if not new or not again:
+        return ""
+    slowest, longest = max(again, key=lambda it: it[1])
+    times = [t for _, t in again]
+    return f"""
+
+By copy: {len(new)} wrote into new memory (the ring held fewer than two),
+{", ".join(f"{t:.2f}" for t in new)} s, as the pages of a fresh allocation
+are faulted in on first touch, slow on this virtual machine. The other
+{len(again)} reused the buffers of the copy they replaced:
+{1000 * float(np.median(times)):.0f} ms each (median), {100 * sum(times) / snap["fit_seconds"]:.2f} %
+of the fit together; the slowest took {longest:.2f} s (copy {slowest} of
+{len(each)}, not explained yet: outside `fit`, on this model, a copy
+after a restore took 72 ms); without it they took {100 * (sum(times) - longest) / snap["fit_seconds"]:.2f} %."""
+
+
 # ------------------------------------------------------------------ find_lr
 def page_find_lr():
     results, window = _load("lr_finder.json"), _load("lr_finder_window.json")
-    date = _day(results.get("finished"))
     window_text = ""
     if window:
         window_text = f"""
@@ -785,8 +809,97 @@ same 9 cells, `AutoLR` during training is closer to the grid (see the
 {_top_level(_text('lr_finder.md')).replace(
     "(before the 0.3 factor)", "(before the peak factor)")}
 {window_text}
+{find_lr_optimizers_section()}
 """
-    return _page("find_lr against a tuned grid", date, body)
+    return _page("find_lr against a tuned grid", find_lr_date(), body)
+
+
+def find_lr_date():
+    """The newer of the two find_lr studies' dates."""
+    users = _load("lr_finder_optimizers.json") or {}
+    return max(filter(None, (_day(_load("lr_finder.json").get("finished")),
+                             _day(users.get("updated")))))
+
+
+def find_lr_optimizers_section():
+    """The find_lr page's section on the optimizers users run."""
+    results = _load("lr_finder_optimizers.json")
+    if results is None:
+        return ""
+    grid = lr_finder_optimizers_report.grid_cells(os.path.join(RESULTS, "optimizers.json"))
+    summary = lr_finder_optimizers_report.summary(results, grid)
+    means = {name: {c: float(np.nanmean(g)) for c, g in entry["gaps"].items()}
+             for name, entry in summary.items()}
+    dev = summary.get("development")
+    changed = lambda c: sum(  # noqa: E731
+        (row["scores"]["factor-1.0"] - row["scores"]["factor-0.4"]) * c > 0.05
+        for row in dev["rows"])
+    table = _top_level(lr_finder_optimizers_report.markdown(results, grid))
+    table = table.split("\n", 3)[3]  # the title and date are the page's
+    return f"""
+## With the optimizers users run (results of {_day(results.get("updated"))})
+
+The study above sweeps with LAMB only, whose own LR (1e-3) lies far below
+its best. `python benchmarks/lr_finder_optimizers.py` runs `find_lr` on
+every cell of [the optimizers benchmark](optimizers.md) (Adam, AdamW, SGD
+with momentum, RMSprop and Lamb at their Keras default LRs, 10 to 1,875
+steps, the same development and validation split), one 100-step sweep per
+seed, then that benchmark's grid recipe (5 % linear warmup, cosine) from
+each rule's LR on the sweep, against that benchmark's tuned grid. Seeds 0,
+1, 2. `factor-0.4` is `find_lr`'s suggestion; `factor-1.0` is the same
+test's GP minimum, floored and bounded alike (the sweep replayed with
+`peak_factor=1.0`).
+
+**The GP minimum as the suggestion, not adopted.** On the LAMB cells the
+GP minimum was closer to the grid than 0.4 x it. A rule written down
+before these runs: adopt `factor-1.0` as the suggestion if, on the
+development set, its mean gap to the grid is better than `factor-0.4`'s
+and its worst cell is not worse; then one look at the validation set, to
+turn it down if its mean gap there is more than 0.5 points below. On the
+development set its mean gap was {means["development"]["factor-1.0"]:+.1f}
+against {means["development"]["factor-0.4"]:+.1f} (better on
+{changed(1)} cells, worse on {changed(-1)}), but its worst cell was
+{min(dev["gaps"]["factor-1.0"]):+.1f} against
+{min(dev["gaps"]["factor-0.4"]):+.1f}: where a sweep found its minimum at a
+high LR (conv1d Adam and Lamb, seed 2: 0.088 and 0.11), the minimum itself
+trained at chance and 0.4 x it did not. So the suggestion stays 0.4 x the
+GP minimum.{_after_the_choice(means)}
+
+{_find_lr_target(summary, means)}
+
+{table}
+"""
+
+
+def _after_the_choice(means):
+    """The validation set's figures of the rule not adopted (run after the choice)."""
+    val = means.get("validation")
+    if not val:
+        return ""
+    return (" The validation set ran after that choice and changed nothing: "
+            f"there `factor-1.0`'s mean gap was {val['factor-1.0']:+.1f} against "
+            f"{val['factor-0.4']:+.1f}.")
+
+
+def _find_lr_target(summary, means):
+    """Issue 22's find_lr target on each set, with the rules' mean gaps."""
+    verdicts = []
+    for name in ("validation", "development"):
+        if name not in summary:
+            continue
+        m = means[name]
+        met = lr_finder_optimizers_report.target_met(summary[name])
+        verdicts.append(
+            f"on the {name} set **{'met' if met else 'not met'}**: the "
+            f"suggestion's mean gap {m['factor-0.4']:+.1f}, `valley` "
+            f"{m['valley']:+.1f}, Lightning's steepest rule {m['lightning']:+.1f} "
+            f"(2.5.3 and later: {m['lightning-2.5.3']:+.1f})")
+    return ("**Issue 22's find_lr target** (the suggestion's mean gap better than "
+            "`valley`'s and the steepest rules'), "
+            + "; ".join(verdicts) + ". Lightning's rule picks higher LRs than the "
+            "others: closer to the grid on most cells, far off where the "
+            "steepest slope of its moving average lies early in the sweep "
+            "(friedman Adam, below).")
 
 
 # ------------------------------------------------------------ false switch
@@ -1548,8 +1661,7 @@ PAGES = [
     ("backend_speed.md", "Speed per backend", page_backend_speed,
      lambda: (_load("backend_speed.json") or {}).get("date", "none yet"),
      "cost per step and convnet overhead on TensorFlow, JAX and PyTorch"),
-    ("find_lr.md", "find_lr", page_find_lr,
-     lambda: _day(_load("lr_finder.json").get("finished")),
+    ("find_lr.md", "find_lr", page_find_lr, find_lr_date,
      "the LR range test's suggestion against the tuned grid"),
     ("false_switch.md", "False switches", page_false_switch,
      lambda: _day(_load("false_switch.json")["meta"]["date"]),

@@ -36,6 +36,7 @@ import os
 import platform
 import sys
 import time
+from unittest import mock
 
 import numpy as np
 
@@ -47,6 +48,7 @@ from keras_autolr.decision.detector import WarmupDetector  # noqa: E402
 from keras_autolr import warmup  # noqa: E402
 from keras_autolr import _keras  # noqa: E402
 from keras_autolr._keras import keras  # noqa: E402
+from keras_autolr.training import snapshot  # noqa: E402
 
 
 def detector_test_ms(n_steps, repeats):
@@ -204,9 +206,20 @@ def snapshot_cost(steps, batch_size=256, width=4096, depth=4, inputs=1024,
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     autolr = keras_autolr.AutoLR(verbose=0)
     epochs = max(1, steps // steps_per_epoch)
+    each, reused = [], []  # every copy's wall time; whether it reused buffers
+    take = snapshot.SnapshotRing.take
+
+    def timed_take(ring, *args, **kwargs):
+        before, held = ring.seconds, set(ring.steps)
+        kept = take(ring, *args, **kwargs)
+        each.append(ring.seconds - before)
+        reused.append(bool(held - set(ring.steps)))  # a dropped copy's buffers
+        return kept
+
     start = time.perf_counter()
-    model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0,
-              callbacks=[autolr])
+    with mock.patch.object(snapshot.SnapshotRing, "take", timed_take):
+        model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0,
+                  callbacks=[autolr])
     wall = time.perf_counter() - start
     ring = autolr._snapshot
     optimizer = model.optimizer
@@ -234,6 +247,10 @@ def snapshot_cost(steps, batch_size=256, width=4096, depth=4, inputs=1024,
         "snapshots": ring.copies,
         "snapshot_seconds": ring.seconds,
         "seconds_per_snapshot": one,
+        # The first copies write into new memory (page faults); later ones
+        # into the buffers of the copies they replace.
+        "seconds_each": [round(t, 4) for t in each],
+        "reused_buffers": reused,
         "seconds_per_step": (wall - ring.seconds) / max(1, steps),
         "share_of_fit": ring.seconds / wall,
         "held_bytes": ring.nbytes,

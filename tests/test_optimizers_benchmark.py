@@ -447,3 +447,41 @@ def test_the_anycopy_study_keeps_a_damaged_copy_only_inside_its_context():
     with optimizers.study_patches("autolr-soundcopy"):  # the library's rule
         assert controller._damaged(30)
     assert controller._damaged(30)
+
+
+@pytest.mark.skipif(not IS_KERAS_3, reason="the study runs on Keras 3")
+def test_find_lr_with_the_users_optimizers_scores_each_rule_against_the_grid(
+        tmp_path, monkeypatch):
+    import lr_finder_optimizers
+
+    cell = optimizers.Cell("digits", "adam", 600, 2)  # 4 steps to train
+    monkeypatch.setattr(optimizers, "CELLS", (cell,))
+    grid = tmp_path / "grid.json"  # 7 LRs; 0.01 validates best, tests worst
+    grid.write_text(json.dumps({"runs": [
+        dict(cell=cell.name, contender="grid", lr=lr, seed=0,
+             val_score=60.0 if lr == 0.01 else 50.0,
+             test_score=40.0 if lr == 0.01 else 55.0)
+        for lr in (0.001 * 10 ** e for e in optimizers.GRID_EXPONENTS)]}))
+    path = tmp_path / "finder.json"
+    argv = ["--seeds", "0", "--sweep-steps", "30", "--results", str(path),
+            "--grid", str(grid)]
+    assert lr_finder_optimizers.main(argv) == 0
+    results = json.loads(path.read_text())
+    (sweep,) = results["sweeps"]
+    assert sweep["steps"] == len(sweep["losses"]) and 20 <= sweep["steps"] <= 30
+    rules = sweep["rules"]
+    # The 1.0 rule is the GP minimum itself, floored at the own LR and kept
+    # within the sweep; the 0.4 rule, find_lr's suggestion, 0.4x of it.
+    within = min(rules["minimum"], sweep["learning_rates"][-1])
+    assert rules["factor_1.0"] == pytest.approx(max(sweep["own_lr"], within), rel=1e-6)
+    assert rules["factor_0.4"] == pytest.approx(max(sweep["own_lr"], 0.4 * within),
+                                                rel=1e-6)
+    contenders = [r["contender"] for r in results["runs"]]
+    assert contenders[:2] == ["factor-0.4", "factor-1.0"]
+    for run in results["runs"]:  # each rule's LR is the grid recipe's peak
+        assert run["lr"] == pytest.approx(rules[run["rule"]])
+        assert run["steps"] == 4 and 0 <= run["test_score"] <= 100
+    table = (tmp_path / "finder.md").read_text()
+    # The tuned grid is the best validation score (0.01), scored on the test.
+    assert "| digits adam b600 x2 (4) |" in table and "| 0.01 |" in table
+    assert "| 40.0 |" in table
