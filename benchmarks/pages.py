@@ -755,15 +755,16 @@ the finiteness check imposes: it brings one boolean back to the host.
 
 def _copy_split(snap):
     """The snapshots written into new memory against those that reused buffers."""
-    each, reused = snap.get("seconds_each"), snap.get("reused_buffers")
-    if not each or not reused:
+    each, replaced = snap.get("seconds_each"), snap.get("replaced_each")
+    if not each or not replaced:
         return ""
-    new = [t for t, r in zip(each, reused) if not r]
-    again = [(i, t) for i, (t, r) in enumerate(zip(each, reused), 1) if r]
+    steps = snap["steps_each"]
+    new = [t for t, r in zip(each, replaced) if r is None]
+    again = [(t, step, r) for t, step, r in zip(each, steps, replaced) if r is not None]
     if not new or not again:
         return ""
-    slowest, longest = max(again, key=lambda it: it[1])
-    times = [t for _, t in again]
+    longest, step, old = max(again)
+    times = [t for t, _, _ in again]
     return f"""
 
 By copy: {len(new)} wrote into new memory (the ring held fewer than two),
@@ -771,9 +772,9 @@ By copy: {len(new)} wrote into new memory (the ring held fewer than two),
 are faulted in on first touch, slow on this virtual machine. The other
 {len(again)} reused the buffers of the copy they replaced:
 {1000 * float(np.median(times)):.0f} ms each (median), {100 * sum(times) / snap["fit_seconds"]:.2f} %
-of the fit together; the slowest took {longest:.2f} s (copy {slowest} of
-{len(each)}, not explained yet: outside `fit`, on this model, a copy
-after a restore took 72 ms); without it they took {100 * (sum(times) - longest) / snap["fit_seconds"]:.2f} %."""
+of the fit together. The slowest of them took {longest:.2f} s: the copy of
+step {step}, into the buffers of the copy of step {old} (not explained
+yet); without it they took {100 * (sum(times) - longest) / snap["fit_seconds"]:.2f} %."""
 
 
 # ------------------------------------------------------------------ find_lr

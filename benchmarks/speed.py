@@ -206,14 +206,18 @@ def snapshot_cost(steps, batch_size=256, width=4096, depth=4, inputs=1024,
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     autolr = keras_autolr.AutoLR(verbose=0)
     epochs = max(1, steps // steps_per_epoch)
-    each, reused = [], []  # every copy's wall time; whether it reused buffers
+    # Every copy's wall time, step, and the step of the copy whose buffers it
+    # reused (None: new memory; take() reuses the last copy it drops).
+    each, steps_each, replaced = [], [], []
     take = snapshot.SnapshotRing.take
 
-    def timed_take(ring, *args, **kwargs):
-        before, held = ring.seconds, set(ring.steps)
-        kept = take(ring, *args, **kwargs)
+    def timed_take(ring, step, keep=None):
+        before, held = ring.seconds, list(ring.steps)
+        kept = take(ring, step, keep)
         each.append(ring.seconds - before)
-        reused.append(bool(held - set(ring.steps)))  # a dropped copy's buffers
+        steps_each.append(int(step))
+        dropped = [s for s in held if s not in ring.steps]
+        replaced.append(dropped[-1] if dropped else None)
         return kept
 
     start = time.perf_counter()
@@ -250,7 +254,8 @@ def snapshot_cost(steps, batch_size=256, width=4096, depth=4, inputs=1024,
         # The first copies write into new memory (page faults); later ones
         # into the buffers of the copies they replace.
         "seconds_each": [round(t, 4) for t in each],
-        "reused_buffers": reused,
+        "steps_each": steps_each,
+        "replaced_each": replaced,
         "seconds_per_step": (wall - ring.seconds) / max(1, steps),
         "share_of_fit": ring.seconds / wall,
         "held_bytes": ring.nbytes,
