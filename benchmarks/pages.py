@@ -825,8 +825,8 @@ def find_lr_date():
 def find_lr_optimizers_section():
     """The find_lr page's section on the optimizers users run."""
     results = _load("lr_finder_optimizers.json")
-    if results is None:
-        return ""
+    if results is None or not any(s["set"] == "development" for s in results["sweeps"]):
+        return ""  # the prose below reads the development set's choice
     grid = lr_finder_optimizers_report.grid_cells(os.path.join(RESULTS, "optimizers.json"))
     summary = lr_finder_optimizers_report.summary(results, grid)
     means = {name: {c: float(np.nanmean(g)) for c, g in entry["gaps"].items()}
