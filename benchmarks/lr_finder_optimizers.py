@@ -15,7 +15,7 @@ contender `grid`: linear warmup over 5 % of the budget, cosine to 0) takes
 the rule's LR on that same sweep as its peak, trained and scored exactly as
 a grid run:
 
-- `factor-0.4`: `find_lr`'s suggestion before 2026-12-06: AutoLR's peak
+- `factor-0.4`: `find_lr`'s suggestion (`result.suggestion`): AutoLR's peak
   rule on the sweep, 0.4 x the GP minimum of one test on the whole record,
   floored at the own LR;
 - `factor-1.0`: the same test and floor with `peak_factor=1.0`, the GP
@@ -30,8 +30,10 @@ contender `grid`, 7 LRs x 3 seeds per cell); the tuned LR is the one with
 the best mean validation score, and its test score is averaged over the
 seeds run here, as on that benchmark's page.
 
-Writes `benchmarks/results/lr_finder_optimizers.json` after every run
-(`--resume` skips the cells and seeds it holds) and `.md` beside it.
+Writes `benchmarks/results/lr_finder_optimizers.json` after every sweep
+and its runs (`--resume` skips the cells and seeds it holds; each sweep's
+losses and LRs are kept, except in the development set's first run of
+2026-12-05) and `.md` beside it.
 """
 
 import argparse
@@ -115,7 +117,7 @@ def run(cells, seeds, path, resume, steps):
                 runs.append(dict(trained[lr], contender=contender,
                                  run_id=f"{contender}@{lr:.4g}", rule=field))
                 print(f"[{time.perf_counter() - clock:6.0f}s] {cell.name} s{seed} "
-                      f"{contender} lr {lr:.3g}: test {runs[-1]['test_score']:.1f}",
+                      f"{contender} lr {lr:.3g}: test {runs[-1]['test_score']}",
                       flush=True)
             results["runs"].extend(runs)
             results["sweeps"].append(dict(

@@ -831,10 +831,9 @@ def find_lr_optimizers_section():
     summary = lr_finder_optimizers_report.summary(results, grid)
     means = {name: {c: float(np.nanmean(g)) for c, g in entry["gaps"].items()}
              for name, entry in summary.items()}
-    dev = summary.get("development")
-    changed = lambda c: sum(  # noqa: E731
-        (row["scores"]["factor-1.0"] - row["scores"]["factor-0.4"]) * c > 0.05
-        for row in dev["rows"])
+    dev = summary["development"]
+    better = [row["scores"]["factor-1.0"] - row["scores"]["factor-0.4"]
+              for row in dev["rows"]]
     table = _top_level(lr_finder_optimizers_report.markdown(results, grid))
     table = table.split("\n", 3)[3]  # the title and date are the page's
     return f"""
@@ -859,7 +858,7 @@ and its worst cell is not worse; then one look at the validation set, to
 turn it down if its mean gap there is more than 0.5 points below. On the
 development set its mean gap was {means["development"]["factor-1.0"]:+.1f}
 against {means["development"]["factor-0.4"]:+.1f} (better on
-{changed(1)} cells, worse on {changed(-1)}), but its worst cell was
+{sum(d > 0.05 for d in better)} cells, worse on {sum(d < -0.05 for d in better)}), but its worst cell was
 {min(dev["gaps"]["factor-1.0"]):+.1f} against
 {min(dev["gaps"]["factor-0.4"]):+.1f}: where a sweep found its minimum at a
 high LR (conv1d Adam and Lamb, seed 2: 0.088 and 0.11), the minimum itself
