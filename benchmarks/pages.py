@@ -805,7 +805,8 @@ below the grid's LR in most cells; the GP's minimum itself
 at 0.2 of the record and the sweep spans 8 decades, so it smooths over
 about 1.6 decades and puts the minimum below the lowest raw loss. On the
 same 9 cells, `AutoLR` during training is closer to the grid (see the
-[quality benchmark](quality.md)).
+[quality benchmark](quality.md)). This study sweeps with LAMB only; the
+last section of this page runs `find_lr` with the optimizers users run.
 
 {_top_level(_text('lr_finder.md')).replace(
     "(before the 0.3 factor)", "(before the peak factor)")}
