@@ -155,7 +155,7 @@ def main(argv=None):
         run(cells, seeds, args.results, args.resume, args.sweep_steps)
     with open(args.results) as f:
         results = json.load(f)
-    text = report.markdown(results, report.grid_cells(args.grid))
+    text = report.markdown(results, report.tuned_grids(args.grid))
     with open(os.path.splitext(args.results)[0] + ".md", "w") as f:
         f.write(text + "\n")
     print(text)

@@ -20,23 +20,21 @@ SUGGESTION = "factor-0.4"  # find_lr's `result.suggestion`
 OTHERS = ("valley", "lightning", "lightning-2.5.3")
 
 
-def grid_cells(path):
-    """{cell: [grid run, ...]} from the optimizers benchmark's results."""
+def tuned_grids(path):
+    """{cell: (mean test score, seeds, LR)}: the optimizers benchmark's tuned grid.
+
+    As on that benchmark's page (`optimizers_report.summarize`).
+    """
     with open(path) as f:
-        study = json.load(f)
-    cells = collections.defaultdict(list)
-    for r in study["runs"]:
-        if r["contender"] == "grid":
-            cells[r["cell"]].append(r)
-    return cells
+        table = optimizers_report.summarize(json.load(f))
+    return {name: row["grid"] for name, row in table.items() if "grid" in row}
 
 
 def summary(results, grid):
     """Per set: {"rows": [...], "gaps": {contender: [gap per cell]}}.
 
-    The grid is tuned as on the optimizers benchmark's page
-    (`optimizers_report.tuned_grid`); a run without a finite score scores
-    as there (`optimizers_report.score`).
+    `grid` is `tuned_grids`'s; a run without a finite score scores as on the
+    optimizers benchmark's page (`optimizers_report.score`).
     """
     runs = collections.defaultdict(list)
     for r in results["runs"]:
@@ -46,7 +44,7 @@ def summary(results, grid):
         sweeps[s["cell"]].append(s)
     out = {}
     for name, cell_sweeps in sweeps.items():  # in the order they ran
-        grid_score, _, grid_lr = optimizers_report.tuned_grid(grid[name])
+        grid_score, _, grid_lr = grid[name]
         row = dict(cell=name, steps=runs[(name, RULES[0][0])][0]["steps"],
                    grid_lr=grid_lr, grid=grid_score, scores={}, lrs={})
         for contender, field in RULES:

@@ -828,7 +828,7 @@ def find_lr_optimizers_section():
     results = _load("lr_finder_optimizers.json")
     if results is None or not any(s["set"] == "development" for s in results["sweeps"]):
         return ""  # the prose below reads the development set's choice
-    grid = lr_finder_optimizers_report.grid_cells(os.path.join(RESULTS, "optimizers.json"))
+    grid = lr_finder_optimizers_report.tuned_grids(os.path.join(RESULTS, "optimizers.json"))
     summary = lr_finder_optimizers_report.summary(results, grid)
     means = {name: {c: float(np.nanmean(g)) for c, g in entry["gaps"].items()}
              for name, entry in summary.items()}

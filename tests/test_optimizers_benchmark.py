@@ -458,7 +458,7 @@ def test_find_lr_with_the_users_optimizers_scores_each_rule_against_the_grid(
     monkeypatch.setattr(optimizers, "CELLS", (cell,))
     grid = tmp_path / "grid.json"  # 7 LRs; 0.01 validates best, tests worst
     grid.write_text(json.dumps({"runs": [
-        dict(cell=cell.name, contender="grid", lr=lr, seed=0,
+        dict(cell=cell.name, set=cell.set, steps=4, contender="grid", lr=lr, seed=0,
              val_score=60.0 if lr == 0.01 else 50.0,
              test_score=40.0 if lr == 0.01 else 55.0)
         for lr in (0.001 * 10 ** e for e in optimizers.GRID_EXPONENTS)]}))
