@@ -64,13 +64,14 @@ def rule_lrs(result):
     """{field: LR} of every rule in `RULES` on one `find_lr` result."""
     lightning_lr, _ = lr_finder.lightning_steepest(
         result.learning_rates, result.losses, spacing="lr")
-    lrs = dict(valley=result.valley, lightning_steepest=result.lightning_steepest,
-               lightning_steepest_lr=lightning_lr, minimum=result.minimum)
-    for factor in (0.4, 1.0):
-        options = result.replay_options["options"].replace(peak_factor=factor)
-        decision = keras_autolr.replay(
-            result.losses, **dict(result.replay_options, options=options))
-        lrs[f"factor_{factor}"] = float(decision.peak_lr)
+    # The suggestion is find_lr's own replay at the library's factor
+    # (`replay(losses, **replay_options)` reports it); 1.0 is replayed here.
+    options = result.replay_options["options"].replace(peak_factor=1.0)
+    at_minimum = keras_autolr.replay(
+        result.losses, **dict(result.replay_options, options=options))
+    lrs = {"factor_0.4": result.suggestion, "factor_1.0": at_minimum.peak_lr,
+           "valley": result.valley, "lightning_steepest": result.lightning_steepest,
+           "lightning_steepest_lr": lightning_lr, "minimum": result.minimum}
     return {k: float(v) for k, v in lrs.items()}
 
 
