@@ -192,7 +192,7 @@ def warmup_cosine(peak_lr, total_steps):
 STUDY_TOKENS = ("ctc", "clip", "capmed", "capmax", "detrend", "diffsd", "detrend9",
                 "capend", "keepfirst", "capprev", "capconf", "capconf2", "confident", "edge",
                 "edge2", "esoff", "reuse", "keepbetter", "allcopies", "soundcopy", "anycopy",
-                "wholebudget")
+                "wholebudget", "oracle")
 # Study tokens with a number: `bu<factor>` (`blowup_stop`), `w<fraction>` (the
 # warmup cap at that fraction of the budget), `span<decades>` (`sweep_span`)
 # and `floor<factor>` (`floor_times`).
@@ -669,13 +669,50 @@ def early_stopping_unheld():
 
 
 @contextlib.contextmanager
-def study_patches(contender):
+def oracle_peak(lr):
+    """Study `oracle`: a bound, not a policy. `AutoLR()` sweeps, switches
+    and rewinds as it decides, but decays from `lr`, the cell's tuned grid LR
+    (the peak a 7-run search chose on the validation split), not from the
+    peak it chose. What `AutoLR()` still misses then is not its choice of
+    peak but what the sweep and the rewind cost: the steps spent at other
+    LRs and thrown away. Under 26 steps (the own LR kept) it changes nothing."""
+    from keras_autolr.decision import controller
+
+    original = controller.WarmupController._end_warmup
+
+    def end_warmup(self, step, chosen_lr, reason):
+        original(self, step, chosen_lr, reason)  # the rewind as AutoLR chose it
+        if reason != controller.SHORT_BUDGET:
+            self.peak_lr = float(lr)
+
+    with mock.patch.object(controller.WarmupController, "_end_warmup", end_warmup):
+        yield
+
+
+_TUNED = {}
+
+
+def tuned_lr(cell, path=RESULTS):
+    """The LR of `cell`'s tuned grid in the results file (study `oracle`)."""
+    if path not in _TUNED:
+        with open(path) as f:
+            _TUNED[path] = optimizers_report.summarize(json.load(f))
+    grid = _TUNED[path].get(cell.name, {}).get("grid")
+    if grid is None:
+        raise ValueError(f"No tuned grid for cell {cell.name!r} in {path}: "
+                         "run its grid first (`--contenders grid`).")
+    return grid[2]
+
+
+@contextlib.contextmanager
+def study_patches(contender, cell=None):
     """The patches an `autolr-<tokens>` contender's study tokens ask for
     (`STUDY_TOKENS`); none for other contenders. `reuse`: a recompiled
     optimizer fit again with the same `AutoLR` reuses the earlier schedule,
     as before 2026-12-05 (`AutoLR._new_run`). `wholebudget`: a new
     optimizer in `fit(initial_epoch=k, epochs=n)` gets a budget of `n`
-    epochs, as before 2026-12-05 (`FitRun._budget_from_initial_epoch`)."""
+    epochs, as before 2026-12-05 (`FitRun._budget_from_initial_epoch`).
+    `oracle` needs the `cell` (its tuned grid LR, `tuned_lr`)."""
     from keras_autolr.training import fit_run
 
     tokens = contender.split("-")[1:] if contender.startswith("autolr") else []
@@ -718,6 +755,8 @@ def study_patches(contender):
             elif name == "wholebudget":
                 stack.enter_context(mock.patch.object(
                     fit_run.FitRun, "_budget_from_initial_epoch", lambda self, epoch: None))
+            elif name == "oracle":
+                stack.enter_context(oracle_peak(tuned_lr(cell)))
             elif name == "reuse":
                 stack.enter_context(mock.patch.object(
                     keras_autolr.AutoLR, "_new_run", lambda self, optimizers: False))
@@ -788,7 +827,7 @@ def train_one(cell, split, contender, lr, seed):
     model.compile(optimizer=optimizer, loss=task.loss(), metrics=task.metrics())
     keras.utils.set_random_seed(seed)  # the same shuffles for every contender
     start = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught, study_patches(contender):
+    with warnings.catch_warnings(record=True) as caught, study_patches(contender, cell):
         warnings.simplefilter("always")
         history = model.fit(split.x_train, split.y_train, batch_size=cell.batch_size,
                             epochs=cell.epochs, verbose=0, callbacks=callbacks)

@@ -9,6 +9,7 @@ import numpy as np
 
 DEVELOPMENT = "development"
 DEFAULT_PEAK_FACTOR = 0.4  # keras_autolr.Options().peak_factor (no import here)
+SHORT_BUDGET_STEPS = 26  # under it `AutoLR()` keeps the own LR (no import here)
 VALIDATION = "validation"
 MAIN = ("own", "autolr", "grid", "prodigy", "schedulefree")
 LABELS = {
@@ -52,12 +53,20 @@ LABELS = {
     "autolr-allcopies": "a copy at every warmup step (study)",
     "autolr-soundcopy": "a copy a blow-up damaged passed over (now the default)",
     "autolr-anycopy": "`AutoLR()` before the damaged-copy rule",
+    "autolr-oracle": "the tuned grid's peak given to `AutoLR()` (a bound)",
+    "autolr-oracle-norewind": "the same, without the rewind (a bound)",
 }
 
 
+DIVERGED_SCORE = -100.0
+
+
 def score(value):
-    """A run's score; a diverged run (no finite score) scores -100."""
-    return -100.0 if value is None else float(value)
+    """A run's score. A diverged run scores -100: one with no finite score,
+    or a regression whose 100 x R^2 fell below -100 (its predictions off by
+    more than the targets' spread; one run of 1e7 would outweigh every
+    other run of a mean)."""
+    return DIVERGED_SCORE if value is None else max(float(value), DIVERGED_SCORE)
 
 
 def tuned_grid(runs):
@@ -193,7 +202,8 @@ STUDY = ("autolr-f0.7", "autolr-f1.0", "autolr-capreached", "autolr-nodescent",
          "autolr-capend", "autolr-span2-capend", "autolr-span2-detrend9",
          "autolr-keepfirst", "autolr-capprev", "autolr-capconf", "autolr-confident",
          "autolr-edge", "autolr-edge2", "autolr-floor2", "autolr-keepbetter",
-         "autolr-allcopies", "autolr-soundcopy", "autolr-anycopy")
+         "autolr-allcopies", "autolr-soundcopy", "autolr-anycopy", "autolr-oracle",
+         "autolr-oracle-norewind")
 
 
 def study_lines(results, which=DEVELOPMENT, base=STUDY_BASE):
@@ -238,6 +248,26 @@ def study_lines(results, which=DEVELOPMENT, base=STUDY_BASE):
                      f"minus the grid {mean_worst(pairs)} "
                      f"({len(pairs)} cells; by optimizer {families})"
                      + (f"; {against}." if against else "."))
+    return lines
+
+
+ORACLES = ("autolr-oracle", "autolr-oracle-norewind")
+
+
+def oracle_lines(results, which):
+    """The gap to the grid of `AutoLR()` and of the oracle bounds (`ORACLES`),
+    over all cells of a set and over the cells that sweep (10 optimizer
+    steps or more per sweep: the budget at least 26 steps)."""
+    table = summarize(results)
+    lines = []
+    for contender in ("autolr",) + ORACLES:
+        pairs = gaps(table, which, contender, "grid")
+        if not pairs:
+            continue
+        swept = [(n, g) for n, g in pairs if table[n]["_steps"] >= SHORT_BUDGET_STEPS]
+        lines.append(f"- {LABELS[contender]}: minus the grid {mean_worst(pairs)} "
+                     f"({len(pairs)} cells), {mean_worst(swept)} on the "
+                     f"{len(swept)} cells of {SHORT_BUDGET_STEPS} steps or more.")
     return lines
 
 

@@ -485,3 +485,46 @@ def test_find_lr_with_the_users_optimizers_scores_each_rule_against_the_grid(
     # The tuned grid is the best validation score (0.01), scored on the test.
     assert "| digits adam b600 x2 (4) |" in table and "| 0.01 |" in table
     assert "| 40.0 |" in table
+
+
+def test_the_oracle_study_decays_from_the_tuned_grid_lr_and_rewinds_as_autolr_chose(tmp_path):
+    from unittest import mock
+
+    import optimizers_report
+
+    from keras_autolr.training import short_budget
+
+    cell = optimizers.CELLS[1]  # digits adam b64 x20
+    runs = [dict(cell=cell.name, set=cell.set, steps=380, seed=0, contender="grid",
+                 lr=lr, val_score=90.0 + (5.0 if i == 4 else 0.0), test_score=80.0 + i)
+            for i, (_, lr) in enumerate(optimizers.runs_of("grid", cell))]
+    path = tmp_path / "optimizers.json"
+    path.write_text(json.dumps({"runs": runs}))
+    tuned = optimizers.tuned_lr(cell, path=str(path))
+    assert tuned == pytest.approx(1e-2)  # the best on validation, not on test
+    steps = 400
+    losses = _overshoot(steps, 60.0)
+    plain = keras_autolr.replay(losses, total_steps=steps)
+    # The benchmark's own results file stands for this one.
+    with mock.patch.dict(optimizers._TUNED,
+                         {optimizers.RESULTS: optimizers._TUNED[str(path)]}):
+        with optimizers.study_patches("autolr-oracle", cell):
+            study = keras_autolr.replay(losses, total_steps=steps)
+    assert plain.peak_lr != pytest.approx(tuned)
+    assert study.peak_lr == pytest.approx(tuned)
+    assert (study.switch_step, study.reason, study.restored_step) == (
+        plain.switch_step, plain.reason, plain.restored_step)
+    with pytest.raises(ValueError, match="No tuned grid"):
+        optimizers.tuned_lr(optimizers.CELLS[0], path=str(path))
+    # The report's copies of the library's constants.
+    assert optimizers_report.SHORT_BUDGET_STEPS == short_budget.MIN_SWEEP_STEPS
+    assert optimizers_report.DEFAULT_PEAK_FACTOR == keras_autolr.Options().peak_factor
+
+
+def test_a_run_that_diverged_scores_minus_100_with_or_without_a_finite_score():
+    import optimizers_report
+
+    assert optimizers_report.score(None) == -100.0
+    assert optimizers_report.score(-4.7e7) == -100.0  # 100 x R^2 of a blown-up regression
+    assert optimizers_report.score(-12.5) == -12.5
+    assert optimizers_report.score(93.2) == 93.2
