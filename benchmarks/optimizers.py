@@ -192,7 +192,7 @@ def warmup_cosine(peak_lr, total_steps):
 STUDY_TOKENS = ("ctc", "clip", "capmed", "capmax", "detrend", "diffsd", "detrend9",
                 "capend", "keepfirst", "capprev", "capconf", "capconf2", "confident", "edge",
                 "edge2", "esoff", "reuse", "keepbetter", "allcopies", "soundcopy", "anycopy",
-                "wholebudget", "oracle")
+                "wholebudget", "oracle", "plateau")
 # Study tokens with a number: `bu<factor>` (`blowup_stop`), `w<fraction>` (the
 # warmup cap at that fraction of the budget), `span<decades>` (`sweep_span`)
 # and `floor<factor>` (`floor_times`).
@@ -668,6 +668,60 @@ def early_stopping_unheld():
                                switched=lambda self, epoch: None)
 
 
+def plateau_edge(points, fraction=0.05, least=3):
+    """The step where a flat record's loss left its start for good, or None.
+
+    Flat: no running median of the record (a window of `fraction` of its
+    points, at least `least`) lies below the lowest loss of its start
+    (`detector.start_head`), so the sweep saw no descent. The edge is the
+    centre of the last window at or under the start's highest loss before
+    the record's final run above it; None when the record never left the
+    start's band (no blow-up either) or fell below it (a descent).
+    """
+    from keras_autolr.decision import detector
+
+    y = np.asarray(points.y, np.float64)
+    head = detector.start_head(y)
+    window = max(least, int(fraction * len(y)))
+    if len(y) < len(head) + window:
+        return None
+    medians = np.median(np.lib.stride_tricks.sliding_window_view(y, window), axis=1)
+    if float(np.min(medians)) < float(np.min(head)):
+        return None  # a descent: not a plateau
+    above = medians > float(np.max(head))
+    if not above[-1] or above.all():
+        return None
+    last_inside = int(np.flatnonzero(~above)[-1])
+    return float(points.x[last_inside + window // 2])
+
+
+@contextlib.contextmanager
+def plateau_cap():
+    """Study `plateau`: at the warmup cap, when the sweep saw no descent (a
+    plateau: `plateau_edge`), the LR chosen is the sweep's at the edge, where
+    the loss left the plateau for good, instead of the GP's best LR of a flat
+    curve (anywhere on it, often near the own LR). A plateau is left by
+    training long at a high LR that the sweep only passes; the edge is the
+    highest LR the sweep saw stable. The rewind puts back a copy from the
+    plateau, so no progress is thrown away. A candidate policy, not a public
+    knob: it patches the controller."""
+    from keras_autolr.decision import controller
+
+    original = controller.WarmupController._final_test
+
+    def final_test(self, last_good, switch_at, reason):
+        result = original(self, last_good, switch_at, reason)
+        if reason == controller.CAP:
+            edge = plateau_edge(self.points)
+            if edge is not None:
+                chosen = float(self.schedule.warmup_lr(edge))
+                self._end_warmup(switch_at, max(chosen, self.best_lr or 0.0), reason)
+        return result
+
+    with mock.patch.object(controller.WarmupController, "_final_test", final_test):
+        yield
+
+
 @contextlib.contextmanager
 def oracle_peak(lr):
     """Study `oracle`: a bound, not a policy. `AutoLR()` sweeps, switches
@@ -755,6 +809,8 @@ def study_patches(contender, cell=None):
             elif name == "wholebudget":
                 stack.enter_context(mock.patch.object(
                     fit_run.FitRun, "_budget_from_initial_epoch", lambda self, epoch: None))
+            elif name == "plateau":
+                stack.enter_context(plateau_cap())
             elif name == "oracle":
                 stack.enter_context(oracle_peak(tuned_lr(cell)))
             elif name == "reuse":

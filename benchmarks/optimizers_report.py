@@ -53,6 +53,7 @@ LABELS = {
     "autolr-allcopies": "a copy at every warmup step (study)",
     "autolr-soundcopy": "a copy a blow-up damaged passed over (now the default)",
     "autolr-anycopy": "`AutoLR()` before the damaged-copy rule",
+    "autolr-plateau": "a flat sweep's peak from where it left the plateau (study)",
     "autolr-oracle": "the tuned grid's peak given to `AutoLR()` (a bound)",
     "autolr-oracle-norewind": "the same, without the rewind (a bound)",
 }
@@ -202,8 +203,8 @@ STUDY = ("autolr-f0.7", "autolr-f1.0", "autolr-capreached", "autolr-nodescent",
          "autolr-capend", "autolr-span2-capend", "autolr-span2-detrend9",
          "autolr-keepfirst", "autolr-capprev", "autolr-capconf", "autolr-confident",
          "autolr-edge", "autolr-edge2", "autolr-floor2", "autolr-keepbetter",
-         "autolr-allcopies", "autolr-soundcopy", "autolr-anycopy", "autolr-oracle",
-         "autolr-oracle-norewind")
+         "autolr-allcopies", "autolr-soundcopy", "autolr-anycopy", "autolr-plateau",
+         "autolr-oracle", "autolr-oracle-norewind")
 
 
 def study_lines(results, which=DEVELOPMENT, base=STUDY_BASE):

@@ -1299,6 +1299,19 @@ What this says:
   validation set would not be out of sample; it waits for cells neither
   set holds.
 
+**A flat sweep's peak from its edge (`plateau`, rejected on the
+development set).** When no running median of the record (5 % of its
+points) lies below the lowest loss of its start, the sweep saw no descent;
+at the cap, this study then takes the LR where the loss left the start's
+band for good, the highest LR the sweep saw stable, instead of the GP's
+minimum of a flat curve. Minus `AutoLR()`:
+{_variant_gap(results, "autolr-plateau", optimizers_report.DEVELOPMENT)}; the
+cells it changed: {_changed_cells(results, "autolr-plateau")}. On
+conv1d RMSprop one seed of three left chance; on digits RMSprop the rule
+fired for a wrong reason (on a 19-point record the start, 10 losses, holds
+the whole descent), and conv1d SGD stays at chance for every contender.
+Too fragile for a look at the validation set.
+
 {_top_level(optimizers_report.markdown(results))}
 {_legacy_lamb()}"""
     return _page("The optimizers users run", optimizers_report.date_of(results), body)
@@ -1383,6 +1396,14 @@ def _family_peaks(results, optimizer):
             f"lies at {min(ratios):.1f} to {max(ratios):.1f} times the own LR "
             f"({len(ratios)} runs), the grid's at "
             f"{' or '.join(f'{g:g}' for g in sorted(grids))} times")
+
+
+def _changed_cells(results, contender):
+    """"<cell> <gap>, ..." for the development cells where `contender`
+    scored other than `AutoLR()`."""
+    table = optimizers_report.summarize(results)
+    pairs = optimizers_report.gaps(table, optimizers_report.DEVELOPMENT, contender, "autolr")
+    return ", ".join(f"{cell} {gap:+.1f}" for cell, gap in pairs if abs(gap) > 0.05)
 
 
 def _scores(results, cell):

@@ -528,3 +528,32 @@ def test_a_run_that_diverged_scores_minus_100_with_or_without_a_finite_score():
     assert optimizers_report.score(-4.7e7) == -100.0  # 100 x R^2 of a blown-up regression
     assert optimizers_report.score(-12.5) == -12.5
     assert optimizers_report.score(93.2) == 93.2
+
+
+def test_the_plateau_study_finds_where_a_flat_sweep_left_its_start():
+    from keras_autolr.decision.controller import _Points
+
+    def points(losses):
+        record = _Points()
+        record.extend(np.arange(len(losses), dtype=float), np.asarray(losses, float))
+        return record
+
+    rng = np.random.default_rng(0)
+    flat = 1.386 + 0.002 * rng.standard_normal(60)
+    blown = np.concatenate([flat[:40], np.linspace(1.5, 9.0, 20)])
+    edge = optimizers.plateau_edge(points(blown))
+    assert edge is not None and 36 <= edge <= 41  # where the loss left the band
+    assert optimizers.plateau_edge(points(flat)) is None  # never left: no edge
+    falling = np.concatenate([np.linspace(2.3, 0.4, 40), np.linspace(0.5, 9.0, 20)])
+    assert optimizers.plateau_edge(points(falling)) is None  # a descent
+    # At the cap of a flat sweep that blew up, the study decays from the edge.
+    steps = 2 * len(blown)
+    plain = keras_autolr.replay(blown, total_steps=steps)
+    with optimizers.study_patches("autolr-plateau"):
+        study = keras_autolr.replay(blown, total_steps=steps)
+    assert plain.reason == study.reason == "cap"
+    schedule = keras_autolr.AutoLRSchedule(total_steps=steps)
+    factor = keras_autolr.Options().peak_factor
+    edge_lr = float(schedule.warmup_lr(edge))
+    assert edge_lr > plain.peak_lr / factor  # the GP's minimum of a flat curve lay lower
+    assert study.peak_lr == pytest.approx(factor * edge_lr)
