@@ -22,6 +22,18 @@ accuracy for the classifiers, 100 x R^2 for the regression.
 - `friedman`: 24,000 points of sklearn's Friedman #1 regression
   (`make_friedman1`, 10 features, noise 1; 20,000 / 2,000 / 2,000), targets
   standardized, an MLP 64-64 trained with mean squared error.
+
+The held-out set, added on 2026-12-06 after the others had been looked at:
+
+- `chars`: the next character of English text every Python 3.11 has (the
+  help topics of `pydoc_data.topics`, lower-cased, 41 classes), from the 24
+  before it; train, validation and test windows come from separate thirds
+  of the text (80 / 10 / 10 %); an LSTM of 64 units.
+- `diabetes`: sklearn's 442 diabetes patients (300 / 70 / 72), targets
+  standardized, an MLP 64-64 trained with mean squared error.
+- `blobs`: 24,000 points of sklearn's `make_classification` (20 features,
+  6 classes, 2 clusters each; 20,000 / 2,000 / 2,000), an MLP 128-128 with
+  batch normalization and dropout.
 """
 
 import dataclasses
@@ -180,6 +192,83 @@ def friedman_mlp(seed):
     ])
 
 
+# ---------------------------------------------------------------- held out
+CHARS = "abcdefghijklmnopqrstuvwxyz \n-\"_.,()=:*'0"  # then one class for the rest
+CONTEXT = 24
+WINDOWS = (20_000, 2_000, 2_000)
+
+
+def _char_ids():
+    import pydoc_data.topics
+
+    text = "".join(pydoc_data.topics.topics[key] for key in sorted(pydoc_data.topics.topics))
+    text = "".join("0" if c.isdigit() else c for c in text.lower())
+    table = np.full(0x110000, len(CHARS), np.int32)
+    table[[ord(c) for c in CHARS]] = np.arange(len(CHARS))
+    return table[np.frombuffer(text.encode("utf-32-le"), np.uint32)]
+
+
+def load_chars():
+    """Windows of `CONTEXT` characters and the next one, from separate parts
+    of the text for training (80 %), validation and test (10 % each)."""
+    ids = _char_ids()
+    rng = np.random.default_rng(_tasks.DATA_SEED)
+    bounds = (0, int(0.8 * len(ids)), int(0.9 * len(ids)), len(ids))
+    parts = []
+    for (lo, hi), count in zip(zip(bounds, bounds[1:]), WINDOWS):
+        starts = rng.choice(np.arange(lo, hi - CONTEXT), size=count, replace=False)
+        x = np.stack([ids[s:s + CONTEXT] for s in starts]).astype(np.int32)
+        parts += [x, ids[starts + CONTEXT].astype(np.int32)]
+    return _tasks.Split(*parts)
+
+
+def chars_lstm(seed):
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([
+        keras.Input((CONTEXT,), dtype="int32"),
+        keras.layers.Embedding(len(CHARS) + 1, 32),
+        keras.layers.LSTM(64),
+        keras.layers.Dense(len(CHARS) + 1),
+    ])
+
+
+def load_diabetes():
+    from sklearn.datasets import load_diabetes as diabetes
+
+    x, y = diabetes(return_X_y=True)
+    x = (x - x.mean(0)) / x.std(0)
+    y = (y - y.mean()) / y.std()
+    return _tasks._split(x.astype(np.float32), y.astype(np.float32), n_val=70, n_test=72)
+
+
+def diabetes_mlp(seed):
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([
+        keras.Input((10,)),
+        keras.layers.Dense(64, activation="relu"),
+        keras.layers.Dense(64, activation="relu"),
+        keras.layers.Dense(1),
+    ])
+
+
+def load_blobs():
+    from sklearn.datasets import make_classification
+
+    x, y = make_classification(n_samples=SEQUENCES, n_features=20, n_informative=12,
+                               n_redundant=4, n_classes=6, n_clusters_per_class=2,
+                               flip_y=0.02, random_state=_tasks.DATA_SEED)
+    return _tasks._split(x.astype(np.float32), y.astype(np.int32), n_val=2_000, n_test=2_000)
+
+
+def blobs_mlp(seed):
+    keras.utils.set_random_seed(seed)
+    layers = [keras.Input((20,))]
+    for _ in range(2):
+        layers += [keras.layers.Dense(128), keras.layers.BatchNormalization(),
+                   keras.layers.Activation("relu"), keras.layers.Dropout(0.2)]
+    return keras.Sequential(layers + [keras.layers.Dense(6)])
+
+
 TASKS = {task.name: task for task in (
     Task("digits", "sklearn digits (1,200 train), MLP 128",
          _tasks.load_digits, _tasks.digits_mlp),
@@ -198,4 +287,10 @@ TASKS = {task.name: task for task in (
     Task("friedman", "sklearn Friedman #1 regression (20,000 train), MLP 64-64, "
          "mean squared error; score 100 x R^2",
          load_friedman, friedman_mlp, regression=True),
+    Task("chars", "the next character of Python's help topics (20,000 windows of 24), LSTM 64",
+         load_chars, chars_lstm),
+    Task("diabetes", "sklearn diabetes regression (300 train), MLP 64-64, mean squared "
+         "error; score 100 x R^2", load_diabetes, diabetes_mlp, regression=True),
+    Task("blobs", "sklearn make_classification, 6 classes (20,000 train), MLP 128-128 "
+         "with batch normalization and dropout", load_blobs, blobs_mlp),
 )}

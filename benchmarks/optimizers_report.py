@@ -11,6 +11,10 @@ DEVELOPMENT = "development"
 DEFAULT_PEAK_FACTOR = 0.4  # keras_autolr.Options().peak_factor (no import here)
 SHORT_BUDGET_STEPS = 26  # under it `AutoLR()` keeps the own LR (no import here)
 VALIDATION = "validation"
+HOLDOUT = "holdout"  # the held-out set of 2026-12-06 (benchmarks/optimizers.py)
+SETS = (VALIDATION, HOLDOUT, DEVELOPMENT)  # in the order the pages show them
+TITLES = {VALIDATION: "Validation set", HOLDOUT: "Held-out set",
+          DEVELOPMENT: "Development set"}
 MAIN = ("own", "autolr", "grid", "prodigy", "schedulefree")
 LABELS = {
     "own": "own LR, constant",
@@ -168,7 +172,7 @@ def date_of(results):
 def summary_lines(table):
     """One line per set: AutoLR against the own LR, the grid and the LR-free ones."""
     lines = []
-    for which in (VALIDATION, DEVELOPMENT):
+    for which in SETS:
         parts = []
         for baseline, label in (("own", "the own LR"), ("grid", "the tuned grid"),
                                 ("prodigy", "Prodigy"),
@@ -182,12 +186,12 @@ def summary_lines(table):
             if pairs:
                 parts.append(f"{LABELS[lr_free]} against the grid {mean_worst(pairs)}")
         if parts:
-            lines.append(f"- {which.capitalize()} set, `AutoLR()` minus, mean / worst "
+            lines.append(f"- {TITLES[which]}, `AutoLR()` minus, mean / worst "
                          "points: " + "; ".join(parts) + ".")
         for lr_free in ("prodigy", "schedulefree"):
             wins = [name for name, gap in gaps(table, which, lr_free, "autolr") if gap > 1.0]
             if wins:
-                lines.append(f"- {which.capitalize()} set, {LABELS[lr_free]} beats `AutoLR()` "
+                lines.append(f"- {TITLES[which]}, {LABELS[lr_free]} beats `AutoLR()` "
                              f"by more than 1 point on {len(wins)} cells: " + ", ".join(wins) + ".")
     return lines
 
@@ -296,20 +300,20 @@ def rewind_lines(results):
 def markdown(results, contenders=None, source="optimizers.json"):
     """Both sets, every contender the file has; `source`: the file's name."""
     table = summarize(results)
-    lines = [f"Test score (accuracy %, or 100 x R^2 for friedman), mean over seeds "
+    lines = [f"Test score (accuracy %, or 100 x R^2 for friedman and diabetes), mean over seeds "
              f"{', '.join(map(str, seeds_of(results)))}; results of {date_of(results)}, "
              f"`benchmarks/results/{source}`.", ""]
     lines += summary_lines(table) + rewind_lines(results) + [""]
-    for which in (VALIDATION, DEVELOPMENT):
+    for which in SETS:
         rows = [row for row in table.values() if row["_set"] == which]
         if not rows:
             continue
         present = {c for row in rows for c in row if not c.startswith("_")}
         main = contenders or [c for c in MAIN if c in present]
-        lines += [f"### {which.capitalize()} set", "", cell_table(table, which, main), ""]
+        lines += [f"### {TITLES[which]}", "", cell_table(table, which, main), ""]
         studies = sorted(present - set(main))
         if studies and contenders is None:
-            lines += [f"The studies on the {which} set, beside `AutoLR()` (the "
+            lines += [f"The studies on the {TITLES[which].lower()}, beside `AutoLR()` (the "
                       "gaps are the default's):", ""]
             for start in range(0, len(studies), STUDY_COLUMNS):
                 columns = ["autolr"] + studies[start:start + STUDY_COLUMNS]

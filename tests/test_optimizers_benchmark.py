@@ -20,29 +20,33 @@ import _user_tasks  # noqa: E402
 import optimizers  # noqa: E402
 
 TRAIN = {"digits": 1200, "mnist": 3500, "teacher": 200_000, "transformer": 20_000,
-         "conv1d": 20_000, "gru": 20_000, "friedman": 20_000}
+         "conv1d": 20_000, "gru": 20_000, "friedman": 20_000, "chars": 20_000,
+         "diabetes": 300, "blobs": 20_000}
 
 
 def _steps(cell):
     return math.ceil(TRAIN[cell.task] / cell.batch_size) * cell.epochs
 
 
-def test_the_split_is_by_task_and_every_optimizer_is_in_both_sets():
-    development = {c for c in optimizers.CELLS if c.set == optimizers.DEVELOPMENT}
-    validation = set(optimizers.CELLS) - development
-    assert {c.task for c in development} == set(optimizers.DEVELOPMENT_TASKS)
-    assert {c.task for c in validation} == set(optimizers.VALIDATION_TASKS)
-    assert not set(optimizers.DEVELOPMENT_TASKS) & set(optimizers.VALIDATION_TASKS)
+def test_the_split_is_by_task_and_every_optimizer_is_in_every_set():
+    by_set = {which: [c for c in optimizers.CELLS if c.set == which]
+              for which in (optimizers.DEVELOPMENT, optimizers.VALIDATION, optimizers.HOLDOUT)}
+    assert sum(map(len, by_set.values())) == len(optimizers.CELLS)
+    tasks = {optimizers.DEVELOPMENT: optimizers.DEVELOPMENT_TASKS,
+             optimizers.VALIDATION: optimizers.VALIDATION_TASKS,
+             optimizers.HOLDOUT: optimizers.HOLDOUT_TASKS}
     everyone = {"adam", "adamw", "sgd", "rmsprop", "lamb"}
-    assert {c.optimizer for c in development} == everyone
-    assert {c.optimizer for c in validation} == everyone
+    for which, cells in by_set.items():
+        assert {c.task for c in cells} == set(tasks[which])
+        assert {c.optimizer for c in cells} == everyone
+    assert sum(map(len, tasks.values())) == len(set().union(*tasks.values()))  # disjoint
     assert set(_user_tasks.TASKS) == set(TRAIN)
 
 
 def test_the_budgets_span_ten_to_two_thousand_steps_with_short_and_large_cells():
     steps = [_steps(c) for c in optimizers.CELLS]
     assert min(steps) <= 13 and 1500 <= max(steps) <= 2000
-    for which in (optimizers.DEVELOPMENT, optimizers.VALIDATION):
+    for which in (optimizers.DEVELOPMENT, optimizers.VALIDATION):  # the two
         cells = [c for c in optimizers.CELLS if c.set == which]
         assert any(c.epochs == 1 and _steps(c) <= 100 for c in cells)  # keras.io size
         assert any(c.batch_size >= 1024 for c in cells)
@@ -91,6 +95,36 @@ def test_the_sequence_labels_follow_their_rules():
     quartiles = _user_tasks.ascending_quartile(np.array([[0, 1, 2, 3], [3, 2, 1, 0],
                                                          [0, 2, 1, 3], [1, 1, 1, 1]]))
     assert quartiles[0] == quartiles.max() and quartiles[1] == quartiles.min()
+
+
+def test_the_rms_token_sets_the_factor_of_rmsprop_alone():
+    assert optimizers.autolr_options("autolr-rms1.0", "rmsprop").peak_factor == 1.0
+    assert optimizers.autolr_options("autolr-rms1.0", "adam") == keras_autolr.Options()
+    assert optimizers.autolr_options("autolr-rms1.0") == keras_autolr.Options()
+
+
+def _arrays(split):
+    return [split.x_train, split.y_train, split.x_val, split.y_val, split.x_test, split.y_test]
+
+
+def test_the_held_out_tasks_load_their_data_as_described():
+    chars = _user_tasks.load_chars()
+    assert [len(a) for a in _arrays(chars)] == [20_000, 20_000, 2_000, 2_000, 2_000, 2_000]
+    assert chars.x_train.shape[1] == _user_tasks.CONTEXT
+    classes = len(_user_tasks.CHARS) + 1
+    assert all(0 <= a.min() and a.max() < classes for a in _arrays(chars))
+    assert len(np.unique(chars.y_train)) > 30  # text, not a constant
+    ids = _user_tasks._char_ids()
+    start = int(0.9 * len(ids))  # the test windows come from the last tenth
+    text = ids[start:].tobytes()
+    assert all(window.astype(np.int32).tobytes() in text for window in chars.x_test[:20])
+    again = _user_tasks.load_chars()
+    np.testing.assert_array_equal(chars.x_test, again.x_test)  # a fixed seed
+    diabetes = _user_tasks.load_diabetes()
+    assert [len(a) for a in _arrays(diabetes)] == [300, 300, 70, 70, 72, 72]
+    blobs = _user_tasks.load_blobs()
+    assert set(np.unique(blobs.y_train)) == set(range(6))
+    assert blobs.x_train.shape == (20_000, 20)
 
 
 @pytest.mark.skipif(not IS_KERAS_3, reason="the study runs on Keras 3")
