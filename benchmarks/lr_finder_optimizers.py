@@ -2,6 +2,7 @@
 
     python benchmarks/lr_finder_optimizers.py --set development      # 15 cells x 3 seeds
     python benchmarks/lr_finder_optimizers.py --set validation --resume
+    python benchmarks/lr_finder_optimizers.py --set holdout --resume    # 9 cells
     python benchmarks/lr_finder_optimizers.py --report                # tables from the JSON
 
 `benchmarks/lr_finder.py` measured `find_lr` with LAMB only, whose own LR
@@ -136,7 +137,8 @@ def run(cells, seeds, path, resume, steps):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", choices=(optimizers.DEVELOPMENT, optimizers.VALIDATION,
-                                          "all"), default=optimizers.DEVELOPMENT)
+                                          optimizers.HOLDOUT, "all"),
+                        default=optimizers.DEVELOPMENT)
     parser.add_argument("--cells", default=None,
                         help="comma list of substrings of cell names (default: all)")
     parser.add_argument("--seeds", default="0,1,2")

@@ -73,10 +73,10 @@ def markdown(results, grid):
     names = [c for c, _ in RULES]
     lines = ["# find_lr with the optimizers users run", "",
              f"Results of {results.get('updated', results['started'])[:10]}; "
-             "test score (accuracy %, or 100 x R^2 for friedman), mean over the "
+             "test score (accuracy %, or 100 x R^2 for friedman and diabetes), mean over the "
              "seeds; LRs: geometric mean over seeds.", ""]
     for name, entry in summary(results, grid).items():
-        lines += [f"## {name.capitalize()} set", "",
+        lines += [f"## {optimizers_report.TITLES.get(name, name)}", "",
                   "| cell (steps) | " + " | ".join(f"`{c}` LR" for c in names)
                   + " | grid LR | " + " | ".join(f"`{c}`" for c in names)
                   + " | grid |",

@@ -844,7 +844,8 @@ The study above sweeps with LAMB only, whose own LR (1e-3) lies far below
 its best. `python benchmarks/lr_finder_optimizers.py` runs `find_lr` on
 every cell of [the optimizers benchmark](optimizers.md) (Adam, AdamW, SGD
 with momentum, RMSprop and Lamb at their Keras default LRs, 10 to 1,875
-steps, the same development and validation split), one 100-step sweep per
+steps, the same development and validation split, and the held-out set
+added on 2026-12-06), one 100-step sweep per
 seed, then that benchmark's grid recipe (5 % linear warmup, cosine) from
 each rule's LR on the sweep, against that benchmark's tuned grid. Seeds 0,
 1, 2. `factor-0.4` is `find_lr`'s suggestion; `factor-1.0` is the same
@@ -868,8 +869,24 @@ GP minimum.{_after_the_choice(means)}
 
 {_find_lr_target(summary, means)}
 
+{_find_lr_against_autolr(means)}
+
 {table}
 """
+
+
+def _find_lr_against_autolr(means):
+    """The suggestion + the grid's recipe against `AutoLR()`, mean gaps to the grid."""
+    table = optimizers_report.summarize(_load("optimizers.json"))
+    parts = []
+    for name in ("development", "validation", "holdout"):
+        pairs = optimizers_report.gaps(table, name, "autolr", "grid")
+        if name in means and pairs:
+            autolr = optimizers_report.mean_worst(pairs).split(" / ")[0]
+            parts.append(f"{optimizers_report.TITLES[name].lower()} "
+                         f"{means[name]['factor-0.4']:+.1f} against {autolr}")
+    return ("`find_lr`'s suggestion with the grid's recipe (a second run) against "
+            "`AutoLR()` in one run, mean gaps to the grid: " + "; ".join(parts) + ".")
 
 
 def _after_the_choice(means):
@@ -885,13 +902,13 @@ def _after_the_choice(means):
 def _find_lr_target(summary, means):
     """Issue 22's find_lr target on each set, with the rules' mean gaps."""
     verdicts = []
-    for name in ("validation", "development"):
+    for name in ("validation", "development", "holdout"):
         if name not in summary:
             continue
         m = means[name]
         met = lr_finder_optimizers_report.target_met(summary[name])
         verdicts.append(
-            f"on the {name} set **{'met' if met else 'not met'}**: the "
+            f"on the {optimizers_report.TITLES[name].lower()} **{'met' if met else 'not met'}**: the "
             f"suggestion's mean gap {m['factor-0.4']:+.1f}, `valley` "
             f"{m['valley']:+.1f}, Lightning's steepest rule {m['lightning']:+.1f} "
             f"(2.5.3 and later: {m['lightning-2.5.3']:+.1f})")
