@@ -182,7 +182,8 @@ def load_friedman():
                          n_val=2_000, n_test=2_000)
 
 
-def friedman_mlp(seed):
+def regression_mlp(seed):
+    """An MLP 64-64 on 10 features, one output (friedman and diabetes)."""
     keras.utils.set_random_seed(seed)
     return keras.Sequential([
         keras.Input((10,)),
@@ -241,16 +242,6 @@ def load_diabetes():
     return _tasks._split(x.astype(np.float32), y.astype(np.float32), n_val=70, n_test=72)
 
 
-def diabetes_mlp(seed):
-    keras.utils.set_random_seed(seed)
-    return keras.Sequential([
-        keras.Input((10,)),
-        keras.layers.Dense(64, activation="relu"),
-        keras.layers.Dense(64, activation="relu"),
-        keras.layers.Dense(1),
-    ])
-
-
 def load_blobs():
     from sklearn.datasets import make_classification
 
@@ -286,11 +277,11 @@ TASKS = {task.name: task for task in (
          lambda: _sequence_split(first_of_one_to_four), gru),
     Task("friedman", "sklearn Friedman #1 regression (20,000 train), MLP 64-64, "
          "mean squared error; score 100 x R^2",
-         load_friedman, friedman_mlp, regression=True),
+         load_friedman, regression_mlp, regression=True),
     Task("chars", "the next character of Python's help topics (20,000 windows of 24), LSTM 64",
          load_chars, chars_lstm),
     Task("diabetes", "sklearn diabetes regression (300 train), MLP 64-64, mean squared "
-         "error; score 100 x R^2", load_diabetes, diabetes_mlp, regression=True),
+         "error; score 100 x R^2", load_diabetes, regression_mlp, regression=True),
     Task("blobs", "sklearn make_classification, 6 classes (20,000 train), MLP 128-128 "
          "with batch normalization and dropout", load_blobs, blobs_mlp),
 )}
