@@ -1292,6 +1292,10 @@ Validation set:
 
 {chr(10).join(optimizers_report.oracle_lines(results, optimizers_report.VALIDATION))}
 
+Held-out set (below; `oracle` only, run after the set's other runs):
+
+{chr(10).join(optimizers_report.oracle_lines(results, optimizers_report.HOLDOUT))}
+
 What this says:
 
 - On the validation set the peak is most of the gap. With the grid's peak
@@ -1307,6 +1311,12 @@ What this says:
   {_scores(results, "digits adamw b16 x1")}): the grid tuned its peak for
   a decay over the whole budget from fresh weights, not over the half left
   from the weights the rewind puts back.
+- On the held-out set too the peak is most of the gap: on the diabetes
+  regression the grid's peak lies below the own LR, and from it `AutoLR()`'s
+  sweep and rewind train as well as the grid
+  ({_scores(results, "diabetes adamw b32 x50")}): the rewind undoes the
+  sweep's overfitting, and only the peak, read from the training loss and
+  never below the own LR, loses.
 - So "close to tuned" (mean -1.0, worst -3.0) is beyond a better peak
   alone on the development set; on the validation set a better peak would
   take most of the way. The rewind is not what costs: without it the sweep's
