@@ -16,7 +16,8 @@ keras.io tutorial size and batches of 1,024 and more. Contenders:
 - `autolr`: the same script with `callbacks=[AutoLR()]` and nothing else.
   `autolr-<tokens>`: an `Options` variant (`f0.6`: `peak_factor`, `paper`:
   `PAPER`, `nofloor`, `norewind`, `frommin`: `sweep_start="min_lr"`,
-  `capreached`: `cap_peak="reached"`, `nodescent`: `require_descent=False`; `ctc`, `clip`,
+  `capreached`: `cap_peak="reached"`, `nodescent`: `require_descent=False`,
+  `steepest`: `peak="steepest"`; `ctc`, `clip`,
   `bu<factor>`, `capmed`, `capmax` and `w<fraction>` (the schedule's
   `max_warmup_fraction`), not `Options` fields, see `STUDY_TOKENS`).
 - `grid`: a linear warmup over 5 % of the steps, then a cosine to zero, its
@@ -861,6 +862,8 @@ def autolr_options(contender, optimizer=None):
             options = options.replace(cap_peak="reached")
         elif token == "nodescent":
             options = options.replace(require_descent=False)
+        elif token == "steepest":
+            options = options.replace(peak="steepest")
         else:
             raise ValueError(f"Unknown token {token!r}. Received contender={contender!r}")
     return options

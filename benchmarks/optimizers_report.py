@@ -57,6 +57,8 @@ LABELS = {
     "autolr-allcopies": "a copy at every warmup step (study)",
     "autolr-soundcopy": "a copy a blow-up damaged passed over (now the default)",
     "autolr-anycopy": "`AutoLR()` before the damaged-copy rule",
+    "autolr-steepest": "`peak=\"steepest\"`",
+    "autolr-steepest-f1.0": "`peak=\"steepest\"`, `peak_factor=1.0`",
     "autolr-plateau": "a flat sweep's peak from where it left the plateau (study)",
     "autolr-oracle": "the tuned grid's peak given to `AutoLR()` (a bound)",
     "autolr-oracle-norewind": "the same, without the rewind (a bound)",
@@ -208,6 +210,7 @@ STUDY = ("autolr-f0.7", "autolr-f1.0", "autolr-capreached", "autolr-nodescent",
          "autolr-keepfirst", "autolr-capprev", "autolr-capconf", "autolr-confident",
          "autolr-edge", "autolr-edge2", "autolr-floor2", "autolr-keepbetter",
          "autolr-allcopies", "autolr-soundcopy", "autolr-anycopy", "autolr-plateau",
+         "autolr-steepest", "autolr-steepest-f1.0",
          "autolr-oracle", "autolr-oracle-norewind")
 
 

@@ -1341,6 +1341,17 @@ fired for a wrong reason (on a 19-point record the start, 10 losses, holds
 the whole descent), and conv1d SGD stays at chance for every contender.
 Too fragile for a look at the validation set.
 
+**The steepest descent as the peak (rejected on the development set).**
+Since the peak is most of the gap, `peak="steepest"` (the LR of the GP's
+steepest descent before its minimum, `Options`' other rule) ran on the
+development set: minus `AutoLR()`
+{_variant_gap(results, "autolr-steepest", optimizers_report.DEVELOPMENT)}, and
+with `peak_factor=1.0`
+{_variant_gap(results, "autolr-steepest-f1.0", optimizers_report.DEVELOPMENT)}.
+Its peaks lay below the default's ({_peak_ratio(results, "autolr-steepest")}; with
+1.0, {_peak_ratio(results, "autolr-steepest-f1.0")}), where the default's were
+already low.
+
 **A held-out set (2026-12-06).** The validation set had been looked at
 eight times, and the oracle's look showed where its peaks fall short, so a
 rule for RMSprop chosen after it would not be tested out of sample there.
@@ -1479,6 +1490,16 @@ def _peak_range(results, task):
     ratios = [r["autolr"]["peak_lr"] / r["own_lr"] for r in results["runs"]
               if r["task"] == task and r["contender"] == "autolr"]
     return f"{min(ratios):.1f} to {max(ratios):.1f}"
+
+
+def _peak_ratio(results, contender, which=optimizers_report.DEVELOPMENT):
+    """"median a x, lower on k of n runs": `contender`'s peaks over `AutoLR()`'s,
+    paired by cell and seed (the runs that swept)."""
+    pairs = [(a, b) for a, b in _paired_with_default(results, contender, which)
+             if a["autolr"]["reason"] != "short_budget"]
+    ratios = [b["autolr"]["peak_lr"] / a["autolr"]["peak_lr"] for a, b in pairs]
+    lower = sum(r < 0.999 for r in ratios)
+    return f"median {float(np.median(ratios)):.2f} x, lower on {lower} of {len(ratios)} runs"
 
 
 def _changed_cells(results, contender):

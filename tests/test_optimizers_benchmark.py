@@ -101,6 +101,8 @@ def test_the_rms_token_sets_the_factor_of_rmsprop_alone():
     assert optimizers.autolr_options("autolr-rms1.0", "rmsprop").peak_factor == 1.0
     assert optimizers.autolr_options("autolr-rms1.0", "adam") == keras_autolr.Options()
     assert optimizers.autolr_options("autolr-rms1.0") == keras_autolr.Options()
+    assert optimizers.autolr_options("autolr-steepest-f1.0") == keras_autolr.Options(
+        peak="steepest", peak_factor=1.0)
 
 
 def _arrays(split):
