@@ -72,12 +72,14 @@ HOLDOUT = optimizers_report.HOLDOUT
 
 @dataclasses.dataclass(frozen=True)
 class Cell:
-    """One benchmark cell: a task, an optimizer, a batch size and epochs."""
+    """One benchmark cell: a task, an optimizer, a batch size and epochs
+    (`study`: a study's own set, outside the three sets' tables)."""
 
     task: str
     optimizer: str
     batch_size: int
     epochs: int
+    study: str = None
 
     @property
     def name(self):
@@ -85,6 +87,8 @@ class Cell:
 
     @property
     def set(self):
+        if self.study:
+            return self.study
         if self.task in DEVELOPMENT_TASKS:
             return DEVELOPMENT
         return HOLDOUT if self.task in HOLDOUT_TASKS else VALIDATION
@@ -142,6 +146,21 @@ CELLS = (
     Cell("blobs", "sgd", 512, 3),            # 120
 )
 
+# The momentum study (`--set momentum`): does the peak factor follow the
+# optimizer's momentum? A momentum buffer lags the sweep's growing LR, so
+# the loss shows the LR some steps late; without one it does not. SGD
+# without momentum and RMSprop with 0.9, on the development set's SGD and
+# RMSprop cells' tasks and budgets; not in the sets' tables.
+MOMENTUM = "momentum"
+MOMENTUM_CELLS = (
+    Cell("digits", "sgdplain", 256, 10, study=MOMENTUM),     # 50
+    Cell("teacher", "sgdplain", 1024, 4, study=MOMENTUM),    # 784
+    Cell("conv1d", "sgdplain", 32, 3, study=MOMENTUM),       # 1,875
+    Cell("digits", "rmspropm", 32, 1, study=MOMENTUM),       # 38
+    Cell("teacher", "rmspropm", 256, 2, study=MOMENTUM),     # 1,564
+    Cell("conv1d", "rmspropm", 256, 1, study=MOMENTUM),      # 79
+)
+
 CONTENDERS = ("own", "autolr", "grid", "prodigy", "schedulefree")
 
 
@@ -163,6 +182,10 @@ def make_optimizer(name, learning_rate=None):
         return keras.optimizers.SGD(momentum=0.9, **kwargs)
     if name == "rmsprop":
         return keras.optimizers.RMSprop(**kwargs)
+    if name == "sgdplain":  # the momentum study: SGD without momentum
+        return keras.optimizers.SGD(**kwargs)
+    if name == "rmspropm":  # the momentum study: RMSprop with momentum 0.9
+        return keras.optimizers.RMSprop(momentum=0.9, **kwargs)
     if name == "lamb":
         if IS_KERAS_3:
             return keras.optimizers.Lamb(**kwargs)
@@ -1032,8 +1055,8 @@ def run_key(record):
 # ---------------------------------------------------------------- command line
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--set", choices=(DEVELOPMENT, VALIDATION, HOLDOUT, "all"),
-                        default="all")
+    parser.add_argument("--set", choices=(DEVELOPMENT, VALIDATION, HOLDOUT, MOMENTUM,
+                                          "all"), default="all")
     parser.add_argument("--cells", default=None,
                         help="comma list of substrings of cell names (default: all)")
     parser.add_argument("--contenders", default=",".join(CONTENDERS))
@@ -1044,7 +1067,8 @@ def main(argv=None):
                         help="only write the tables from the results file")
     args = parser.parse_args(argv)
     if not args.report:
-        cells = [c for c in CELLS if args.set in ("all", c.set)]
+        cells = ([c for c in CELLS if args.set in ("all", c.set)]
+                 + [c for c in MOMENTUM_CELLS if args.set == MOMENTUM])
         if args.cells:
             wanted = [w.strip() for w in args.cells.split(",")]
             cells = [c for c in cells if any(w in c.name for w in wanted)]

@@ -287,7 +287,7 @@ def rewind_lines(results):
         for run in results["runs"]:
             decision = run.get("autolr")
             if (run["contender"] != "autolr" or not decision
-                    or decision.get("restored_step") is None
+                    or run["set"] not in SETS or decision.get("restored_step") is None
                     or (run["steps"] < 100) != short):
                 continue
             thrown.append((decision["switch_step"] - decision["restored_step"])
