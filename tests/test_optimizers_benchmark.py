@@ -109,6 +109,20 @@ def _arrays(split):
     return [split.x_train, split.y_train, split.x_val, split.y_val, split.x_test, split.y_test]
 
 
+def test_the_momentum_study_runs_its_own_cells_outside_the_three_sets():
+    assert float(optimizers.make_optimizer("sgdplain").momentum) == 0.0
+    assert float(optimizers.make_optimizer("rmspropm").momentum) == pytest.approx(0.9)
+    assert optimizers.own_lr("sgdplain") == pytest.approx(optimizers.own_lr("sgd"))
+    assert optimizers.own_lr("rmspropm") == pytest.approx(optimizers.own_lr("rmsprop"))
+    assert {c.set for c in optimizers.MOMENTUM_CELLS} == {optimizers.MOMENTUM}
+    assert not set(optimizers.MOMENTUM_CELLS) & set(optimizers.CELLS)
+    # Each one's task and budget is a development cell's, with the other optimizer.
+    development = {(c.task, c.batch_size, c.epochs) for c in optimizers.CELLS
+                   if c.set == optimizers.DEVELOPMENT}
+    assert all((c.task, c.batch_size, c.epochs) in development
+               for c in optimizers.MOMENTUM_CELLS)
+
+
 def test_the_held_out_tasks_load_their_data_as_described():
     chars = _user_tasks.load_chars()
     assert [len(a) for a in _arrays(chars)] == [20_000, 20_000, 2_000, 2_000, 2_000, 2_000]
@@ -593,3 +607,27 @@ def test_the_plateau_study_finds_where_a_flat_sweep_left_its_start():
     edge_lr = float(schedule.warmup_lr(edge))
     assert edge_lr > plain.peak_lr / factor  # the GP's minimum of a flat curve lay lower
     assert study.peak_lr == pytest.approx(factor * edge_lr)
+
+
+def test_the_damagedmin_study_locates_nothing_inside_a_blow_up():
+    from unittest import mock
+
+    from keras_autolr.decision.controller import WarmupController
+    from keras_autolr.decision.detector import TestResult
+
+    schedule = keras_autolr.AutoLRSchedule(total_steps=100)
+    controller = WarmupController(schedule, keras_autolr.Options())
+    losses = np.concatenate([np.linspace(2.0, 1.0, 20), np.full(10, 9.0), np.full(5, 1.5)])
+    for loss in losses:
+        controller.observe([loss])  # one execution a step
+    lr = lambda step: float(schedule.warmup_lr(step))  # noqa: E731
+
+    def located_nothing(step):
+        result = mock.Mock(spec=TestResult, peak_lr=lr(step))
+        return controller._located_nothing(result)
+
+    assert not located_nothing(15) and not located_nothing(27)  # the library's rule
+    with optimizers.study_patches("autolr-damagedmin"):
+        assert not located_nothing(15)  # before the blow-up
+        assert located_nothing(27)  # inside it, its losses above the start's
+    assert not located_nothing(27)
