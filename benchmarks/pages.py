@@ -1467,13 +1467,19 @@ def _false_switch_pair():
     return "; ".join(parts) + "; `benchmarks/results/false_switch_detrend_base.json`, `false_switch_detrend.json`"
 
 
+def _other_decisions(results, contender, which):
+    """(pairs, others): `_paired_with_default`'s pairs of one set, and those
+    whose switch step or peak is not `AutoLR()`'s."""
+    pairs = _paired_with_default(results, contender, which)
+    decided = lambda run: (run["autolr"]["switch_step"], run["autolr"]["peak_lr"])  # noqa: E731
+    return pairs, [(a, b) for a, b in pairs if decided(a) != decided(b)]
+
+
 def _same_decisions(results, contender, which):
     """"k of n": runs of `contender` whose switch and peak are `AutoLR()`'s;
     the cells of the others when each of them scored what `AutoLR()` did
     (runs at chance, whose training varies from run to run)."""
-    pairs = _paired_with_default(results, contender, which)
-    decided = lambda run: (run["autolr"]["switch_step"], run["autolr"]["peak_lr"])  # noqa: E731
-    others = [(a, b) for a, b in pairs if decided(a) != decided(b)]
+    pairs, others = _other_decisions(results, contender, which)
     text = f"{len(pairs) - len(others)} of {len(pairs)}"
     if others and all(abs(a["test_score"] - b["test_score"]) < 0.005 for a, b in others):
         cells = ", ".join(sorted({a["cell"] for a, _ in others}))
@@ -1572,10 +1578,8 @@ def _momentum_study(results):
 
 def _changed_decisions(results, contender, which):
     """"k of n runs": runs of `contender` whose switch or peak is not `AutoLR()`'s."""
-    pairs = _paired_with_default(results, contender, which)
-    decided = lambda run: (run["autolr"]["switch_step"], run["autolr"]["peak_lr"])  # noqa: E731
-    changed = sum(decided(a) != decided(b) for a, b in pairs)
-    return f"{changed} of {len(pairs)} runs"
+    pairs, others = _other_decisions(results, contender, which)
+    return f"{len(others)} of {len(pairs)} runs"
 
 
 def _momentum_gaps(results, contender):
