@@ -232,7 +232,7 @@ def warmup_cosine(peak_lr, total_steps):
 STUDY_TOKENS = ("ctc", "clip", "capmed", "capmax", "detrend", "diffsd", "detrend9",
                 "capend", "keepfirst", "capprev", "capconf", "capconf2", "confident", "edge",
                 "edge2", "esoff", "reuse", "keepbetter", "allcopies", "soundcopy", "anycopy",
-                "wholebudget", "oracle", "plateau", "damagedmin")
+                "wholebudget", "oracle", "plateau", "damagedmin", "anymin")
 # Study tokens with a number: `bu<factor>` (`blowup_stop`), `w<fraction>` (the
 # warmup cap at that fraction of the budget), `span<decades>` (`sweep_span`)
 # `floor<factor>` (`floor_times`) and `rms<factor>` (`peak_factor` for RMSprop alone).
@@ -718,22 +718,23 @@ def damaged_minimum():
     and its argmin can land inside the blow-up, not only at its end: RMSprop
     with momentum 0.9 on the digits, the cap's last test chose 0.106 after
     tests on end had chosen 0.006 to 0.015, and the run ended at 36 % against
-    92 % without AutoLR (the momentum study). A candidate policy, not a
-    public knob: it patches the controller."""
+    92 % without AutoLR (the momentum study). It passed its look at the
+    validation and held-out sets under the rule written before it, and is
+    the library's rule since 2026-12-06 (`WarmupController._located_nothing`,
+    `_step_at_lr`): its token patches nothing. Its runs before that date are
+    the study's record."""
+    yield
+
+
+def any_minimum():
+    """Study `anymin`: the rule before `damagedmin` entered the library
+    (2026-12-06). A test's best LR at a step a blow-up had damaged counts as
+    a minimum; only one at the sweep's newest end during a blow-up locates
+    nothing. The runs of `AutoLR()` made before that date ran this rule: the
+    results file holds them under this token. It patches the controller."""
     from keras_autolr.decision import controller
 
-    original = controller.WarmupController._located_nothing
-
-    def located_nothing(self, result):
-        if original(self, result):
-            return True
-        x = np.asarray(self.points.x)
-        lrs = np.array([float(self.schedule.warmup_lr(step)) for step in x])
-        at = int(np.searchsorted(lrs, result.peak_lr * (1.0 - 1e-9)))
-        return at < len(x) and self._damaged(x[at])
-
-    with mock.patch.object(controller.WarmupController, "_located_nothing", located_nothing):
-        yield
+    return mock.patch.object(controller.WarmupController, "_step_at_lr", lambda self, lr: None)
 
 
 def plateau_edge(points, fraction=0.05, least=3):
@@ -879,6 +880,8 @@ def study_patches(contender, cell=None):
                     fit_run.FitRun, "_budget_from_initial_epoch", lambda self, epoch: None))
             elif name == "damagedmin":
                 stack.enter_context(damaged_minimum())
+            elif name == "anymin":
+                stack.enter_context(any_minimum())
             elif name == "plateau":
                 stack.enter_context(plateau_cap())
             elif name == "oracle":

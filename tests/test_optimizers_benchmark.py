@@ -609,7 +609,7 @@ def test_the_plateau_study_finds_where_a_flat_sweep_left_its_start():
     assert study.peak_lr == pytest.approx(factor * edge_lr)
 
 
-def test_the_damagedmin_study_locates_nothing_inside_a_blow_up():
+def test_the_anymin_study_counts_a_minimum_inside_a_blow_up_only_inside_its_context():
     from unittest import mock
 
     from keras_autolr.decision.controller import WarmupController
@@ -626,8 +626,11 @@ def test_the_damagedmin_study_locates_nothing_inside_a_blow_up():
         result = mock.Mock(spec=TestResult, peak_lr=lr(step))
         return controller._located_nothing(result)
 
-    assert not located_nothing(15) and not located_nothing(27)  # the library's rule
-    with optimizers.study_patches("autolr-damagedmin"):
-        assert not located_nothing(15)  # before the blow-up
-        assert located_nothing(27)  # inside it, its losses above the start's
-    assert not located_nothing(27)
+    # The library's rule (damagedmin's since 2026-12-06): a best LR inside the
+    # blow-up, its losses above the start's, locates nothing; one before it does.
+    assert not located_nothing(15) and located_nothing(27)
+    with optimizers.study_patches("autolr-damagedmin"):  # patches nothing now
+        assert not located_nothing(15) and located_nothing(27)
+    with optimizers.study_patches("autolr-anymin"):  # the rule before
+        assert not located_nothing(15) and not located_nothing(27)
+    assert located_nothing(27)
