@@ -1160,8 +1160,7 @@ With the factor raised from 6 to 9 spreads (`detrend9`) the false
 switches came back to the default's, and the development set kept its
 gain ({_variant_gap(results, "autolr-detrend9", optimizers_report.DEVELOPMENT)}), so it ran on the
 validation set (its third look), where it took the default's decision on
-{_same_decisions(results, "autolr-detrend9", optimizers_report.VALIDATION)} runs (the other two, transformer AdamW, detected instead of
-reaching the cap, with the same score): {_variant_gap(results, "autolr-detrend9", optimizers_report.VALIDATION)}. On the synthetic
+{_same_decisions(results, "autolr-detrend9", optimizers_report.VALIDATION)} runs: {_variant_gap(results, "autolr-detrend9", optimizers_report.VALIDATION)}. On the synthetic
 records, which sweep from 1e-5, it detected less often than the default
 ({_detections()}): more sweeps ran to the cap. A gain on two
 development cells, none on the validation set and fewer detections: not
@@ -1374,25 +1373,43 @@ on end had read 0.006 to 0.015), its huge losses (up to 450 against a start
 of 2.4) flattening the GP's curve; on conv1d the peak was near the own LR,
 and the steps the sweep and the rewind took were what lost.
 
-**A minimum inside a blow-up locates nothing (`damagedmin`, a candidate).**
-The library already passes over a best LR at the sweep's newest end after a
+**A minimum inside a blow-up locates nothing (`damagedmin`, the library's rule since 2026-12-06).**
+The library already passed over a best LR at the sweep's newest end after a
 blow-up, and a copy of the weights taken in one (`_located_nothing`,
 `_damaged`). This study also passes over a best LR at a step the blow-up had
 damaged (the median of the losses before it above every loss of the
-record's start). Development set, minus `AutoLR()`:
-{_variant_gap(results, "autolr-damagedmin", optimizers_report.DEVELOPMENT)} (it changed the decision on
-{_changed_decisions(results, "autolr-damagedmin", optimizers_report.DEVELOPMENT)}); the momentum study's cells:
-{_momentum_gaps(results, "autolr-damagedmin")}. The digits cell motivated it, so
+record's start). Its runs were made against the rule of their day, whose
+runs of `AutoLR()` were replaced once it entered the library; the rule
+before is kept as the study `anymin`, run again beside the new default. The
+study minus `anymin`, development set:
+{_variant_gap(results, "autolr-damagedmin", optimizers_report.DEVELOPMENT, "autolr-anymin")} (decisions changed on
+{_changed_decisions(results, "autolr-damagedmin", optimizers_report.DEVELOPMENT, "autolr-anymin")}); the momentum study's cells:
+{_momentum_gaps(results, "autolr-damagedmin", "autolr-anymin")}. The digits cell motivated it, so
 those figures are in sample. The rule for its look at the validation and
 held-out sets, written before it: adopted if no cell there falls more than
-0.5 points below `AutoLR()` and the mean is not below 0. Validation set
-{_variant_gap(results, "autolr-damagedmin", optimizers_report.VALIDATION)} (decisions changed on
-{_changed_decisions(results, "autolr-damagedmin", optimizers_report.VALIDATION)}), held-out set
-{_variant_gap(results, "autolr-damagedmin", optimizers_report.HOLDOUT)} (on
-{_changed_decisions(results, "autolr-damagedmin", optimizers_report.HOLDOUT)}): it passed. It is not
-in the library yet: with it, every set's `AutoLR()` runs and the user
-scripts are to be run again, which did not fit in the session that
-measured it (2026-12-06); until then the tables are the default's without it.
+0.5 points below the default of its day and the mean is not below 0. At the
+look (2026-12-06, commit 127259f), against that day's runs of `AutoLR()`: validation set
++0.0 / +0.0 with no decision changed on 42 runs, held-out set +0.1 / +0.0
+with 3 of 27 decisions changed; it passed and entered the library
+(`WarmupController._located_nothing`, with `_step_at_lr`, a bisection).
+Against `anymin` run again: validation set
+{_variant_gap(results, "autolr-damagedmin", optimizers_report.VALIDATION, "autolr-anymin")} (decisions changed on
+{_changed_decisions(results, "autolr-damagedmin", optimizers_report.VALIDATION, "autolr-anymin")}), held-out set
+{_variant_gap(results, "autolr-damagedmin", optimizers_report.HOLDOUT, "autolr-anymin")} (on
+{_changed_decisions(results, "autolr-damagedmin", optimizers_report.HOLDOUT, "autolr-anymin")}). The library's
+`AutoLR()` minus the rule before, both run on the same day: development set
+{_variant_gap(results, "autolr", optimizers_report.DEVELOPMENT, "autolr-anymin")}, validation set
+{_variant_gap(results, "autolr", optimizers_report.VALIDATION, "autolr-anymin")}, held-out set
+{_variant_gap(results, "autolr", optimizers_report.HOLDOUT, "autolr-anymin")}; the momentum study's
+cells: {_momentum_gaps(results, "autolr", "autolr-anymin")}.
+
+The study's runs and the library's `AutoLR()` run the same rule, in two
+sessions of the same day on other machines of the same kind: their
+decisions differ on {_rerun_variation(results)}. TensorFlow's CPU kernels
+are not bit-reproducible across machines, and a sweep's record diverges
+from the first bit that differs. So a count on this page of the decisions a
+study shares with `AutoLR()`, whose runs are of another day, includes such
+variation; the study minus the rule before, run the same day, does not.
 
 **A held-out set (2026-12-06).** The validation set had been looked at
 eight times, and the oracle's look showed where its peaks fall short, so a
@@ -1467,25 +1484,24 @@ def _false_switch_pair():
     return "; ".join(parts) + "; `benchmarks/results/false_switch_detrend_base.json`, `false_switch_detrend.json`"
 
 
-def _other_decisions(results, contender, which):
+def _other_decisions(results, contender, which, base="autolr"):
     """(pairs, others): `_paired_with_default`'s pairs of one set, and those
-    whose switch step or peak is not `AutoLR()`'s."""
-    pairs = _paired_with_default(results, contender, which)
+    whose switch step or peak is not `base`'s (`AutoLR()`'s)."""
+    pairs = _paired_with_default(results, contender, which, base)
     decided = lambda run: (run["autolr"]["switch_step"], run["autolr"]["peak_lr"])  # noqa: E731
     return pairs, [(a, b) for a, b in pairs if decided(a) != decided(b)]
 
 
 def _same_decisions(results, contender, which):
     """"k of n": runs of `contender` whose switch and peak are `AutoLR()`'s;
-    the cells of the others when each of them scored what `AutoLR()` did
-    (runs at chance, whose training varies from run to run)."""
+    the cells of the others and how far their scores lie from `AutoLR()`'s
+    (runs of different days: see `_rerun_variation`)."""
     pairs, others = _other_decisions(results, contender, which)
     text = f"{len(pairs) - len(others)} of {len(pairs)}"
-    if others and all(abs(a["test_score"] - b["test_score"]) < 0.005 for a, b in others):
+    if others:
         cells = ", ".join(sorted({a["cell"] for a, _ in others}))
-        text += (f" (the others, on {cells}, scored the same: a cell at chance, whose "
-                 "training varies from run to run as TensorFlow's CPU kernels are not "
-                 "deterministic there)")
+        apart = max(abs(a["test_score"] - b["test_score"]) for a, b in others)
+        text += f" (the others on {cells}, scores within {apart:.1f} points)"
     return text
 
 
@@ -1498,10 +1514,11 @@ def _other_restores(results, contender, which):
     return f"{other} of {len(pairs)}"
 
 
-def _paired_with_default(results, contender, which):
-    """[(`AutoLR()`'s run, `contender`'s run)] of one set, by cell and seed."""
+def _paired_with_default(results, contender, which, base="autolr"):
+    """[(`base`'s run, `contender`'s run)] of one set, by cell and seed;
+    `base` is `AutoLR()` unless given."""
     runs = [r for r in results["runs"] if r["set"] == which]
-    default = {(r["cell"], r["seed"]): r for r in runs if r["contender"] == "autolr"}
+    default = {(r["cell"], r["seed"]): r for r in runs if r["contender"] == base}
     return [(default[(r["cell"], r["seed"])], r) for r in runs
             if r["contender"] == contender and (r["cell"], r["seed"]) in default]
 
@@ -1576,18 +1593,20 @@ def _momentum_study(results):
     return "\n".join(lines)
 
 
-def _changed_decisions(results, contender, which):
-    """"k of n runs": runs of `contender` whose switch or peak is not `AutoLR()`'s."""
-    pairs, others = _other_decisions(results, contender, which)
+def _changed_decisions(results, contender, which, base="autolr"):
+    """"k of n runs": runs of `contender` whose switch or peak is not `base`'s
+    (`AutoLR()`'s)."""
+    pairs, others = _other_decisions(results, contender, which, base)
     return f"{len(others)} of {len(pairs)} runs"
 
 
-def _momentum_gaps(results, contender):
-    """"<cell> <gap>, ...": `contender` minus `AutoLR()` on the momentum study's cells."""
+def _momentum_gaps(results, contender, base="autolr"):
+    """"<cell> <gap>, ...": `contender` minus `base` (`AutoLR()`) on the
+    momentum study's cells."""
     table = optimizers_report.summarize(
         dict(runs=[r for r in results["runs"] if r["set"] == "momentum"]))
-    return ", ".join(f"{name} {row[contender][0] - row['autolr'][0]:+.1f}"
-                     for name, row in table.items() if contender in row and "autolr" in row)
+    return ", ".join(f"{name} {row[contender][0] - row[base][0]:+.1f}"
+                     for name, row in table.items() if contender in row and base in row)
 
 
 def _changed_cells(results, contender):
@@ -1605,10 +1624,10 @@ def _scores(results, cell):
             f"{row['autolr-oracle'][0]:.1f}, the grid {row['grid'][0]:.1f}")
 
 
-def _variant_gap(results, contender, which):
-    """A study variant minus `AutoLR()`: mean / worst of the cell means."""
+def _variant_gap(results, contender, which, base="autolr"):
+    """A study variant minus `base` (`AutoLR()`): mean / worst of the cell means."""
     table = optimizers_report.summarize(results)
-    pairs = optimizers_report.gaps(table, which, contender, "autolr")
+    pairs = optimizers_report.gaps(table, which, contender, base)
     return f"{optimizers_report.mean_worst(pairs)} ({len(pairs)} cells)"
 
 
@@ -1693,7 +1712,7 @@ def page_user_scripts():
     table = user_scripts_report.summarize(results)
     shown = {before for _, before in user_scripts_report.DEFAULTS_TABLES if before}
     studies = sorted({r["contender"] for r in results["runs"]}
-                     - {"own", "autolr", "autolr-before", "grid"} - shown)
+                     - {"own", "autolr", "autolr-before", "autolr-anymin", "grid"} - shown)
     study_lines = []
     for study in studies:
         rows = [(name, row[study] - row["autolr-before"]) for name, row in table.items()
@@ -1833,6 +1852,13 @@ damaged (docs/algorithm.md, "Rewind"):
 
 {_forecast_lines(results)}
 
+## A minimum read inside a blow-up (2026-12-06)
+
+Since 2026-12-06 a test whose best LR lies at a step a blow-up had damaged
+locates nothing (docs/algorithm.md, "Rewind"). Every script ran again with
+it (`autolr`) and with the rule before (`autolr-anymin`), 3 seeds each.
+{_anymin_lines(results)}
+
 Scripts where `AutoLR()` is more than 1 point below the own LR:
 {", ".join(below) if below else "none"}. The 22-step digits script keeps the
 own LR (under 26 steps).
@@ -1859,6 +1885,40 @@ def _forecast_lines(results):
                 f"AutoLR {own['test_score']:.1f})")
     return ("Runs whose rewind changed: " + "; ".join(parts) + "."
             if parts else "No run's rewind changed.")
+
+
+def _rerun_variation(results):
+    """"k of n runs (cells)": `damagedmin`'s runs against `AutoLR()`'s, the
+    same rule run in another session, whose switch or peak differ."""
+    pairs, others = [], []
+    for which in optimizers_report.SETS + ("momentum",):
+        p, o = _other_decisions(results, "autolr-damagedmin", which)
+        pairs += p
+        others += o
+    optimizers = sorted({a["optimizer"] for a, _ in others})
+    rmsprop = sum(a["optimizer"] == "rmsprop" for a, _ in others)
+    return (f"{len(others)} of {len(pairs)} runs, {rmsprop} of them with RMSprop "
+            f"(optimizers: {', '.join(optimizers) or 'none'})")
+
+
+def _anymin_lines(results):
+    """The user-script runs whose decision the damaged-minimum rule changed."""
+    runs = {(r["script"], r["seed"], r["contender"]): r for r in results["runs"]}
+    pairs = [(key[:2], old, runs.get(key[:2] + ("autolr",))) for key, old in sorted(runs.items())
+             if key[2] == "autolr-anymin"]
+    pairs = [(key, old, new) for key, old, new in pairs if new is not None]
+    decided = lambda run: (run["autolr"]["switch_step"], run["autolr"]["peak_lr"])  # noqa: E731
+    parts = []
+    for (script, seed), old, new in pairs:
+        if decided(old) != decided(new):
+            own = runs.get((script, seed, "own"))
+            parts.append(
+                f"{script} seed {seed}: peak {old['autolr']['peak_lr']:.3g} before "
+                f"({old['test_score']:.1f}), {new['autolr']['peak_lr']:.3g} now "
+                f"({new['test_score']:.1f}"
+                + (f"; without AutoLR {own['test_score']:.1f})" if own else ")"))
+    changed = (": " + "; ".join(parts) + "." if parts else ".")
+    return f"Decisions changed on {len(parts)} of {len(pairs)} runs{changed}"
 
 
 def _batch_norm_lines(results):
