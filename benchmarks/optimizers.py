@@ -232,7 +232,7 @@ def warmup_cosine(peak_lr, total_steps):
 STUDY_TOKENS = ("ctc", "clip", "capmed", "capmax", "detrend", "diffsd", "detrend9",
                 "capend", "keepfirst", "capprev", "capconf", "capconf2", "confident", "edge",
                 "edge2", "esoff", "reuse", "keepbetter", "allcopies", "soundcopy", "anycopy",
-                "wholebudget", "oracle", "plateau", "damagedmin", "anymin")
+                "wholebudget", "oracle", "plateau", "damagedmin", "anymin", "lag")
 # Study tokens with a number: `bu<factor>` (`blowup_stop`), `w<fraction>` (the
 # warmup cap at that fraction of the budget), `span<decades>` (`sweep_span`)
 # `floor<factor>` (`floor_times`) and `rms<factor>` (`peak_factor` for RMSprop alone).
@@ -812,6 +812,42 @@ def oracle_peak(lr):
         yield
 
 
+# The mean age, in steps, of a gradient in each optimizer's first-moment
+# (momentum) buffer: beta / (1 - beta), 0 without one (study `lag`).
+MOMENTUM_LAG = {"adam": 9.0, "adamw": 9.0, "lamb": 9.0, "sgd": 9.0, "rmspropm": 9.0,
+                "rmsprop": 0.0, "sgdplain": 0.0}
+
+
+def momentum_lag(lag):
+    """Study `lag`: the minimum's LR moved back by a momentum's lag.
+
+    With a first-moment buffer (momentum, or Adam's first moment), a
+    gradient of step s keeps moving the weights for about `lag` =
+    beta / (1 - beta) steps (9 at beta 0.9), so the loss at step t answers
+    to the LRs of steps t - lag to t, and the loss's minimum appears about
+    `lag` steps after the LR that gave it. The sweep's LR grows by a
+    constant factor a step, large on short budgets (1.44x over 38 steps)
+    and small on long ones (1.02x over 800): the study decays from the
+    best LR divided by that factor to the power `lag` (never below the
+    sweep's start), the rewind following it. If this lag is what
+    `peak_factor=0.4` stands for, `lag-f1.0` should match or beat
+    `AutoLR()` on the optimizers with momentum and behave as `rms1.0` on
+    RMSprop without it. It patches the controller."""
+    from keras_autolr.decision import controller
+
+    original = controller.WarmupController._end_warmup
+
+    def end_warmup(self, step, chosen_lr, reason):
+        if (reason != controller.SHORT_BUDGET and lag and chosen_lr is not None
+                and math.isfinite(chosen_lr) and chosen_lr > 0):
+            lr = self.schedule.warmup_lr
+            growth = float(lr(1)) / float(lr(0))
+            chosen_lr = max(chosen_lr / growth ** lag, float(lr(0)))
+        original(self, step, chosen_lr, reason)
+
+    return mock.patch.object(controller.WarmupController, "_end_warmup", end_warmup)
+
+
 _TUNED = {}
 
 
@@ -886,6 +922,8 @@ def study_patches(contender, cell=None):
                 stack.enter_context(plateau_cap())
             elif name == "oracle":
                 stack.enter_context(oracle_peak(tuned_lr(cell)))
+            elif name == "lag":
+                stack.enter_context(momentum_lag(MOMENTUM_LAG[cell.optimizer]))
             elif name == "reuse":
                 stack.enter_context(mock.patch.object(
                     keras_autolr.AutoLR, "_new_run", lambda self, optimizers: False))

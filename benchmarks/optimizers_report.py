@@ -61,6 +61,8 @@ LABELS = {
     "autolr-steepest-f1.0": "`peak=\"steepest\"`, `peak_factor=1.0`",
     "autolr-damagedmin": "a minimum inside a blow-up locates nothing (study; the library's rule since 2026-12-06)",
     "autolr-anymin": "a minimum inside a blow-up counts (the rule before 2026-12-06)",
+    "autolr-lag-f1.0": "the minimum's LR moved back by the momentum's lag, whole (study)",
+    "autolr-lag": "the minimum's LR moved back by the momentum's lag, x 0.4 (study)",
     "autolr-plateau": "a flat sweep's peak from where it left the plateau (study)",
     "autolr-oracle": "the tuned grid's peak given to `AutoLR()` (a bound)",
     "autolr-oracle-norewind": "the same, without the rewind (a bound)",
@@ -211,7 +213,7 @@ STUDY = ("autolr-f0.7", "autolr-f1.0", "autolr-capreached", "autolr-nodescent",
          "autolr-capend", "autolr-span2-capend", "autolr-span2-detrend9",
          "autolr-keepfirst", "autolr-capprev", "autolr-capconf", "autolr-confident",
          "autolr-edge", "autolr-edge2", "autolr-floor2", "autolr-keepbetter",
-         "autolr-allcopies", "autolr-soundcopy", "autolr-anycopy", "autolr-plateau", "autolr-damagedmin", "autolr-anymin",
+         "autolr-allcopies", "autolr-soundcopy", "autolr-anycopy", "autolr-plateau", "autolr-damagedmin", "autolr-anymin", "autolr-lag-f1.0", "autolr-lag",
          "autolr-steepest", "autolr-steepest-f1.0",
          "autolr-oracle", "autolr-oracle-norewind")
 

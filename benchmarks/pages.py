@@ -1411,6 +1411,8 @@ from the first bit that differs. So a count on this page of the decisions a
 study shares with `AutoLR()`, whose runs are of another day, includes such
 variation; the study minus the rule before, run the same day, does not.
 
+{_lag_study(results)}
+
 **A held-out set (2026-12-06).** The validation set had been looked at
 eight times, and the oracle's look showed where its peaks fall short, so a
 rule for RMSprop chosen after it would not be tested out of sample there.
@@ -1885,6 +1887,50 @@ def _forecast_lines(results):
                 f"AutoLR {own['test_score']:.1f})")
     return ("Runs whose rewind changed: " + "; ".join(parts) + "."
             if parts else "No run's rewind changed.")
+
+
+def _lag_study(results):
+    """The `lag` study's paragraph: its prediction, written before its runs,
+    and its figures once the results file has them."""
+    text = """**The momentum's lag (`lag`, a study, 2026-12-06).** A first-moment
+buffer (SGD's momentum, Adam's, AdamW's and Lamb's first moment, RMSprop's
+momentum) keeps moving the weights with a gradient for about
+beta / (1 - beta) steps, 9 at beta 0.9. So the loss's minimum appears about
+9 steps after the LR that gave it, and the sweep, whose LR grows by a
+constant factor a step (1.44x over a 38-step budget, 1.02x over 800), reads
+a best LR too high by that factor to the 9th power: about 26x on the
+shortest budgets, 1.2x on the long ones. `lag-f1.0` decays from the best LR
+moved back by the lag (never below the sweep's start), taken whole; `lag`
+the same times 0.4. The prediction, written before the runs: if this lag
+is what `peak_factor=0.4` stands for, `lag-f1.0` matches or beats
+`AutoLR()` on the development cells with momentum, gains on RMSprop as
+`rms1.0` did (no lag there: the factor 1.0 alone), and gains on the
+momentum study's RMSprop-with-momentum cells. Worth a look on cells no rule
+has seen only if its development mean is at least +0.5 against `AutoLR()`
+and no development cell falls more than 1 point below it."""
+    figures = []
+    for contender in ("autolr-lag-f1.0", "autolr-lag"):
+        table = optimizers_report.summarize(results)
+        if optimizers_report.gaps(table, optimizers_report.DEVELOPMENT, contender, "autolr"):
+            figures.append(
+                f"`{contender[7:]}` minus `AutoLR()`, development set "
+                f"{_variant_gap(results, contender, optimizers_report.DEVELOPMENT)}, by "
+                f"optimizer {_family_gaps(results, contender)}; the momentum study's "
+                f"cells: {_momentum_gaps(results, contender)}")
+    if figures:
+        text += "\n\n" + ";\n".join(figures) + "."
+    return text
+
+
+def _family_gaps(results, contender):
+    """"adam +x, ...": `contender` minus `AutoLR()` on the development set,
+    the mean over each optimizer's cells."""
+    table = optimizers_report.summarize(results)
+    by = {}
+    for cell, gap in optimizers_report.gaps(table, optimizers_report.DEVELOPMENT,
+                                            contender, "autolr"):
+        by.setdefault(cell.split()[1], []).append(gap)
+    return ", ".join(f"{name} {np.mean(gaps):+.1f}" for name, gaps in sorted(by.items()))
 
 
 def _rerun_variation(results):

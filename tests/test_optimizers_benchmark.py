@@ -634,3 +634,23 @@ def test_the_anymin_study_counts_a_minimum_inside_a_blow_up_only_inside_its_cont
     with optimizers.study_patches("autolr-anymin"):  # the rule before
         assert not located_nothing(15) and not located_nothing(27)
     assert located_nothing(27)
+
+
+def test_the_lag_study_moves_the_minimum_back_by_the_momentum_lag():
+    import types
+
+    rng = np.random.default_rng(0)
+    steps = np.arange(60)
+    losses = 2.0 - 1.5 * np.exp(-((steps - 30) / 12.0) ** 2) + 0.01 * rng.standard_normal(60)
+    losses[40:] += np.linspace(0, 3, 20)
+    plain = keras_autolr.replay(losses, total_steps=200)
+    schedule = keras_autolr.AutoLRSchedule(total_steps=200)
+    growth = float(schedule.warmup_lr(1)) / float(schedule.warmup_lr(0))
+    chosen = plain.peak_lr / keras_autolr.Options().peak_factor
+    for optimizer, lag in (("adam", 9.0), ("rmsprop", 0.0)):
+        with optimizers.study_patches("autolr-lag", types.SimpleNamespace(optimizer=optimizer)):
+            study = keras_autolr.replay(losses, total_steps=200)
+        assert study.switch_step == plain.switch_step
+        expected = max(chosen / growth ** lag, float(schedule.warmup_lr(0)))
+        assert study.peak_lr == pytest.approx(keras_autolr.Options().peak_factor * expected)
+    assert study.peak_lr == pytest.approx(plain.peak_lr)  # RMSprop: no lag
