@@ -1919,6 +1919,14 @@ and no development cell falls more than 1 point below it."""
                 f"cells: {_momentum_gaps(results, contender)}")
     if figures:
         text += "\n\n" + ";\n".join(figures) + "."
+        text += """ The prediction failed on every part: the
+optimizers with momentum lost most (Lamb and Adam), and on the digits with
+RMSprop at momentum 0.9 a peak moved back to the own LR, the grid's best
+there, still lost points: that cell loses to the steps the sweep and the
+rewind spend, not to its peak. The best LR a sweep reads is not too high by
+the momentum's lag, or a higher peak gains more than the lag costs. Rejected
+on the development set; the validation and held-out sets were not looked
+at."""
     return text
 
 
