@@ -1155,7 +1155,8 @@ def main(argv=None):
         results = json.load(f)
     report = os.path.splitext(args.results)[0] + ".md"
     with open(report, "w") as f:
-        f.write(optimizers_report.markdown(results) + "\n")
+        f.write(optimizers_report.markdown(
+            results, source=os.path.basename(args.results)) + "\n")
     print(f"report: {report}")
     return 0
 
