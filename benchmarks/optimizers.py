@@ -730,8 +730,9 @@ def any_minimum():
     """Study `anymin`: the rule before `damagedmin` entered the library
     (2026-12-06). A test's best LR at a step a blow-up had damaged counts as
     a minimum; only one at the sweep's newest end during a blow-up locates
-    nothing. The runs of `AutoLR()` made before that date ran this rule: the
-    results file holds them under this token. It patches the controller."""
+    nothing. Its runs in the results file were made on 2026-12-06 beside
+    the library's `AutoLR()` runs, on one machine, to compare the two rules
+    (runs of one rule vary between machines). It patches the controller."""
     from keras_autolr.decision import controller
 
     return mock.patch.object(controller.WarmupController, "_step_at_lr", lambda self, lr: None)
