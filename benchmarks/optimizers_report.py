@@ -218,6 +218,14 @@ STUDY = ("autolr-f0.7", "autolr-f1.0", "autolr-capreached", "autolr-nodescent",
          "autolr-oracle", "autolr-oracle-norewind")
 
 
+def family_means(pairs):
+    """"adam +x, ...": the mean of (cell, gap) pairs over each optimizer's cells."""
+    by_family = {}
+    for name, gap in pairs:
+        by_family.setdefault(name.split()[1], []).append(gap)
+    return ", ".join(f"{f} {np.mean(v):+.1f}" for f, v in sorted(by_family.items()))
+
+
 def study_lines(results, which=DEVELOPMENT, base=STUDY_BASE):
     """The study that chose the defaults: each variant's gap to the grid, by
     optimizer family, and against `base` (the default the variants ran
@@ -238,10 +246,7 @@ def study_lines(results, which=DEVELOPMENT, base=STUDY_BASE):
         pairs = gaps(table, which, contender, "grid")
         if not pairs:
             continue
-        by_family = {}
-        for name, gap in pairs:
-            by_family.setdefault(name.split()[1], []).append(gap)
-        families = ", ".join(f"{f} {np.mean(v):+.1f}" for f, v in sorted(by_family.items()))
+        families = family_means(pairs)
         paired = {}
         for (cell, seed, c), run in runs.items():
             default = runs.get((cell, seed, base))

@@ -1909,13 +1909,14 @@ momentum study's RMSprop-with-momentum cells. Worth a look on cells no rule
 has seen only if its development mean is at least +0.5 against `AutoLR()`
 and no development cell falls more than 1 point below it."""
     figures = []
+    table = optimizers_report.summarize(results)
     for contender in ("autolr-lag-f1.0", "autolr-lag"):
-        table = optimizers_report.summarize(results)
-        if optimizers_report.gaps(table, optimizers_report.DEVELOPMENT, contender, "autolr"):
+        pairs = optimizers_report.gaps(table, optimizers_report.DEVELOPMENT, contender, "autolr")
+        if pairs:
             figures.append(
                 f"`{contender[7:]}` minus `AutoLR()`, development set "
-                f"{_variant_gap(results, contender, optimizers_report.DEVELOPMENT)}, by "
-                f"optimizer {_family_gaps(results, contender)}; the momentum study's "
+                f"{optimizers_report.mean_worst(pairs)} ({len(pairs)} cells), by "
+                f"optimizer {optimizers_report.family_means(pairs)}; the momentum study's "
                 f"cells: {_momentum_gaps(results, contender)}")
     if figures:
         text += "\n\n" + ";\n".join(figures) + "."
@@ -1930,20 +1931,10 @@ at."""
     return text
 
 
-def _family_gaps(results, contender):
-    """"adam +x, ...": `contender` minus `AutoLR()` on the development set,
-    the mean over each optimizer's cells."""
-    table = optimizers_report.summarize(results)
-    by = {}
-    for cell, gap in optimizers_report.gaps(table, optimizers_report.DEVELOPMENT,
-                                            contender, "autolr"):
-        by.setdefault(cell.split()[1], []).append(gap)
-    return ", ".join(f"{name} {np.mean(gaps):+.1f}" for name, gaps in sorted(by.items()))
-
-
 def _rerun_variation(results):
-    """"k of n runs (cells)": `damagedmin`'s runs against `AutoLR()`'s, the
-    same rule run in another session, whose switch or peak differ."""
+    """"k of n runs, r of them with RMSprop (optimizers: ...)": `damagedmin`'s
+    runs against `AutoLR()`'s, the same rule run in another session, whose
+    switch or peak differ."""
     pairs, others = [], []
     for which in optimizers_report.SETS + ("momentum",):
         p, o = _other_decisions(results, "autolr-damagedmin", which)
