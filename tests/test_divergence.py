@@ -5,9 +5,13 @@ import warnings
 import numpy as np
 import pytest
 
+from unittest import mock
+
+import keras_autolr
 from keras_autolr import AutoLR
 from keras_autolr._keras import keras
 from keras_autolr import Options
+from keras_autolr.decision.controller import WarmupController
 from tests import _training
 
 EPOCHS, BATCH = 12, 64  # 22 steps per epoch, 264 steps, warmup cap 132
@@ -132,3 +136,56 @@ def test_adam_up_to_lr_one_truly_diverges_and_the_run_survives(seed):
     assert finite
     # Margin: 10 points (measured: 92-97 % against 95-96 % fault-free).
     assert accuracy >= reference - 0.10
+
+
+# The log-link Poisson loss below with its exponent doubled, Adam, seed 2,
+# tested once per epoch, on PyTorch (2026-12-06): the losses of steps 0-122,
+# rounded to 6 digits (the decisions are those of the full-precision record).
+# The loss passed the start's 1.07 at step 108 and turned non-finite at 120
+# (restored) and 122 (diverged).
+POISSON_X2_TORCH = [
+    1.0656, 0.913996, 0.815722, 0.726731, 0.639435, 0.580074, 0.516885, 0.476275,
+    0.431521, 0.389974, 0.36371, 0.345063, 0.33127, 0.315872, 0.303499, 0.30363,
+    0.305414, 0.306157, 0.30743, 0.312006, 0.311593, 0.310923, 0.310075, 0.316067,
+    0.293234, 0.30009, 0.307649, 0.286896, 0.274399, 0.267802, 0.245714, 0.248333,
+    0.242116, 0.229776, 0.240643, 0.213927, 0.225676, 0.204339, 0.20355, 0.199798,
+    0.197337, 0.201762, 0.195271, 0.192075, 0.176714, 0.183383, 0.168584, 0.176092,
+    0.175659, 0.174999, 0.189083, 0.161449, 0.161803, 0.16538, 0.168731, 0.155574,
+    0.160438, 0.162693, 0.160623, 0.151008, 0.165199, 0.144653, 0.16311, 0.150677,
+    0.200964, 0.158921, 0.153666, 0.187158, 0.189333, 0.18648, 0.152025, 0.148615,
+    0.18852, 0.153814, 0.161102, 0.145706, 0.182926, 0.200221, 0.166422, 0.155215,
+    0.168012, 0.189782, 0.185581, 0.183014, 0.197006, 0.170063, 0.171248, 0.188588,
+    0.205384, 0.176991, 0.182435, 0.255638, 0.170021, 0.172261, 0.171262, 0.267125,
+    0.212176, 0.284385, 0.338292, 0.34833, 0.263988, 0.250925, 0.20932, 0.262763,
+    0.217727, 0.313743, 0.342957, 0.423747, 1.21252, 3.78954, 11113.9, 8.51674e+15,
+    7.86516e+10, 5.70811e+18, -6.87195e+10, -6.87195e+10, 6.87195e+10, 6.87195e+10,
+    2.74878e+11, -3.43597e+11, float('inf'), 1.44571e+11, float('inf')
+]
+
+
+def _replay_poisson_x2():
+    return keras_autolr.replay(
+        np.asarray(POISSON_X2_TORCH), total_steps=EPOCHS * 22, own_lr=1e-3,
+        steps_per_epoch=22, options=Options(seed=2, check_every="epoch"))
+
+
+def test_on_divergence_a_test_that_saw_the_blowup_is_passed_over():
+    """The run decayed from 0.4 x 0.156, the test at step 110 that saw the
+    blow-up's first losses (1.2 and 3.8 against a start of 1.07); the loss
+    blew up again in the decay and the run ended at 11 %, against 94 % for
+    the same seed at the default cadence."""
+    decision = _replay_poisson_x2()
+    assert decision.reason == "diverged" and decision.switch_step == 123
+    assert decision.faults == [(120, "restored 112"), (122, "diverged")]
+    by_step = {t.step: t.peak_lr for t in decision.tests}
+    losses = np.asarray(POISSON_X2_TORCH)
+    onset = int(np.argmax(losses > losses[0]))
+    assert onset == 108 and np.all(losses[:onset] <= losses[0])
+    assert by_step[110] > 0.1  # read in the blow-up's start
+    # The newest test before the onset decides.
+    assert decision.peak_lr == pytest.approx(Options().peak_factor * by_step[88])
+    assert decision.peak_lr < 0.01
+    # The rule before it kept the last regular test, whatever it had seen.
+    with mock.patch.object(WarmupController, "_blowup_onset", lambda self: None):
+        before = _replay_poisson_x2()
+    assert before.peak_lr == pytest.approx(Options().peak_factor * by_step[110])

@@ -508,7 +508,12 @@ class WarmupController:
         anywhere; the last regular test, taken before them, chose better
         (measured: Adam diverging on digits, 66-84 % with it against 11-68 %
         with a test that includes the blow-up). Its choice is kept when it
-        exists. At the cap, the same happens without a NaN: when the last
+        exists; a regular test whose record already held the blow-up's
+        first losses (`_blowup_onset`) is passed over for the one before it
+        (a log-link Poisson loss with Adam on the digits, PyTorch, seed 2:
+        the test 12 steps before the NaN saw two losses above the start and
+        read 0.156; the decay from 0.4 x 0.156 blew up again and the run
+        ended at 11 %). At the cap, the same happens without a NaN: when the last
         test located no minimum (`_located_nothing`), the newest minimum a test
         located is kept.
         """
@@ -517,7 +522,9 @@ class WarmupController:
         result = self._test(self.record.n_steps)
         chosen = result.peak_lr if result is not None else None
         if reason == DIVERGED and previous:
-            chosen = previous[-1].peak_lr
+            onset = self._blowup_onset()
+            sound = [r for r in previous if onset is None or r.step <= onset]
+            chosen = (sound or previous)[-1].peak_lr
         elif reason == CAP and located is not None and self._located_nothing(result):
             chosen = located
         if chosen is None or not math.isfinite(chosen):
@@ -526,6 +533,19 @@ class WarmupController:
             chosen = min(chosen, float(self.schedule.warmup_lr(max(last_good - 1, 0))))
         self._end_warmup(switch_at, chosen, reason)
         return result
+
+    def _blowup_onset(self):
+        """The step of the first recorded loss above every loss of the
+        record's start (`detector.start_head`), or None.
+
+        A diverging sweep's losses climb past where training began before
+        they turn non-finite; a test that saw them reads a flattened curve.
+        """
+        x, y = self.points.x, self.points.y
+        if len(y) == 0:
+            return None
+        above = np.flatnonzero(y > float(np.max(detector_lib.start_head(y))))
+        return int(x[above[0]]) if len(above) else None
 
     def _located_nothing(self, result):
         """Whether a test located no minimum: no finite best LR, or a best LR
