@@ -90,20 +90,28 @@ def test_a_nan_restores_the_newest_snapshot_taken_before_it():
     assert 40 - restored <= schedule.warmup_steps * np.log(2) / decades + 1
 
 
-def _poisson(y_true, log_rate):
-    """Poisson loss with a log link: `exp` overflows once the LR is too large."""
+def _poisson(y_true, log_rate, scale=1.0):
+    """Poisson loss with a log link: `exp` overflows once the LR is too large.
+
+    `scale` multiplies the log rate: 2.0 overflows earlier in the sweep.
+    """
     ops = _training.ops
     target = ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), 10)
-    return ops.mean(ops.exp(log_rate) - target * log_rate, axis=-1)
+    z = log_rate * scale
+    return ops.mean(ops.exp(z) - target * z, axis=-1)
 
 
-def _fit_poisson(seed, check_every):
+def _fit_poisson(seed, check_every, scale=1.0):
     (x, y), (x_test, y_test) = _training.digits()
     model = _training.mlp(seed=seed)
-    model.compile(optimizer=keras.optimizers.Adam(), loss=_poisson,
+    loss = lambda y_true, log_rate: _poisson(y_true, log_rate, scale)  # noqa: E731
+    model.compile(optimizer=keras.optimizers.Adam(), loss=loss,
                   metrics=["sparse_categorical_accuracy"])
-    autolr = AutoLR(verbose=0, options=Options(seed=seed, check_every=check_every))
-    model.fit(x, y, batch_size=BATCH, epochs=EPOCHS, verbose=0, callbacks=[autolr])
+    autolr = None  # check_every=None: the same script without AutoLR
+    if check_every is not None:
+        autolr = AutoLR(verbose=0, options=Options(seed=seed, check_every=check_every))
+    model.fit(x, y, batch_size=BATCH, epochs=EPOCHS, verbose=0,
+              callbacks=[autolr] if autolr else [])
     finite = all(np.all(np.isfinite(w.numpy())) for w in model.weights)
     return autolr, model.evaluate(x_test, y_test, verbose=0)[1], finite
 
@@ -111,22 +119,25 @@ def _fit_poisson(seed, check_every):
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(3))
 def test_adam_up_to_lr_one_truly_diverges_and_the_run_survives(seed):
-    """Adam, max_lr=1.0, a log-link Poisson loss: the loss overflows to NaN.
-
-    Tested once per epoch (the reference's cadence), warmup is still going
-    when the loss overflows (about step 125 of 264); the fault-free run is
-    the default cadence, which switches before the overflow.
+    """Adam, max_lr=1.0, the log-link Poisson loss with its log rate doubled:
+    the loss overflows to NaN in warmup (steps 106-128 of 264), tested once
+    per epoch (the reference's cadence). The run survives, no worse than the
+    same script without AutoLR. Measured on 2026-12-06, 3 seeds on TF 2.21,
+    TF 2.15, JAX and PyTorch: 95.5-98.7 % with AutoLR, 93.5-95.0 % without;
+    PyTorch seed 2 ended at 10.6 % before the decay passed over a test that
+    had seen the blow-up (`test_on_divergence_a_test_that_saw_the_blowup_is_passed_over`).
+    With the log rate as it is, one seed's loss on PyTorch peaked at 3.8e25
+    and never overflowed.
     """
-    _, reference, _ = _fit_poisson(seed, "auto")
+    _, own, _ = _fit_poisson(seed, None, scale=2.0)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        autolr, accuracy, finite = _fit_poisson(seed, "epoch")
+        autolr, accuracy, finite = _fit_poisson(seed, "epoch", scale=2.0)
     losses = np.asarray(autolr.record.loss, dtype=np.float64)
     if np.all(np.isfinite(losses)):
-        # The overflow is float32's (exp above 88.7): on some machines' kernels
-        # one seed's loss peaks just below it before the cap (2026-12-06,
-        # PyTorch, seed 2: 3.8e25 at step 127). Without a non-finite loss
-        # there is no divergence to survive, so nothing to check here.
+        # The overflow is float32's (exp above 88.7): a machine's kernels may
+        # keep one seed's loss just below it until the cap. Without a
+        # non-finite loss there is no divergence to survive.
         pytest.skip(f"seed {seed}: the loss never overflowed (peak {losses.max():.3g} "
                     f"at step {int(np.argmax(losses))}) before the warmup cap")
     assert any(issubclass(w.category, RuntimeWarning) and "non-finite loss" in str(w.message)
@@ -134,8 +145,7 @@ def test_adam_up_to_lr_one_truly_diverges_and_the_run_survives(seed):
     assert autolr.decision.reason == "diverged"  # it truly diverged
     assert autolr.decision.faults[-1][1] == "diverged"
     assert finite
-    # Margin: 10 points (measured: 92-97 % against 95-96 % fault-free).
-    assert accuracy >= reference - 0.10
+    assert accuracy >= own - 0.02  # never worse than without AutoLR
 
 
 # The log-link Poisson loss below with its exponent doubled, Adam, seed 2,
@@ -172,8 +182,8 @@ def _replay_poisson_x2():
 def test_on_divergence_a_test_that_saw_the_blowup_is_passed_over():
     """The run decayed from 0.4 x 0.156, the test at step 110 that saw the
     blow-up's first losses (1.2 and 3.8 against a start of 1.07); the loss
-    blew up again in the decay and the run ended at 11 %, against 94 % for
-    the same seed at the default cadence."""
+    blew up again in the decay and the run ended at 10.6 %, against 94.7 %
+    without AutoLR; passed over, at 97.7 %."""
     decision = _replay_poisson_x2()
     assert decision.reason == "diverged" and decision.switch_step == 123
     assert decision.faults == [(120, "restored 112"), (122, "diverged")]

@@ -513,7 +513,7 @@ class WarmupController:
         (a log-link Poisson loss with Adam on the digits, PyTorch, seed 2:
         the test 12 steps before the NaN saw two losses above the start and
         read 0.156; the decay from 0.4 x 0.156 blew up again and the run
-        ended at 11 %). At the cap, the same happens without a NaN: when the last
+        ended at 10.6 %). At the cap, the same happens without a NaN: when the last
         test located no minimum (`_located_nothing`), the newest minimum a test
         located is kept.
         """
