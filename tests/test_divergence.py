@@ -199,3 +199,16 @@ def test_on_divergence_a_test_that_saw_the_blowup_is_passed_over():
     with mock.patch.object(WarmupController, "_blowup_onset", lambda self: None):
         before = _replay_poisson_x2()
     assert before.peak_lr == pytest.approx(Options().peak_factor * by_step[110])
+
+
+def test_with_the_reference_gp_the_last_test_decides_on_divergence():
+    """`gp="reference"` (`PAPER`'s) keeps the last regular test's choice."""
+    schedule = keras_autolr.AutoLRSchedule(total_steps=EPOCHS * 22, min_lr=1e-3)
+    losses = np.asarray(POISSON_X2_TORCH)
+    for gp in ("library", "reference"):
+        controller = WarmupController(
+            schedule, Options(seed=2, check_every="epoch", gp=gp), steps_per_epoch=22)
+        controller.observe_executions(losses[:110], np.arange(1, 111))
+        assert controller._blowup_onset() == 108
+        kept = 0.5
+        assert (controller._before_blowup(kept) == kept) == (gp == "reference")

@@ -117,9 +117,10 @@ class Options:
             and its noise floor 1e-4 are loss units), the constant mean
             started at the mean of all finite losses at every test, one
             Adam whose moments and step count carry over from test to test,
-            a test whatever the number of losses, and the minimum mapped to
+            a test whatever the number of losses, the minimum mapped to
             `min_lr * (lr_last / min_lr)**x` with `lr_last` the LR of the
-            newest loss. Standardizing makes the start and the floor mean
+            newest loss, and on divergence the last regular test's choice
+            even when that test saw the blow-up's first losses. Standardizing makes the start and the floor mean
             the same on steep and flat curves, but the reference decides
             otherwise: on 20 recorded curves, `PAPER` with the library's
             fit took the reference's decision on 13 (it switched up to 4
