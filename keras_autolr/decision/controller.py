@@ -490,11 +490,11 @@ class WarmupController:
         Not applied to a detection: a loss above the start's is often one
         noisy step there: on the optimizers benchmark the rule changed the
         peak of 9 of the first 59 runs (0.29x to 2.8x), a policy change to
-        study, not a guard. A detection after one
-        loss of 428 among losses of 0.2-0.5 (a log-link Poisson loss, its
-        log rate tripled, Adam, digits, seed 0) decays from 0.061, 5x past
-        the minimum's LR, blows up, and ends at 11 % against 96 % without
-        AutoLR (docs/reliability.md).
+        study, not a guard. A detection after one loss of 428 among losses
+        of 0.2-0.5 (a log-link Poisson loss, its log rate tripled, Adam,
+        digits, seed 0) decays from 0.061, 5x past the minimum's LR, blows
+        up, and ends at 10.8 % against 96.0 % without AutoLR
+        (docs/reliability.md).
         """
         onset = self._blowup_onset()
         if onset is None or self.options.gp == "reference":  # the authors' rule
@@ -539,9 +539,9 @@ class WarmupController:
         (a log-link Poisson loss with Adam on the digits, PyTorch, seed 2:
         the test 12 steps before the NaN saw two losses above the start and
         read 0.156; the decay from 0.4 x 0.156 blew up again and the run
-        ended at 10.6 %). At the cap, the same happens without a NaN: when the last
-        test located no minimum (`_located_nothing`), the newest minimum a test
-        located is kept.
+        ended at 10.6 %). At the cap, the same happens without a NaN: when
+        the last test located no minimum (`_located_nothing`), the newest
+        minimum a test located is kept.
         """
         previous = [r for r in self.detector.results if r.peak_lr is not None]
         located = self.best_lr  # the newest minimum a test located

@@ -120,7 +120,8 @@ class Options:
             a test whatever the number of losses, the minimum mapped to
             `min_lr * (lr_last / min_lr)**x` with `lr_last` the LR of the
             newest loss, and on divergence the last regular test's choice
-            even when that test saw the blow-up's first losses. Standardizing makes the start and the floor mean
+            even when that test saw the blow-up's first losses.
+            Standardizing makes the start and the floor mean
             the same on steep and flat curves, but the reference decides
             otherwise: on 20 recorded curves, `PAPER` with the library's
             fit took the reference's decision on 13 (it switched up to 4
