@@ -496,8 +496,10 @@ class WarmupController:
         up, and ends at 10.8 % against 96.0 % without AutoLR
         (docs/reliability.md).
         """
+        if self.options.gp == "reference":  # the authors' rule
+            return chosen
         onset = self._blowup_onset()
-        if onset is None or self.options.gp == "reference":  # the authors' rule
+        if onset is None:
             return chosen
         before = [r for r in self.detector.results
                   if r.peak_lr is not None and r.step <= onset]
@@ -568,7 +570,7 @@ class WarmupController:
         x, y = self.points.x, self.points.y
         if len(y) == 0:
             return None
-        above = np.flatnonzero(y > float(np.max(detector_lib.start_head(y))))
+        above = np.flatnonzero(y > _start_top(y))
         return int(x[above[0]]) if len(above) else None
 
     def _located_nothing(self, result):
@@ -695,7 +697,7 @@ class WarmupController:
         before = y[max(0, end - DAMAGE_WINDOW):end]
         if len(before) == 0:
             return False
-        return float(np.median(before)) > float(np.max(detector_lib.start_head(y)))
+        return float(np.median(before)) > _start_top(y)
 
     def restore_switch(self, step, peak_lr):
         """Marks warmup as over, as a restored schedule already decided."""
@@ -714,6 +716,11 @@ class WarmupController:
             faults=list(self.faults),
         )
 
+
+
+def _start_top(y):
+    """The highest loss of the record's start (`detector.start_head`)."""
+    return float(np.max(detector_lib.start_head(y)))
 
 
 class _Points:
