@@ -34,6 +34,20 @@ The held-out set, added on 2026-12-06 after the others had been looked at:
 - `blobs`: 24,000 points of sklearn's `make_classification` (20 features,
   6 classes, 2 clusters each; 20,000 / 2,000 / 2,000), an MLP 128-128 with
   batch normalization and dropout.
+
+The huge-loss study's tasks (`--set hugeloss`, added on 2026-12-06; no set,
+default or earlier study had seen them), an MLP 64-64 on each:
+
+- `boston`: the 506 Boston houses mlxtend ships (406 / 50 / 50), inputs and
+  prices standardized, mean squared error.
+- `autompg`: the 392 cars of mlxtend's Auto MPG (312 / 40 / 40), the same.
+- `friedman2`: 24,000 points of sklearn's Friedman #2 (4 features; 20,000 /
+  2,000 / 2,000), the same.
+- `counts`: 24,000 Gaussian 10-dim inputs with Poisson counts whose log rate
+  a random tanh teacher gives; a log link (exponential output) and the
+  Poisson loss; score 100 x R^2 of the rate against the counts.
+- `cancer`: sklearn's 569 breast-cancer cases (469 / 50 / 50), 2 classes.
+- `wine`: sklearn's 178 wines (142 / 18 / 18), 3 classes.
 """
 
 import dataclasses
@@ -62,6 +76,7 @@ class Task:
             a regression).
         regression: bool. Mean squared error and 100 x R^2 when True, else
             sparse categorical cross-entropy and accuracy.
+        poisson: bool. The Poisson loss (a regression with a rate out).
     """
 
     name: str
@@ -69,8 +84,11 @@ class Task:
     load: Callable[[], "_tasks.Split"]
     build_model: Callable[[int], "keras.Model"]
     regression: bool = False
+    poisson: bool = False
 
     def loss(self):
+        if self.poisson:
+            return keras.losses.Poisson()
         if self.regression:
             return keras.losses.MeanSquaredError()
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -260,6 +278,77 @@ def blobs_mlp(seed):
     return keras.Sequential(layers + [keras.layers.Dense(6)])
 
 
+# ---------------------------------------------------------------- huge-loss study
+def _standardized(x, y, n_val, n_test):
+    x = (x - x.mean(0)) / x.std(0)
+    y = (y - y.mean()) / y.std()
+    return _tasks._split(x.astype(np.float32), y.astype(np.float32), n_val, n_test)
+
+
+def load_boston():
+    from mlxtend.data import boston_housing_data
+
+    return _standardized(*boston_housing_data(), n_val=50, n_test=50)
+
+
+def load_autompg():
+    from mlxtend.data import autompg_data
+
+    return _standardized(*autompg_data(), n_val=40, n_test=40)
+
+
+def load_friedman2():
+    from sklearn.datasets import make_friedman2
+
+    x, y = make_friedman2(n_samples=SEQUENCES, noise=1.0, random_state=_tasks.DATA_SEED)
+    return _standardized(x, y, n_val=2_000, n_test=2_000)
+
+
+COUNT_FEATURES = 10
+
+
+def load_counts():
+    """Poisson counts: log rate = 0.5 + tanh(x W) v, a teacher of 16 units
+    scaled to a log-rate spread of about 1."""
+    rng = np.random.default_rng(_tasks.DATA_SEED)
+    x = rng.normal(size=(SEQUENCES, COUNT_FEATURES))
+    hidden = np.tanh(x @ rng.normal(size=(COUNT_FEATURES, 16)) / np.sqrt(COUNT_FEATURES))
+    log_rate = hidden @ rng.normal(size=16)
+    log_rate = 0.5 + log_rate / log_rate.std()
+    y = rng.poisson(np.exp(log_rate))
+    return _tasks._split(x.astype(np.float32), y.astype(np.float32),
+                         n_val=2_000, n_test=2_000)
+
+
+def load_cancer():
+    from sklearn.datasets import load_breast_cancer
+
+    x, y = load_breast_cancer(return_X_y=True)
+    x = (x - x.mean(0)) / x.std(0)
+    return _tasks._split(x.astype(np.float32), y.astype(np.int32), n_val=50, n_test=50)
+
+
+def load_wine():
+    from sklearn.datasets import load_wine as wine
+
+    x, y = wine(return_X_y=True)
+    x = (x - x.mean(0)) / x.std(0)
+    return _tasks._split(x.astype(np.float32), y.astype(np.int32), n_val=18, n_test=18)
+
+
+def mlp_on(features, outputs=1, activation=None):
+    """`(seed) -> ` an MLP 64-64 on `features` inputs."""
+    def build(seed):
+        keras.utils.set_random_seed(seed)
+        return keras.Sequential([
+            keras.Input((features,)),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(outputs, activation=activation),
+        ])
+    return build
+
+
 TASKS = {task.name: task for task in (
     Task("digits", "sklearn digits (1,200 train), MLP 128",
          _tasks.load_digits, _tasks.digits_mlp),
@@ -284,4 +373,15 @@ TASKS = {task.name: task for task in (
          "error; score 100 x R^2", load_diabetes, regression_mlp, regression=True),
     Task("blobs", "sklearn make_classification, 6 classes (20,000 train), MLP 128-128 "
          "with batch normalization and dropout", load_blobs, blobs_mlp),
+    Task("boston", "mlxtend Boston housing (406 train), MLP 64-64, mean squared error",
+         load_boston, mlp_on(13), regression=True),
+    Task("autompg", "mlxtend Auto MPG (312 train), MLP 64-64, mean squared error",
+         load_autompg, mlp_on(8), regression=True),
+    Task("friedman2", "sklearn Friedman #2 regression (20,000 train), MLP 64-64, "
+         "mean squared error", load_friedman2, mlp_on(4), regression=True),
+    Task("counts", "Poisson counts of a tanh teacher (20,000 train), MLP 64-64 with a "
+         "log link, Poisson loss", load_counts, mlp_on(COUNT_FEATURES, activation="exponential"),
+         regression=True, poisson=True),
+    Task("cancer", "sklearn breast cancer (469 train), MLP 64-64", load_cancer, mlp_on(30, 2)),
+    Task("wine", "sklearn wine (142 train), MLP 64-64", load_wine, mlp_on(13, 3)),
 )}
