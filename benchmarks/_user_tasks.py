@@ -294,7 +294,8 @@ def load_boston():
 def load_autompg():
     from mlxtend.data import autompg_data
 
-    return _standardized(*autompg_data(), n_val=40, n_test=40)
+    x, y = autompg_data()
+    return _standardized(x[:, :-1], y, n_val=40, n_test=40)  # the last column: NaN names
 
 
 def load_friedman2():
@@ -376,7 +377,7 @@ TASKS = {task.name: task for task in (
     Task("boston", "mlxtend Boston housing (406 train), MLP 64-64, mean squared error",
          load_boston, mlp_on(13), regression=True),
     Task("autompg", "mlxtend Auto MPG (312 train), MLP 64-64, mean squared error",
-         load_autompg, mlp_on(8), regression=True),
+         load_autompg, mlp_on(7), regression=True),
     Task("friedman2", "sklearn Friedman #2 regression (20,000 train), MLP 64-64, "
          "mean squared error", load_friedman2, mlp_on(4), regression=True),
     Task("counts", "Poisson counts of a tanh teacher (20,000 train), MLP 64-64 with a "
