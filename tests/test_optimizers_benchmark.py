@@ -21,7 +21,8 @@ import optimizers  # noqa: E402
 
 TRAIN = {"digits": 1200, "mnist": 3500, "teacher": 200_000, "transformer": 20_000,
          "conv1d": 20_000, "gru": 20_000, "friedman": 20_000, "chars": 20_000,
-         "diabetes": 300, "blobs": 20_000}
+         "diabetes": 300, "blobs": 20_000, "boston": 406, "autompg": 312,
+         "friedman2": 20_000, "counts": 20_000, "cancer": 469, "wine": 142}
 
 
 def _steps(cell):
@@ -121,6 +122,33 @@ def test_the_momentum_study_runs_its_own_cells_outside_the_three_sets():
                    if c.set == optimizers.DEVELOPMENT}
     assert all((c.task, c.batch_size, c.epochs) in development
                for c in optimizers.MOMENTUM_CELLS)
+
+
+def test_the_huge_loss_study_runs_new_tasks_outside_the_three_sets():
+    cells = optimizers.HUGELOSS_CELLS
+    assert {c.set for c in cells} == {optimizers.HUGELOSS}
+    seen = set(optimizers.DEVELOPMENT_TASKS + optimizers.VALIDATION_TASKS
+               + optimizers.HOLDOUT_TASKS)
+    assert not {c.task for c in cells} & seen
+    assert {c.optimizer for c in cells} == {"adam", "adamw", "sgd", "rmsprop", "lamb"}
+    assert all(100 <= _steps(c) <= 600 for c in cells)
+
+
+@pytest.mark.parametrize("name", ["boston", "autompg", "friedman2", "counts", "cancer", "wine"])
+def test_the_huge_loss_tasks_load_finite_data_of_the_stated_sizes(name):
+    """autompg's last column is the car's name (NaN in mlxtend's array):
+    kept, it made every input NaN."""
+    task = _user_tasks.TASKS[name]
+    split = task.load()
+    assert len(split.x_train) == TRAIN[name]
+    assert all(np.all(np.isfinite(a)) for a in _arrays(split))
+    model = task.build_model(0)
+    assert model.input_shape[-1] == split.x_train.shape[1]
+    if task.regression:
+        assert task.poisson == (name == "counts")
+        assert (split.y_train.min() >= 0) == task.poisson
+    else:
+        assert model.output_shape[-1] == len(np.unique(split.y_train))
 
 
 def test_the_held_out_tasks_load_their_data_as_described():

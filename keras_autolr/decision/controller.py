@@ -45,6 +45,14 @@ DAMAGE_WINDOW = 5
 # Otherwise (a bad batch) the newest snapshot is restored and warmup goes on.
 FAULT_RECUR_GROWTH = 4.0
 FAULT_PAST_BEST = 4.0
+# A huge loss lies more than HUGE_LOSS_DEPTHS times the descent's depth (the
+# highest loss of the record's start minus the record's lowest loss) above
+# the start's highest loss. A best LR past the sweep's LR at the first one
+# was read from losses recorded after it, by weights it may have broken; at
+# a detection or the cap it gives way to one at or below that LR
+# (`_below_huge_loss`). The optimizers benchmark's regular tests see at most
+# a few depths; a broken network's blow-up, 146.
+HUGE_LOSS_DEPTHS = 10.0
 
 
 @dataclasses.dataclass
@@ -474,8 +482,34 @@ class WarmupController:
         if not self._located_nothing(result):
             self.best_lr = float(result.peak_lr)
         if result is not None and self.detector.should_switch:
-            self._end_warmup(step, result.peak_lr, DETECTED)
+            self._end_warmup(step, self._below_huge_loss(result.peak_lr), DETECTED)
         return result
+
+    def _below_huge_loss(self, chosen):
+        """`chosen`, or, when it lies past the sweep's LR at the first huge
+        loss (`HUGE_LOSS_DEPTHS`), the newest test's best LR at or below that
+        LR (with none, the best LR of the newest test taken before the huge
+        loss; with none either, `chosen`).
+
+        A blow-up can break the weights (a network left predicting the
+        mean) and leave the losses after it flat and noisy; a test then reads
+        a minimum anywhere past it. Boston housing with Adam (520 steps, seed
+        1): a blow-up 146 depths high at step 211, then the cap's test read a
+        minimum at 0.81; the decay from 0.32 ended at R^2 -0.6 against 86.6
+        without AutoLR. A best LR below the huge loss's LR was recorded
+        before it, so a later test may still read it. With
+        `gp="reference"` (`PAPER`) the choice is kept.
+        """
+        if chosen is None or self.options.gp == "reference":  # the authors' rule
+            return chosen
+        onset = self._blowup_onset(HUGE_LOSS_DEPTHS)
+        if onset is None or chosen <= float(self.schedule.warmup_lr(onset)):
+            return chosen
+        ceiling = float(self.schedule.warmup_lr(onset))
+        tests = [r for r in self.detector.results if r.peak_lr is not None]
+        below = [r.peak_lr for r in tests if r.peak_lr <= ceiling]
+        before = [r.peak_lr for r in tests if r.step <= onset]
+        return (below or before or [chosen])[-1]
 
     def _before_blowup(self, chosen):
         """On divergence: `chosen`, or the best LR of the newest regular test
@@ -555,14 +589,18 @@ class WarmupController:
             chosen = located
         if chosen is None or not math.isfinite(chosen):
             chosen = float(self.schedule.warmup_lr(max(last_good - 1, 0)))
+        if reason == CAP:
+            chosen = self._below_huge_loss(chosen)
         if reason == DIVERGED:
             chosen = min(chosen, float(self.schedule.warmup_lr(max(last_good - 1, 0))))
         self._end_warmup(switch_at, chosen, reason)
         return result
 
-    def _blowup_onset(self):
+    def _blowup_onset(self, depths=0.0):
         """The step of the first recorded loss above every loss of the
-        record's start (`detector.start_head`), or None.
+        record's start (`detector.start_head`), or None; with `depths`,
+        more than that many descent depths above it (the start's highest
+        loss minus the record's lowest).
 
         A diverging sweep's losses climb past where training began before
         they turn non-finite; a test that saw them reads a flattened curve.
@@ -570,7 +608,9 @@ class WarmupController:
         x, y = self.points.x, self.points.y
         if len(y) == 0:
             return None
-        above = np.flatnonzero(y > _start_top(y))
+        top = _start_top(y)
+        margin = depths * max(top - float(np.min(y)), 1e-12) if depths else 0.0
+        above = np.flatnonzero(y - top > margin)
         return int(x[above[0]]) if len(above) else None
 
     def _located_nothing(self, result):
