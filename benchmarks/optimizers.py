@@ -283,7 +283,7 @@ def warmup_cosine(peak_lr, total_steps):
 STUDY_TOKENS = ("ctc", "clip", "capmed", "capmax", "detrend", "diffsd", "detrend9",
                 "capend", "keepfirst", "capprev", "capconf", "capconf2", "confident", "edge",
                 "edge2", "esoff", "reuse", "keepbetter", "allcopies", "soundcopy", "anycopy",
-                "wholebudget", "oracle", "plateau", "damagedmin", "anymin", "lag")
+                "wholebudget", "oracle", "plateau", "damagedmin", "anymin", "lag", "nohuge")
 # Study tokens with a number: `bu<factor>` (`blowup_stop`), `w<fraction>` (the
 # warmup cap at that fraction of the budget), `span<decades>` (`sweep_span`)
 # `floor<factor>` (`floor_times`), `rms<factor>` (`peak_factor` for RMSprop
@@ -919,7 +919,8 @@ def huge_loss(depths, at_cap=False):
     (`WarmupController._before_blowup`) passes over tests after any loss
     above the start's; at a detection that changed the peak of 9 of the
     first 59 benchmark runs, hence a threshold noise should not reach. It
-    patches the controller."""
+    patches the controller. Its runs were made before `_below_huge_loss`
+    entered the library (2026-12-06): run again, both rules apply."""
     from keras_autolr.decision import controller
 
     original = controller.WarmupController._end_warmup
@@ -965,7 +966,8 @@ def huge_loss_past(depths):
     best LR past it was read from losses recorded after the blow-up, by
     weights it may have broken (boston Adam seed 1: a minimum at 0.81
     read from a network left predicting the mean). It patches the
-    controller."""
+    controller. The library's rule since 2026-12-06
+    (`WarmupController._below_huge_loss`); `nohuge` is the rule before."""
     from keras_autolr.decision import controller
 
     original = controller.WarmupController._end_warmup
@@ -1010,6 +1012,7 @@ def study_patches(contender, cell=None):
     optimizer in `fit(initial_epoch=k, epochs=n)` gets a budget of `n`
     epochs, as before 2026-12-05 (`FitRun._budget_from_initial_epoch`).
     `oracle` needs the `cell` (its tuned grid LR, `tuned_lr`)."""
+    from keras_autolr.decision import controller as controller_lib
     from keras_autolr.training import fit_run
 
     tokens = contender.split("-")[1:] if contender.startswith("autolr") else []
@@ -1060,6 +1063,9 @@ def study_patches(contender, cell=None):
                 stack.enter_context(plateau_cap())
             elif name == "oracle":
                 stack.enter_context(oracle_peak(tuned_lr(cell)))
+            elif name == "nohuge":  # the rule before `_below_huge_loss`
+                stack.enter_context(mock.patch.object(
+                    controller_lib, "HUGE_LOSS_DEPTHS", float("inf")))
             elif name == "hugepast":
                 stack.enter_context(huge_loss_past(number))
             elif name in ("huge", "hugecap"):

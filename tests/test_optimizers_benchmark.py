@@ -151,6 +151,19 @@ def test_the_huge_loss_tasks_load_finite_data_of_the_stated_sizes(name):
         assert model.output_shape[-1] == len(np.unique(split.y_train))
 
 
+def test_the_nohuge_token_is_the_rule_before_the_huge_loss_rule_and_hugepast_is_the_rule():
+    from tests.test_huge_loss import _replay
+
+    library = _replay()
+    with optimizers.study_patches("autolr-nohuge"):
+        before = _replay()
+    with optimizers.study_patches("autolr-nohuge-hugepast10"):
+        study = _replay()
+    assert library.peak_lr < 0.03 < 0.3 < before.peak_lr
+    assert study.peak_lr == library.peak_lr
+    assert _replay().peak_lr == library.peak_lr  # the patch is lifted
+
+
 def test_the_held_out_tasks_load_their_data_as_described():
     chars = _user_tasks.load_chars()
     assert [len(a) for a in _arrays(chars)] == [20_000, 20_000, 2_000, 2_000, 2_000, 2_000]
