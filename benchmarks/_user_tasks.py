@@ -200,15 +200,20 @@ def load_friedman():
                          n_val=2_000, n_test=2_000)
 
 
-def regression_mlp(seed):
-    """An MLP 64-64 on 10 features, one output (friedman and diabetes)."""
-    keras.utils.set_random_seed(seed)
-    return keras.Sequential([
-        keras.Input((10,)),
-        keras.layers.Dense(64, activation="relu"),
-        keras.layers.Dense(64, activation="relu"),
-        keras.layers.Dense(1),
-    ])
+def mlp_on(features, outputs=1, activation=None):
+    """`(seed) -> ` an MLP 64-64 on `features` inputs, `outputs` out."""
+    def build(seed):
+        keras.utils.set_random_seed(seed)
+        return keras.Sequential([
+            keras.Input((features,)),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(outputs, activation=activation),
+        ])
+    return build
+
+
+regression_mlp = mlp_on(10)  # friedman and diabetes: 10 features, one output
 
 
 # ---------------------------------------------------------------- held out
@@ -335,19 +340,6 @@ def load_wine():
     x, y = wine(return_X_y=True)
     x = (x - x.mean(0)) / x.std(0)
     return _tasks._split(x.astype(np.float32), y.astype(np.int32), n_val=18, n_test=18)
-
-
-def mlp_on(features, outputs=1, activation=None):
-    """`(seed) -> ` an MLP 64-64 on `features` inputs."""
-    def build(seed):
-        keras.utils.set_random_seed(seed)
-        return keras.Sequential([
-            keras.Input((features,)),
-            keras.layers.Dense(64, activation="relu"),
-            keras.layers.Dense(64, activation="relu"),
-            keras.layers.Dense(outputs, activation=activation),
-        ])
-    return build
 
 
 TASKS = {task.name: task for task in (
