@@ -928,29 +928,15 @@ def huge_loss(depths, at_cap=False):
     def end_warmup(self, step, chosen_lr, reason):
         ends = (controller.CAP,) if at_cap else (controller.DETECTED,)
         if reason in ends and self.options.gp != "reference":
-            x, y = self.points.x, self.points.y
-            top = float(np.max(controller.detector_lib.start_head(y)))
-            depth = max(top - float(np.min(y)), 1e-12)
-            huge = np.flatnonzero(y - top > depths * depth)
-            if len(huge):
+            onset = self._blowup_onset(depths)
+            if onset is not None:
                 before = [r for r in self.detector.results
-                          if r.peak_lr is not None and r.step <= int(x[huge[0]])]
+                          if r.peak_lr is not None and r.step <= onset]
                 if before:
                     chosen_lr = before[-1].peak_lr
         original(self, step, chosen_lr, reason)
 
     return mock.patch.object(controller.WarmupController, "_end_warmup", end_warmup)
-
-
-def _huge_onset(controller_state, depths):
-    """The step of the first loss more than `depths` descent depths above
-    the highest loss of the record's start, or None (`huge_loss`)."""
-    from keras_autolr.decision import detector
-
-    x, y = controller_state.points.x, controller_state.points.y
-    top = float(np.max(detector.start_head(y)))
-    huge = np.flatnonzero(y - top > depths * max(top - float(np.min(y)), 1e-12))
-    return int(x[huge[0]]) if len(huge) else None
 
 
 def huge_loss_past(depths):
@@ -975,7 +961,7 @@ def huge_loss_past(depths):
     def end_warmup(self, step, chosen_lr, reason):
         if (reason in (controller.DETECTED, controller.CAP)
                 and self.options.gp != "reference" and chosen_lr is not None):
-            onset = _huge_onset(self, depths)
+            onset = self._blowup_onset(depths)
             if onset is not None:
                 ceiling = float(self.schedule.warmup_lr(onset))
                 if chosen_lr > ceiling:
