@@ -87,7 +87,7 @@ class BatchCounter:
         self.enabled = False
         self._ready = False
 
-    def take(self, batch, logged, horizon):
+    def take(self, batch, logged, horizon, ceiling=math.inf):
         """Holds one execution on the host when nothing can happen at its end.
 
         Args:
@@ -96,6 +96,8 @@ class BatchCounter:
             logged: the logged loss, the running mean of the epoch, or None.
             horizon: int. The first step at which an execution may end with
                 more than a record (`WarmupController.quiet_until`).
+            ceiling: float. A loss above it is read exactly
+                (`WarmupController.decay_ceiling`: a blow-up in the decay).
 
         Returns:
             True when the execution is held; False when it must be read
@@ -111,7 +113,7 @@ class BatchCounter:
         count = self._count + self._weight * steps
         total = float(logged) * count
         loss = (total - self._total) / (count - self._count)
-        if not math.isfinite(loss):
+        if not math.isfinite(loss) or loss > ceiling:
             return False
         self._pending.append((loss, steps))
         self._step, self._total, self._count = step, total, count

@@ -188,6 +188,7 @@ def agree_controller(strategy, controller):
     (controller.switch_step, controller.peak_lr, controller.reason,
      controller.best_lr) = chief
     if controller.switch_step is not None:
+        controller.plan_decay_guard()
         controller.plan_rewind()  # from the chief's choice
     else:
         controller.restored_step = None

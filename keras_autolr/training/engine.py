@@ -72,6 +72,7 @@ class WarmupEngine:
         """
         controller = self.controller
         was_warming = controller.warming_up
+        peak = controller.peak_lr
         next_test = controller.next_test
         result = controller.observe_mean(loss, steps)
         if was_warming and (controller.next_test != next_test
@@ -89,8 +90,11 @@ class WarmupEngine:
             write_schedule(controller)
             if self.on_switch is not None:
                 self.on_switch()
-        elif faults > self._faults_seen and self.on_fault is not None:
-            self.on_fault()
+        else:
+            if controller.peak_lr != peak:  # a blow-up in the decay lowered it
+                write_schedule(controller)
+            if faults > self._faults_seen and self.on_fault is not None:
+                self.on_fault()
         self._faults_seen = faults
         return result
 

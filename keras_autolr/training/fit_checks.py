@@ -20,6 +20,7 @@ import warnings
 from keras_autolr import _keras
 from keras_autolr import schedule_state
 from keras_autolr.training import siblings
+from keras_autolr.decision.controller import HUGE_LOSS_DEPTHS
 from keras_autolr.decision.detector import MIN_FINITE_LOSSES
 
 # Shown when an optimizer AutoLR drives did not step (a custom `train_step`).
@@ -222,8 +223,18 @@ def warn_if_too_short(controller, schedule, stacklevel=2):
 
 
 def fault_message(controller):
-    """The warning after the controller's newest non-finite loss."""
+    """The warning after the controller's newest fault: a non-finite loss,
+    or a huge loss in the decay."""
     fault, action = controller.faults[-1]
+    if "peak" in action:  # a huge loss in the decay (`_back_off`)
+        old, new = action.split("peak ")[1].split(" -> ")
+        restored = (f"the weights and optimizer state were restored from step "
+                    f"{action.split()[1].rstrip(',')}, and "
+                    if action.startswith("restored") else "")
+        return (f"AutoLR: the loss blew up in the decay at step {fault} (above "
+                f"{controller.decay_ceiling:.4g}, {HUGE_LOSS_DEPTHS:g} descent "
+                f"depths above where training began); {restored}the decay's "
+                f"peak LR is lowered from {old} to {new}. Training goes on.")
     what = (f"the weights and optimizer state were restored from step "
             f"{action.split()[1]} and training goes on"
             if action.startswith("restored") else

@@ -59,7 +59,8 @@ class FitRun:
         ...  # one training step; Keras logs its running mean loss
         logged = logs.get("loss")
         counter = run.counter
-        if counter is None or not counter.take(batch, logged, run.horizon):
+        if counter is None or not counter.take(
+                batch, logged, run.horizon, run.controller.decay_ceiling):
             run.read(batch, logs, logged)
     run.end_epoch(logs)
     run.end()
