@@ -194,6 +194,21 @@ MOMENTUM_CELLS = (
 # (`huge_loss_past`); adopted on the same development-set terms, if it also
 # rescues that run and puts no huge-loss cell more than 1 point below the
 # own LR that `AutoLR()` was not.
+
+# The decay guard (written on 2026-12-06 before any benchmark run of it):
+# in the decay, an execution's loss more than HUGE_LOSS_DEPTHS descent
+# depths above the start's highest loss puts back the newest sound copy of
+# the weights trained on and lowers the decay's peak to a quarter, at most
+# the own LR (`WarmupController._back_off`). Designed on one run, the
+# Poisson spike of docs/reliability.md (10.8 % against 96.0 % without
+# AutoLR before it; 97.7 % with it), which is no evidence. The prediction:
+# on the development, validation, held-out, momentum and huge-loss sets
+# (192 runs) and the 75 user-script runs it fires in at most a few runs.
+# Kept as a default only if (a) every run where it does not fire and whose
+# decay had no non-finite loss repeats the `AutoLR()` run before it, its
+# switch, peak and score (conv1d RMSprop b256 and chars RMSprop b128
+# excepted: not bit-reproducible here), and (b) the runs where it fires
+# score no lower on their mean than before, none more than 1 point lower.
 HUGELOSS = "hugeloss"
 HUGELOSS_CELLS = (
     Cell("boston", "adam", 16, 20, study=HUGELOSS),          # 520
