@@ -298,7 +298,8 @@ def warmup_cosine(peak_lr, total_steps):
 STUDY_TOKENS = ("ctc", "clip", "capmed", "capmax", "detrend", "diffsd", "detrend9",
                 "capend", "keepfirst", "capprev", "capconf", "capconf2", "confident", "edge",
                 "edge2", "esoff", "reuse", "keepbetter", "allcopies", "soundcopy", "anycopy",
-                "wholebudget", "oracle", "plateau", "damagedmin", "anymin", "lag", "nohuge")
+                "wholebudget", "oracle", "plateau", "damagedmin", "anymin", "lag", "nohuge",
+                "noguard")
 # Study tokens with a number: `bu<factor>` (`blowup_stop`), `w<fraction>` (the
 # warmup cap at that fraction of the budget), `span<decades>` (`sweep_span`)
 # `floor<factor>` (`floor_times`), `rms<factor>` (`peak_factor` for RMSprop
@@ -1067,6 +1068,12 @@ def study_patches(contender, cell=None):
             elif name == "nohuge":  # the rule before `_below_huge_loss`
                 stack.enter_context(mock.patch.object(
                     controller_lib, "HUGE_LOSS_DEPTHS", float("inf")))
+            elif name == "noguard":  # the library before the decay guard
+                stack.enter_context(mock.patch.object(
+                    controller_lib, "DECAY_BLOWUP_DEPTHS", float("inf")))
+                stack.enter_context(mock.patch.object(
+                    controller_lib.WarmupController, "_copies_on_path",
+                    lambda self: list(self.snapshot_steps)))
             elif name == "hugepast":
                 stack.enter_context(huge_loss_past(number))
             elif name in ("huge", "hugecap"):

@@ -1544,8 +1544,8 @@ held-out set that a rerun does not also change.
 
 **Known misses.** The same boston script on other backends: the tests
 after a blow-up hundreds of depths high read a minimum at 0.12-0.15, just
-below the blow-up's LR, which the rule keeps, and the decay from 0.05-0.06
-blew up (JAX seed 1, R^2 60.3 against 86.1 without AutoLR; PyTorch seed 0,
+below the blow-up's LR, which the rule keeps; the decay from 0.05-0.06
+trained without a blow-up, but the test score fell (JAX seed 1, R^2 60.3 against 86.1 without AutoLR; PyTorch seed 0,
 71.2 against 86.0; measured once, `tests/test_huge_loss.py`). Passing over
 every test after the huge loss would catch them; at the cap it cost the
 cells above. Where the own LR is the right one and a blow-up costs the

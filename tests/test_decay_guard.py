@@ -1,6 +1,6 @@
 """A blow-up in the decay: the newest sound snapshot, and a lower peak LR.
 
-After the switch, an execution whose loss lies more than `HUGE_LOSS_DEPTHS`
+After the switch, an execution whose loss lies more than `DECAY_BLOWUP_DEPTHS`
 descent depths above the highest loss of the record's start is a blow-up the
 decay's LR caused (`WarmupController._back_off`).
 """
@@ -42,7 +42,7 @@ def _switched(options=None, min_peak=None):
 
 def _ceiling(losses):
     top = controller_lib._start_top(losses)
-    return top + controller_lib.HUGE_LOSS_DEPTHS * (top - losses.min())
+    return top + controller_lib.DECAY_BLOWUP_DEPTHS * (top - losses.min())
 
 
 def test_the_ceiling_is_huge_loss_depths_above_the_start():

@@ -164,6 +164,21 @@ def test_the_nohuge_token_is_the_rule_before_the_huge_loss_rule_and_hugepast_is_
     assert _replay().peak_lr == library.peak_lr  # the patch is lifted
 
 
+def test_the_noguard_token_is_the_library_before_the_decay_guard():
+    from tests.test_decay_guard import _switched
+
+    with optimizers.study_patches("autolr-noguard"):
+        controller, _ = _switched()
+        assert controller.decay_ceiling == float("inf")
+        assert controller._copies_on_path() == controller.snapshot_steps
+        peak = controller.peak_lr
+        controller.observe([1e30])
+        assert controller.faults == [] and controller.peak_lr == peak
+    controller, _ = _switched()  # the patch is lifted
+    assert controller.decay_ceiling < float("inf")
+    assert controller._copies_on_path() != controller.snapshot_steps
+
+
 def test_the_held_out_tasks_load_their_data_as_described():
     chars = _user_tasks.load_chars()
     assert [len(a) for a in _arrays(chars)] == [20_000, 20_000, 2_000, 2_000, 2_000, 2_000]

@@ -54,10 +54,12 @@ FAULT_PAST_BEST = 4.0
 # highest loss mostly lies under 1 depth above the start's (a few at 2 to 13,
 # mean-squared-error blow-ups at thousands); a broken network's blow-up, 146.
 HUGE_LOSS_DEPTHS = 10.0
-# In the decay, an execution's loss above that height (the start's highest
-# loss plus HUGE_LOSS_DEPTHS descent depths, as at the switch) is a blow-up
-# the decay's LR caused: the newest sound snapshot is put back and the
-# decay's peak LR is multiplied by DECAY_BACKOFF (`_back_off`).
+# In the decay, an execution's loss more than DECAY_BLOWUP_DEPTHS descent
+# depths (as at the switch) above the start's highest loss, the height of a
+# huge loss, is a blow-up the decay's LR caused: the newest sound snapshot
+# is put back and the decay's peak LR is multiplied by DECAY_BACKOFF, at
+# most the optimizer's own LR (`_back_off`).
+DECAY_BLOWUP_DEPTHS = HUGE_LOSS_DEPTHS
 DECAY_BACKOFF = 0.25
 
 
@@ -633,7 +635,7 @@ class WarmupController:
 
     def plan_decay_guard(self):
         """At the switch: the height above which a loss in the decay is a
-        blow-up (`HUGE_LOSS_DEPTHS` descent depths above the start's
+        blow-up (`DECAY_BLOWUP_DEPTHS` descent depths above the start's
         highest loss), `decay_ceiling`. Off under `gp="reference"`
         (`PAPER`) and with a short budget (the optimizer's own LR,
         untouched). Call it again after the decision is replaced by the
@@ -647,7 +649,7 @@ class WarmupController:
         finite = y[np.isfinite(y)]
         depth = max(top - float(np.min(finite)), 1e-12) if len(finite) else 0.0
         if math.isfinite(top) and depth > 0:
-            self.decay_ceiling = top + HUGE_LOSS_DEPTHS * depth
+            self.decay_ceiling = top + DECAY_BLOWUP_DEPTHS * depth
 
     def _test(self, step):
         return self.detector.test(

@@ -20,7 +20,7 @@ import warnings
 from keras_autolr import _keras
 from keras_autolr import schedule_state
 from keras_autolr.training import siblings
-from keras_autolr.decision.controller import HUGE_LOSS_DEPTHS
+from keras_autolr.decision.controller import DECAY_BLOWUP_DEPTHS
 from keras_autolr.decision.detector import MIN_FINITE_LOSSES
 
 # Shown when an optimizer AutoLR drives did not step (a custom `train_step`).
@@ -232,7 +232,7 @@ def fault_message(controller):
                     f"{action.split()[1].rstrip(',')}, and "
                     if action.startswith("restored") else "")
         return (f"AutoLR: the loss blew up in the decay at step {fault} (above "
-                f"{controller.decay_ceiling:.4g}, {HUGE_LOSS_DEPTHS:g} descent "
+                f"{controller.decay_ceiling:.4g}, {DECAY_BLOWUP_DEPTHS:g} descent "
                 f"depths above where training began); {restored}the decay's "
                 f"peak LR is lowered from {old} to {new}. Training goes on.")
     what = (f"the weights and optimizer state were restored from step "
