@@ -1454,6 +1454,8 @@ already overfits, AutoLR makes it worse: leave it out there.
 
 {_huge_loss_study(results)}
 
+{_decay_guard_study(results)}
+
 {_top_level(optimizers_report.markdown(results))}
 {_legacy_lamb()}"""
     return _page("The optimizers users run", optimizers_report.date_of(results), body)
@@ -1552,6 +1554,78 @@ cells above. Where the own LR is the right one and a blow-up costs the
 steps before the rewind, `AutoLR()` stays below the own LR (counts
 RMSprop, 1 epoch)."""]
     return "\n".join(lines)
+
+
+GUARD_BASE = "autolr-noguard"
+GUARD_WARNING = "blew up in the decay"
+
+
+def _guard_fired(run):
+    """Whether the decay guard acted in a run (its warning was raised)."""
+    return any(GUARD_WARNING in str(w) for w in run.get("warnings") or [])
+
+
+def _guard_rows(results, which, key):
+    """One set's row of the decay-guard table: runs, runs where the guard
+    acted (their cells, scores before and after), and the other runs whose
+    decision or score is not that of the library before the guard."""
+    runs = [r for r in results["runs"] if which is None or r.get("set") == which]
+    before = {key(r): r for r in runs if r["contender"] == GUARD_BASE}
+    pairs = [(before[key(r)], r) for r in runs
+             if r["contender"] == "autolr" and key(r) in before]
+    fired = [(a, b) for a, b in pairs if _guard_fired(b)]
+    decided = lambda run: (run["autolr"]["switch_step"], run["autolr"]["peak_lr"])  # noqa: E731
+    other = [(a, b) for a, b in pairs if not _guard_fired(b)
+             and (decided(a) != decided(b) or a["test_score"] != b["test_score"])]
+    return pairs, fired, other
+
+
+def _decay_guard_study(results):
+    """The decay guard's section: the prediction and criteria written before
+    its runs, and, set by set, where it acted and what else moved."""
+    sources = [(label, source, which, key) for label, source, which, key in (
+        ("development", results, optimizers_report.DEVELOPMENT, _cell_seed),
+        ("validation", results, optimizers_report.VALIDATION, _cell_seed),
+        ("held-out", results, optimizers_report.HOLDOUT, _cell_seed),
+        ("momentum", results, "momentum", _cell_seed),
+        ("huge-loss", _load("hugeloss.json"), "hugeloss", _cell_seed),
+        ("user scripts", _load("user_scripts.json"), None,
+         lambda r: (r["script"], r["seed"])))
+        if source is not None]
+    if not any(_guard_rows(source, which, key)[0] for _, source, which, key in sources):
+        return ""
+    lines = ["### The decay guard", "", """(2026-12-06.) In the decay, an
+execution's loss more than 10 descent depths above the highest loss of the
+record's start (as at the switch) puts back the newest sound copy of the
+weights trained on and lowers the decay's peak to a quarter, at most the
+own LR (`WarmupController._back_off`); copies of the overshoot a rewind
+undid are never put back. Designed on one run, the Poisson spike of the
+[reliability page](../reliability.md) (10.8 % against 96.0 % without
+AutoLR before it, 97.7 % with it). The prediction and criteria, written
+before these runs: it acts in at most a few runs; it is kept only if (a)
+every run where it does not act and whose decay had no non-finite loss
+repeats the `AutoLR()` run before it (conv1d RMSprop b256 and chars RMSprop
+b128 excepted: not bit-reproducible here), and (b) the runs where it acts
+score no lower on their mean, none more than 1 point lower. `AutoLR()`
+below is the library with the guard; the rule before is `noguard`, the
+library's runs before it.""", "",
+             "| set | runs | guard acted | scores there, before -> after | "
+             "other runs whose decision or score moved |",
+             "|---|---|---|---|---|"]
+    for label, source, which, key in sources:
+        pairs, fired, other = _guard_rows(source, which, key)
+        if not pairs:
+            continue
+        acted = "; ".join(f"{' '.join(map(str, key(b)))}: {a['test_score']:.1f} -> "
+                          f"{b['test_score']:.1f}" for a, b in fired) or "-"
+        moved = ", ".join(sorted({str(key(b)[0]) for _, b in other})) or "none"
+        lines.append(f"| {label} | {len(pairs)} | {len(fired)} | {acted} | "
+                     f"{len(other)}: {moved} |")
+    return "\n".join(lines)
+
+
+def _cell_seed(run):
+    return (run["cell"], run["seed"])
 
 
 def _changed_mean(results, contender, which, base="autolr"):

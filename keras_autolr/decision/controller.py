@@ -605,11 +605,11 @@ class WarmupController:
     def _back_off(self, at):
         """A huge loss in the decay, at step `at`: the decay's LR blew up.
 
-        The newest snapshot a blow-up had not damaged (`_damaged`) is put
-        back, and the decay's peak LR is multiplied by `DECAY_BACKOFF`: the
-        rest of the decay runs at a quarter of its LR. It stays at or above
-        the optimizer's own LR (`min_peak`) when the peak was above it. A
-        detection after one loss of 428 among losses of 0.2-0.5 (a log-link
+        The newest snapshot of the weights trained on that a blow-up had
+        not damaged (`_sound_copy`) is put back, and the decay's peak LR is
+        multiplied by `DECAY_BACKOFF`, and is at most the optimizer's own LR
+        (`min_peak`): the rest of the decay runs from what the user had
+        without AutoLR, or lower. A detection after one loss of 428 among losses of 0.2-0.5 (a log-link
         Poisson loss, its log rate tripled, Adam, digits, seed 0, TensorFlow)
         decayed from 0.061; 13 steps later the loss was 21 descent depths
         above the start's highest, then 4e8, and the network stayed broken:
@@ -645,10 +645,9 @@ class WarmupController:
         if (self.options.gp == "reference" or self.reason == SHORT_BUDGET
                 or len(y) == 0):
             return
-        top = _start_top(y)
-        finite = y[np.isfinite(y)]
-        depth = max(top - float(np.min(finite)), 1e-12) if len(finite) else 0.0
-        if math.isfinite(top) and depth > 0:
+        top = _start_top(y)  # the points are finite
+        depth = top - float(np.min(y))
+        if depth > 0:
             self.decay_ceiling = top + DECAY_BLOWUP_DEPTHS * depth
 
     def _test(self, step):

@@ -90,8 +90,8 @@ class Options:
             within 4x of LR growth, or an LR 4x past the detector's best).
             In the decay, a loss 10 descent depths above the start's
             highest also puts back a copy, and lowers the decay's peak LR
-            (see docs/algorithm.md). Defaults to True. With `rewind=False` as well, no copy is taken
-            at all.
+            (see docs/algorithm.md). Defaults to True. With `rewind=False`
+            as well, no copy is taken at all.
         sweep_start: `"own_lr"` (default) or `"min_lr"`. Where the sweep
             starts when the optimizer had its own constant LR (zero-config,
             or `schedule=` given to AutoLR only): `"own_lr"` starts it at
