@@ -7,7 +7,6 @@ decay's LR caused (`WarmupController._back_off`).
 
 import math
 import warnings
-from unittest import mock
 
 import numpy as np
 import pytest
