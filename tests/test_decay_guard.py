@@ -171,6 +171,54 @@ def test_the_engine_writes_the_lower_peak_and_warns():
     assert f"lowered from {peak:.6g} to {controller.peak_lr:.6g}" in message
 
 
+def _fit_poisoned(huge_step, steps_per_execution=1):
+    """The digits MLP with Adam (264 steps, the cap at 132); the loss of step
+    `huge_step` is multiplied by 1e4 (None: no poisoned step)."""
+    (x, y), (x_test, y_test) = _training.digits()
+    model = _training.mlp(seed=0)
+    optimizer = keras.optimizers.Adam()
+    base = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def loss(y_true, y_pred):
+        value = base(y_true, y_pred)
+        if huge_step is None:
+            return value
+        ops = _training.ops
+        return value * ops.where(ops.equal(optimizer.iterations, huge_step), 1e4, 1.0)
+
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"],
+                  steps_per_execution=steps_per_execution)
+    autolr = AutoLR(verbose=0, options=Options(seed=0))
+    model.fit(x, y, batch_size=64, epochs=12, verbose=0, callbacks=[autolr])
+    finite = all(np.all(np.isfinite(np.asarray(w))) for w in model.get_weights())
+    return autolr, model.evaluate(x_test, y_test, verbose=0)[1], finite
+
+
+@pytest.mark.parametrize("steps_per_execution", [1, 4])
+def test_a_huge_loss_in_a_live_decay_is_undone(steps_per_execution):
+    """The host reads the execution that holds it at once (also between the
+    counted ones under `steps_per_execution`), puts back a copy, and the
+    schedule decays from the lower peak."""
+    _training.skip_if_the_loss_reads_the_optimizer()
+    if steps_per_execution > 1 and keras.backend.backend() == "torch":
+        pytest.skip("steps_per_execution must be 1 on PyTorch (a Keras limit)")
+    reference, reference_accuracy, _ = _fit_poisoned(None, steps_per_execution)
+    huge_step = 230
+    assert reference.decision.switch_step < huge_step - 8
+    with pytest.warns(RuntimeWarning, match="blew up in the decay"):
+        autolr, accuracy, finite = _fit_poisoned(huge_step, steps_per_execution)
+    decision = autolr.decision
+    assert decision.switch_step == reference.decision.switch_step
+    ((at, action),) = decision.faults
+    assert huge_step - steps_per_execution < at <= huge_step
+    restored = int(action.split()[1].rstrip(","))
+    assert decision.switch_step <= restored < at
+    lowered = min(reference.decision.peak_lr * controller_lib.DECAY_BACKOFF, OWN_LR)
+    assert decision.peak_lr == pytest.approx(lowered)
+    assert autolr.schedule.peak_lr == pytest.approx(lowered)
+    assert finite and accuracy >= reference_accuracy - 0.03
+
+
 # The Poisson loss of test_divergence with its log rate tripled: an MLP on
 # the digits with Adam, 12 epochs of batch 64 (264 steps).
 def _poisson_x3(y_true, log_rate):
