@@ -52,26 +52,27 @@ def test_the_ceiling_is_huge_loss_depths_above_the_start():
 
 def test_a_huge_loss_in_the_decay_restores_a_sound_copy_and_lowers_the_peak():
     controller, losses = _switched()
-    peak = controller.peak_lr
+    peak = controller.decay_peak_lr
     for _ in range(70):  # a decay that trains: snapshots come and go
         controller.observe([0.08])
-    assert controller.faults == [] and controller.peak_lr == peak
+    assert controller.faults == [] and controller.decay_peak_lr == peak
     controller.pop_actions()
     held = list(controller.snapshot_steps)
     at = controller.record.n_steps
     controller.observe([controller.decay_ceiling * 1.01])
-    assert controller.peak_lr == pytest.approx(peak * controller_lib.DECAY_BACKOFF)
+    assert controller.decay_peak_lr == pytest.approx(peak * controller_lib.DECAY_BACKOFF)
+    assert controller.peak_lr == peak  # the switch's decision stays
     restore = [a for a in controller.pop_actions() if a[0] == "restore"]
     assert restore == [("restore", held[-1])]
     assert controller.faults == [
-        (at, f"restored {held[-1]}, peak {peak:.6g} -> {controller.peak_lr:.6g}")]
+        (at, f"restored {held[-1]}, peak {peak:.6g} -> {controller.decay_peak_lr:.6g}")]
 
 
 def test_a_loss_under_the_ceiling_is_left_alone():
     controller, _ = _switched()
-    peak = controller.peak_lr
+    peak = controller.decay_peak_lr
     controller.observe([controller.decay_ceiling * 0.99])
-    assert controller.faults == [] and controller.peak_lr == peak
+    assert controller.faults == [] and controller.decay_peak_lr == peak
     assert [a for a in controller.pop_actions() if a[0] == "restore"] == []
 
 
@@ -96,19 +97,19 @@ def test_the_peak_falls_to_the_own_lr_at_most():
     """With the optimizer's own LR known, the decay starts again from it or
     below: what the user had without AutoLR."""
     controller, _ = _switched(min_peak=OWN_LR)
-    assert controller.peak_lr * controller_lib.DECAY_BACKOFF > OWN_LR
+    assert controller.decay_peak_lr * controller_lib.DECAY_BACKOFF > OWN_LR
     controller.observe([controller.decay_ceiling * 2.0])
-    assert controller.peak_lr == OWN_LR
+    assert controller.decay_peak_lr == OWN_LR
     controller.observe([controller.decay_ceiling * 2.0])
-    assert controller.peak_lr == OWN_LR * controller_lib.DECAY_BACKOFF
+    assert controller.decay_peak_lr == OWN_LR * controller_lib.DECAY_BACKOFF
 
 
 def test_under_the_reference_gp_there_is_no_guard():
     controller, _ = _switched(Options(seed=1, gp="reference"))
-    peak = controller.peak_lr
+    peak = controller.decay_peak_lr
     assert controller.decay_ceiling == math.inf
     controller.observe([1e30])
-    assert controller.faults == [] and controller.peak_lr == peak
+    assert controller.faults == [] and controller.decay_peak_lr == peak
 
 
 def test_a_short_budget_has_no_guard():
@@ -132,7 +133,7 @@ def test_several_executions_at_once_act_as_one_at_a_time():
         one.observe(decay[end - start - 2:end - start])
     many.observe_executions(decay, ends)
     assert len(one.faults) == 2 and one.faults == many.faults
-    assert one.peak_lr == many.peak_lr
+    assert one.decay_peak_lr == many.decay_peak_lr
     assert one.pop_actions() == many.pop_actions()
     np.testing.assert_array_equal(one.record.values, many.record.values)
     np.testing.assert_array_equal(one.points.y, many.points.y)
@@ -141,9 +142,9 @@ def test_several_executions_at_once_act_as_one_at_a_time():
 
 def test_observe_mean_takes_the_huge_execution_to_observe():
     controller, _ = _switched()
-    peak = controller.peak_lr
+    peak = controller.decay_peak_lr
     controller.observe_mean(controller.decay_ceiling * 4.0, steps=2)
-    assert controller.peak_lr < peak and len(controller.faults) == 1
+    assert controller.decay_peak_lr < peak and len(controller.faults) == 1
 
 
 def test_the_host_counter_reads_a_huge_loss_exactly():
@@ -162,13 +163,13 @@ def test_the_engine_writes_the_lower_peak_and_warns():
     engine = WarmupEngine(controller, on_fault=lambda: faults.append(
         fit_checks.fault_message(controller)))
     engine.start()
-    controller.schedule.switch(controller.switch_step, controller.peak_lr)
-    peak = controller.peak_lr
+    controller.schedule.switch(controller.switch_step, controller.decay_peak_lr)
+    peak = controller.decay_peak_lr
     engine.observe(controller.decay_ceiling * 2.0)
     assert controller.schedule.peak_lr == pytest.approx(peak * controller_lib.DECAY_BACKOFF)
     (message,) = faults
     assert "blew up in the decay" in message
-    assert f"lowered from {peak:.6g} to {controller.peak_lr:.6g}" in message
+    assert f"lowered from {peak:.6g} to {controller.decay_peak_lr:.6g}" in message
 
 
 def _fit_poisoned(huge_step, steps_per_execution=1):
@@ -214,7 +215,8 @@ def test_a_huge_loss_in_a_live_decay_is_undone(steps_per_execution):
     restored = int(action.split()[1].rstrip(","))
     assert decision.switch_step <= restored < at
     lowered = min(reference.decision.peak_lr * controller_lib.DECAY_BACKOFF, OWN_LR)
-    assert decision.peak_lr == pytest.approx(lowered)
+    assert decision.peak_lr == reference.decision.peak_lr  # the switch's decision
+    assert autolr.controller.decay_peak_lr == pytest.approx(lowered)
     assert autolr.schedule.peak_lr == pytest.approx(lowered)
     assert finite and accuracy >= reference_accuracy - 0.03
 
@@ -250,7 +252,7 @@ def test_the_poisson_spike_is_not_lost_to_the_decay():
     backed_off = [f for f in autolr.decision.faults if "peak" in f[1]]
     if backed_off:
         assert any("blew up in the decay" in str(w.message) for w in caught)
-        assert autolr.controller.peak_lr <= OWN_LR
+        assert autolr.controller.decay_peak_lr <= OWN_LR
     assert score >= own - 5.0
 
 

@@ -171,9 +171,9 @@ def test_the_noguard_token_is_the_library_before_the_decay_guard():
         controller, _ = _switched()
         assert controller.decay_ceiling == float("inf")
         assert controller._copies_on_path() == controller.snapshot_steps
-        peak = controller.peak_lr
+        peak = controller.decay_peak_lr
         controller.observe([1e30])
-        assert controller.faults == [] and controller.peak_lr == peak
+        assert controller.faults == [] and controller.decay_peak_lr == peak
     controller, _ = _switched()  # the patch is lifted
     assert controller.decay_ceiling < float("inf")
     assert controller._copies_on_path() != controller.snapshot_steps

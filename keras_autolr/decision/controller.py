@@ -174,6 +174,9 @@ class WarmupController:
         self.record = LossRecord(schedule.total_steps)
         self.switch_step = None
         self.peak_lr = None
+        # The LR the schedule's decay starts from: `peak_lr`, until a
+        # blow-up in the decay lowers it (`_back_off`).
+        self.decay_peak_lr = None
         self.reason = None
         self.next_test = self.cadence.next_due(0)
         # What the GP sees: one point per execution at its mean step. With
@@ -609,17 +612,18 @@ class WarmupController:
         not damaged (`_sound_copy`) is put back, and the decay's peak LR is
         multiplied by `DECAY_BACKOFF`, and is at most the optimizer's own LR
         (`min_peak`): the rest of the decay runs from what the user had
-        without AutoLR, or lower. A detection after one loss of 428 among losses of 0.2-0.5 (a log-link
+        without AutoLR, or lower (`decay_peak_lr`; `peak_lr` stays the
+        switch's decision). A detection after one loss of 428 among losses of 0.2-0.5 (a log-link
         Poisson loss, its log rate tripled, Adam, digits, seed 0, TensorFlow)
         decayed from 0.061; 13 steps later the loss was 21 descent depths
         above the start's highest, then 4e8, and the network stayed broken:
         10.8 % against 96.0 % without AutoLR (docs/reliability.md).
         """
-        old = self.peak_lr
+        old = self.decay_peak_lr
         lowered = old * DECAY_BACKOFF
         if self.min_peak is not None:
             lowered = min(lowered, self.min_peak)
-        self.peak_lr = float(lowered)
+        self.decay_peak_lr = float(lowered)
         action = f"peak {old:.6g} -> {lowered:.6g}"
         target = self._sound_copy() if self.restore_on_fault else None
         if target is not None:
@@ -636,11 +640,13 @@ class WarmupController:
     def plan_decay_guard(self):
         """At the switch: the height above which a loss in the decay is a
         blow-up (`DECAY_BLOWUP_DEPTHS` descent depths above the start's
-        highest loss), `decay_ceiling`. Off under `gp="reference"`
+        highest loss), `decay_ceiling`; the decay starts from `peak_lr`
+        (`decay_peak_lr`). Off under `gp="reference"`
         (`PAPER`) and with a short budget (the optimizer's own LR,
         untouched). Call it again after the decision is replaced by the
         chief's (distributed.py)."""
         y = self.points.y
+        self.decay_peak_lr = self.peak_lr
         self.decay_ceiling = math.inf
         if (self.options.gp == "reference" or self.reason == SHORT_BUDGET
                 or len(y) == 0):
@@ -837,6 +843,7 @@ class WarmupController:
     def restore_switch(self, step, peak_lr):
         """Marks warmup as over, as a restored schedule already decided."""
         self.switch_step, self.peak_lr, self.reason = int(step), float(peak_lr), RESTORED
+        self.decay_peak_lr = self.peak_lr
 
     @property
     def decision(self):

@@ -72,7 +72,7 @@ class WarmupEngine:
         """
         controller = self.controller
         was_warming = controller.warming_up
-        peak = controller.peak_lr
+        peak = controller.decay_peak_lr
         next_test = controller.next_test
         result = controller.observe_mean(loss, steps)
         if was_warming and (controller.next_test != next_test
@@ -91,7 +91,7 @@ class WarmupEngine:
             if self.on_switch is not None:
                 self.on_switch()
         else:
-            if controller.peak_lr != peak:  # a blow-up in the decay lowered it
+            if controller.decay_peak_lr != peak:  # a blow-up in the decay lowered it
                 write_schedule(controller)
             if faults > self._faults_seen and self.on_fault is not None:
                 self.on_fault()
@@ -117,7 +117,7 @@ def write_schedule(controller):
     if controller.warming_up:
         controller.schedule.reset()
     else:
-        controller.schedule.switch(controller.switch_step, controller.peak_lr)
+        controller.schedule.switch(controller.switch_step, controller.decay_peak_lr)
 
 
 def switch_message(controller, epoch=None):
