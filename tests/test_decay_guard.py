@@ -244,7 +244,10 @@ def _fit_poisson_x3(seed, autolr):
 def test_the_poisson_spike_is_not_lost_to_the_decay():
     """Seed 0 on TensorFlow, before the guard: the decay from 0.061 blew up
     13 steps after the switch (21 descent depths, then 4e8) and the run
-    ended at 10.8 % against 96.0 % without AutoLR."""
+    ended at 10.8 % against 96.0 % without AutoLR. Measured on 2026-12-06
+    with the guard, seed 0 (without AutoLR / with it): TF 2.21 96.0 / 97.7
+    (the guard acted), TF 2.15 96.5 / 98.5, JAX 94.7 / 98.0, PyTorch
+    92.7 / 98.0 (warmup ended as diverged there, the guard did not act)."""
     own, _ = _fit_poisson_x3(0, autolr=False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -253,7 +256,7 @@ def test_the_poisson_spike_is_not_lost_to_the_decay():
     if backed_off:
         assert any("blew up in the decay" in str(w.message) for w in caught)
         assert autolr.controller.decay_peak_lr <= OWN_LR
-    assert score >= own - 5.0
+    assert score >= own - 2.0
 
 
 def test_after_a_rewind_the_overshoot_copies_are_never_put_back():
