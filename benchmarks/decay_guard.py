@@ -42,13 +42,6 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import keras_autolr  # noqa: E402
-from keras_autolr import Options  # noqa: E402
-from keras_autolr._keras import keras  # noqa: E402
-from keras_autolr._keras import ops  # noqa: E402
-
-import optimizers as optimizers_benchmark  # noqa: E402
-
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
                        "decay_guard.json")
 LOG_RATES = (2.5, 3.0, 3.5, 4.0)
@@ -73,6 +66,8 @@ def digits():
 def poisson(log_rate_scale):
     """The log-link Poisson loss, the network's output times `log_rate_scale`
     as the log rate of each class's count (1 for the label, 0 otherwise)."""
+    from keras_autolr._keras import ops
+
     def loss(y_true, log_rate):
         target = ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), 10)
         z = log_rate_scale * log_rate
@@ -81,12 +76,18 @@ def poisson(log_rate_scale):
 
 
 def make_optimizer(name):
+    from keras_autolr._keras import keras
+
     return {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
             "rmsprop": keras.optimizers.RMSprop}[name]()
 
 
 def fit_one(data, scale, optimizer, seed, contender):
     """One run; its record."""
+    import keras_autolr
+    import optimizers as optimizers_benchmark
+    from keras_autolr._keras import keras
+
     (x, y), (x_test, y_test) = data
     keras.utils.set_random_seed(seed)
     model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(128, activation="relu"),
@@ -95,7 +96,7 @@ def fit_one(data, scale, optimizer, seed, contender):
                   metrics=["sparse_categorical_accuracy"])
     autolr = None
     if contender != "own":
-        autolr = keras_autolr.AutoLR(verbose=0, options=Options(seed=seed))
+        autolr = keras_autolr.AutoLR(verbose=0, options=keras_autolr.Options(seed=seed))
     keras.utils.set_random_seed(seed)
     with warnings.catch_warnings(record=True) as caught, \
             optimizers_benchmark.study_patches(contender):
@@ -112,6 +113,12 @@ def fit_one(data, scale, optimizer, seed, contender):
                       reason=decision.reason,
                       faults=[[int(s), str(a)] for s, a in decision.faults])
     return record
+
+
+def keras_backend():
+    from keras_autolr._keras import keras
+
+    return keras.backend
 
 
 def key(record):
@@ -143,7 +150,7 @@ def main(argv=None):
                         json.dump(results, f, indent=1)
                     print(f"x{scale} {optimizer} seed {seed} {contender}: "
                           f"{record['test_score']:.1f} {record.get('faults', '')}", flush=True)
-                    keras.backend.clear_session()
+                    keras_backend().clear_session()
     print(summary(results))
 
 

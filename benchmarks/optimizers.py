@@ -309,7 +309,7 @@ STUDY_TOKENS = ("ctc", "clip", "capmed", "capmax", "detrend", "diffsd", "detrend
                 "capend", "keepfirst", "capprev", "capconf", "capconf2", "confident", "edge",
                 "edge2", "esoff", "reuse", "keepbetter", "allcopies", "soundcopy", "anycopy",
                 "wholebudget", "oracle", "plateau", "damagedmin", "anymin", "lag", "nohuge",
-                "noguard")
+                "noguard", "guard1")
 # Study tokens with a number: `bu<factor>` (`blowup_stop`), `w<fraction>` (the
 # warmup cap at that fraction of the budget), `span<decades>` (`sweep_span`)
 # `floor<factor>` (`floor_times`), `rms<factor>` (`peak_factor` for RMSprop
@@ -1084,6 +1084,9 @@ def study_patches(contender, cell=None):
                 stack.enter_context(mock.patch.object(
                     controller_lib.WarmupController, "_copies_on_path",
                     lambda self: list(self.snapshot_steps)))
+            elif name == "guard1":  # the decay guard's first form: one execution
+                stack.enter_context(mock.patch.object(
+                    controller_lib.WarmupController, "_blown_up", lambda self: True))
             elif name == "hugepast":
                 stack.enter_context(huge_loss_past(number))
             elif name in ("huge", "hugecap"):

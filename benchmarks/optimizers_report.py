@@ -68,6 +68,7 @@ LABELS = {
     "autolr-oracle-norewind": "the same, without the rewind (a bound)",
     "autolr-nohuge": "a best LR read past a huge loss counts (the rule before 2026-12-06)",
     "autolr-noguard": "no guard for a blow-up in the decay (the library before it, 2026-12-06)",
+    "autolr-guard1": "the decay guard's first form: one execution above the ceiling acts",
     "autolr-huge10": "every test after a huge loss passed over at a detection (study)",
     "autolr-hugecap10": "every test after a huge loss passed over at the cap (study)",
     "autolr-hugepast10": "a best LR read past a huge loss gives way (study; the library's rule since 2026-12-06)",

@@ -164,7 +164,7 @@ def test_the_nohuge_token_is_the_rule_before_the_huge_loss_rule_and_hugepast_is_
     assert _replay().peak_lr == library.peak_lr  # the patch is lifted
 
 
-def test_the_noguard_token_is_the_library_before_the_decay_guard():
+def test_the_noguard_and_guard1_tokens_are_the_library_before_the_guard_and_its_first_form():
     from tests.test_decay_guard import _switched
 
     with optimizers.study_patches("autolr-noguard"):
@@ -177,6 +177,11 @@ def test_the_noguard_token_is_the_library_before_the_decay_guard():
     controller, _ = _switched()  # the patch is lifted
     assert controller.decay_ceiling < float("inf")
     assert controller._copies_on_path() != controller.snapshot_steps
+    with optimizers.study_patches("autolr-guard1"):  # the first form: one execution
+        controller.observe([controller.decay_ceiling * 2.0])
+        assert len(controller.faults) == 1
+    controller.observe([controller.decay_ceiling * 2.0])
+    assert len(controller.faults) == 1  # the library waits for 3 of 5
 
 
 def test_the_held_out_tasks_load_their_data_as_described():

@@ -88,9 +88,9 @@ class Options:
             newest host copy of the weights and go on; warmup ends as
             diverged only when the LR is the likely cause (another fault
             within 4x of LR growth, or an LR 4x past the detector's best).
-            In the decay, a loss 10 descent depths above the start's
-            highest also puts back a copy, and lowers the decay's peak LR
-            (see docs/algorithm.md). Defaults to True. With `rewind=False`
+            In the decay, a blow-up (3 of 5 executions 10 descent depths
+            above the start's highest loss) also puts back a copy, and
+            lowers the decay's peak LR (see docs/algorithm.md). Defaults to True. With `rewind=False`
             as well, no copy is taken at all.
         sweep_start: `"own_lr"` (default) or `"min_lr"`. Where the sweep
             starts when the optimizer had its own constant LR (zero-config,
