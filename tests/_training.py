@@ -96,6 +96,45 @@ def nan_where(condition, value):
                              ops.full_like(value, 1.0))
 
 
+def fit_poisoned_digits(poison=None, options=None, seed=0, steps_per_execution=1):
+    """The digits MLP with Adam and `AutoLR(options)`, 12 epochs of batch 64
+    (264 steps, the warmup cap at 132); `poison(loss, step)` rewrites each
+    step's loss in-graph (`step`: the optimizer's step counter).
+
+    Returns:
+        (the `AutoLR`, the test accuracy, whether every weight is finite).
+    """
+    from keras_autolr import AutoLR
+
+    (x, y), (x_test, y_test) = digits()
+    model = mlp(seed=seed)
+    optimizer = keras.optimizers.Adam()
+    base = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def loss(y_true, y_pred):
+        value = base(y_true, y_pred)
+        return value if poison is None else poison(value, optimizer.iterations)
+
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"],
+                  steps_per_execution=steps_per_execution)
+    autolr = AutoLR(verbose=0, options=options)
+    model.fit(x, y, batch_size=64, epochs=12, verbose=0, callbacks=[autolr])
+    accuracy = model.evaluate(x_test, y_test, verbose=0)[1]
+    finite = all(np.all(np.isfinite(np.asarray(w))) for w in model.get_weights())
+    return autolr, accuracy, finite
+
+
+def poisson(log_rate_scale):
+    """A log-link Poisson loss on one-hot class counts, the network's output
+    times `log_rate_scale` as each class's log rate: `exp` blows up once the
+    LR is too large (tests/test_divergence.py, tests/test_decay_guard.py)."""
+    def loss(y_true, log_rate):
+        target = ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), 10)
+        z = log_rate_scale * log_rate
+        return ops.mean(ops.exp(z) - target * z, axis=-1)
+    return loss
+
+
 def digits(seed=0):
     """sklearn's 1,797 real 8x8 digits, shuffled, split 1,400 / 397."""
     from sklearn.datasets import load_digits

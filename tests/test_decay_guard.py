@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 import keras_autolr
-from keras_autolr import AutoLR
 from keras_autolr import Options
 from keras_autolr._keras import keras
 from keras_autolr.decision import controller as controller_lib
@@ -23,6 +22,7 @@ from keras_autolr.training.batch_counter import BatchCounter
 from keras_autolr.training.engine import WarmupEngine
 
 from tests import _training
+from tests import test_divergence
 from tests.test_huge_loss import BOSTON_ADAM_SEED1
 from tests.test_huge_loss import BOSTON_STEPS
 
@@ -206,27 +206,15 @@ def _fit_poisoned(huge_step, steps_per_execution=1, length=12):
     """The digits MLP with Adam (264 steps, the cap at 132); the losses of
     `length` steps from `huge_step` on are multiplied by 1e4 (None: no
     poisoned step)."""
-    (x, y), (x_test, y_test) = _training.digits()
-    model = _training.mlp(seed=0)
-    optimizer = keras.optimizers.Adam()
-    base = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-
-    def loss(y_true, y_pred):
-        value = base(y_true, y_pred)
-        if huge_step is None:
-            return value
+    def poison(value, step):
         ops = _training.ops
-        step = optimizer.iterations
         poisoned = ops.logical_and(ops.greater_equal(step, huge_step),
                                    ops.less(step, huge_step + length))
         return value * ops.where(poisoned, 1e4, 1.0)
 
-    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"],
-                  steps_per_execution=steps_per_execution)
-    autolr = AutoLR(verbose=0, options=Options(seed=0))
-    model.fit(x, y, batch_size=64, epochs=12, verbose=0, callbacks=[autolr])
-    finite = all(np.all(np.isfinite(np.asarray(w))) for w in model.get_weights())
-    return autolr, model.evaluate(x_test, y_test, verbose=0)[1], finite
+    return _training.fit_poisoned_digits(
+        None if huge_step is None else poison, Options(seed=0),
+        steps_per_execution=steps_per_execution)
 
 
 @pytest.mark.parametrize("steps_per_execution", [1, 4])
@@ -268,23 +256,12 @@ def test_one_huge_step_in_a_live_decay_is_left_alone():
     assert autolr.controller.decay_peak_lr == reference.decision.peak_lr
 
 
-# The Poisson loss of test_divergence with its log rate tripled: an MLP on
-# the digits with Adam, 12 epochs of batch 64 (264 steps).
-def _poisson_x3(y_true, log_rate):
-    ops = _training.ops
-    target = ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), 10)
-    z = 3.0 * log_rate
-    return ops.mean(ops.exp(z) - target * z, axis=-1)
-
-
 def _fit_poisson_x3(seed, autolr):
-    (x, y), (x_test, y_test) = _training.digits()
-    model = _training.mlp(seed=seed)
-    model.compile(optimizer=keras.optimizers.Adam(), loss=_poisson_x3,
-                  metrics=["sparse_categorical_accuracy"])
-    callbacks = [AutoLR(verbose=0, options=Options(seed=seed))] if autolr else []
-    model.fit(x, y, batch_size=64, epochs=12, verbose=0, callbacks=callbacks)
-    return 100.0 * model.evaluate(x_test, y_test, verbose=0)[1], callbacks
+    """test_divergence's Poisson run with the log rate tripled: the digits
+    MLP with Adam, 12 epochs of batch 64 (264 steps), the default cadence."""
+    callback, accuracy, _ = test_divergence._fit_poisson(
+        seed, "auto" if autolr else None, loss=_training.poisson(3.0))
+    return 100.0 * accuracy, [callback] if autolr else []
 
 
 @pytest.mark.slow

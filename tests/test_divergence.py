@@ -19,27 +19,13 @@ EPOCHS, BATCH = 12, 64  # 22 steps per epoch, 264 steps, warmup cap 132
 
 def _fit(nan_step=None, seed=0, restore=True):
     """Digits MLP with Adam; the loss of step `nan_step` is NaN (NaN gradients)."""
+    poison = None
     if nan_step is not None:
         _training.skip_if_the_loss_reads_the_optimizer()
-    (x, y), (x_test, y_test) = _training.digits()
-    model = _training.mlp(seed=seed)
-    optimizer = keras.optimizers.Adam()
-    base = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-
-    def loss(y_true, y_pred):
-        value = base(y_true, y_pred)
-        if nan_step is None:
-            return value
-        poisoned = _training.ops.equal(optimizer.iterations, nan_step)
-        return _training.nan_where(poisoned, value)
-
-    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
-    autolr = AutoLR(verbose=0,
-                    options=Options(seed=seed, restore_on_fault=restore, rewind=restore))
-    model.fit(x, y, batch_size=BATCH, epochs=EPOCHS, verbose=0, callbacks=[autolr])
-    accuracy = model.evaluate(x_test, y_test, verbose=0)[1]
-    finite = all(np.all(np.isfinite(w.numpy())) for w in model.weights)
-    return autolr, accuracy, finite
+        poison = lambda value, step: _training.nan_where(  # noqa: E731
+            _training.ops.equal(step, nan_step), value)
+    return _training.fit_poisoned_digits(
+        poison, Options(seed=seed, restore_on_fault=restore, rewind=restore), seed)
 
 
 @pytest.fixture(scope="module")
@@ -90,20 +76,16 @@ def test_a_nan_restores_the_newest_snapshot_taken_before_it():
     assert 40 - restored <= schedule.warmup_steps * np.log(2) / decades + 1
 
 
-def _poisson(y_true, log_rate):
-    """Poisson loss with a log link, the log rate doubled: `exp` overflows
-    once the LR is too large, on every backend here (undoubled, one seed's
-    loss on PyTorch peaked at 3.8e25 and never overflowed)."""
-    ops = _training.ops
-    target = ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), 10)
-    z = 2.0 * log_rate
-    return ops.mean(ops.exp(z) - target * z, axis=-1)
+# The Poisson loss with its log rate doubled: `exp` overflows once the LR is
+# too large, on every backend here (undoubled, one seed's loss on PyTorch
+# peaked at 3.8e25 and never overflowed).
+_poisson = _training.poisson(2.0)
 
 
-def _fit_poisson(seed, check_every):
+def _fit_poisson(seed, check_every, loss=_poisson):
     (x, y), (x_test, y_test) = _training.digits()
     model = _training.mlp(seed=seed)
-    model.compile(optimizer=keras.optimizers.Adam(), loss=_poisson,
+    model.compile(optimizer=keras.optimizers.Adam(), loss=loss,
                   metrics=["sparse_categorical_accuracy"])
     autolr = None  # check_every=None: the same script without AutoLR
     if check_every is not None:
