@@ -72,6 +72,28 @@ def test_a_run_that_reached_the_warmup_cap_is_drawn():
     _assert_real_picture(figure)
 
 
+def test_a_blowup_in_the_decay_is_marked_and_the_lr_drawn_lowered():
+    losses = valley(T)
+    decision = replay(losses, total_steps=T)
+    peak = decision.peak_lr
+    step = decision.switch_step + 200
+    decision.faults.append((step, f"restored {decision.switch_step}, "
+                                  f"peak {peak:.6g} -> {peak / 4:.6g}"))
+    figure = keras_autolr.plot_decision(losses, decision)
+    bottom = figure.axes[1]
+    labels = [t.get_text() for t in bottom.get_legend().get_texts()]
+    assert f"blow-up at step {step}: peak {peak:.3g} to {peak / 4:.3g}" in labels
+    line = next(l for l in bottom.get_lines() if l.get_label() == "learning rate")
+    x, y = line.get_data()
+    schedule = AutoLRSchedule(total_steps=T, switch_step=decision.switch_step,
+                              peak_lr=peak)
+    before = x <= step
+    expected = np.asarray(schedule(x.astype(np.int64)), np.float64)
+    np.testing.assert_allclose(y[before], expected[before], rtol=1e-5)
+    np.testing.assert_allclose(y[~before], expected[~before] / 4, rtol=1e-4)
+    _assert_real_picture(figure)
+
+
 def test_the_options_and_schedule_of_replay_pass_through_unchanged():
     options = Options(seed=3, check_every=20)
     schedule = AutoLRSchedule(max_warmup_fraction=0.4)

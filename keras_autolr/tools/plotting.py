@@ -150,6 +150,10 @@ def _draw_schedule(ax, losses, decision, schedule):
          if s is not None] + [max((decision.switch_step or 1) - 1, 0)],
     ]))
     lr = np.asarray(_keras.to_numpy(schedule(steps)), np.float64)
+    for step, old, new in _blowups_in_decay(decision):  # the decay's peak lowered
+        lr = np.where(steps > step, lr * (new / old), lr)
+        ax.axvline(step, color="tab:purple", ls="-.",
+                   label=f"blow-up at step {step}: peak {old:.3g} to {new:.3g}")
     ax.plot(steps, lr, color="tab:blue", lw=2, label="learning rate")
     ax.axvline(decision.warmup_steps, color="tab:gray", ls=":",
                label=f"warmup cap {decision.warmup_steps}")
@@ -174,6 +178,17 @@ def _draw_schedule(ax, losses, decision, schedule):
     ax.legend(handles + more, labels + more_labels, loc="upper right",
               fontsize="small")
     ax.grid(True, alpha=0.3)
+
+
+def _blowups_in_decay(decision):
+    """`(step, old peak, new peak)` of each blow-up in the decay that lowered
+    the decay's peak LR (`Decision.faults`: `"... peak <a> -> <b>"`)."""
+    found = []
+    for step, action in decision.faults:
+        if "peak " in action:
+            old, new = action.split("peak ")[1].split(" -> ")
+            found.append((int(step), float(old), float(new)))
+    return found
 
 
 def _title(decision):
