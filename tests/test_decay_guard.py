@@ -14,7 +14,6 @@ import pytest
 
 import keras_autolr
 from keras_autolr import Options
-from keras_autolr._keras import keras
 from keras_autolr.decision import controller as controller_lib
 from keras_autolr.decision.controller import WarmupController
 from keras_autolr.training import fit_checks
@@ -223,8 +222,7 @@ def test_a_huge_loss_in_a_live_decay_is_undone(steps_per_execution):
     counted ones under `steps_per_execution`), puts back a copy, and the
     schedule decays from the lower peak."""
     _training.skip_if_the_loss_reads_the_optimizer()
-    if steps_per_execution > 1 and keras.backend.backend() == "torch":
-        pytest.skip("steps_per_execution must be 1 on PyTorch (a Keras limit)")
+    _training.skip_unless_steps_per_execution(steps_per_execution)
     reference, reference_accuracy, _ = _fit_poisoned(None, steps_per_execution)
     huge_step = 230
     assert reference.decision.switch_step < huge_step - 8
