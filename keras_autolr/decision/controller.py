@@ -82,7 +82,7 @@ class Decision:
         faults: list of `(step, action)`: each non-finite loss and what was
             done, `"restored <step>"` (a snapshot put back, training goes on),
             `"diverged"` (warmup ended) or `"none"` (no snapshot to restore);
-            and each huge loss in the decay, `"restored <step>, peak <a> ->
+            and each blow-up in the decay, `"restored <step>, peak <a> ->
             <b>"` (the decay's peak LR lowered; without a snapshot to put
             back, `"peak <a> -> <b>"`).
     """
@@ -628,12 +628,13 @@ class WarmupController:
         multiplied by `DECAY_BACKOFF`, and is at most the optimizer's own LR
         (`min_peak`): the rest of the decay runs from what the user had
         without AutoLR, or lower (`decay_peak_lr`; `peak_lr` stays the
-        switch's decision). A detection after one loss of 428 among losses of 0.2-0.5 (a log-link
-        Poisson loss, its log rate tripled, Adam, digits, seed 0, TensorFlow)
-        decayed from 0.061; 13 steps later the loss was 21 descent depths
-        above the start's highest, then 8e3 and 4e8 (3 of the newest 5
-        above the ceiling), and the network stayed broken:
-        10.8 % against 96.0 % without AutoLR (docs/reliability.md).
+        switch's decision). A detection after one loss of 428 among losses
+        of 0.2-0.5 (a log-link Poisson loss, its log rate tripled, Adam,
+        digits, seed 0, TensorFlow) decayed from 0.061; 13 steps later the
+        loss was 21 descent depths above the start's highest, then 8e3 and
+        4e8 (3 of the newest 5 above the ceiling), and the network stayed
+        broken: 10.8 % against 96.0 % without AutoLR (docs/reliability.md);
+        97.7 % with the guard.
         """
         old = self.decay_peak_lr
         lowered = old * DECAY_BACKOFF
@@ -658,10 +659,9 @@ class WarmupController:
         """At the switch: the height above which a loss in the decay is a
         blow-up (`DECAY_BLOWUP_DEPTHS` descent depths above the start's
         highest loss), `decay_ceiling`; the decay starts from `peak_lr`
-        (`decay_peak_lr`). Off under `gp="reference"`
-        (`PAPER`) and with a short budget (the optimizer's own LR,
-        untouched). Call it again after the decision is replaced by the
-        chief's (distributed.py)."""
+        (`decay_peak_lr`). Off under `gp="reference"` (`PAPER`) and with a
+        short budget (the optimizer's own LR, untouched). Call it again
+        after the decision is replaced by the chief's (distributed.py)."""
         y = self.points.y
         self.decay_peak_lr = self.peak_lr
         self._guard_start = len(y)  # the losses the guard counts start here
