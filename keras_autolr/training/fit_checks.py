@@ -231,10 +231,11 @@ def fault_message(controller):
         restored = (f"the weights and optimizer state were restored from step "
                     f"{action.split()[1].rstrip(',')}, and "
                     if action.startswith("restored") else "")
-        return (f"AutoLR: the loss blew up in the decay at step {fault} (above "
-                f"{controller.decay_ceiling:.4g}, {DECAY_BLOWUP_DEPTHS:g} descent "
-                f"depths above where training began); {restored}the decay's "
-                f"peak LR is lowered from {old} to {new}. Training goes on.")
+        return (f"AutoLR: the loss blew up in the decay at step {fault} (most "
+                f"of the newest executions above {controller.decay_ceiling:.4g}, "
+                f"{DECAY_BLOWUP_DEPTHS:g} descent depths above where training "
+                f"began); {restored}the decay's peak LR is lowered from {old} to "
+                f"{new}. Training goes on.")
     what = (f"the weights and optimizer state were restored from step "
             f"{action.split()[1]} and training goes on"
             if action.startswith("restored") else
