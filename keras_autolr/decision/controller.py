@@ -64,6 +64,15 @@ DECAY_BLOWUP_DEPTHS = HUGE_LOSS_DEPTHS
 DECAY_BACKOFF = 0.25
 
 
+def lowered_peak(action):
+    """`(old, new)` decay peaks of a `Decision.faults` action that a blow-up
+    in the decay recorded (`"... peak <a> -> <b>"`, `_back_off`), else None."""
+    if "peak " not in action:
+        return None
+    old, new = action.split("peak ")[1].split(" -> ")
+    return float(old), float(new)
+
+
 @dataclasses.dataclass
 class Decision:
     """What AutoLR decided (or would decide) for one run.

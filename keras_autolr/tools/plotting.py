@@ -17,6 +17,7 @@ from keras_autolr.decision import options as options_lib
 from keras_autolr.decision import gp
 from keras_autolr.decision import linalg
 from keras_autolr.decision.detector import WarmupDetector
+from keras_autolr.decision.controller import lowered_peak
 from keras_autolr.schedule import AutoLRSchedule
 
 INSTALL_HINT = "pip install keras_autolr[plot]"
@@ -182,13 +183,9 @@ def _draw_schedule(ax, losses, decision, schedule):
 
 def _blowups_in_decay(decision):
     """`(step, old peak, new peak)` of each blow-up in the decay that lowered
-    the decay's peak LR (`Decision.faults`: `"... peak <a> -> <b>"`)."""
-    found = []
-    for step, action in decision.faults:
-        if "peak " in action:
-            old, new = action.split("peak ")[1].split(" -> ")
-            found.append((int(step), float(old), float(new)))
-    return found
+    the decay's peak LR (`Decision.faults`, `controller.lowered_peak`)."""
+    return [(int(step), *peaks) for step, action in decision.faults
+            if (peaks := lowered_peak(action)) is not None]
 
 
 def _title(decision):

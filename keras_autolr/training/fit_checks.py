@@ -21,6 +21,7 @@ from keras_autolr import _keras
 from keras_autolr import schedule_state
 from keras_autolr.training import siblings
 from keras_autolr.decision.controller import DECAY_BLOWUP_DEPTHS
+from keras_autolr.decision.controller import lowered_peak
 from keras_autolr.decision.detector import MIN_FINITE_LOSSES
 
 # Shown when an optimizer AutoLR drives did not step (a custom `train_step`).
@@ -224,10 +225,11 @@ def warn_if_too_short(controller, schedule, stacklevel=2):
 
 def fault_message(controller):
     """The warning after the controller's newest fault: a non-finite loss,
-    or a huge loss in the decay."""
+    or a blow-up in the decay."""
     fault, action = controller.faults[-1]
-    if "peak" in action:  # a huge loss in the decay (`_back_off`)
-        old, new = action.split("peak ")[1].split(" -> ")
+    lowered = lowered_peak(action)
+    if lowered is not None:  # a blow-up in the decay (`_back_off`)
+        old, new = (f"{peak:.6g}" for peak in lowered)
         restored = (f"the weights and optimizer state were restored from step "
                     f"{action.split()[1].rstrip(',')}, and "
                     if action.startswith("restored") else "")
