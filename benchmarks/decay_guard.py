@@ -84,14 +84,13 @@ def make_optimizer(name):
 
 def fit_one(data, scale, optimizer, seed, contender):
     """One run; its record."""
+    import _tasks
     import keras_autolr
     import optimizers as optimizers_benchmark
     from keras_autolr._keras import keras
 
     (x, y), (x_test, y_test) = data
-    keras.utils.set_random_seed(seed)
-    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(128, activation="relu"),
-                              keras.layers.Dense(10)])
+    model = _tasks.digits_mlp(seed)  # seeded
     model.compile(optimizer=make_optimizer(optimizer), loss=poisson(scale),
                   metrics=["sparse_categorical_accuracy"])
     autolr = None

@@ -1569,14 +1569,10 @@ def _guard_rows(results, which, key):
     """One set's row of the decay-guard table: runs, runs where the guard
     acted (their cells, scores before and after), and the other runs whose
     decision or score is not that of the library before the guard."""
-    runs = [r for r in results["runs"] if which is None or r.get("set") == which]
-    before = {key(r): r for r in runs if r["contender"] == GUARD_BASE}
-    pairs = [(before[key(r)], r) for r in runs
-             if r["contender"] == "autolr" and key(r) in before]
+    pairs = _paired_with_default(results, "autolr", which, GUARD_BASE, key)
     fired = [(a, b) for a, b in pairs if _guard_fired(b)]
-    decided = lambda run: (run["autolr"]["switch_step"], run["autolr"]["peak_lr"])  # noqa: E731
     other = [(a, b) for a, b in pairs if not _guard_fired(b)
-             and (decided(a) != decided(b) or a["test_score"] != b["test_score"])]
+             and (_decided(a) != _decided(b) or a["test_score"] != b["test_score"])]
     return pairs, fired, other
 
 
@@ -1727,8 +1723,7 @@ def _other_decisions(results, contender, which, base="autolr"):
     """(pairs, others): `_paired_with_default`'s pairs of one set, and those
     whose switch step or peak is not `base`'s (`AutoLR()`'s)."""
     pairs = _paired_with_default(results, contender, which, base)
-    decided = lambda run: (run["autolr"]["switch_step"], run["autolr"]["peak_lr"])  # noqa: E731
-    return pairs, [(a, b) for a, b in pairs if decided(a) != decided(b)]
+    return pairs, [(a, b) for a, b in pairs if _decided(a) != _decided(b)]
 
 
 def _same_decisions(results, contender, which):
@@ -1753,13 +1748,20 @@ def _other_restores(results, contender, which):
     return f"{other} of {len(pairs)}"
 
 
-def _paired_with_default(results, contender, which, base="autolr"):
-    """[(`base`'s run, `contender`'s run)] of one set, by cell and seed;
-    `base` is `AutoLR()` unless given."""
-    runs = [r for r in results["runs"] if r["set"] == which]
-    default = {(r["cell"], r["seed"]): r for r in runs if r["contender"] == base}
-    return [(default[(r["cell"], r["seed"])], r) for r in runs
-            if r["contender"] == contender and (r["cell"], r["seed"]) in default]
+def _paired_with_default(results, contender, which, base="autolr", key=None):
+    """[(`base`'s run, `contender`'s run)] of one set (every run when `which`
+    is None), by `key` (cell and seed unless given); `base` is `AutoLR()`
+    unless given."""
+    key = key or _cell_seed
+    runs = [r for r in results["runs"] if which is None or r.get("set") == which]
+    default = {key(r): r for r in runs if r["contender"] == base}
+    return [(default[key(r)], r) for r in runs
+            if r["contender"] == contender and key(r) in default]
+
+
+def _decided(run):
+    """An AutoLR run's decision: its switch step and peak."""
+    return run["autolr"]["switch_step"], run["autolr"]["peak_lr"]
 
 
 def _family_peaks(results, optimizer):
