@@ -329,8 +329,7 @@ class AutoLR(keras.callbacks.Callback):
         counter = run.counter
         logged = logs.get(self.monitor) if logs else None
         # A held execution: nothing can happen yet, checked at the next read.
-        if counter is None or not counter.take(
-                batch, logged, run.horizon, run.controller.decay_ceiling):
+        if counter is None or not counter.take(batch, logged, run.horizon, run.ceiling):
             run.read(batch, logs, logged)
         run.batch_done()
 

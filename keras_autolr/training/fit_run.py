@@ -18,6 +18,7 @@ code: the engine's line for a fault or a diverged switch, the line of
 
 import contextlib
 import functools
+import math
 import warnings
 
 from keras_autolr import _keras
@@ -59,8 +60,7 @@ class FitRun:
         ...  # one training step; Keras logs its running mean loss
         logged = logs.get("loss")
         counter = run.counter
-        if counter is None or not counter.take(
-                batch, logged, run.horizon, run.controller.decay_ceiling):
+        if counter is None or not counter.take(batch, logged, run.horizon, run.ceiling):
             run.read(batch, logs, logged)
     run.end_epoch(logs)
     run.end()
@@ -84,6 +84,8 @@ class FitRun:
             (before the first epoch; once this `fit` reads every execution).
         horizon: int. The first step at which an execution may end with
             more than a record (`WarmupController.quiet_until`).
+        ceiling: float. A loss above it is read exactly: a blow-up in the
+            decay (`WarmupController.decay_ceiling`, as of the last read).
         snapshot: the `SnapshotRing` of host copies of the weights.
     """
 
@@ -123,6 +125,7 @@ class FitRun:
         self._synced = False
         self.counter = None
         self.horizon = 0
+        self.ceiling = math.inf
         self.epoch = 0
         self.steps_seen = 0
         # TensorBoard scalars: this fit's destination, or None.
@@ -243,6 +246,7 @@ class FitRun:
         for chunk_loss, chunk_steps in chunks:
             # Test, agree, switch, report (engine.py).
             self._engine.observe(chunk_loss, chunk_steps)
+        self.ceiling = self.controller.decay_ceiling
         if self.counter is not None:
             self.horizon = self.controller.quiet_until()
         self._renew_lease(max(step, self.horizon if self.counter is not None else step))
@@ -339,6 +343,7 @@ class FitRun:
         # Every worker starts from the chief's decision, e.g. after a resume
         # whose replayed tests differed (distributed.py).
         self._engine.start()
+        self.ceiling = controller.decay_ceiling  # a resumed decay's
         # Names the line of AutoLR.on_epoch_begin (_sync, begin_epoch, the hook).
         fit_checks.warn_if_too_short(controller, self.schedule, stacklevel=4)
         controller.plan_snapshot()
