@@ -117,6 +117,33 @@ def test_a_copy_the_blowup_damaged_is_passed_over():
     assert restore[1] != damaged and restore[1] in before
 
 
+def test_a_copy_taken_inside_the_blowup_is_passed_over():
+    """A copy due after the blow-up's first loss above the ceiling, with
+    too few losses above the start before it to count as `_damaged`, holds
+    weights the blow-up had reached: the copy before that loss goes back
+    (a 2-worker `fit` put such a copy back, test_distributed_multi_worker)."""
+    controller, _ = _switched()
+    switch = controller.switch_step
+    while controller.snapshot_steps[-1] <= switch:  # the decay's first copy
+        controller.observe([0.08])
+    controller.observe([0.08])
+    while not controller._snapshot_due(controller.record.n_steps + TO_ACT - 1):
+        controller.observe([0.08])
+    before = controller._copies_on_path()
+    assert before[-1] > switch
+    onset = controller.record.n_steps  # the first huge loss is this step's
+    _blow_up(controller, TO_ACT - 1)  # a copy comes due after these
+    inside = controller.snapshot_steps[-1]
+    assert inside == onset + TO_ACT - 1 and not controller._damaged(inside)
+    assert controller.faults == []  # not blown up yet
+    controller.pop_actions()
+    _blow_up(controller, 1)
+    (restore,) = [a for a in controller.pop_actions() if a[0] == "restore"]
+    assert restore[1] == before[-1] < onset
+    ((_, action),) = controller.faults
+    assert action.startswith(f"restored {restore[1]}, ")
+
+
 def test_the_peak_falls_to_the_own_lr_at_most():
     """With the optimizer's own LR known, the decay starts again from it or
     below: what the user had without AutoLR."""
@@ -126,6 +153,38 @@ def test_the_peak_falls_to_the_own_lr_at_most():
     assert controller.decay_peak_lr == OWN_LR
     _blow_up(controller)  # the blow-up goes on: counted from the restore
     assert controller.decay_peak_lr == OWN_LR * controller_lib.DECAY_BACKOFF
+
+
+def test_without_a_copy_to_put_back_the_guard_acts_once():
+    """`WarmupDriver` (its loop owns the weights): a lower LR does not undo
+    the damage, so a loss that stays high does not drive the LR to 0."""
+    losses = np.asarray(BOSTON_ADAM_SEED1)
+
+    def driver_controller():
+        schedule = keras_autolr.AutoLRSchedule(total_steps=BOSTON_STEPS, min_lr=OWN_LR)
+        controller = WarmupController(schedule, Options(seed=1), rewind=False,
+                                      restore_on_fault=False)
+        controller.observe_executions(losses, np.arange(1, len(losses) + 1))
+        return controller
+
+    controller = driver_controller()
+    peak, ceiling = controller.decay_peak_lr, controller.decay_ceiling
+    assert math.isfinite(ceiling)
+    for _ in range(4 * WINDOW):  # the loss stays high
+        controller.observe([ceiling * 2.0])
+    at_once = driver_controller()  # the same executions in one call
+    at_once.observe_executions(np.full(4 * WINDOW, ceiling * 2.0),
+                               len(losses) + np.arange(1, 4 * WINDOW + 1))
+    assert at_once.faults == controller.faults
+    assert at_once.decay_peak_lr == controller.decay_peak_lr
+    assert controller.decay_peak_lr == pytest.approx(peak * controller_lib.DECAY_BACKOFF)
+    ((_, action),) = controller.faults
+    assert action == f"peak {peak:.6g} -> {controller.decay_peak_lr:.6g}"
+    assert controller.decay_ceiling == math.inf  # spent
+    assert not [a for a in controller.pop_actions() if a[0] == "restore"]
+    message = fit_checks.fault_message(controller)
+    assert "more than 10 descent depths" in message
+    assert "no copy of the weights was put back, so the guard will not act again" in message
 
 
 def test_under_the_reference_gp_there_is_no_guard():
@@ -235,7 +294,7 @@ def test_a_huge_loss_in_a_live_decay_is_undone(steps_per_execution):
     ((at, action),) = decision.faults
     assert huge_step < at < huge_step + 12  # the median of 5 executions above
     restored = int(action.split()[1].rstrip(","))
-    assert decision.switch_step <= restored < at
+    assert decision.switch_step <= restored < huge_step  # before the first huge loss
     lowered = min(reference.decision.peak_lr * controller_lib.DECAY_BACKOFF, OWN_LR)
     assert decision.peak_lr == reference.decision.peak_lr  # the switch's decision
     assert autolr.controller.decay_peak_lr == pytest.approx(lowered)

@@ -7,6 +7,8 @@ workers; for seed 3 the second worker runs a detector with other options
 and starts from a schedule that says warmup already ended,
 so that its own decisions differ and only the agreement
 (`keras_autolr.training.distributed.agree`) keeps it on the chief's learning rate.
+Seed 4's loss reads 1e4 times too high on 5 steps of the decay, on both
+workers: the decay guard must back off alike on each.
 "Same" below means bit for bit (floats compared as hex strings).
 """
 
@@ -14,11 +16,13 @@ import importlib.util
 import os
 import sys
 
+import numpy as np
 import pytest
 
 from keras_autolr._keras import IS_KERAS_3
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "distributed_workers"))
+import _common  # noqa: E402
 import _launch  # noqa: E402
 
 # tf.distribute: TensorFlow's own (its workers import TensorFlow).
@@ -29,6 +33,7 @@ pytestmark = pytest.mark.skipif(
 SEEDS = "0,1,2,3"
 NATURAL_SEEDS = (0, 1, 2)
 DISAGREE_SEED = 3
+POISON_SEED = 4
 # Seconds for a pair of workers: 13-23 s on 2 shared cores (35-40 s when
 # the cores were busy); not marked slow.
 TIMEOUT = 300
@@ -50,14 +55,17 @@ def fit_workers(tmp_path_factory):
     env = _keras_2_env()
     out = str(tmp_path_factory.mktemp("fit_workers"))
     return _launch.run("fit_worker.py", out, workers=2, timeout=TIMEOUT, env=env,
-                       args=["--seeds", SEEDS, "--disagree-seeds", str(DISAGREE_SEED)])
+                       args=["--seeds", f"{SEEDS},{POISON_SEED}",
+                             "--disagree-seeds", str(DISAGREE_SEED),
+                             "--poison-seeds", str(POISON_SEED)])
 
 
 @pytest.fixture(scope="module")
 def loop_workers(tmp_path_factory):
     """2 workers of a custom loop with `WarmupDriver` (Keras 3 or 2)."""
     out = str(tmp_path_factory.mktemp("loop_workers"))
-    args = ["--seeds", SEEDS, "--disagree-seeds", str(DISAGREE_SEED)]
+    args = ["--seeds", f"{SEEDS},{POISON_SEED}", "--disagree-seeds", str(DISAGREE_SEED),
+            "--poison-seeds", str(POISON_SEED)]
     if IS_KERAS_3:
         args.append("--try-fit")
     return _launch.run("loop_worker.py", out, workers=2, timeout=TIMEOUT,
@@ -122,6 +130,49 @@ def test_fit_every_worker_records_the_global_mean_loss(fit_workers):
         assert a["losses"] == b["losses"]
         first = float.fromhex(a["losses"][0])
         assert first == pytest.approx(a["first_global_batch_loss"], rel=1e-5)
+
+
+def _assert_the_guard_backed_off_alike(results):
+    """The guard acts on the all-reduced loss, which every worker records:
+    the same back-off step, the same lower peak and the same LR at every
+    step. Returns the chief's run and its back-off (step, action)."""
+    a, b = _runs(results, POISON_SEED)
+    assert a["losses"] == b["losses"]
+    assert a["switch_step"] is not None and a["switch_step"] < _common.POISONED[0]
+    assert a["faults"] == b["faults"]
+    ((at, action),) = a["faults"]
+    peak, lowered = float.fromhex(a["peak_lr"]), float.fromhex(a["decay_peak_lr"])
+    assert action.endswith(f"peak {peak:.6g} -> {lowered:.6g}"), action
+    assert lowered < peak
+    assert a["decay_peak_lr"] == b["decay_peak_lr"]
+    assert a["schedule_peak"] == b["schedule_peak"]  # a float32 variable
+    assert float.fromhex(a["schedule_peak"]) == float(np.float32(lowered))
+    assert a["lrs"] == b["lrs"] and len(a["lrs"]) == 72
+    assert float.fromhex(a["lrs"][at + 1]) < float.fromhex(a["lrs"][at - 1])
+    return a, at, action
+
+
+def test_fit_decay_guard_backs_off_alike_on_every_worker(fit_workers):
+    # The rewind put back sound weights at the switch; the poisoned steps
+    # are the blow-up, and the copy put back predates them.
+    a, at, action = _assert_the_guard_backed_off_alike(fit_workers)
+    first, end = _common.POISONED
+    assert first + 2 <= at < end  # 3 of the newest 5 executions above
+    assert action.startswith("restored "), action
+    restored = int(action.split()[1].rstrip(","))
+    assert a["switch_step"] <= restored < first
+    b = _runs(fit_workers, POISON_SEED)[1]
+    assert a["weights"] == b["weights"]
+    assert a["weights_finite"] and b["weights_finite"]
+
+
+def test_custom_loop_decay_guard_lowers_the_peak_once_alike_on_every_worker(
+        loop_workers):
+    # The loop owns the weights: no rewind (this seed's sweep broke them by
+    # the cap) and no copy put back, so the guard acts once, and the
+    # poisoned steps later do not lower the LR again.
+    _, _, action = _assert_the_guard_backed_off_alike(loop_workers)
+    assert not action.startswith("restored"), action
 
 
 def test_custom_loop_every_worker_has_the_same_learning_rate_at_every_step(

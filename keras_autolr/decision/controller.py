@@ -5,6 +5,7 @@ class, execution by execution, so they take the same decision on the same
 losses by construction.
 """
 
+import bisect
 import dataclasses
 import math
 from typing import List, Optional
@@ -633,11 +634,13 @@ class WarmupController:
         LR caused it.
 
         The newest snapshot of the weights trained on that a blow-up had
-        not damaged (`_sound_copy`) is put back, and the decay's peak LR is
-        multiplied by `DECAY_BACKOFF`, and is at most the optimizer's own LR
-        (`min_peak`): the rest of the decay runs from what the user had
-        without AutoLR, or lower (`decay_peak_lr`; `peak_lr` stays the
-        switch's decision). A detection after one loss of 428 among losses
+        not damaged, taken before the blow-up's first execution above the
+        ceiling (`_sound_copy`, `_decay_blowup_start`), is put back, and the
+        decay's peak LR is multiplied by `DECAY_BACKOFF`, and is at most the
+        optimizer's own LR (`min_peak`): the rest of the decay runs from
+        what the user had without AutoLR, or lower (`decay_peak_lr`;
+        `peak_lr` stays the switch's decision). Without a copy to put
+        back, the guard acts once. A detection after one loss of 428 among losses
         of 0.2-0.5 (a log-link Poisson loss, its log rate tripled, Adam,
         digits, seed 0, TensorFlow) decayed from 0.061; 13 steps later the
         loss was 21 descent depths above the start's highest, then 8e3 and
@@ -650,19 +653,45 @@ class WarmupController:
         if self.min_peak is not None:
             lowered = min(lowered, self.min_peak)
         self.decay_peak_lr = float(lowered)
+        onset = self._decay_blowup_start()
         self._guard_start = len(self.points.y)
         action = f"peak {old:.6g} -> {lowered:.6g}"
-        target = self._sound_copy() if self.restore_on_fault else None
+        target = self._sound_copy(before=onset) if self.restore_on_fault else None
         if target is not None:
             self._actions.append(("restore", target))
             action = f"restored {target}, {action}"
+        else:
+            # No copy to put back (`WarmupDriver`, whose loop owns the
+            # weights, or none sound): a lower LR does not undo the damage,
+            # and backing off again would drive the LR to 0 while the loss
+            # stays high (a 2-worker custom loop decayed from weights the
+            # sweep broke: 12 back-offs in 36 steps, peak 0.045 -> 3e-9).
+            self.decay_ceiling = math.inf
         self.faults.append((at, action))
 
-    def _sound_copy(self):
+    def _sound_copy(self, before):
         """The newest held snapshot of the weights trained on
-        (`_copies_on_path`) that a blow-up had not damaged, else None."""
-        sound = [s for s in self._copies_on_path() if not self._damaged(s)]
+        (`_copies_on_path`), taken before step `before`, that a blow-up had
+        not damaged, else None."""
+        sound = [s for s in self._copies_on_path()
+                 if s < before and not self._damaged(s)]
         return sound[-1] if sound else None
+
+    def _decay_blowup_start(self):
+        """The first step of the oldest execution above `decay_ceiling`
+        among those `_blown_up` counted.
+
+        That step's loss was computed with the weights of the copy taken at
+        it, so that copy, and any later one, may hold weights the blow-up
+        had reached: a copy due two steps into a blow-up (2 of the 5 losses
+        before it high, so not `_damaged`) was put back
+        (tests/test_distributed_multi_worker.py).
+        """
+        x = self.points.x[self._guard_start:][-DAMAGE_WINDOW:]
+        y = self.points.y[self._guard_start:][-DAMAGE_WINDOW:]
+        oldest = float(x[np.flatnonzero(y > self.decay_ceiling)[0]])
+        index = bisect.bisect_right(self.ends, oldest)  # its execution's end
+        return self.ends[index - 1] if index else 0
 
     def plan_decay_guard(self):
         """At the switch: the height above which a loss in the decay is a

@@ -15,6 +15,7 @@ if error is not None:
 ```
 """
 
+import math
 import warnings
 
 from keras_autolr import _keras
@@ -230,14 +231,19 @@ def fault_message(controller):
     lowered = lowered_peak(action)
     if lowered is not None:  # a blow-up in the decay (`_back_off`)
         old, new = (f"{peak:.6g}" for peak in lowered)
-        restored = (f"the weights and optimizer state were restored from step "
-                    f"{action.split()[1].rstrip(',')}, and "
-                    if action.startswith("restored") else "")
+        ceiling = controller.decay_ceiling  # inf once the guard is spent
+        height = (f"above {ceiling:.4g}, " if math.isfinite(ceiling) else "more than ")
+        if action.startswith("restored"):
+            what = (f"the weights and optimizer state were restored from step "
+                    f"{action.split()[1].rstrip(',')}, and the decay's peak LR "
+                    f"is lowered from {old} to {new}. Training goes on.")
+        else:
+            what = (f"the decay's peak LR is lowered from {old} to {new}; no copy "
+                    "of the weights was put back, so the guard will not act "
+                    "again. Training goes on.")
         return (f"AutoLR: the loss blew up in the decay at step {fault} (most "
-                f"of the newest executions above {controller.decay_ceiling:.4g}, "
-                f"{DECAY_BLOWUP_DEPTHS:g} descent depths above where training "
-                f"began); {restored}the decay's peak LR is lowered from {old} to "
-                f"{new}. Training goes on.")
+                f"of the newest executions {height}{DECAY_BLOWUP_DEPTHS:g} "
+                f"descent depths above where training began); {what}")
     what = (f"the weights and optimizer state were restored from step "
             f"{action.split()[1]} and training goes on"
             if action.startswith("restored") else

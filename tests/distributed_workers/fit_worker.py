@@ -13,10 +13,14 @@ run a detector with other options (seed, confidence, patience) and start
 from a schedule that says warmup already ended, so their own decisions
 differ from the chief's and only the agreement keeps them on the chief's
 LR. Seed 1 runs zero-config (AutoLR installs its schedule), the others the
-pair form.
+pair form. For the seeds in `--poison-seeds`, the loss of the steps in
+`_common.POISONED` reads 1e4 times its value on every worker (the gradient
+left as it is), after the switch: the decay guard must act on both workers
+alike.
 """
 
 import argparse
+import hashlib
 import os
 import sys
 import time
@@ -24,11 +28,34 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common  # noqa: E402
 
+import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import keras_autolr  # noqa: E402
 from keras_autolr.training import distributed  # noqa: E402
 from keras_autolr._keras import IS_KERAS_3, keras  # noqa: E402
+
+def poisoned_loss(optimizer):
+    """The digits' loss, read 1e4 times its value on the `POISONED` steps;
+    its gradient is the loss's own (as a loss spike that damages nothing)."""
+    base = keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True, reduction="none")
+
+    def loss(y_true, y_pred):
+        value = base(y_true, y_pred)
+        step = optimizer.iterations
+        hit = tf.logical_and(step >= _common.POISONED[0], step < _common.POISONED[1])
+        return value + tf.stop_gradient(value * tf.where(hit, 1e4 - 1.0, 0.0))
+
+    return loss
+
+
+def weights_digest(model):
+    """A hash of the model's weights, bit for bit."""
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(weight.tobytes())
+    return digest.hexdigest()
 
 
 def main():
@@ -37,6 +64,7 @@ def main():
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--disagree-seeds", default="")
+    parser.add_argument("--poison-seeds", default="")
     args = parser.parse_args()
     started = time.time()
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
@@ -76,12 +104,14 @@ def main():
         # the pair form (the schedule given to the optimizer).
         paired = seed != 1
         schedule = keras_autolr.AutoLRSchedule(**_common.SCHEDULE) if paired else None
+        poisoned = str(seed) in args.poison_seeds.split(",")
         with strategy.scope():
             model = _common.make_model(keras, seed)
+            optimizer = keras.optimizers.SGD(learning_rate=schedule if paired else 0.01)
             model.compile(
-                optimizer=keras.optimizers.SGD(
-                    learning_rate=schedule if paired else 0.01),
-                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+                optimizer=optimizer,
+                loss=poisoned_loss(optimizer) if poisoned else
+                keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         # The mean loss of the first global batch, on one device: what the
         # detector must see at step 0 (not one worker's half of the batch).
         logits = model(x[:_common.GLOBAL_BATCH])
@@ -120,6 +150,11 @@ def main():
             losses=_common.hexes(autolr.record.loss),
             schedule_switch=schedule.switch_step,
             schedule_peak=None if schedule.peak_lr is None else schedule.peak_lr.hex(),
+            faults=[[int(step), str(action)] for step, action in decision.faults],
+            decay_peak_lr=None if autolr.controller.decay_peak_lr is None
+            else float(autolr.controller.decay_peak_lr).hex(),
+            weights=weights_digest(model),
+            weights_finite=all(bool(np.all(np.isfinite(w))) for w in model.get_weights()),
         ))
     _common.write(args.out, dict(
         task=task, keras_3=IS_KERAS_3, tf=tf.__version__,

@@ -11,8 +11,10 @@ Keras 2 as well. Writes, per seed, the LR of every step (read before the
 step), the losses, the switch step and peak LR as exact hex floats. The
 seeds in `--disagree-seeds` give the workers other than the chief other
 detector options and a schedule that says warmup already ended, as in
-`fit_worker.py`. With `--try-fit` (Keras 3), also calls `model.fit` with `AutoLR` at the end and
-writes how it failed.
+`fit_worker.py`, and so do the seeds in `--poison-seeds` (the decay guard:
+the driver lowers the peak; the loop owns the weights, so none are put
+back). With `--try-fit` (Keras 3), also calls `model.fit` with `AutoLR` at
+the end and writes how it failed.
 """
 
 import argparse
@@ -30,7 +32,7 @@ from keras_autolr.training import distributed  # noqa: E402
 from keras_autolr._keras import IS_KERAS_3, keras  # noqa: E402
 
 
-def train(strategy, seed, detector, epochs, skewed=False):
+def train(strategy, seed, detector, epochs, skewed=False, poisoned=False):
     steps = epochs * _common.STEPS_PER_EPOCH
     schedule = keras_autolr.AutoLRSchedule(total_steps=steps, **_common.SCHEDULE)
     with strategy.scope():
@@ -56,7 +58,12 @@ def train(strategy, seed, detector, epochs, skewed=False):
             return loss
 
         per_replica = strategy.run(step_fn, args=next(iterator))
-        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+        loss = strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+        if poisoned:  # the loss read 1e4 times too high, as in fit_worker.py
+            step = optimizer.iterations - 1  # the step just taken
+            hit = tf.logical_and(step >= _common.POISONED[0], step < _common.POISONED[1])
+            loss = loss * tf.where(hit, 1e4, 1.0)
+        return loss
 
     iterator = iter(strategy.experimental_distribute_dataset(
         _common.dataset(tf, repeat=True)))
@@ -78,6 +85,9 @@ def train(strategy, seed, detector, epochs, skewed=False):
         losses=_common.hexes(losses),
         schedule_switch=schedule.switch_step,
         schedule_peak=None if schedule.peak_lr is None else schedule.peak_lr.hex(),
+        faults=[[int(step), str(action)] for step, action in decision.faults],
+        decay_peak_lr=None if driver.controller.decay_peak_lr is None
+        else float(driver.controller.decay_peak_lr).hex(),
     )
 
 
@@ -102,6 +112,7 @@ def main():
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--disagree-seeds", default="")
+    parser.add_argument("--poison-seeds", default="")
     parser.add_argument("--try-fit", action="store_true")
     args = parser.parse_args()
     started = time.time()
@@ -113,7 +124,9 @@ def main():
         disagree = str(seed) in args.disagree_seeds.split(",") and task != 0
         if disagree:
             detector.update(seed=seed + 1000, confidence=0.5, patience=1)
-        runs.append(train(strategy, seed, detector, args.epochs, skewed=disagree))
+        poisoned = str(seed) in args.poison_seeds.split(",")
+        runs.append(train(strategy, seed, detector, args.epochs, skewed=disagree,
+                          poisoned=poisoned))
     fit_error = try_fit(strategy) if args.try_fit else None
     _common.write(args.out, dict(
         task=task, keras_3=IS_KERAS_3, tf=tf.__version__,
