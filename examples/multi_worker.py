@@ -98,7 +98,9 @@ def train_with_loop(strategy, global_batch):
     with strategy.scope():
         model = make_model()
         optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=0.9)
-    driver = keras_autolr.WarmupDriver(schedule, strategy=strategy)
+    # With the model and optimizer: the rewind and the copies, as in `fit`.
+    driver = keras_autolr.WarmupDriver(schedule, strategy=strategy,
+                                       model=model, optimizer=optimizer)
 
     @tf.function
     def train_step(iterator):

@@ -34,6 +34,7 @@ SEEDS = "0,1,2,3"
 NATURAL_SEEDS = (0, 1, 2)
 DISAGREE_SEED = 3
 POISON_SEED = 4
+BARE_SEED = 5  # loop_worker.py: the driver without the model, poisoned too
 # Seconds for a pair of workers: 13-23 s on 2 shared cores (35-40 s when
 # the cores were busy); not marked slow.
 TIMEOUT = 300
@@ -64,8 +65,9 @@ def fit_workers(tmp_path_factory):
 def loop_workers(tmp_path_factory):
     """2 workers of a custom loop with `WarmupDriver` (Keras 3 or 2)."""
     out = str(tmp_path_factory.mktemp("loop_workers"))
-    args = ["--seeds", f"{SEEDS},{POISON_SEED}", "--disagree-seeds", str(DISAGREE_SEED),
-            "--poison-seeds", str(POISON_SEED)]
+    args = ["--seeds", f"{SEEDS},{POISON_SEED},{BARE_SEED}",
+            "--disagree-seeds", str(DISAGREE_SEED),
+            "--poison-seeds", f"{POISON_SEED},{BARE_SEED}", "--bare-seeds", str(BARE_SEED)]
     if IS_KERAS_3:
         args.append("--try-fit")
     return _launch.run("loop_worker.py", out, workers=2, timeout=TIMEOUT,
@@ -132,11 +134,11 @@ def test_fit_every_worker_records_the_global_mean_loss(fit_workers):
         assert first == pytest.approx(a["first_global_batch_loss"], rel=1e-5)
 
 
-def _assert_the_guard_backed_off_alike(results):
+def _assert_the_guard_backed_off_alike(results, seed=POISON_SEED):
     """The guard acts on the all-reduced loss, which every worker records:
     the same back-off step, the same lower peak and the same LR at every
     step. Returns the chief's run and its back-off (step, action)."""
-    a, b = _runs(results, POISON_SEED)
+    a, b = _runs(results, seed)
     assert a["losses"] == b["losses"]
     assert a["switch_step"] is not None and a["switch_step"] < _common.POISONED[0]
     assert a["faults"] == b["faults"]
@@ -152,26 +154,47 @@ def _assert_the_guard_backed_off_alike(results):
     return a, at, action
 
 
-def test_fit_decay_guard_backs_off_alike_on_every_worker(fit_workers):
+def _assert_a_sound_copy_put_back(results):
     # The rewind put back sound weights at the switch; the poisoned steps
     # are the blow-up, and the copy put back predates them.
-    a, at, action = _assert_the_guard_backed_off_alike(fit_workers)
+    a, at, action = _assert_the_guard_backed_off_alike(results)
     first, end = _common.POISONED
     assert first + 2 <= at < end  # 3 of the newest 5 executions above
     assert action.startswith("restored "), action
     restored = int(action.split()[1].rstrip(","))
     assert a["switch_step"] <= restored < first
-    b = _runs(fit_workers, POISON_SEED)[1]
+
+
+def test_fit_decay_guard_backs_off_alike_on_every_worker(fit_workers):
+    _assert_a_sound_copy_put_back(fit_workers)
+    a, b = _runs(fit_workers, POISON_SEED)
     assert a["weights"] == b["weights"]
     assert a["weights_finite"] and b["weights_finite"]
 
 
-def test_custom_loop_decay_guard_lowers_the_peak_once_alike_on_every_worker(
-        loop_workers):
-    # The loop owns the weights: no rewind (this seed's sweep broke them by
-    # the cap) and no copy put back, so the guard acts once, and the
-    # poisoned steps later do not lower the LR again.
-    _, _, action = _assert_the_guard_backed_off_alike(loop_workers)
+def test_custom_loop_with_the_model_rewinds_alike_on_every_worker(loop_workers):
+    # `WarmupDriver(model=...)`: every worker puts back the same copy at the
+    # switch and ends with the same weights; the sweep's overshoot is undone,
+    # so the loss ends below where it began.
+    for seed in NATURAL_SEEDS + (DISAGREE_SEED, POISON_SEED):
+        a, b = _runs(loop_workers, seed)
+        assert a["form"] == "model"
+        assert a["restored_step"] is not None, f"seed {seed}"
+        assert a["restored_step"] == b["restored_step"] < a["switch_step"]
+        assert a["weights"] == b["weights"], f"seed {seed}"
+        losses = [float.fromhex(v) for v in a["losses"]]
+        assert losses[-1] < losses[0], f"seed {seed}"
+
+
+def test_custom_loop_decay_guard_backs_off_alike_on_every_worker(loop_workers):
+    _assert_a_sound_copy_put_back(loop_workers)
+
+
+def test_custom_loop_without_the_model_the_guard_acts_once(loop_workers):
+    # The loop owns the weights: no rewind and no copy put back, so the
+    # guard acts once, and the poisoned steps later do not lower the LR again.
+    a, _, action = _assert_the_guard_backed_off_alike(loop_workers, BARE_SEED)
+    assert a["form"] == "bare" and a["restored_step"] is None
     assert not action.startswith("restored"), action
 
 

@@ -21,7 +21,9 @@ with strategy.scope():
     optimizer = keras.optimizers.Lamb(learning_rate=schedule)
 loss_fn = keras.losses.SparseCategoricalCrossentropy(
     from_logits=True, reduction="none")
-driver = keras_autolr.WarmupDriver(schedule, strategy=strategy, verbose=0)
+# With the model and optimizer, the switch rewinds the overshoot, as in `fit`.
+driver = keras_autolr.WarmupDriver(schedule, strategy=strategy, verbose=0,
+                                   model=model, optimizer=optimizer)
 
 
 @tf.function

@@ -4,10 +4,12 @@ import numpy as np
 
 from keras_autolr import _keras
 from keras_autolr import _validation
+from keras_autolr import schedule_state
 from keras_autolr.decision import options as options_lib
 from keras_autolr.training import engine
 from keras_autolr.decision.controller import WarmupController
 from keras_autolr.training.engine import WarmupEngine
+from keras_autolr.training.snapshot import SnapshotRing
 from keras_autolr.schedule import AutoLRSchedule
 from keras_autolr._keras import tf
 
@@ -35,7 +37,8 @@ class WarmupDriver:
     with strategy.scope():
         model = make_model()
         optimizer = keras.optimizers.SGD(learning_rate=schedule)
-    driver = keras_autolr.WarmupDriver(schedule, strategy=strategy)
+    driver = keras_autolr.WarmupDriver(schedule, strategy=strategy,
+                                       model=model, optimizer=optimizer)
 
     @tf.function
     def train_step(iterator):
@@ -64,9 +67,21 @@ class WarmupDriver:
         strategy: `tf.distribute.Strategy` or None (the current one).
         options: `keras_autolr.Options` or None (the defaults), as in
             `AutoLR`. Its `check_every` must be `"auto"` or an int (a custom
-            loop has no epochs); `rewind` and `restore_on_fault` do not
-            apply (the loop owns the weights).
+            loop has no epochs). Its `rewind` and `restore_on_fault` apply
+            when `model` is given.
         verbose: 0 (silent) or 1 (a line when warmup ends). Defaults to 1.
+        model: the Keras model the loop trains, or None. With it, the
+            driver keeps host copies of its weights and of the optimizer's
+            state, as `AutoLR` does: at the switch the weights go back to
+            before the overshoot (the rewind), and a non-finite loss or a
+            blow-up in the decay puts back a sound copy. Without it the
+            loop owns the weights: the decay starts from wherever the sweep
+            left them. Call `on_step_end` after the step's update, outside
+            `tf.function`.
+        optimizer: the optimizer that reads `schedule`, or None
+            (`model.optimizer`). The schedule's decision is saved with it,
+            and on JAX reaches a compiled step only through its variables:
+            pass it (or `model`) there, before the first step.
 
     Attributes:
         options: the `Options` in use.
@@ -76,7 +91,8 @@ class WarmupDriver:
             and on a single worker).
     """
 
-    def __init__(self, schedule, strategy=None, options=None, verbose=1):
+    def __init__(self, schedule, strategy=None, options=None, verbose=1,
+                 model=None, optimizer=None):
         if not isinstance(schedule, AutoLRSchedule):
             raise TypeError(
                 "`schedule` must be an `AutoLRSchedule`. "
@@ -100,16 +116,26 @@ class WarmupDriver:
             strategy = tf.distribute.get_strategy()
         self.strategy = strategy  # None on JAX and torch: one host loop
         self.verbose = verbose
+        self.snapshot = _snapshot_ring(model, optimizer)
         schedule.build(self.strategy)
-        # No model here: no snapshots, no rewind (the loop owns the weights).
-        self.controller = WarmupController(
-            schedule, self.options, rewind=False, restore_on_fault=False)
+        if self.snapshot is not None:
+            optimizer = self.snapshot.optimizer
+        if optimizer is not None:  # JAX: the compiled step reads the switch
+            schedule_state.attach(optimizer, schedule)
+        if self.snapshot is None:  # no model: no copies (the loop owns the weights)
+            self.controller = WarmupController(
+                schedule, self.options, rewind=False, restore_on_fault=False)
+        else:
+            self.controller = WarmupController(schedule, self.options)
         self._engine = WarmupEngine(
-            self.controller, self.strategy, on_switch=self._report_switch)
+            self.controller, self.strategy, execute=self._execute,
+            on_switch=self._report_switch)
         engine.read_schedule(self.controller)  # a restored, decided schedule
         # Every worker starts from the chief's state (a collective: create
         # the driver on every worker).
         self._engine.start()
+        self.controller.plan_snapshot()  # the weights before the first step
+        self._execute(self.controller.pop_actions())
 
     @property
     def overridden(self):
@@ -171,6 +197,18 @@ class WarmupDriver:
             )
         return self._engine.observe(float(value), steps)
 
+    def _execute(self, actions):
+        """Takes the copies and restores the controller planned."""
+        if self.snapshot is None:
+            return
+        for action in actions:
+            if action[0] == "snapshot":
+                _, step, keep = action
+                if not self.snapshot.take(step, keep):
+                    self.controller.drop_snapshot(step)
+            elif action[0] == "restore":
+                self.snapshot.restore(action[1])
+
     def _report_switch(self):
         if self.verbose:
             _keras.print_msg(engine.switch_message(self.controller))
@@ -178,3 +216,19 @@ class WarmupDriver:
     def learning_rate(self, step=None):
         """The schedule's LR at `step` (default: the next step), a float."""
         return float(self.schedule(self.step if step is None else step))
+
+
+def _snapshot_ring(model, optimizer):
+    """The `SnapshotRing` of `model` and `optimizer` (default
+    `model.optimizer`), or None without a model."""
+    if model is None:
+        return None
+    if not hasattr(model, "weights"):
+        raise TypeError(f"`model` must be a Keras model. Received model={model!r}")
+    optimizer = optimizer if optimizer is not None else getattr(model, "optimizer", None)
+    if optimizer is None:
+        raise ValueError(
+            "`WarmupDriver(model=...)` needs the optimizer that reads the "
+            "schedule: pass `optimizer=`, or compile the model with it. "
+            "Received optimizer=None and model.optimizer=None")
+    return SnapshotRing(model, optimizer)

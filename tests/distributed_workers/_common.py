@@ -5,6 +5,7 @@ started by `tests/test_distributed_*.py`, so that logical devices and
 multi-worker collectives never touch the pytest process.
 """
 
+import hashlib
 import json
 import os
 
@@ -75,3 +76,11 @@ def write(path, payload):
     with open(path + ".tmp", "w") as f:
         json.dump(payload, f)
     os.replace(path + ".tmp", path)
+
+
+def weights_digest(model):
+    """A hash of the model's weights, bit for bit."""
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(weight.tobytes())
+    return digest.hexdigest()

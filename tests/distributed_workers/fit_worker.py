@@ -20,7 +20,6 @@ alike.
 """
 
 import argparse
-import hashlib
 import os
 import sys
 import time
@@ -48,14 +47,6 @@ def poisoned_loss(optimizer):
         return value + tf.stop_gradient(value * tf.where(hit, 1e4 - 1.0, 0.0))
 
     return loss
-
-
-def weights_digest(model):
-    """A hash of the model's weights, bit for bit."""
-    digest = hashlib.sha256()
-    for weight in model.get_weights():
-        digest.update(weight.tobytes())
-    return digest.hexdigest()
 
 
 def main():
@@ -153,7 +144,7 @@ def main():
             faults=[[int(step), str(action)] for step, action in decision.faults],
             decay_peak_lr=None if autolr.controller.decay_peak_lr is None
             else float(autolr.controller.decay_peak_lr).hex(),
-            weights=weights_digest(model),
+            weights=_common.weights_digest(model),
             weights_finite=all(bool(np.all(np.isfinite(w))) for w in model.get_weights()),
         ))
     _common.write(args.out, dict(

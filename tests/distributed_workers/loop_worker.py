@@ -11,9 +11,10 @@ Keras 2 as well. Writes, per seed, the LR of every step (read before the
 step), the losses, the switch step and peak LR as exact hex floats. The
 seeds in `--disagree-seeds` give the workers other than the chief other
 detector options and a schedule that says warmup already ended, as in
-`fit_worker.py`, and so do the seeds in `--poison-seeds` (the decay guard:
-the driver lowers the peak; the loop owns the weights, so none are put
-back). With `--try-fit` (Keras 3), also calls `model.fit` with `AutoLR` at
+`fit_worker.py`, and so do the seeds in `--poison-seeds` (the decay
+guard). The driver gets the model and optimizer (the rewind and the copies
+put back), but not for the seeds in `--bare-seeds`: there the loop owns the
+weights. With `--try-fit` (Keras 3), also calls `model.fit` with `AutoLR` at
 the end and writes how it failed.
 """
 
@@ -32,7 +33,8 @@ from keras_autolr.training import distributed  # noqa: E402
 from keras_autolr._keras import IS_KERAS_3, keras  # noqa: E402
 
 
-def train(strategy, seed, detector, epochs, skewed=False, poisoned=False):
+def train(strategy, seed, detector, epochs, skewed=False, poisoned=False,
+          with_model=True):
     steps = epochs * _common.STEPS_PER_EPOCH
     schedule = keras_autolr.AutoLRSchedule(total_steps=steps, **_common.SCHEDULE)
     with strategy.scope():
@@ -41,8 +43,9 @@ def train(strategy, seed, detector, epochs, skewed=False, poisoned=False):
     if skewed:  # this worker alone says warmup already ended at step 5
         schedule.build(strategy)
         schedule.switch(5, 0.01)
-    driver = keras_autolr.WarmupDriver(schedule, strategy=strategy, verbose=0,
-                                       options=keras_autolr.Options(**detector))
+    driver = keras_autolr.WarmupDriver(
+        schedule, strategy=strategy, verbose=0, options=keras_autolr.Options(**detector),
+        **(dict(model=model, optimizer=optimizer) if with_model else {}))
 
     @tf.function
     def train_step(iterator):
@@ -85,6 +88,9 @@ def train(strategy, seed, detector, epochs, skewed=False, poisoned=False):
         losses=_common.hexes(losses),
         schedule_switch=schedule.switch_step,
         schedule_peak=None if schedule.peak_lr is None else schedule.peak_lr.hex(),
+        form="model" if with_model else "bare",
+        restored_step=decision.restored_step,
+        weights=_common.weights_digest(model),
         faults=[[int(step), str(action)] for step, action in decision.faults],
         decay_peak_lr=None if driver.controller.decay_peak_lr is None
         else float(driver.controller.decay_peak_lr).hex(),
@@ -113,6 +119,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--disagree-seeds", default="")
     parser.add_argument("--poison-seeds", default="")
+    parser.add_argument("--bare-seeds", default="")
     parser.add_argument("--try-fit", action="store_true")
     args = parser.parse_args()
     started = time.time()
@@ -126,7 +133,8 @@ def main():
             detector.update(seed=seed + 1000, confidence=0.5, patience=1)
         poisoned = str(seed) in args.poison_seeds.split(",")
         runs.append(train(strategy, seed, detector, args.epochs, skewed=disagree,
-                          poisoned=poisoned))
+                          poisoned=poisoned,
+                          with_model=str(seed) not in args.bare_seeds.split(",")))
     fit_error = try_fit(strategy) if args.try_fit else None
     _common.write(args.out, dict(
         task=task, keras_3=IS_KERAS_3, tf=tf.__version__,

@@ -1,0 +1,80 @@
+"""`WarmupDriver(model=...)`: the rewind and the copies in a loop you write,
+on every backend (the loop here is `train_on_batch`, one step a call)."""
+
+import numpy as np
+import pytest
+
+import keras_autolr
+from keras_autolr import Options
+from keras_autolr._keras import keras
+
+from tests import _training
+
+BATCH, EPOCHS = 64, 12  # 22 steps an epoch on 1,400 digits: 264 steps
+
+
+def _pair(seed=0):
+    """The digits MLP with Adam reading a new `AutoLRSchedule` (264 steps)."""
+    (x, y), _ = _training.digits()
+    steps = EPOCHS * -(-len(x) // BATCH)
+    schedule = keras_autolr.AutoLRSchedule(total_steps=steps)
+    model = _training.mlp(seed=seed)
+    _training.compile_digits(model, keras.optimizers.Adam(learning_rate=schedule),
+                             metrics=None)
+    return model, schedule, x, y
+
+
+def _batches(x, y):
+    for _ in range(EPOCHS):
+        for start in range(0, len(x), BATCH):
+            yield x[start:start + BATCH], y[start:start + BATCH]
+
+
+def test_the_driver_with_the_model_rewinds_as_fit_does():
+    options = Options(seed=0)
+    model, schedule, x, y = _pair()
+    autolr = keras_autolr.AutoLR(schedule=schedule, options=options, verbose=0)
+    model.fit(x, y, batch_size=BATCH, epochs=EPOCHS, shuffle=False, verbose=0,
+              callbacks=[autolr])
+    model_loop, schedule_loop, _, _ = _pair()
+    driver = keras_autolr.WarmupDriver(schedule_loop, options=options, verbose=0,
+                                       model=model_loop)
+    for inputs, labels in _batches(x, y):
+        driver.on_step_end(model_loop.train_on_batch(inputs, labels))
+    fit_decision, loop_decision = autolr.decision, driver.decision
+    assert int(model.optimizer.iterations) == schedule.total_steps == 264
+    assert fit_decision.restored_step is not None  # the overshoot was rewound
+    assert (loop_decision.switch_step, loop_decision.reason, loop_decision.restored_step) == (
+        fit_decision.switch_step, fit_decision.reason, fit_decision.restored_step)
+    assert loop_decision.peak_lr == pytest.approx(fit_decision.peak_lr, rel=1e-6)
+    for a, b in zip(model.get_weights(), model_loop.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_without_the_model_the_loop_keeps_its_weights_and_decides_as_fit():
+    """With the optimizer alone: no copies; on JAX the compiled step reads
+    the switch only through the optimizer's variables."""
+    options = Options(seed=0, rewind=False, restore_on_fault=False)
+    model, schedule, x, y = _pair()
+    autolr = keras_autolr.AutoLR(schedule=schedule, options=options, verbose=0)
+    model.fit(x, y, batch_size=BATCH, epochs=EPOCHS, shuffle=False, verbose=0,
+              callbacks=[autolr])
+    model_loop, schedule_loop, _, _ = _pair()
+    driver = keras_autolr.WarmupDriver(schedule_loop, options=Options(seed=0), verbose=0,
+                                       optimizer=model_loop.optimizer)
+    assert driver.snapshot is None
+    for inputs, labels in _batches(x, y):
+        driver.on_step_end(model_loop.train_on_batch(inputs, labels))
+    assert driver.decision.restored_step is None
+    assert driver.switch_step == autolr.decision.switch_step is not None
+    for a, b in zip(model.get_weights(), model_loop.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_the_model_needs_its_optimizer():
+    schedule = keras_autolr.AutoLRSchedule(total_steps=100)
+    with pytest.raises(ValueError, match="optimizer=None and model.optimizer=None"):
+        keras_autolr.WarmupDriver(schedule, model=_training.mlp())
+    with pytest.raises(TypeError, match="Received model='a model'"):
+        keras_autolr.WarmupDriver(schedule, model="a model",
+                                  optimizer=keras.optimizers.Adam())
