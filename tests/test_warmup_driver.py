@@ -71,6 +71,25 @@ def test_without_the_model_the_loop_keeps_its_weights_and_decides_as_fit():
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
+def test_a_fault_in_the_loop_is_put_right_and_warned():
+    """A non-finite loss: the driver puts back the newest copy, as `fit` does."""
+    model, schedule, x, y = _pair()
+    driver = keras_autolr.WarmupDriver(schedule, options=Options(seed=0), verbose=0,
+                                       model=model)
+    batches = _batches(x, y)
+    for _ in range(10):
+        driver.on_step_end(model.train_on_batch(*next(batches)))
+    held = driver.snapshot.steps
+    before = [w.copy() for w in driver.snapshot.held(held[-1])[0]]
+    for weight in model.weights:  # what a NaN step leaves
+        weight.assign(np.full(weight.shape, np.nan, "float32"))
+    with pytest.warns(RuntimeWarning, match="non-finite loss at step 10; the weights"):
+        driver.on_step_end(float("nan"))
+    assert driver.decision.faults == [(10, f"restored {held[-1]}")]
+    for weight, value in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(weight, value)
+
+
 def test_the_model_needs_its_optimizer():
     schedule = keras_autolr.AutoLRSchedule(total_steps=100)
     with pytest.raises(ValueError, match="optimizer=None and model.optimizer=None"):

@@ -640,13 +640,15 @@ class WarmupController:
         optimizer's own LR (`min_peak`): the rest of the decay runs from
         what the user had without AutoLR, or lower (`decay_peak_lr`;
         `peak_lr` stays the switch's decision). Without a copy to put
-        back, the guard acts once. A detection after one loss of 428 among losses
-        of 0.2-0.5 (a log-link Poisson loss, its log rate tripled, Adam,
-        digits, seed 0, TensorFlow) decayed from 0.061; 13 steps later the
-        loss was 21 descent depths above the start's highest, then 8e3 and
-        4e8 (3 of the newest 5 above the ceiling), and the network stayed
-        broken: 10.8 % against 96.0 % without AutoLR (docs/reliability.md);
-        97.7 % with the guard.
+        back, the guard acts once.
+
+        A detection after one loss of 428 among losses of 0.2-0.5 (a
+        log-link Poisson loss, its log rate tripled, Adam, digits, seed 0,
+        TensorFlow) decayed from 0.061; 13 steps later the loss was 21
+        descent depths above the start's highest, then 8e3 and 4e8 (3 of
+        the newest 5 above the ceiling), and the network stayed broken:
+        10.8 % against 96.0 % without AutoLR (docs/reliability.md); 97.7 %
+        with the guard.
         """
         old = self.decay_peak_lr
         lowered = old * DECAY_BACKOFF

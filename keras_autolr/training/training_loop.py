@@ -1,5 +1,7 @@
 """`WarmupDriver`: AutoLR for a custom training loop (`strategy.run`)."""
 
+import warnings
+
 import numpy as np
 
 from keras_autolr import _keras
@@ -7,6 +9,7 @@ from keras_autolr import _validation
 from keras_autolr import schedule_state
 from keras_autolr.decision import options as options_lib
 from keras_autolr.training import engine
+from keras_autolr.training import fit_checks
 from keras_autolr.decision.controller import WarmupController
 from keras_autolr.training.engine import WarmupEngine
 from keras_autolr.training.snapshot import SnapshotRing
@@ -86,6 +89,7 @@ class WarmupDriver:
     Attributes:
         options: the `Options` in use.
         controller: the `WarmupController` (loss record, detector).
+        snapshot: the `SnapshotRing` of host copies with `model`, else None.
         overridden: int. Tests after which this worker's own decision
             differed from the chief's and was replaced by it (0 on the chief
             and on a single worker).
@@ -129,7 +133,7 @@ class WarmupDriver:
             self.controller = WarmupController(schedule, self.options)
         self._engine = WarmupEngine(
             self.controller, self.strategy, execute=self._execute,
-            on_switch=self._report_switch)
+            on_switch=self._report_switch, on_fault=self._warn_fault)
         engine.read_schedule(self.controller)  # a restored, decided schedule
         # Every worker starts from the chief's state (a collective: create
         # the driver on every worker).
@@ -208,6 +212,12 @@ class WarmupDriver:
                     self.controller.drop_snapshot(step)
             elif action[0] == "restore":
                 self.snapshot.restore(action[1])
+
+    def _warn_fault(self):
+        """Warns after a non-finite loss that did not end warmup, or a
+        blow-up in the decay (names the engine's line)."""
+        warnings.warn(fit_checks.fault_message(self.controller),
+                      RuntimeWarning, stacklevel=2)
 
     def _report_switch(self):
         if self.verbose:
