@@ -97,10 +97,12 @@ def nan_where(condition, value):
                              ops.full_like(value, 1.0))
 
 
-def fit_poisoned_digits(poison=None, options=None, seed=0, steps_per_execution=1):
+def fit_poisoned_digits(poison=None, options=None, seed=0, steps_per_execution=1,
+                        log_dir=None):
     """The digits MLP with Adam and `AutoLR(options)`, 12 epochs of batch 64
     (264 steps, the warmup cap at 132); `poison(loss, step)` rewrites each
-    step's loss in-graph (`step`: the optimizer's step counter).
+    step's loss in-graph (`step`: the optimizer's step counter); `log_dir`:
+    the `AutoLR`'s TensorBoard destination.
 
     Returns:
         (the `AutoLR`, the test accuracy, whether every weight is finite).
@@ -118,7 +120,7 @@ def fit_poisoned_digits(poison=None, options=None, seed=0, steps_per_execution=1
 
     model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"],
                   steps_per_execution=steps_per_execution)
-    autolr = AutoLR(verbose=0, options=options)
+    autolr = AutoLR(verbose=0, options=options, log_dir=log_dir)
     model.fit(x, y, batch_size=64, epochs=12, verbose=0, callbacks=[autolr])
     accuracy = model.evaluate(x_test, y_test, verbose=0)[1]
     finite = all(np.all(np.isfinite(np.asarray(w))) for w in model.get_weights())

@@ -260,7 +260,7 @@ def test_the_engine_writes_the_lower_peak_and_warns():
     assert f"lowered from {peak:.6g} to {controller.decay_peak_lr:.6g}" in message
 
 
-def _fit_poisoned(huge_step, steps_per_execution=1, length=12):
+def _fit_poisoned(huge_step, steps_per_execution=1, length=12, log_dir=None):
     """The digits MLP with Adam (264 steps, the cap at 132); the losses of
     `length` steps from `huge_step` on are multiplied by 1e4 (None: no
     poisoned step)."""
@@ -272,7 +272,7 @@ def _fit_poisoned(huge_step, steps_per_execution=1, length=12):
 
     return _training.fit_poisoned_digits(
         None if huge_step is None else poison, Options(seed=0),
-        steps_per_execution=steps_per_execution)
+        steps_per_execution=steps_per_execution, log_dir=log_dir)
 
 
 @pytest.mark.parametrize("steps_per_execution", [1, 4])

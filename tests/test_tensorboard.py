@@ -13,7 +13,9 @@ from keras_autolr import _keras
 from keras_autolr.training import summaries
 from keras_autolr._keras import keras
 from keras_autolr import Options
+from keras_autolr.decision import controller as controller_lib
 from tests import _training
+from tests import test_decay_guard
 
 BATCH = 100
 EPOCHS = 6  # 14 steps per epoch: 84 steps, warmup cap 42
@@ -81,6 +83,26 @@ def test_the_switch_is_written_once(logged):
     steps, values = scalars[summaries.PEAK_LR]
     assert list(steps) == [autolr.switch_step]
     assert values[0] == pytest.approx(autolr.peak_lr, rel=1e-6)
+    restored = autolr.decision.restored_step
+    assert restored is not None  # this run's rewind
+    steps, values = scalars[summaries.RESTORED_STEP]
+    assert (list(steps), list(values)) == ([autolr.switch_step], [restored])
+
+
+def test_a_blowup_in_the_decay_writes_the_copy_put_back_and_the_lower_peak(tmp_path):
+    _training.skip_if_the_loss_reads_the_optimizer()
+    autolr, _, _ = test_decay_guard._fit_poisoned(230, length=3, log_dir=str(tmp_path))
+    ((at, action),) = autolr.decision.faults
+    scalars = _scalars(os.path.join(tmp_path, "train"))
+    switch = autolr.switch_step
+    steps, values = scalars[summaries.RESTORED_STEP]
+    assert list(steps) == [switch, at]
+    assert list(values) == [autolr.decision.restored_step,
+                            controller_lib.restored_copy(action)]
+    steps, values = scalars[summaries.PEAK_LR]
+    assert list(steps) == [switch, at]
+    np.testing.assert_allclose(
+        values, [autolr.peak_lr, autolr.controller.decay_peak_lr], rtol=1e-6)
 
 
 @pytest.mark.parametrize("update_freq", ["epoch", 5])

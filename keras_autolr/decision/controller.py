@@ -74,6 +74,14 @@ def lowered_peak(action):
     return float(old), float(new)
 
 
+def restored_copy(action):
+    """The step of the copy a `Decision.faults` action put back
+    (`"restored <step>"`, `"restored <step>, peak ..."`), else None."""
+    if not action.startswith("restored "):
+        return None
+    return int(action.split()[1].rstrip(","))
+
+
 @dataclasses.dataclass
 class Decision:
     """What AutoLR decided (or would decide) for one run.

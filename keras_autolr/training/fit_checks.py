@@ -23,6 +23,7 @@ from keras_autolr import schedule_state
 from keras_autolr.training import siblings
 from keras_autolr.decision.controller import DECAY_BLOWUP_DEPTHS
 from keras_autolr.decision.controller import lowered_peak
+from keras_autolr.decision.controller import restored_copy
 from keras_autolr.decision.detector import MIN_FINITE_LOSSES
 
 # Shown when an optimizer AutoLR drives did not step (a custom `train_step`).
@@ -228,15 +229,15 @@ def fault_message(controller):
     """The warning after the controller's newest fault: a non-finite loss,
     or a blow-up in the decay."""
     fault, action = controller.faults[-1]
-    lowered = lowered_peak(action)
+    lowered, restored = lowered_peak(action), restored_copy(action)
     if lowered is not None:  # a blow-up in the decay (`_back_off`)
         old, new = (f"{peak:.6g}" for peak in lowered)
         ceiling = controller.decay_ceiling  # inf once the guard is spent
         height = (f"above {ceiling:.4g}, " if math.isfinite(ceiling) else "more than ")
-        if action.startswith("restored"):
+        if restored is not None:
             what = (f"the weights and optimizer state were restored from step "
-                    f"{action.split()[1].rstrip(',')}, and the decay's peak LR "
-                    f"is lowered from {old} to {new}. Training goes on.")
+                    f"{restored}, and the decay's peak LR is lowered from {old} "
+                    f"to {new}. Training goes on.")
         else:
             what = (f"the decay's peak LR is lowered from {old} to {new}; no copy "
                     "of the weights was put back, so the guard will not act "
@@ -245,7 +246,6 @@ def fault_message(controller):
                 f"of the newest executions {height}{DECAY_BLOWUP_DEPTHS:g} "
                 f"descent depths above where training began); {what}")
     what = (f"the weights and optimizer state were restored from step "
-            f"{action.split()[1]} and training goes on"
-            if action.startswith("restored") else
+            f"{restored} and training goes on" if restored is not None else
             "no snapshot was available (restore_on_fault=False)")
     return f"AutoLR: non-finite loss at step {fault}; {what}."

@@ -449,7 +449,10 @@ class FitRun:
             self._print(engine.test_message(result, self.controller.detector))
 
     def _warn_fault(self):
-        """Warns after a non-finite loss that did not end warmup (names the engine's line)."""
+        """Warns after a non-finite loss that did not end warmup, or a blow-up
+        in the decay (names the engine's line); TensorBoard scalars."""
+        if self._summaries is not None:
+            self._summaries.fault(*self.controller.faults[-1])
         warnings.warn(fit_checks.fault_message(self.controller),
                       RuntimeWarning, stacklevel=2)
 
@@ -458,7 +461,8 @@ class FitRun:
         controller = self.controller
         self.early_stopping.switched(self.epoch)
         if self._summaries is not None:  # TensorBoard scalars
-            self._summaries.switch(controller.switch_step, controller.peak_lr)
+            self._summaries.switch(controller.switch_step, controller.peak_lr,
+                                   controller.restored_step)
         if controller.reason == DIVERGED:
             warnings.warn(engine.diverged_message(controller),
                           RuntimeWarning, stacklevel=2)

@@ -7,7 +7,11 @@ Tags, each against the optimizer step:
   the newest step.
 - `autolr/p_minimum_passed`: at each test, the median probability over the
   posteriors that the loss minimum lies in the past.
-- `autolr/switch_step` and `autolr/peak_lr`: once, at the switch.
+- `autolr/switch_step` and `autolr/peak_lr`: once, at the switch; after a
+  blow-up in the decay, `autolr/peak_lr` again: the lowered peak, at that step.
+- `autolr/restored_step`: the step of each copy of the weights put back, at
+  the step it was put back: the rewind's (at the switch), and after a
+  non-finite loss or a blow-up in the decay.
 
 How: through `tf.summary` on TensorFlow; on JAX and PyTorch, where
 TensorFlow is not needed, through the `tensorboard` package's own writer
@@ -30,6 +34,8 @@ import os
 import numpy as np
 
 from keras_autolr import _keras
+from keras_autolr.decision.controller import lowered_peak
+from keras_autolr.decision.controller import restored_copy
 from keras_autolr.training import siblings
 from keras_autolr._keras import keras
 from keras_autolr._keras import tf
@@ -39,6 +45,7 @@ SMOOTHED_LOSS = "autolr/smoothed_loss"
 P_MINIMUM_PASSED = "autolr/p_minimum_passed"
 SWITCH_STEP = "autolr/switch_step"
 PEAK_LR = "autolr/peak_lr"
+RESTORED_STEP = "autolr/restored_step"
 
 
 def check_destination(log_dir):
@@ -140,10 +147,23 @@ class DecisionSummaries:
             self._scalars(SMOOTHED_LOSS, [result.step], [smoothed[-1]])
         self.writer.flush()
 
-    def switch(self, step, peak_lr):
-        """`autolr/switch_step` (value and step: the switch) and `autolr/peak_lr`."""
+    def switch(self, step, peak_lr, restored_step=None):
+        """`autolr/switch_step` (value and step: the switch), `autolr/peak_lr`,
+        and `autolr/restored_step` when the rewind put back a copy."""
         self._scalars(SWITCH_STEP, [step], [step])
         self._scalars(PEAK_LR, [step], [peak_lr])
+        if restored_step is not None:
+            self._scalars(RESTORED_STEP, [step], [restored_step])
+        self.writer.flush()
+
+    def fault(self, step, action):
+        """After a fault (`Decision.faults`' `(step, action)`): the copy put
+        back, and the lowered peak after a blow-up in the decay."""
+        restored, lowered = restored_copy(action), lowered_peak(action)
+        if restored is not None:
+            self._scalars(RESTORED_STEP, [step], [restored])
+        if lowered is not None:
+            self._scalars(PEAK_LR, [step], [lowered[1]])
         self.writer.flush()
 
     def close(self):
