@@ -71,6 +71,31 @@ def test_autolr_trains_with_gradient_accumulation_and_rewinds_to_a_copy():
 
 
 @keras3_only
+@pytest.mark.parametrize("copy_step, restore_step", [(6, 9), (6, 10), (8, 9)])
+def test_a_restore_keeps_the_accumulated_gradients_in_step(copy_step, restore_step):
+    """The step counter is not rewound: after a restore, the accumulators
+    hold `t % k` gradients' worth, so the next update averages k of them."""
+    from keras_autolr.training.snapshot import SnapshotRing
+
+    (x, y), _ = _training.digits()
+    optimizer = keras.optimizers.Adam(gradient_accumulation_steps=ACCUMULATE)
+    model = _training.compile_digits(_training.mlp(), optimizer)
+    ring = SnapshotRing(model, optimizer)
+    for step in range(restore_step):
+        if step == copy_step:
+            ring.take(step)
+            held = [np.array(_keras.to_numpy(a)) for a in optimizer._accumulated_gradients]
+        model.train_on_batch(x[step * BATCH:(step + 1) * BATCH],
+                             y[step * BATCH:(step + 1) * BATCH])
+    assert ring.restore(copy_step)
+    now, then = restore_step % ACCUMULATE, copy_step % ACCUMULATE
+    scale = now / then if then else 0.0
+    for accumulator, value in zip(optimizer._accumulated_gradients, held):
+        np.testing.assert_allclose(_keras.to_numpy(accumulator), value * scale, rtol=1e-6)
+    assert np.any([np.any(v != 0) for v in held]) == bool(then)
+
+
+@keras3_only
 def test_autolr_with_gradient_accumulation_beats_the_optimizers_own_lr():
     own, _ = _fit([])
     tuned, _ = _fit([keras_autolr.AutoLR(verbose=0)])

@@ -166,7 +166,29 @@ class SnapshotRing:
         else:  # slots created since the copy: start them from zero
             for variable in variables:
                 variable.assign(np.zeros(variable.shape, _dtype(variable)))
+        self._rephase_accumulators(step)
         return True
+
+    def _rephase_accumulators(self, step):
+        """Keras 3's `gradient_accumulation_steps=k`: the accumulators of the
+        copy of step `s` hold the sum of `s % k` gradients, but the step
+        counter is not rewound, and at step `t` the optimizer adds the next
+        `k - t % k` before it divides by `k` and updates. They are scaled to
+        `t % k` gradients' worth (of the weights just put back), so that
+        update averages `k` gradients; a copy that held none leaves them at
+        zero (that one update averages fewer)."""
+        k = getattr(self.optimizer, "gradient_accumulation_steps", None)
+        accumulators = getattr(self.optimizer, "_accumulated_gradients", None)
+        if not k or not accumulators:
+            return
+        held = int(step) % k
+        now = int(np.asarray(_keras.to_numpy(_keras.step_counter(self.optimizer)))) % k
+        if held == now:
+            return
+        scale = now / held if held else 0.0
+        for accumulator in accumulators:
+            value = np.asarray(_keras.to_numpy(accumulator))
+            accumulator.assign((value * scale).astype(value.dtype))
 
     def clear(self):
         self._held.clear()
