@@ -70,6 +70,29 @@ def test_non_finite_weights_are_never_kept(place):
     assert ring.restore(0) and ring.weights_finite()
 
 
+class _Planner:
+    """What `carry_out` reads of a controller: the copies it drops."""
+
+    def __init__(self):
+        self.dropped = []
+
+    def drop_snapshot(self, step):
+        self.dropped.append(step)
+
+
+def test_carry_out_takes_restores_and_tells_the_controller_what_it_dropped():
+    model, _ = _trained_model()
+    ring, planner = SnapshotRing(model, model.optimizer), _Planner()
+    weights = _values(model.weights)
+    assert not ring.carry_out([("snapshot", 0, ())], planner)
+    model.weights[0].assign(np.full(model.weights[0].shape, np.nan, "float32"))
+    assert not ring.carry_out([("snapshot", 4, (0,)), ("restore", 4)], planner)
+    assert planner.dropped == [4] and ring.steps == [0]
+    assert ring.carry_out([("restore", 0)], planner)
+    for now, then in zip(_values(model.weights), weights):
+        np.testing.assert_array_equal(now, then)
+
+
 def _step(optimizer, model):
     optimizer.apply_gradients(  # backend tensors (PyTorch takes no NumPy array)
         [(_training.ops.convert_to_tensor(np.ones_like(v.numpy())), v)

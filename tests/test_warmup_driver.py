@@ -7,6 +7,7 @@ import pytest
 import keras_autolr
 from keras_autolr import Options
 from keras_autolr._keras import keras
+from keras_autolr.training import engine
 
 from tests import _training
 
@@ -83,8 +84,9 @@ def test_a_fault_in_the_loop_is_put_right_and_warned():
     before = [w.copy() for w in driver.snapshot.held(held[-1])[0]]
     for weight in model.weights:  # what a NaN step leaves
         weight.assign(np.full(weight.shape, np.nan, "float32"))
-    with pytest.warns(RuntimeWarning, match="non-finite loss at step 10; the weights"):
+    with pytest.warns(RuntimeWarning, match="non-finite loss at step 10; the weights") as caught:
         driver.on_step_end(float("nan"))
+    assert {w.filename for w in caught} == {engine.__file__}  # the engine's line, as in fit
     assert driver.decision.faults == [(10, f"restored {held[-1]}")]
     for weight, value in zip(model.get_weights(), before):
         np.testing.assert_array_equal(weight, value)

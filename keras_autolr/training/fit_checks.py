@@ -225,6 +225,12 @@ def warn_if_too_short(controller, schedule, stacklevel=2):
             "check_every.", UserWarning, stacklevel=stacklevel)
 
 
+def warn_fault(controller):
+    """Warns after the controller's newest fault (`fault_message`), at the
+    line of the engine that found it."""
+    warnings.warn(fault_message(controller), RuntimeWarning, stacklevel=3)
+
+
 def fault_message(controller):
     """The warning after the controller's newest fault: a non-finite loss,
     or a blow-up in the decay."""

@@ -429,17 +429,12 @@ class FitRun:
     # ------------------------------------------------------------ the engine's
     def _execute(self, actions):
         """Takes the snapshots and restores the controller planned."""
-        for action in actions:
-            if action[0] == "snapshot":
-                _, step, keep = action
-                if not self.snapshot.take(step, keep):
-                    self.controller.drop_snapshot(step)
-            elif action[0] == "restore" and self.snapshot.restore(action[1]):
-                self._restored = True
-                # A non-finite loss in the metric: count anew from here.
-                self._reader.clear_if_not_finite()
-                if self.counter is not None:
-                    self.counter.invalidate(self._reader.total, self._reader.count)
+        if self.snapshot.carry_out(actions, self.controller):
+            self._restored = True
+            # A non-finite loss in the metric: count anew from here.
+            self._reader.clear_if_not_finite()
+            if self.counter is not None:
+                self.counter.invalidate(self._reader.total, self._reader.count)
 
     def _on_test(self, result):
         """TensorBoard scalars, and one line per test at `verbose=2`."""
@@ -453,8 +448,7 @@ class FitRun:
         in the decay (names the engine's line); TensorBoard scalars."""
         if self._summaries is not None:
             self._summaries.fault(*self.controller.faults[-1])
-        warnings.warn(fit_checks.fault_message(self.controller),
-                      RuntimeWarning, stacklevel=2)
+        fit_checks.warn_fault(self.controller)
 
     def _apply_switch(self):
         """Reports the switch the engine wrote into the schedule."""

@@ -190,6 +190,30 @@ class SnapshotRing:
             value = np.asarray(_keras.to_numpy(accumulator))
             accumulator.assign((value * scale).astype(value.dtype))
 
+    def carry_out(self, actions, controller):
+        """Takes the copies and restores that `controller` planned.
+
+        A copy of non-finite weights is not kept, and the controller is told
+        (`drop_snapshot`), so it never plans to put it back.
+
+        Args:
+            actions: the controller's `pop_actions()`: `("snapshot", step,
+                keep)` and `("restore", step)`.
+            controller: the `Controller` that planned them.
+
+        Returns:
+            True when a copy was put back.
+        """
+        restored = False
+        for action in actions:
+            if action[0] == "snapshot":
+                _, step, keep = action
+                if not self.take(step, keep):
+                    controller.drop_snapshot(step)
+            elif action[0] == "restore" and self.restore(action[1]):
+                restored = True
+        return restored
+
     def clear(self):
         self._held.clear()
 

@@ -1,7 +1,5 @@
 """`WarmupDriver`: AutoLR for a custom training loop (`strategy.run`)."""
 
-import warnings
-
 import numpy as np
 
 from keras_autolr import _keras
@@ -203,21 +201,13 @@ class WarmupDriver:
 
     def _execute(self, actions):
         """Takes the copies and restores the controller planned."""
-        if self.snapshot is None:
-            return
-        for action in actions:
-            if action[0] == "snapshot":
-                _, step, keep = action
-                if not self.snapshot.take(step, keep):
-                    self.controller.drop_snapshot(step)
-            elif action[0] == "restore":
-                self.snapshot.restore(action[1])
+        if self.snapshot is not None:
+            self.snapshot.carry_out(actions, self.controller)
 
     def _warn_fault(self):
         """Warns after a non-finite loss that did not end warmup, or a
         blow-up in the decay (names the engine's line)."""
-        warnings.warn(fit_checks.fault_message(self.controller),
-                      RuntimeWarning, stacklevel=2)
+        fit_checks.warn_fault(self.controller)
 
     def _report_switch(self):
         if self.verbose:
