@@ -24,7 +24,7 @@ def _ops():
         convert_to_tensor=tf.convert_to_tensor, where=tf.where, equal=tf.equal, greater_equal=tf.greater_equal,
         less=tf.less, logical_and=tf.logical_and,
         reshape=tf.reshape, one_hot=tf.one_hot, cast=tf.cast, exp=tf.exp,
-        mean=tf.reduce_mean,
+        mean=tf.reduce_mean, stop_gradient=tf.stop_gradient,
         full_like=lambda x, value: tf.fill(tf.shape(x), tf.constant(value, x.dtype)))
 
 

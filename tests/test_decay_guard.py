@@ -144,6 +144,57 @@ def test_a_copy_taken_inside_the_blowup_is_passed_over():
     assert action.startswith(f"restored {restore[1]}, ")
 
 
+def _decay_with_a_copy_due(after):
+    """A switched controller with a copy in its decay, and the next copy due
+    `after` executions from now."""
+    controller, _ = _switched()
+    switch = controller.switch_step
+    while controller.snapshot_steps[-1] <= switch:  # the decay's first copy
+        controller.observe([0.08])
+    controller.observe([0.08])
+    while not controller._snapshot_due(controller.record.n_steps + after):
+        controller.observe([0.08])
+    return controller
+
+
+def test_a_nan_after_a_climb_above_the_ceiling_backs_off_from_before_the_climb():
+    """A loss above the ceiling, then NaN: the decay's LR blew it up. Before
+    `_decay_fault`, the newest copy went back (taken inside the climb) and
+    the peak stayed."""
+    controller = _decay_with_a_copy_due(1)
+    before, peak = controller._copies_on_path(), controller.decay_peak_lr
+    onset = controller.record.n_steps
+    _blow_up(controller, 1)  # one execution above the ceiling: a copy comes due
+    inside = controller.snapshot_steps[-1]
+    assert inside == onset + 1 and controller.faults == []
+    controller.pop_actions()
+    controller.observe([math.nan])
+    (restore,) = [a for a in controller.pop_actions() if a[0] == "restore"]
+    assert restore[1] == before[-1] < onset
+    assert controller.decay_peak_lr == pytest.approx(peak * controller_lib.DECAY_BACKOFF)
+    assert controller.faults == [(onset + 1, (
+        f"restored {before[-1]}, peak {peak:.6g} -> {controller.decay_peak_lr:.6g}"))]
+    message = fit_checks.fault_message(controller)
+    assert f"blew up in the decay at step {onset + 1} (a non-finite loss after" in message
+    assert f"restored from step {before[-1]}" in message
+
+
+def test_a_lone_nan_in_the_decay_puts_back_the_newest_copy_and_the_guard_counts_anew():
+    controller = _decay_with_a_copy_due(3)
+    peak = controller.decay_peak_lr
+    _blow_up(controller, TO_ACT - 1)  # not yet most of the newest
+    controller.observe([0.08])
+    newest = controller.snapshot_steps[-1]
+    controller.pop_actions()
+    controller.observe([math.nan])  # after a loss under the ceiling: alone
+    assert [a for a in controller.pop_actions() if a[0] == "restore"] == [
+        ("restore", newest)]
+    assert controller.decay_peak_lr == peak
+    _blow_up(controller, 1)  # counted from the copy put back: 1 of 1, not 3 of 5
+    assert controller.decay_peak_lr == peak
+    assert [action for _, action in controller.faults] == [f"restored {newest}"]
+
+
 def test_the_peak_falls_to_the_own_lr_at_most():
     """With the optimizer's own LR known, the decay starts again from it or
     below: what the user had without AutoLR."""
@@ -298,6 +349,32 @@ def test_a_huge_loss_in_a_live_decay_is_undone(steps_per_execution):
     lowered = min(reference.decision.peak_lr * controller_lib.DECAY_BACKOFF, OWN_LR)
     assert decision.peak_lr == reference.decision.peak_lr  # the switch's decision
     assert autolr.controller.decay_peak_lr == pytest.approx(lowered)
+    assert autolr.schedule.peak_lr == pytest.approx(lowered)
+    assert finite and accuracy >= reference_accuracy - 0.03
+
+
+def test_a_live_climb_to_nan_in_the_decay_is_undone_from_before_it():
+    """Step 230's loss reads 1e4 times its value, step 231's NaN (the value
+    only: the gradients stay sound): the copy from before step 230 goes
+    back and the decay's peak is lowered, in `fit`."""
+    _training.skip_if_the_loss_reads_the_optimizer()
+    reference, reference_accuracy, _ = _training.fit_poisoned_digits(None, Options(seed=0))
+    huge_step = 230
+    assert reference.decision.switch_step < huge_step - 8
+
+    def poison(value, step):
+        ops = _training.ops
+        scale = ops.where(ops.equal(step, huge_step), 1e4 - 1.0,
+                          ops.where(ops.equal(step, huge_step + 1), math.nan, 0.0))
+        return value + ops.stop_gradient(value * scale)
+
+    with pytest.warns(RuntimeWarning, match="a non-finite loss after a loss above"):
+        autolr, accuracy, finite = _training.fit_poisoned_digits(poison, Options(seed=0))
+    ((at, action),) = autolr.decision.faults
+    assert at == huge_step + 1
+    restored = int(action.split()[1].rstrip(","))
+    assert autolr.decision.switch_step <= restored < huge_step
+    lowered = min(reference.decision.peak_lr * controller_lib.DECAY_BACKOFF, OWN_LR)
     assert autolr.schedule.peak_lr == pytest.approx(lowered)
     assert finite and accuracy >= reference_accuracy - 0.03
 

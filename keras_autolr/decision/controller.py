@@ -504,7 +504,7 @@ class WarmupController:
         bad = np.flatnonzero(~np.isfinite(losses))
         if not self.warming_up:
             if len(bad):
-                self._fault(first + int(bad[0]))
+                self._decay_fault(first + int(bad[0]))
             elif (len(losses) and float(np.mean(losses)) > self.decay_ceiling
                   and self._blown_up()):
                 self._back_off(first)
@@ -626,9 +626,27 @@ class WarmupController:
         else:
             self.faults.append((fault, "none"))
 
+    def _decay_fault(self, fault):
+        """A non-finite loss at step `fault`, after the switch.
+
+        When the newest finite execution the guard counts lay above
+        `decay_ceiling`, it ends a blow-up
+        the decay's LR caused (`_back_off`): a copy from before the blow-up
+        goes back and the peak is lowered, where `_fault` would put back
+        the newest copy, which the climb may have reached. Otherwise it is
+        `_fault`, and the guard counts anew from the copy it put back.
+        """
+        newest = self.points.y[self._guard_start:]
+        if len(newest) and newest[-1] > self.decay_ceiling:
+            self._back_off(fault)
+            return
+        self._fault(fault)
+        if self.faults[-1][1] != "none":
+            self._guard_start = len(self.points.y)
+
     def _blown_up(self):
         """Whether most of the newest `DAMAGE_WINDOW` executions since the
-        switch (or the last `_back_off`) lie above `decay_ceiling`: weights
+        switch (or the last copy put back) lie above `decay_ceiling`: weights
         a blow-up damaged, not one noisy batch (autompg, RMSprop, batch 8:
         one loss 10.1 depths high two steps after the switch, the others
         normal; putting back the rewind's copy cost 0.7 points,

@@ -248,9 +248,13 @@ def fault_message(controller):
             what = (f"the decay's peak LR is lowered from {old} to {new}; no copy "
                     "of the weights was put back, so the guard will not act "
                     "again. Training goes on.")
-        return (f"AutoLR: the loss blew up in the decay at step {fault} (most "
-                f"of the newest executions {height}{DECAY_BLOWUP_DEPTHS:g} "
-                f"descent depths above where training began); {what}")
+        if not math.isfinite(controller.record.values[fault]):  # `_decay_fault`
+            how = (f"a non-finite loss after a loss {height}"
+                   f"{DECAY_BLOWUP_DEPTHS:g} descent depths above where training began")
+        else:
+            how = (f"most of the newest executions {height}{DECAY_BLOWUP_DEPTHS:g} "
+                   "descent depths above where training began")
+        return f"AutoLR: the loss blew up in the decay at step {fault} ({how}); {what}"
     what = (f"the weights and optimizer state were restored from step "
             f"{restored} and training goes on" if restored is not None else
             "no snapshot was available (restore_on_fault=False)")
