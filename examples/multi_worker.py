@@ -126,6 +126,7 @@ def train_with_loop(strategy, global_batch):
         if (step + 1) % steps_per_epoch == 0:
             print(f"epoch {(step + 1) // steps_per_epoch}: loss {float(loss):.4f}, "
                   f"next LR {driver.learning_rate():.4g}")
+    driver.on_train_end()  # never end on non-finite weights
     return driver.switch_step, driver.peak_lr
 
 

@@ -1,6 +1,8 @@
 """`WarmupDriver(model=...)`: the rewind and the copies in a loop you write,
 on every backend (the loop here is `train_on_batch`, one step a call)."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -86,10 +88,38 @@ def test_a_fault_in_the_loop_is_put_right_and_warned():
         weight.assign(np.full(weight.shape, np.nan, "float32"))
     with pytest.warns(RuntimeWarning, match="non-finite loss at step 10; the weights") as caught:
         driver.on_step_end(float("nan"))
-    assert {w.filename for w in caught} == {engine.__file__}  # the engine's line, as in fit
+    assert {w.filename for w in caught if "AutoLR" in str(w.message)} == {
+        engine.__file__}  # the engine's line, as in fit
     assert driver.decision.faults == [(10, f"restored {held[-1]}")]
     for weight, value in zip(model.get_weights(), before):
         np.testing.assert_array_equal(weight, value)
+
+
+def test_the_loop_never_ends_on_non_finite_weights():
+    """`on_train_end`, as `AutoLR` at the end of `fit`: the newest copy."""
+    model, schedule, x, y = _pair()
+    driver = keras_autolr.WarmupDriver(schedule, options=Options(seed=0), verbose=0,
+                                       model=model)
+    batches = _batches(x, y)
+    for _ in range(10):
+        driver.on_step_end(model.train_on_batch(*next(batches)))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        driver.on_train_end()  # finite: nothing to do
+    assert not [w for w in caught if "AutoLR" in str(w.message)]
+    newest = driver.snapshot.steps[-1]
+    copy = [w.copy() for w in driver.snapshot.held(newest)[0]]
+    for weight in model.weights:  # a last step that left NaN, unseen by the driver
+        weight.assign(np.full(weight.shape, np.nan, "float32"))
+    with pytest.warns(RuntimeWarning, match=f"restored from the copy of step {newest}") as caught:
+        driver.on_train_end()
+    assert {w.filename for w in caught if "AutoLR" in str(w.message)} == {
+        __file__}  # the caller's line
+    for weight, value in zip(model.get_weights(), copy):
+        np.testing.assert_array_equal(weight, value)
+    bare = keras_autolr.WarmupDriver(keras_autolr.AutoLRSchedule(total_steps=50),
+                                     verbose=0)
+    bare.on_train_end()  # no model: nothing to put back
 
 
 def test_the_model_needs_its_optimizer():

@@ -43,5 +43,6 @@ def train_step(inputs, labels):
 for epoch in range(EPOCHS):
     for inputs, labels in dataset:
         driver.on_step_end(train_step(inputs, labels))  # the global mean loss
+driver.on_train_end()  # never end on non-finite weights
 print(f"switch step {driver.switch_step}, peak LR {driver.peak_lr:.4g}, "
       f"{int(optimizer.iterations)} steps of {steps}")

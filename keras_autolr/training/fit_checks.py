@@ -225,6 +225,20 @@ def warn_if_too_short(controller, schedule, stacklevel=2):
             "check_every.", UserWarning, stacklevel=stacklevel)
 
 
+def finite_at_end(snapshot, stacklevel):
+    """At the end of training: non-finite weights are replaced by the
+    newest copy in `snapshot` (a `SnapshotRing`; its copies are finite),
+    with a warning `stacklevel` frames above the caller. Never leave
+    non-finite weights."""
+    if snapshot.steps and not snapshot.weights_finite():
+        step = snapshot.steps[-1]
+        snapshot.restore(step)
+        warnings.warn(
+            "AutoLR: the weights were not finite at the end of training "
+            f"and were restored from the copy of step {step}.",
+            RuntimeWarning, stacklevel=stacklevel + 1)
+
+
 def warn_fault(controller):
     """Warns after the controller's newest fault (`fault_message`), at the
     line of the engine that found it."""

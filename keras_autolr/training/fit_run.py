@@ -214,14 +214,7 @@ class FitRun:
             # No host looks any more: past here, without AutoLR, the own LR.
             _keras.sync_model_state(self.model)
             lease.end(self.schedule, self.steps_seen)
-        snapshot = self.snapshot
-        if snapshot.steps and not snapshot.weights_finite():
-            # Never leave non-finite weights: the newest finite copy.
-            snapshot.restore(snapshot.steps[-1])
-            warnings.warn(
-                "AutoLR: the weights were not finite at the end of training "
-                f"and were restored from the copy of step {snapshot.steps[-1]}.",
-                RuntimeWarning, stacklevel=3)
+        fit_checks.finite_at_end(self.snapshot, stacklevel=3)
         for optimizer in self.optimizers:
             install.release(optimizer)
         self.terminate_on_nan.release()

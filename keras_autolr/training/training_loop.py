@@ -57,6 +57,7 @@ class WarmupDriver:
     iterator = iter(strategy.experimental_distribute_dataset(dataset))
     for step in range(1000):
         driver.on_step_end(train_step(iterator))
+    driver.on_train_end()
     print(driver.switch_step, driver.peak_lr)
     ```
 
@@ -212,6 +213,17 @@ class WarmupDriver:
     def _report_switch(self):
         if self.verbose:
             _keras.print_msg(engine.switch_message(self.controller))
+
+    def on_train_end(self):
+        """Call it once the loop is done, on every worker.
+
+        With `model`, weights that are not finite are replaced by the
+        newest copy of them (which is finite), with a warning, as `AutoLR`
+        does at the end of `fit`: training never ends on NaN weights.
+        Without `model` it does nothing.
+        """
+        if self.snapshot is not None:
+            fit_checks.finite_at_end(self.snapshot, stacklevel=2)
 
     def learning_rate(self, step=None):
         """The schedule's LR at `step` (default: the next step), a float."""

@@ -76,6 +76,7 @@ def train(strategy, seed, detector, epochs, skewed=False, poisoned=False,
         loss = train_step(iterator)
         losses.append(float(loss))
         driver.on_step_end(loss)
+    driver.on_train_end()
     decision = driver.decision
     return dict(
         seed=seed,
