@@ -15,7 +15,6 @@ without momentum each step moves the bias by minus the LR applied.
 
 import json
 import os
-import sys
 import tempfile
 import warnings
 

@@ -25,8 +25,6 @@ import os
 import sys
 import tempfile
 
-import numpy as np
-
 import keras
 import keras_autolr
 

@@ -18,7 +18,6 @@ numbered variables of the optimizer without it, through a
 
 import json
 import os
-import sys
 import tempfile
 
 import numpy as np
