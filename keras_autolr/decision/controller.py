@@ -630,11 +630,11 @@ class WarmupController:
         """A non-finite loss at step `fault`, after the switch.
 
         When the newest finite execution the guard counts lay above
-        `decay_ceiling`, it ends a blow-up
-        the decay's LR caused (`_back_off`): a copy from before the blow-up
-        goes back and the peak is lowered, where `_fault` would put back
-        the newest copy, which the climb may have reached. Otherwise it is
-        `_fault`, and the guard counts anew from the copy it put back.
+        `decay_ceiling`, it ends a blow-up the decay's LR caused
+        (`_back_off`): a copy from before the blow-up goes back and the
+        peak is lowered, where `_fault` would put back the newest copy,
+        which the climb may have reached. Otherwise it is `_fault`, and the
+        guard counts anew from the copy it put back.
         """
         newest = self.points.y[self._guard_start:]
         if len(newest) and newest[-1] > self.decay_ceiling:

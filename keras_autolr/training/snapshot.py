@@ -199,7 +199,7 @@ class SnapshotRing:
         Args:
             actions: the controller's `pop_actions()`: `("snapshot", step,
                 keep)` and `("restore", step)`.
-            controller: the `Controller` that planned them.
+            controller: the `WarmupController` that planned them.
 
         Returns:
             True when a copy was put back.
