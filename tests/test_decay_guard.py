@@ -353,25 +353,30 @@ def test_a_huge_loss_in_a_live_decay_is_undone(steps_per_execution):
     assert finite and accuracy >= reference_accuracy - 0.03
 
 
-def test_a_live_climb_to_nan_in_the_decay_is_undone_from_before_it():
-    """Step 230's loss reads 1e4 times its value, step 231's NaN (the value
-    only: the gradients stay sound): the copy from before step 230 goes
-    back and the decay's peak is lowered, in `fit`."""
+@pytest.mark.parametrize("steps_per_execution", [1, 4])
+def test_a_live_climb_to_nan_in_the_decay_is_undone_from_before_it(steps_per_execution):
+    """One execution's losses (from step 228) read 1e4 times their value,
+    the next step's is NaN (the value only: the gradients stay sound): the
+    copy from before step 228 goes back and the decay's peak is lowered,
+    in `fit`."""
     _training.skip_if_the_loss_reads_the_optimizer()
-    reference, reference_accuracy, _ = _training.fit_poisoned_digits(None, Options(seed=0))
-    huge_step = 230
+    _training.skip_unless_steps_per_execution(steps_per_execution)
+    reference, reference_accuracy, _ = _training.fit_poisoned_digits(
+        None, Options(seed=0), steps_per_execution=steps_per_execution)
+    huge_step, nan_step = 228, 228 + steps_per_execution
     assert reference.decision.switch_step < huge_step - 8
 
     def poison(value, step):
         ops = _training.ops
-        scale = ops.where(ops.equal(step, huge_step), 1e4 - 1.0,
-                          ops.where(ops.equal(step, huge_step + 1), math.nan, 0.0))
+        huge = ops.logical_and(ops.greater_equal(step, huge_step), ops.less(step, nan_step))
+        scale = ops.where(huge, 1e4 - 1.0, ops.where(ops.equal(step, nan_step), math.nan, 0.0))
         return value + ops.stop_gradient(value * scale)
 
     with pytest.warns(RuntimeWarning, match="a non-finite loss after a loss above"):
-        autolr, accuracy, finite = _training.fit_poisoned_digits(poison, Options(seed=0))
+        autolr, accuracy, finite = _training.fit_poisoned_digits(
+            poison, Options(seed=0), steps_per_execution=steps_per_execution)
     ((at, action),) = autolr.decision.faults
-    assert at == huge_step + 1
+    assert at == nan_step
     restored = int(action.split()[1].rstrip(","))
     assert autolr.decision.switch_step <= restored < huge_step
     lowered = min(reference.decision.peak_lr * controller_lib.DECAY_BACKOFF, OWN_LR)
