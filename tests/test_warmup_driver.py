@@ -74,14 +74,20 @@ def test_without_the_model_the_loop_keeps_its_weights_and_decides_as_fit():
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
-def test_a_fault_in_the_loop_is_put_right_and_warned():
-    """A non-finite loss: the driver puts back the newest copy, as `fit` does."""
+def _ten_steps_with_the_model():
+    """The digits pair after 10 `train_on_batch` steps under a driver with the model."""
     model, schedule, x, y = _pair()
     driver = keras_autolr.WarmupDriver(schedule, options=Options(seed=0), verbose=0,
                                        model=model)
     batches = _batches(x, y)
     for _ in range(10):
         driver.on_step_end(model.train_on_batch(*next(batches)))
+    return model, driver
+
+
+def test_a_fault_in_the_loop_is_put_right_and_warned():
+    """A non-finite loss: the driver puts back the newest copy, as `fit` does."""
+    model, driver = _ten_steps_with_the_model()
     held = driver.snapshot.steps
     before = [w.copy() for w in driver.snapshot.held(held[-1])[0]]
     for weight in model.weights:  # what a NaN step leaves
@@ -97,12 +103,7 @@ def test_a_fault_in_the_loop_is_put_right_and_warned():
 
 def test_the_loop_never_ends_on_non_finite_weights():
     """`on_train_end`, as `AutoLR` at the end of `fit`: the newest copy."""
-    model, schedule, x, y = _pair()
-    driver = keras_autolr.WarmupDriver(schedule, options=Options(seed=0), verbose=0,
-                                       model=model)
-    batches = _batches(x, y)
-    for _ in range(10):
-        driver.on_step_end(model.train_on_batch(*next(batches)))
+    model, driver = _ten_steps_with_the_model()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         driver.on_train_end()  # finite: nothing to do
