@@ -8,6 +8,7 @@ import pytest
 
 import keras_autolr
 from keras_autolr import Options
+from keras_autolr import _keras
 from keras_autolr._keras import keras
 from keras_autolr.training import engine
 
@@ -72,6 +73,46 @@ def test_without_the_model_the_loop_keeps_its_weights_and_decides_as_fit():
     assert driver.switch_step == autolr.decision.switch_step is not None
     for a, b in zip(model.get_weights(), model_loop.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_a_loop_started_again_mid_sweep_counts_from_the_optimizers_step(tmp_path):
+    """The loop saved at step 60 of the sweep (a `.keras` file) and started
+    again from it with a new driver. Before, the new driver counted from 0:
+    on TensorFlow it switched at step 46 of its own count, decayed from
+    5.2e-5 (0.0089 uninterrupted) and ended at 94.0 % (98.2 %)."""
+    options = Options(seed=0)
+    model, schedule, x, y = _pair()
+    driver = keras_autolr.WarmupDriver(schedule, options=options, verbose=0, model=model)
+    for index, (inputs, labels) in enumerate(_batches(x, y)):
+        if index == 60:
+            assert driver.warming_up
+            model.save(str(tmp_path / "loop.keras"))
+            model = keras.models.load_model(str(tmp_path / "loop.keras"))
+            schedule = _keras.raw_learning_rate(model.optimizer)
+            assert isinstance(schedule, keras_autolr.AutoLRSchedule)
+            driver = keras_autolr.WarmupDriver(schedule, options=options, verbose=0,
+                                               model=model)
+            assert driver.step == 60 and driver.snapshot.steps == [60]
+            assert driver.learning_rate() == pytest.approx(float(schedule(60)))
+        driver.on_step_end(model.train_on_batch(inputs, labels))
+    decision = driver.decision
+    assert driver.step == int(model.optimizer.iterations) == 264
+    assert decision.switch_step == schedule.switch_step > 60
+    assert 60 <= decision.restored_step < decision.switch_step
+    assert not [r for r in decision.tests if r.step <= 60]  # no test of the lost losses
+    uninterrupted, whole_schedule, _, _ = _pair()
+    whole = keras_autolr.WarmupDriver(whole_schedule, options=options, verbose=0,
+                                      model=uninterrupted)
+    for inputs, labels in _batches(x, y):
+        whole.on_step_end(uninterrupted.train_on_batch(inputs, labels))
+    assert 0.25 < decision.peak_lr / whole.decision.peak_lr < 4.0
+
+
+def test_a_spent_budget_is_refused_with_the_step():
+    model, schedule, x, y = _pair()
+    model.optimizer.iterations.assign(schedule.total_steps)
+    with pytest.raises(ValueError, match="budget of 264 steps is spent.*optimizer.iterations=264"):
+        keras_autolr.WarmupDriver(schedule, verbose=0, model=model)
 
 
 def _ten_steps_with_the_model():

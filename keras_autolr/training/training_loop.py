@@ -83,7 +83,11 @@ class WarmupDriver:
         optimizer: the optimizer that reads `schedule`, or None
             (`model.optimizer`). The schedule's decision is saved with it,
             and on JAX reaches a compiled step only through its variables:
-            pass it (or `model`) there, before the first step.
+            pass it (or `model`) there, before the first step. A driver
+            created on an optimizer past step 0 (a loop started again from
+            a checkpoint) counts from that step: a restored decision is
+            kept, and a sweep goes on from where it was, its tests on the
+            losses seen from then on.
 
     Attributes:
         options: the `Options` in use.
@@ -134,6 +138,9 @@ class WarmupDriver:
             self.controller, self.strategy, execute=self._execute,
             on_switch=self._report_switch, on_fault=self._warn_fault)
         engine.read_schedule(self.controller)  # a restored, decided schedule
+        # A loop started again (a restored checkpoint, a new driver): the
+        # record counts from the optimizer's step, the schedule's clock.
+        self.controller.skip(_start_step(optimizer, schedule))
         # Every worker starts from the chief's state (a collective: create
         # the driver on every worker).
         self._engine.start()
@@ -228,6 +235,21 @@ class WarmupDriver:
     def learning_rate(self, step=None):
         """The schedule's LR at `step` (default: the next step), a float."""
         return float(self.schedule(self.step if step is None else step))
+
+
+def _start_step(optimizer, schedule):
+    """The step `optimizer` starts at (0 when unknown); it must lie inside
+    the budget."""
+    if optimizer is None:
+        return 0
+    start = int(_keras.step_counter(optimizer).numpy())
+    if start >= schedule.total_steps:
+        raise ValueError(
+            f"The budget of {schedule.total_steps} steps is spent: the optimizer "
+            f"is at step {start}, and the learning rate is 0 from step "
+            f"{schedule.total_steps} on. Create the schedule with a `total_steps` "
+            f"above {start}. Received optimizer.iterations={start}")
+    return start
 
 
 def _snapshot_ring(model, optimizer):
