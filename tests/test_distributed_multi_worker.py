@@ -35,6 +35,8 @@ NATURAL_SEEDS = (0, 1, 2)
 DISAGREE_SEED = 3
 POISON_SEED = 4
 BARE_SEED = 5  # loop_worker.py: the driver without the model, poisoned too
+RESTART_SEED = 6  # loop_worker.py: a new driver at step RESTART_AT, in the sweep
+RESTART_AT = 12
 # Seconds for a pair of workers: 13-23 s on 2 shared cores (35-40 s when
 # the cores were busy); not marked slow.
 TIMEOUT = 300
@@ -65,9 +67,10 @@ def fit_workers(tmp_path_factory):
 def loop_workers(tmp_path_factory):
     """2 workers of a custom loop with `WarmupDriver` (Keras 3 or 2)."""
     out = str(tmp_path_factory.mktemp("loop_workers"))
-    args = ["--seeds", f"{SEEDS},{POISON_SEED},{BARE_SEED}",
+    args = ["--seeds", f"{SEEDS},{POISON_SEED},{BARE_SEED},{RESTART_SEED}",
             "--disagree-seeds", str(DISAGREE_SEED),
-            "--poison-seeds", f"{POISON_SEED},{BARE_SEED}", "--bare-seeds", str(BARE_SEED)]
+            "--poison-seeds", f"{POISON_SEED},{BARE_SEED}", "--bare-seeds", str(BARE_SEED),
+            "--restart-seeds", str(RESTART_SEED), "--restart-at", str(RESTART_AT)]
     if IS_KERAS_3:
         args.append("--try-fit")
     return _launch.run("loop_worker.py", out, workers=2, timeout=TIMEOUT,
@@ -205,6 +208,19 @@ def test_custom_loop_every_worker_has_the_same_learning_rate_at_every_step(
     for seed in NATURAL_SEEDS:
         a, b = _runs(loop_workers, seed)
         assert a["losses"] == b["losses"]
+
+
+def test_custom_loop_started_again_in_the_sweep_goes_on_alike_on_every_worker(
+        loop_workers):
+    # A new driver on every worker at step 12: each counts from the
+    # optimizer's step (before, from 0), and they decide and train alike.
+    a, b = _runs(loop_workers, RESTART_SEED)
+    assert a["restart_step"] == b["restart_step"] == RESTART_AT
+    assert a["steps_seen"] == b["steps_seen"] == len(a["lrs"]) == 72
+    assert RESTART_AT < a["switch_step"] == b["switch_step"]
+    assert a["peak_lr"] == b["peak_lr"] and a["lrs"] == b["lrs"]
+    assert RESTART_AT <= a["restored_step"] == b["restored_step"] < a["switch_step"]
+    assert a["weights"] == b["weights"]
 
 
 def test_custom_loop_agreement_overrides_a_worker_that_decides_otherwise(

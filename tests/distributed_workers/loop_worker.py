@@ -14,7 +14,8 @@ detector options and a schedule that says warmup already ended, as in
 `fit_worker.py`, and so do the seeds in `--poison-seeds` (the decay
 guard). The driver gets the model and optimizer (the rewind and the copies
 put back), but not for the seeds in `--bare-seeds`: there the loop owns the
-weights. With `--try-fit` (Keras 3), also calls `model.fit` with `AutoLR` at
+weights. For the seeds in `--restart-seeds`, a new driver takes over at
+step `--restart-at` (a loop started again during the sweep). With `--try-fit` (Keras 3), also calls `model.fit` with `AutoLR` at
 the end and writes how it failed.
 """
 
@@ -34,7 +35,7 @@ from keras_autolr._keras import IS_KERAS_3, keras  # noqa: E402
 
 
 def train(strategy, seed, detector, epochs, skewed=False, poisoned=False,
-          with_model=True):
+          with_model=True, restart_at=None):
     steps = epochs * _common.STEPS_PER_EPOCH
     schedule = keras_autolr.AutoLRSchedule(total_steps=steps, **_common.SCHEDULE)
     with strategy.scope():
@@ -43,9 +44,13 @@ def train(strategy, seed, detector, epochs, skewed=False, poisoned=False,
     if skewed:  # this worker alone says warmup already ended at step 5
         schedule.build(strategy)
         schedule.switch(5, 0.01)
-    driver = keras_autolr.WarmupDriver(
-        schedule, strategy=strategy, verbose=0, options=keras_autolr.Options(**detector),
-        **(dict(model=model, optimizer=optimizer) if with_model else {}))
+    def new_driver():
+        return keras_autolr.WarmupDriver(
+            schedule, strategy=strategy, verbose=0,
+            options=keras_autolr.Options(**detector),
+            **(dict(model=model, optimizer=optimizer) if with_model else {}))
+
+    driver = new_driver()
 
     @tf.function
     def train_step(iterator):
@@ -71,7 +76,10 @@ def train(strategy, seed, detector, epochs, skewed=False, poisoned=False,
     iterator = iter(strategy.experimental_distribute_dataset(
         _common.dataset(tf, repeat=True)))
     lrs, losses = [], []
-    for _ in range(steps):
+    for index in range(steps):
+        if index == restart_at:  # the loop started again: a new driver
+            driver = new_driver()
+            restart_step = driver.step
         lrs.append(float(schedule(optimizer.iterations)))
         loss = train_step(iterator)
         losses.append(float(loss))
@@ -95,6 +103,8 @@ def train(strategy, seed, detector, epochs, skewed=False, poisoned=False,
         faults=[[int(step), str(action)] for step, action in decision.faults],
         decay_peak_lr=None if driver.controller.decay_peak_lr is None
         else float(driver.controller.decay_peak_lr).hex(),
+        restart_step=restart_step if restart_at is not None else None,
+        steps_seen=driver.step,
     )
 
 
@@ -121,6 +131,8 @@ def main():
     parser.add_argument("--disagree-seeds", default="")
     parser.add_argument("--poison-seeds", default="")
     parser.add_argument("--bare-seeds", default="")
+    parser.add_argument("--restart-seeds", default="")
+    parser.add_argument("--restart-at", type=int, default=12)
     parser.add_argument("--try-fit", action="store_true")
     args = parser.parse_args()
     started = time.time()
@@ -135,7 +147,9 @@ def main():
         poisoned = str(seed) in args.poison_seeds.split(",")
         runs.append(train(strategy, seed, detector, args.epochs, skewed=disagree,
                           poisoned=poisoned,
-                          with_model=str(seed) not in args.bare_seeds.split(",")))
+                          with_model=str(seed) not in args.bare_seeds.split(","),
+                          restart_at=(args.restart_at if str(seed)
+                                      in args.restart_seeds.split(",") else None)))
     fit_error = try_fit(strategy) if args.try_fit else None
     _common.write(args.out, dict(
         task=task, keras_3=IS_KERAS_3, tf=tf.__version__,
