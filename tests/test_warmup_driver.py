@@ -90,8 +90,10 @@ def test_a_loop_started_again_mid_sweep_counts_from_the_optimizers_step(tmp_path
             model = keras.models.load_model(str(tmp_path / "loop.keras"))
             schedule = _keras.raw_learning_rate(model.optimizer)
             assert isinstance(schedule, keras_autolr.AutoLRSchedule)
-            driver = keras_autolr.WarmupDriver(schedule, options=options, verbose=0,
-                                               model=model)
+            with pytest.warns(UserWarning, match="optimizer is at step 60, so the sweep") as caught:
+                driver = keras_autolr.WarmupDriver(schedule, options=options, verbose=0,
+                                                   model=model)
+            assert {w.filename for w in caught if "AutoLR" in str(w.message)} == {__file__}
             assert driver.step == 60 and driver.snapshot.steps == [60]
             assert driver.learning_rate() == pytest.approx(float(schedule(60)))
         driver.on_step_end(model.train_on_batch(inputs, labels))

@@ -1,5 +1,7 @@
 """`WarmupDriver`: AutoLR for a custom training loop (`strategy.run`)."""
 
+import warnings
+
 import numpy as np
 
 from keras_autolr import _keras
@@ -86,8 +88,8 @@ class WarmupDriver:
             pass it (or `model`) there, before the first step. A driver
             created on an optimizer past step 0 (a loop started again from
             a checkpoint) counts from that step: a restored decision is
-            kept, and a sweep goes on from where it was, its tests on the
-            losses seen from then on.
+            kept, and a sweep goes on from where it was (with a warning),
+            its tests on the losses seen from then on.
 
     Attributes:
         options: the `Options` in use.
@@ -124,9 +126,10 @@ class WarmupDriver:
         self.strategy = strategy  # None on JAX and torch: one host loop
         self.verbose = verbose
         self.snapshot = _snapshot_ring(model, optimizer)
-        schedule.build(self.strategy)
         if self.snapshot is not None:
             optimizer = self.snapshot.optimizer
+        start = _start_step(optimizer, schedule)
+        schedule.build(self.strategy)
         if optimizer is not None:  # JAX: the compiled step reads the switch
             schedule_state.attach(optimizer, schedule)
         if self.snapshot is None:  # no model: no copies (the loop owns the weights)
@@ -140,7 +143,14 @@ class WarmupDriver:
         engine.read_schedule(self.controller)  # a restored, decided schedule
         # A loop started again (a restored checkpoint, a new driver): the
         # record counts from the optimizer's step, the schedule's clock.
-        self.controller.skip(_start_step(optimizer, schedule))
+        self.controller.skip(start)
+        if start and self.controller.warming_up:
+            warnings.warn(
+                f"AutoLR: the optimizer is at step {start}, so the sweep goes on "
+                f"from there (LR {float(schedule.warmup_lr(start)):.4g}), as in a "
+                "loop started again from a checkpoint. If this optimizer "
+                "trained without this schedule, create a new optimizer: AutoLR "
+                "sweeps from its step 0.", UserWarning, stacklevel=2)
         # Every worker starts from the chief's state (a collective: create
         # the driver on every worker).
         self._engine.start()
