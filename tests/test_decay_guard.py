@@ -344,7 +344,7 @@ def test_a_huge_loss_in_a_live_decay_is_undone(steps_per_execution):
     assert decision.switch_step == reference.decision.switch_step
     ((at, action),) = decision.faults
     assert huge_step < at < huge_step + 12  # the median of 5 executions above
-    restored = int(action.split()[1].rstrip(","))
+    restored = controller_lib.restored_copy(action)
     assert decision.switch_step <= restored < huge_step  # before the first huge loss
     lowered = min(reference.decision.peak_lr * controller_lib.DECAY_BACKOFF, OWN_LR)
     assert decision.peak_lr == reference.decision.peak_lr  # the switch's decision
@@ -377,7 +377,7 @@ def test_a_live_climb_to_nan_in_the_decay_is_undone_from_before_it(steps_per_exe
             poison, Options(seed=0), steps_per_execution=steps_per_execution)
     ((at, action),) = autolr.decision.faults
     assert at == nan_step
-    restored = int(action.split()[1].rstrip(","))
+    restored = controller_lib.restored_copy(action)
     assert autolr.decision.switch_step <= restored < huge_step
     lowered = min(reference.decision.peak_lr * controller_lib.DECAY_BACKOFF, OWN_LR)
     assert autolr.schedule.peak_lr == pytest.approx(lowered)

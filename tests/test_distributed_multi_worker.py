@@ -19,6 +19,7 @@ import sys
 import numpy as np
 import pytest
 
+from keras_autolr.decision import controller as controller_lib
 from keras_autolr._keras import IS_KERAS_3
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "distributed_workers"))
@@ -164,7 +165,7 @@ def _assert_a_sound_copy_put_back(results):
     first, end = _common.POISONED
     assert first + 2 <= at < end  # 3 of the newest 5 executions above
     assert action.startswith("restored "), action
-    restored = int(action.split()[1].rstrip(","))
+    restored = controller_lib.restored_copy(action)
     assert a["switch_step"] <= restored < first
 
 

@@ -617,14 +617,19 @@ class WarmupController:
 
     def _fault(self, fault):
         """A non-finite loss that does not end warmup: restore the newest
-        snapshot of the weights trained on (`_copies_on_path`)."""
+        snapshot of the weights trained on (`_copies_on_path`).
+
+        Returns:
+            True when a snapshot is to be put back.
+        """
         path = self._copies_on_path()
         if self.restore_on_fault and path:
             target = path[-1]
             self._actions.append(("restore", target))
             self.faults.append((fault, f"restored {target}"))
-        else:
-            self.faults.append((fault, "none"))
+            return True
+        self.faults.append((fault, "none"))
+        return False
 
     def _decay_fault(self, fault):
         """A non-finite loss at step `fault`, after the switch.
@@ -640,8 +645,7 @@ class WarmupController:
         if len(newest) and newest[-1] > self.decay_ceiling:
             self._back_off(fault)
             return
-        self._fault(fault)
-        if self.faults[-1][1] != "none":
+        if self._fault(fault):
             self._guard_start = len(self.points.y)
 
     def _blown_up(self):
