@@ -110,6 +110,104 @@ def test_a_loop_started_again_mid_sweep_counts_from_the_optimizers_step(tmp_path
     assert 0.25 < decision.peak_lr / whole.decision.peak_lr < 4.0
 
 
+def _restarted_loop(directory, backup_at, restart_at=60, with_model=True,
+                    options=Options(seed=0)):
+    """The digits loop with `backup_dir`: `backup()` after step `backup_at`,
+    the loop saved to a `.keras` file at `restart_at` and started again from
+    it with a new driver. Returns the last driver, the model and the new
+    driver's warnings."""
+    model, schedule, x, y = _pair()
+    copies = dict(model=model) if with_model else dict(optimizer=model.optimizer)
+    driver = keras_autolr.WarmupDriver(schedule, options=options, verbose=0,
+                                       backup_dir=directory, **copies)
+    caught = []
+    for index, (inputs, labels) in enumerate(_batches(x, y)):
+        if index == backup_at:
+            driver.backup()
+        if index == restart_at:
+            assert driver.warming_up
+            model.save(str(directory / "loop.keras"))
+            model = keras.models.load_model(str(directory / "loop.keras"))
+            schedule = _keras.raw_learning_rate(model.optimizer)
+            copies = dict(model=model) if with_model else dict(optimizer=model.optimizer)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                driver = keras_autolr.WarmupDriver(
+                    schedule, options=options, verbose=0, backup_dir=directory, **copies)
+            caught = [w for w in caught if "AutoLR" in str(w.message)]
+            assert driver.step == 60
+        driver.on_step_end(model.train_on_batch(inputs, labels))
+    return driver, model, caught
+
+
+def _uninterrupted(with_model=True, options=Options(seed=0)):
+    model, schedule, x, y = _pair()
+    copies = dict(model=model) if with_model else dict(optimizer=model.optimizer)
+    driver = keras_autolr.WarmupDriver(schedule, options=options, verbose=0, **copies)
+    for inputs, labels in _batches(x, y):
+        driver.on_step_end(model.train_on_batch(inputs, labels))
+    return driver, model
+
+
+@pytest.mark.parametrize("with_model", [True, False], ids=["model", "optimizer"])
+def test_a_loop_started_again_from_its_backup_goes_on_as_the_uninterrupted_one(
+        tmp_path, with_model):
+    """`backup()` at the checkpoint's step: the new driver takes back the
+    record (and, with the model, the copies the rewind may use), so it
+    decides, rewinds and trains as if the loop had never stopped. Without
+    the backup it switched at 125, not 94, from a peak twice as high."""
+    driver, model, caught = _restarted_loop(tmp_path, backup_at=60, with_model=with_model)
+    assert not caught  # no "the sweep goes on from there": the record is back
+    whole, whole_model = _uninterrupted(with_model)
+    decision, expected = driver.decision, whole.decision
+    assert decision.switch_step == expected.switch_step > 60
+    assert decision.peak_lr == expected.peak_lr
+    assert decision.restored_step == expected.restored_step
+    assert (expected.restored_step is not None) == with_model
+    assert len(decision.tests) == len(expected.tests)
+    assert [r.probability for r in decision.tests] == [r.probability for r in expected.tests]
+    for a, b in zip(model.get_weights(), whole_model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_a_backup_older_than_the_checkpoint_keeps_its_record_and_takes_new_copies(
+        tmp_path):
+    """The backup of step 55, the checkpoint of step 60: the record up to 55
+    comes back (steps 55 to 60 are unknown losses), its copies do not fit the
+    weights of step 60, so the driver says so and takes new ones."""
+    driver, _, caught = _restarted_loop(tmp_path, backup_at=55)
+    assert [str(w.message) for w in caught] == [
+        f"AutoLR: the snapshots saved with {tmp_path / 'autolr_state.npz'} are of "
+        "step 55, the weights restored of step 60; the rewind uses snapshots "
+        "taken from step 60 on."]
+    decision = driver.decision
+    assert [r for r in decision.tests if r.step <= 55]  # the record came back
+    assert 60 < decision.switch_step and 60 <= decision.restored_step
+
+
+def test_a_backup_is_taken_back_only_with_the_same_options(tmp_path):
+    model, schedule, x, y = _pair()
+    driver = keras_autolr.WarmupDriver(schedule, options=Options(seed=0), verbose=0,
+                                       model=model, backup_dir=tmp_path)
+    batches = _batches(x, y)
+    for _ in range(10):
+        driver.on_step_end(model.train_on_batch(*next(batches)))
+    driver.backup()
+    with pytest.raises(ValueError, match="other options: seed=0 there, seed=1 here"):
+        keras_autolr.WarmupDriver(schedule, options=Options(seed=1), verbose=0,
+                                  model=model, backup_dir=tmp_path)
+
+
+def test_backup_needs_a_backup_dir():
+    driver = keras_autolr.WarmupDriver(keras_autolr.AutoLRSchedule(total_steps=50),
+                                       verbose=0)
+    with pytest.raises(ValueError, match="Received backup_dir=None"):
+        driver.backup()
+    with pytest.raises(TypeError, match="Received backup_dir=3"):
+        keras_autolr.WarmupDriver(keras_autolr.AutoLRSchedule(total_steps=50),
+                                  verbose=0, backup_dir=3)
+
+
 def test_a_spent_budget_is_refused_with_the_step():
     model, schedule, x, y = _pair()
     model.optimizer.iterations.assign(schedule.total_steps)

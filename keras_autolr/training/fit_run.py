@@ -16,7 +16,6 @@ code: the engine's line for a fault or a diverged switch, the line of
 `on_epoch_begin` for a budget too short for a test.
 """
 
-import contextlib
 import functools
 import math
 import warnings
@@ -365,19 +364,13 @@ class FitRun:
             self.sweep = short_budget.choose(self.autolr, total)
 
     def _build_keras2_optimizer(self):
-        """Keras 2: builds the optimizer's slots now, as its first step would.
+        """Keras 2: the slots the saved snapshots hold (`resume.build_slots`).
 
-        The snapshots saved with the state hold the slots, and Keras 2 makes
-        them at the first step, after the resume: without them the saved
-        copies would not fit. TensorFlow's restore-on-create gives them the
-        values `BackupAndRestore` restored. One optimizer only: several
-        (a GAN's) train different variables, which the model does not tell.
+        One optimizer only: several (a GAN's) train different variables,
+        which the model does not tell.
         """
-        if _keras.IS_KERAS_3 or len(self.optimizers) != 1:
-            return
-        strategy = self._strategy
-        with strategy.scope() if strategy is not None else contextlib.nullcontext():
-            _keras.build_optimizer(self.optimizers[0], self.model.trainable_variables)
+        if len(self.optimizers) == 1:
+            resume.build_slots(self.optimizers[0], self.model, self._strategy)
 
     def _new_controller(self, restored_schedule=True):
         """A new `WarmupController` from AutoLR's options, kept as its `controller`."""

@@ -25,9 +25,11 @@ and put back into the ring, with the rewind already made
 same decision, as an uninterrupted one.
 """
 
+import contextlib
 import os
 import warnings
 
+from keras_autolr import _keras
 from keras_autolr.training import engine
 from keras_autolr.training import siblings
 from keras_autolr.training import state as state_lib
@@ -125,6 +127,20 @@ def restore(path, options, new_controller, start, ring=None, files=None):
             path, saved, controller, ring, files, start):
         controller.forget_snapshots()
     return controller
+
+
+def build_slots(optimizer, model, strategy=None):
+    """Keras 2: builds `optimizer`'s slots now, as its first step would.
+
+    The snapshots saved with the state hold the slots, and Keras 2 makes
+    them at the first step, after the resume: without them the saved
+    copies would not fit. TensorFlow's restore-on-create gives them the
+    values the checkpoint restored. Keras 3 builds them with the model.
+    """
+    if _keras.IS_KERAS_3:
+        return
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        _keras.build_optimizer(optimizer, model.trainable_variables)
 
 
 def _restore_rewind(decision, controller):

@@ -8,11 +8,14 @@ from keras_autolr import _keras
 from keras_autolr import _validation
 from keras_autolr import schedule_state
 from keras_autolr.decision import options as options_lib
+from keras_autolr.training import distributed
 from keras_autolr.training import engine
 from keras_autolr.training import fit_checks
+from keras_autolr.training import resume
 from keras_autolr.decision.controller import WarmupController
 from keras_autolr.training.engine import WarmupEngine
 from keras_autolr.training.snapshot import SnapshotRing
+from keras_autolr.training.snapshot_files import SnapshotFiles
 from keras_autolr.schedule import AutoLRSchedule
 from keras_autolr._keras import tf
 
@@ -88,8 +91,16 @@ class WarmupDriver:
             pass it (or `model`) there, before the first step. A driver
             created on an optimizer past step 0 (a loop started again from
             a checkpoint) counts from that step: a restored decision is
-            kept, and a sweep goes on from where it was (with a warning),
-            its tests on the losses seen from then on.
+            kept, and a sweep goes on from where it was, from the state in
+            `backup_dir`, else (with a warning) on the losses seen from
+            then on.
+        backup_dir: str or None. Where `backup()` saves the driver's state:
+            the loss record, the decision and, with `model` on one worker,
+            the copies the rewind may still use (the chief writes it). A
+            driver created with the same `backup_dir` on an optimizer past
+            step 0 (a loop started again from a checkpoint) takes it back,
+            and goes on as the uninterrupted loop would have. Call
+            `backup()` each time you save the checkpoint. Defaults to None.
 
     Attributes:
         options: the `Options` in use.
@@ -101,7 +112,7 @@ class WarmupDriver:
     """
 
     def __init__(self, schedule, strategy=None, options=None, verbose=1,
-                 model=None, optimizer=None):
+                 model=None, optimizer=None, backup_dir=None):
         if not isinstance(schedule, AutoLRSchedule):
             raise TypeError(
                 "`schedule` must be an `AutoLRSchedule`. "
@@ -121,6 +132,7 @@ class WarmupDriver:
         if verbose not in (0, 1):
             raise ValueError(f"`verbose` must be 0 or 1. Received verbose={verbose!r}")
         self.schedule = schedule
+        self.backup_dir = _validation.directory("backup_dir", backup_dir)
         if strategy is None and tf is not None:
             strategy = tf.distribute.get_strategy()
         self.strategy = strategy  # None on JAX and torch: one host loop
@@ -132,30 +144,79 @@ class WarmupDriver:
         schedule.build(self.strategy)
         if optimizer is not None:  # JAX: the compiled step reads the switch
             schedule_state.attach(optimizer, schedule)
-        if self.snapshot is None:  # no model: no copies (the loop owns the weights)
-            self.controller = WarmupController(
-                schedule, self.options, rewind=False, restore_on_fault=False)
+        # The copies go with the state on one worker only: the others
+        # would need the chief's files (a restart there takes new ones).
+        self._snapshot_files = None
+        if (self.backup_dir is not None and self.snapshot is not None
+                and not distributed.is_multi_worker(self.strategy)):
+            self._snapshot_files = SnapshotFiles(self.backup_dir)
+        path = resume.state_to_restore(self.backup_dir, None, start)
+        if path is not None:  # a loop started again: its state replayed
+            if self.snapshot is not None:
+                resume.build_slots(optimizer, self.snapshot.model, self.strategy)
+            self.controller = resume.restore(
+                path, self._fingerprint(), self._new_controller, start,
+                self.snapshot, self._snapshot_files)
+            if verbose:
+                _keras.print_msg(resume.resumed_message(path, self.controller, start))
         else:
-            self.controller = WarmupController(schedule, self.options)
+            self._new_controller()
+            engine.read_schedule(self.controller)  # a restored, decided schedule
+        # The record counts from the optimizer's step, the schedule's clock:
+        # steps that neither the state nor this driver saw are unknown losses.
+        self.controller.skip(start - self.controller.record.n_steps)
+        if path is None:
+            if start and self.controller.warming_up:
+                warnings.warn(
+                    f"AutoLR: the optimizer is at step {start}, so the sweep goes "
+                    f"on from there (LR {float(schedule.warmup_lr(start)):.4g}), "
+                    "as in a loop started again from a checkpoint, its tests on "
+                    "the losses seen from now on (`backup_dir` and `backup()` "
+                    "keep the record). If this optimizer trained without this "
+                    "schedule, create a new optimizer: AutoLR sweeps from its "
+                    "step 0.", UserWarning, stacklevel=2)
         self._engine = WarmupEngine(
             self.controller, self.strategy, execute=self._execute,
             on_switch=self._report_switch, on_fault=self._warn_fault)
-        engine.read_schedule(self.controller)  # a restored, decided schedule
-        # A loop started again (a restored checkpoint, a new driver): the
-        # record counts from the optimizer's step, the schedule's clock.
-        self.controller.skip(start)
-        if start and self.controller.warming_up:
-            warnings.warn(
-                f"AutoLR: the optimizer is at step {start}, so the sweep goes on "
-                f"from there (LR {float(schedule.warmup_lr(start)):.4g}), as in a "
-                "loop started again from a checkpoint. If this optimizer "
-                "trained without this schedule, create a new optimizer: AutoLR "
-                "sweeps from its step 0.", UserWarning, stacklevel=2)
         # Every worker starts from the chief's state (a collective: create
         # the driver on every worker).
         self._engine.start()
         self.controller.plan_snapshot()  # the weights before the first step
         self._execute(self.controller.pop_actions())
+
+    def _new_controller(self):
+        """A fresh `WarmupController`, kept as `controller`; without `model`
+        no copies (the loop owns the weights)."""
+        copies = {} if self.snapshot is not None else {
+            "rewind": False, "restore_on_fault": False}
+        self.controller = WarmupController(self.schedule, self.options, **copies)
+        return self.controller
+
+    def _fingerprint(self):
+        """What shapes the decision (`resume.fingerprint`): the state file
+        of another schedule, other options or no copies is refused."""
+        return resume.fingerprint(self.schedule, self.options, None,
+                                  loop_copies=self.snapshot is not None)
+
+    def backup(self):
+        """Saves the driver's state to `backup_dir` (the chief writes it).
+
+        Call it each time the loop saves its checkpoint, on every worker,
+        after that step's `on_step_end`: a driver created with the same
+        `backup_dir` on the optimizer restored from that checkpoint goes on
+        as this one would. The files are written atomically; a kill during
+        the write leaves the previous state.
+
+        Raises:
+            ValueError: the driver has no `backup_dir`.
+        """
+        if self.backup_dir is None:
+            raise ValueError(
+                "`backup()` saves to the driver's `backup_dir`: create it with "
+                "WarmupDriver(..., backup_dir=...). Received backup_dir=None")
+        if distributed.writes_files(self.strategy):
+            resume.save(self.backup_dir, self.controller, self._fingerprint(),
+                        self.snapshot, self._snapshot_files)
 
     @property
     def overridden(self):
