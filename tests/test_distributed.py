@@ -50,6 +50,31 @@ def _controller():
     return WarmupController(schedule, WarmupDetector(SMALL_GP), 10)
 
 
+def test_chief_record_carries_the_saved_record_cut_at_the_weights_step():
+    """What the chief saved, as every worker receives it: the record cut
+    at `start` (an execution across it shortened, as `replay_until` cuts),
+    NaN losses and unseen executions kept, the decision's steps."""
+    from keras_autolr.training import state as state_lib
+    losses = np.arange(16, dtype=np.float64) + 0.5
+    losses[2] = np.nan
+    saved = state_lib.SavedState(
+        losses, ends=np.array([4, 8, 12, 16]),
+        observed=np.array([True, False, True, True]),
+        decision={"switch_step": None, "restored_step": None, "reason": None},
+        snapshot_steps=[0, 8])
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    got = distributed.chief_record(strategy, saved, 10)
+    np.testing.assert_array_equal(got.losses, losses[:10])  # NaN at 2 kept
+    np.testing.assert_array_equal(got.ends, [4, 8, 10])
+    np.testing.assert_array_equal(got.observed, [True, False, True])
+    assert got.decision == {"switch_step": None, "restored_step": None}
+    assert got.snapshot_steps is None  # the copies stay on the chief
+    decided = saved._replace(decision={"switch_step": 12, "restored_step": 6})
+    assert distributed.chief_record(strategy, decided, 16).decision == {
+        "switch_step": 12, "restored_step": 6}
+    assert distributed.chief_record(strategy, None, 10) is None  # no state
+
+
 def test_agree_controller_takes_the_chiefs_switch(monkeypatch):
     chief = distributed.SwitchDecision(40, 0.0125, controller_lib.DETECTED, 0.04)
     monkeypatch.setattr(distributed, "agree", lambda strategy, local: chief)

@@ -38,6 +38,7 @@ POISON_SEED = 4
 BARE_SEED = 5  # loop_worker.py: the driver without the model, poisoned too
 RESTART_SEED = 6  # loop_worker.py: a new driver at step RESTART_AT, in the sweep
 RESTART_AT = 12
+BACKUP_SEED = 0  # loop_worker.py: run again, started again from its backup
 # Seconds for a pair of workers: 13-23 s on 2 shared cores (35-40 s when
 # the cores were busy); not marked slow.
 TIMEOUT = 300
@@ -71,7 +72,8 @@ def loop_workers(tmp_path_factory):
     args = ["--seeds", f"{SEEDS},{POISON_SEED},{BARE_SEED},{RESTART_SEED}",
             "--disagree-seeds", str(DISAGREE_SEED),
             "--poison-seeds", f"{POISON_SEED},{BARE_SEED}", "--bare-seeds", str(BARE_SEED),
-            "--restart-seeds", str(RESTART_SEED), "--restart-at", str(RESTART_AT)]
+            "--restart-seeds", str(RESTART_SEED), "--restart-at", str(RESTART_AT),
+            "--backup-seeds", str(BACKUP_SEED)]
     if IS_KERAS_3:
         args.append("--try-fit")
     return _launch.run("loop_worker.py", out, workers=2, timeout=TIMEOUT,
@@ -222,6 +224,20 @@ def test_custom_loop_started_again_in_the_sweep_goes_on_alike_on_every_worker(
     assert a["peak_lr"] == b["peak_lr"] and a["lrs"] == b["lrs"]
     assert RESTART_AT <= a["restored_step"] == b["restored_step"] < a["switch_step"]
     assert a["weights"] == b["weights"]
+
+
+def test_custom_loop_started_again_from_its_backup_goes_on_as_the_uninterrupted_one(
+        loop_workers):
+    # `backup()` at step 12, then a new driver with the same `backup_dir` on
+    # every worker: the chief reads the state and every worker takes its
+    # record (a collective), so both decide, rewind and train as the
+    # uninterrupted run of the same seed.
+    uninterrupted = _runs(loop_workers, BACKUP_SEED)
+    for run, whole in zip(_runs(loop_workers, f"{BACKUP_SEED}-backup"), uninterrupted):
+        assert run["restart_step"] == RESTART_AT < run["switch_step"]
+        for key in ("switch_step", "peak_lr", "reason", "restored_step", "tests",
+                    "lrs", "losses", "weights"):
+            assert run[key] == whole[key], key
 
 
 def test_custom_loop_agreement_overrides_a_worker_that_decides_otherwise(

@@ -36,6 +36,7 @@ import numpy as np
 
 from keras_autolr import _keras
 from keras_autolr.decision import controller as controller_lib
+from keras_autolr.training import state as state_lib
 from keras_autolr._keras import IS_KERAS_3
 from keras_autolr._keras import tf
 
@@ -197,23 +198,80 @@ def agree_controller(strategy, controller):
     return True
 
 
+def chief_record(strategy, saved, start):
+    """The record the chief saved, cut at step `start`, on every worker.
+
+    A loop started again takes back the state that the chief alone wrote
+    (`WarmupDriver.backup`), so the other workers need not read the
+    chief's files. A collective: every worker calls it, with the same
+    `start`. The record travels as one float64 vector of `4 + 3 * start`
+    values from global replica 0, as the decision does in `agree`:
+    `[has_state, n_steps, switch_step, restored_step]`, then the loss of
+    each step, then 1 at the last step of each execution, then 1 there
+    when its losses were seen (a NaN loss travels as NaN: `NaN + 0.0`).
+
+    Args:
+        strategy: `tf.distribute.Strategy`, multi-worker.
+        saved: `state.SavedState` or None: the chief's (ignored elsewhere).
+        start: int. The step the restored weights are at.
+
+    Returns:
+        A `SavedState` without snapshot steps, or None when the chief has
+        no state.
+    """
+    local = np.zeros(4 + 3 * start, np.float64)
+    if saved is not None:
+        ends, observed = [], []
+        for end, seen in zip(saved.ends, saved.observed):
+            end = min(int(end), start)
+            if ends and end <= ends[-1]:
+                break
+            ends.append(end)
+            observed.append(bool(seen))
+        n_steps = ends[-1] if ends else 0
+        decision = saved.decision
+        local[:4] = [1.0, n_steps, _step_or_minus_one(decision.get("switch_step")),
+                     _step_or_minus_one(decision.get("restored_step"))]
+        local[4:4 + n_steps] = saved.losses[:n_steps]
+        last = np.asarray(ends, np.int64) - 1
+        local[4 + start + last] = 1.0
+        local[4 + 2 * start + last] = np.asarray(observed, np.float64)
+    chief = _broadcaster(strategy, local.size)(tf.constant(local)).numpy()
+    if chief[0] == 0.0:
+        return None
+    n_steps = int(chief[1])
+    last = np.flatnonzero(chief[4 + start:4 + 2 * start])
+    decision = {"switch_step": None if chief[2] < 0 else int(chief[2]),
+                "restored_step": None if chief[3] < 0 else int(chief[3])}
+    return state_lib.SavedState(
+        losses=chief[4:4 + n_steps].copy(), ends=last + 1,
+        observed=chief[4 + 2 * start + last] > 0.5, decision=decision,
+        snapshot_steps=None)
+
+
+def _step_or_minus_one(step):
+    return -1.0 if step is None else float(step)
+
+
 _BROADCASTERS = weakref.WeakKeyDictionary()
 
 
-def _broadcaster(strategy):
-    """A `tf.function` that all-reduces what global replica 0 holds (cached)."""
-    if strategy not in _BROADCASTERS:
+def _broadcaster(strategy, size=6):
+    """A `tf.function` that all-reduces what global replica 0 holds, for
+    float64 vectors of `size` (cached)."""
+    functions = _BROADCASTERS.setdefault(strategy, {})
+    if size not in functions:
 
         def from_first_replica(values):
             context = tf.distribute.get_replica_context()
             first = tf.equal(context.replica_id_in_sync_group, 0)
             return tf.where(first, values, tf.zeros_like(values))
 
-        @tf.function(input_signature=[tf.TensorSpec([6], tf.float64)])
+        @tf.function(input_signature=[tf.TensorSpec([size], tf.float64)])
         def broadcast(values):
             contributions = strategy.run(from_first_replica, args=(values,))
             return strategy.reduce(
                 tf.distribute.ReduceOp.SUM, contributions, axis=None)
 
-        _BROADCASTERS[strategy] = broadcast
-    return _BROADCASTERS[strategy]
+        functions[size] = broadcast
+    return functions[size]

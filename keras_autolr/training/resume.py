@@ -118,6 +118,11 @@ def restore(path, options, new_controller, start, ring=None, files=None):
             (before `new_controller` is called).
     """
     saved = state_lib.load_state(path, options)
+    return restore_saved(saved, path, new_controller, start, ring, files)
+
+
+def restore_saved(saved, path, new_controller, start, ring=None, files=None):
+    """`restore` from a `SavedState` already read (and checked) from `path`."""
     controller = new_controller()
     replay(saved[:3], controller, start)
     _restore_rewind(saved.decision, controller)

@@ -12,6 +12,7 @@ from keras_autolr.training import distributed
 from keras_autolr.training import engine
 from keras_autolr.training import fit_checks
 from keras_autolr.training import resume
+from keras_autolr.training import state as state_lib
 from keras_autolr.decision.controller import WarmupController
 from keras_autolr.training.engine import WarmupEngine
 from keras_autolr.training.snapshot import SnapshotRing
@@ -151,11 +152,13 @@ class WarmupDriver:
                 and not distributed.is_multi_worker(self.strategy)):
             self._snapshot_files = SnapshotFiles(self.backup_dir)
         path = resume.state_to_restore(self.backup_dir, None, start)
-        if path is not None:  # a loop started again: its state replayed
+        saved = self._saved_state(path, start)
+        if saved is not None:  # a loop started again: its state replayed
+            path = path or state_lib.state_path(self.backup_dir)
             if self.snapshot is not None:
                 resume.build_slots(optimizer, self.snapshot.model, self.strategy)
-            self.controller = resume.restore(
-                path, self._fingerprint(), self._new_controller, start,
+            self.controller = resume.restore_saved(
+                saved, path, self._new_controller, start,
                 self.snapshot, self._snapshot_files)
             if verbose:
                 _keras.print_msg(resume.resumed_message(path, self.controller, start))
@@ -165,7 +168,7 @@ class WarmupDriver:
         # The record counts from the optimizer's step, the schedule's clock:
         # steps that neither the state nor this driver saw are unknown losses.
         self.controller.skip(start - self.controller.record.n_steps)
-        if path is None:
+        if saved is None:
             if start and self.controller.warming_up:
                 warnings.warn(
                     f"AutoLR: the optimizer is at step {start}, so the sweep goes "
@@ -183,6 +186,23 @@ class WarmupDriver:
         self._engine.start()
         self.controller.plan_snapshot()  # the weights before the first step
         self._execute(self.controller.pop_actions())
+
+    def _saved_state(self, path, start):
+        """The state to take back (`state.SavedState`), or None.
+
+        Under `MultiWorkerMirroredStrategy` the chief reads it and every
+        worker takes the chief's record (`distributed.chief_record`, a
+        collective): the others need not see the chief's files.
+        """
+        multi_worker = (self.backup_dir is not None and start > 0
+                        and distributed.is_multi_worker(self.strategy))
+        saved = None
+        if path is not None and (not multi_worker
+                                 or distributed.writes_files(self.strategy)):
+            saved = state_lib.load_state(path, self._fingerprint())
+        if multi_worker:
+            saved = distributed.chief_record(self.strategy, saved, start)
+        return saved
 
     def _new_controller(self):
         """A fresh `WarmupController`, kept as `controller`; without `model`

@@ -15,8 +15,12 @@ detector options and a schedule that says warmup already ended, as in
 guard). The driver gets the model and optimizer (the rewind and the copies
 put back), but not for the seeds in `--bare-seeds`: there the loop owns the
 weights. For the seeds in `--restart-seeds`, a new driver takes over at
-step `--restart-at` (a loop started again during the sweep). With `--try-fit` (Keras 3), also calls `model.fit` with `AutoLR` at
-the end and writes how it failed.
+step `--restart-at` (a loop started again during the sweep). The seeds in
+`--backup-seeds` run once more (their `seed` written as "N-backup"), started
+again at `--restart-at` as well, from the state `backup()` saved there in a
+directory both workers share (the chief writes it). With `--try-fit`
+(Keras 3), also calls `model.fit` with `AutoLR` at the end and writes how it
+failed.
 """
 
 import argparse
@@ -35,7 +39,7 @@ from keras_autolr._keras import IS_KERAS_3, keras  # noqa: E402
 
 
 def train(strategy, seed, detector, epochs, skewed=False, poisoned=False,
-          with_model=True, restart_at=None):
+          with_model=True, restart_at=None, backup_dir=None):
     steps = epochs * _common.STEPS_PER_EPOCH
     schedule = keras_autolr.AutoLRSchedule(total_steps=steps, **_common.SCHEDULE)
     with strategy.scope():
@@ -47,7 +51,7 @@ def train(strategy, seed, detector, epochs, skewed=False, poisoned=False,
     def new_driver():
         return keras_autolr.WarmupDriver(
             schedule, strategy=strategy, verbose=0,
-            options=keras_autolr.Options(**detector),
+            options=keras_autolr.Options(**detector), backup_dir=backup_dir,
             **(dict(model=model, optimizer=optimizer) if with_model else {}))
 
     driver = new_driver()
@@ -78,6 +82,8 @@ def train(strategy, seed, detector, epochs, skewed=False, poisoned=False,
     lrs, losses = [], []
     for index in range(steps):
         if index == restart_at:  # the loop started again: a new driver
+            if backup_dir is not None:
+                driver.backup()
             driver = new_driver()
             restart_step = driver.step
         lrs.append(float(schedule(optimizer.iterations)))
@@ -133,6 +139,7 @@ def main():
     parser.add_argument("--bare-seeds", default="")
     parser.add_argument("--restart-seeds", default="")
     parser.add_argument("--restart-at", type=int, default=12)
+    parser.add_argument("--backup-seeds", default="")
     parser.add_argument("--try-fit", action="store_true")
     args = parser.parse_args()
     started = time.time()
@@ -150,6 +157,12 @@ def main():
                           with_model=str(seed) not in args.bare_seeds.split(","),
                           restart_at=(args.restart_at if str(seed)
                                       in args.restart_seeds.split(",") else None)))
+    for seed in [int(s) for s in args.backup_seeds.split(",") if s]:
+        backup_dir = os.path.join(os.path.dirname(os.path.abspath(args.out)),
+                                  f"backup{seed}")
+        run = train(strategy, seed, dict(_common.DETECTOR, seed=seed), args.epochs,
+                    restart_at=args.restart_at, backup_dir=backup_dir)
+        runs.append(dict(run, seed=f"{seed}-backup"))
     fit_error = try_fit(strategy) if args.try_fit else None
     _common.write(args.out, dict(
         task=task, keras_3=IS_KERAS_3, tf=tf.__version__,
