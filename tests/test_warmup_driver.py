@@ -125,7 +125,6 @@ def _restarted_loop(directory, backup_at, restart_at=60, with_model=True,
         if index == backup_at:
             driver.backup()
         if index == restart_at:
-            assert driver.warming_up
             model.save(str(directory / "loop.keras"))
             model = keras.models.load_model(str(directory / "loop.keras"))
             schedule = _keras.raw_learning_rate(model.optimizer)
@@ -135,7 +134,7 @@ def _restarted_loop(directory, backup_at, restart_at=60, with_model=True,
                 driver = keras_autolr.WarmupDriver(
                     schedule, options=options, verbose=0, backup_dir=directory, **copies)
             caught = [w for w in caught if "AutoLR" in str(w.message)]
-            assert driver.step == 60
+            assert driver.step == restart_at
         driver.on_step_end(model.train_on_batch(inputs, labels))
     return driver, model, caught
 
@@ -166,6 +165,21 @@ def test_a_loop_started_again_from_its_backup_goes_on_as_the_uninterrupted_one(
     assert (expected.restored_step is not None) == with_model
     assert len(decision.tests) == len(expected.tests)
     assert [r.probability for r in decision.tests] == [r.probability for r in expected.tests]
+    for a, b in zip(model.get_weights(), whole_model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_a_loop_started_again_in_the_decay_from_its_backup_goes_on_alike(tmp_path):
+    """Past the switch the schedule holds the decision; the backup brings
+    back the record and the decay guard's count too."""
+    driver, model, caught = _restarted_loop(tmp_path, backup_at=150, restart_at=150)
+    assert not caught
+    whole, whole_model = _uninterrupted()
+    assert whole.switch_step < 150
+    assert driver.decision.switch_step == whole.decision.switch_step
+    assert driver.decision.restored_step == whole.decision.restored_step
+    assert driver.controller.decay_peak_lr == whole.controller.decay_peak_lr
+    assert driver.decision.faults == whole.decision.faults
     for a, b in zip(model.get_weights(), whole_model.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
