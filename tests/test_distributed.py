@@ -73,6 +73,8 @@ def test_chief_record_carries_the_saved_record_cut_at_the_weights_step():
     assert distributed.chief_record(strategy, decided, 16).decision == {
         "switch_step": 12, "restored_step": 6}
     assert distributed.chief_record(strategy, None, 10) is None  # no state
+    with pytest.raises(state_lib.StateFileError, match="chief could not read"):
+        distributed.chief_record(strategy, None, 10, failed=True)  # none waits
 
 
 def test_agree_controller_takes_the_chiefs_switch(monkeypatch):

@@ -73,7 +73,7 @@ def loop_workers(tmp_path_factory):
             "--disagree-seeds", str(DISAGREE_SEED),
             "--poison-seeds", f"{POISON_SEED},{BARE_SEED}", "--bare-seeds", str(BARE_SEED),
             "--restart-seeds", str(RESTART_SEED), "--restart-at", str(RESTART_AT),
-            "--backup-seeds", str(BACKUP_SEED)]
+            "--backup-seeds", str(BACKUP_SEED), "--bad-backup-seeds", str(BACKUP_SEED)]
     if IS_KERAS_3:
         args.append("--try-fit")
     return _launch.run("loop_worker.py", out, workers=2, timeout=TIMEOUT,
@@ -238,6 +238,16 @@ def test_custom_loop_started_again_from_its_backup_goes_on_as_the_uninterrupted_
         for key in ("switch_step", "peak_lr", "reason", "restored_step", "tests",
                     "lrs", "losses", "weights"):
             assert run[key] == whole[key], key
+
+
+def test_custom_loop_refused_backup_stops_every_worker_with_a_reason(loop_workers):
+    # A backup of other options: the chief cannot take it back, and every
+    # worker raises at once (before, the others would have waited for the
+    # chief at the next collective); the chief names the option.
+    chief, other = _runs(loop_workers, f"{BACKUP_SEED}-bad-backup")
+    assert chief["backup_error"].startswith("StateFileError: ")
+    assert "other options: seed=0 there, seed=1 here" in chief["backup_error"]
+    assert other["backup_error"].startswith("StateFileError: The chief could not read")
 
 
 def test_custom_loop_agreement_overrides_a_worker_that_decides_otherwise(

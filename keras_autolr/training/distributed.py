@@ -198,7 +198,7 @@ def agree_controller(strategy, controller):
     return True
 
 
-def chief_record(strategy, saved, start):
+def chief_record(strategy, saved, start, failed=False):
     """The record the chief saved, cut at step `start`, on every worker.
 
     A loop started again takes back the state that the chief alone wrote
@@ -209,18 +209,27 @@ def chief_record(strategy, saved, start):
     `[has_state, n_steps, switch_step, restored_step]`, then the loss of
     each step, then 1 at the last step of each execution, then 1 there
     when its losses were seen (a NaN loss travels as NaN: `NaN + 0.0`).
+    `has_state` -1 says that the chief could not read its state: every
+    worker then raises, rather than wait for the chief at the next
+    collective.
 
     Args:
         strategy: `tf.distribute.Strategy`, multi-worker.
         saved: `state.SavedState` or None: the chief's (ignored elsewhere).
         start: int. The step the restored weights are at.
+        failed: bool. The chief could not read its state file.
 
     Returns:
         A `SavedState` without snapshot steps, or None when the chief has
         no state.
+
+    Raises:
+        StateFileError: the chief could not read its state (`failed`).
     """
     local = np.zeros(4 + 3 * start, np.float64)
-    if saved is not None:
+    if failed:
+        local[0] = -1.0
+    elif saved is not None:
         ends, observed = [], []
         for end, seen in zip(saved.ends, saved.observed):
             end = min(int(end), start)
@@ -237,6 +246,10 @@ def chief_record(strategy, saved, start):
         local[4 + start + last] = 1.0
         local[4 + 2 * start + last] = np.asarray(observed, np.float64)
     chief = _broadcaster(strategy, local.size)(tf.constant(local)).numpy()
+    if chief[0] < 0.0:
+        raise state_lib.StateFileError(
+            "The chief could not read the AutoLR state in its `backup_dir` "
+            "(its error says why): every worker stops before training.")
     if chief[0] == 0.0:
         return None
     n_steps = int(chief[1])

@@ -196,12 +196,23 @@ class WarmupDriver:
         """
         multi_worker = (self.backup_dir is not None and start > 0
                         and distributed.is_multi_worker(self.strategy))
-        saved = None
+        saved = error = None
         if path is not None and (not multi_worker
                                  or distributed.writes_files(self.strategy)):
-            saved = state_lib.load_state(path, self._fingerprint())
+            try:
+                saved = state_lib.load_state(path, self._fingerprint())
+            except state_lib.StateFileError as caught:
+                if not multi_worker:
+                    raise
+                error = caught  # the others stop too, then the chief says why
         if multi_worker:
-            saved = distributed.chief_record(self.strategy, saved, start)
+            try:
+                saved = distributed.chief_record(
+                    self.strategy, saved, start, failed=error is not None)
+            except state_lib.StateFileError:
+                if error is not None:
+                    raise error from None
+                raise
         return saved
 
     def _new_controller(self):

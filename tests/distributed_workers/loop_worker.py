@@ -18,7 +18,9 @@ weights. For the seeds in `--restart-seeds`, a new driver takes over at
 step `--restart-at` (a loop started again during the sweep). The seeds in
 `--backup-seeds` run once more (their `seed` written as "N-backup"), started
 again at `--restart-at` as well, from the state `backup()` saved there in a
-directory both workers share (the chief writes it). With `--try-fit`
+directory both workers share (the chief writes it); for the seeds in
+`--bad-backup-seeds` the new driver has other options than the backup, and
+the run writes the error each worker raised. With `--try-fit`
 (Keras 3), also calls `model.fit` with `AutoLR` at the end and writes how it
 failed.
 """
@@ -39,7 +41,7 @@ from keras_autolr._keras import IS_KERAS_3, keras  # noqa: E402
 
 
 def train(strategy, seed, detector, epochs, skewed=False, poisoned=False,
-          with_model=True, restart_at=None, backup_dir=None):
+          with_model=True, restart_at=None, backup_dir=None, bad_backup=False):
     steps = epochs * _common.STEPS_PER_EPOCH
     schedule = keras_autolr.AutoLRSchedule(total_steps=steps, **_common.SCHEDULE)
     with strategy.scope():
@@ -48,7 +50,7 @@ def train(strategy, seed, detector, epochs, skewed=False, poisoned=False,
     if skewed:  # this worker alone says warmup already ended at step 5
         schedule.build(strategy)
         schedule.switch(5, 0.01)
-    def new_driver():
+    def new_driver(detector=detector):
         return keras_autolr.WarmupDriver(
             schedule, strategy=strategy, verbose=0,
             options=keras_autolr.Options(**detector), backup_dir=backup_dir,
@@ -84,6 +86,11 @@ def train(strategy, seed, detector, epochs, skewed=False, poisoned=False,
         if index == restart_at:  # the loop started again: a new driver
             if backup_dir is not None:
                 driver.backup()
+            if bad_backup:  # other options than the backup's: refused
+                try:
+                    new_driver(dict(detector, seed=detector["seed"] + 1))
+                except ValueError as error:
+                    return dict(seed=seed, backup_error=f"{type(error).__name__}: {error}")
             driver = new_driver()
             restart_step = driver.step
         lrs.append(float(schedule(optimizer.iterations)))
@@ -140,6 +147,7 @@ def main():
     parser.add_argument("--restart-seeds", default="")
     parser.add_argument("--restart-at", type=int, default=12)
     parser.add_argument("--backup-seeds", default="")
+    parser.add_argument("--bad-backup-seeds", default="")
     parser.add_argument("--try-fit", action="store_true")
     args = parser.parse_args()
     started = time.time()
@@ -163,6 +171,12 @@ def main():
         run = train(strategy, seed, dict(_common.DETECTOR, seed=seed), args.epochs,
                     restart_at=args.restart_at, backup_dir=backup_dir)
         runs.append(dict(run, seed=f"{seed}-backup"))
+    for seed in [int(s) for s in args.bad_backup_seeds.split(",") if s]:
+        backup_dir = os.path.join(os.path.dirname(os.path.abspath(args.out)),
+                                  f"bad_backup{seed}")
+        run = train(strategy, seed, dict(_common.DETECTOR, seed=seed), args.epochs,
+                    restart_at=args.restart_at, backup_dir=backup_dir, bad_backup=True)
+        runs.append(dict(run, seed=f"{seed}-bad-backup"))
     fit_error = try_fit(strategy) if args.try_fit else None
     _common.write(args.out, dict(
         task=task, keras_3=IS_KERAS_3, tf=tf.__version__,
