@@ -12,7 +12,6 @@ BENCHMARKS = os.path.join(os.path.dirname(__file__), "..", "benchmarks")
 sys.path.insert(0, BENCHMARKS)
 
 import quality  # noqa: E402
-import report  # noqa: E402
 
 RUN_KEYS = {
     "task", "batch_size", "seed", "contender", "run_id", "kind", "optimizer",
