@@ -1,6 +1,7 @@
 """`WarmupDriver(model=...)`: the rewind and the copies in a loop you write,
 on every backend (the loop here is `train_on_batch`, one step a call)."""
 
+import collections
 import warnings
 
 import numpy as np
@@ -77,50 +78,46 @@ def test_without_the_model_the_loop_keeps_its_weights_and_decides_as_fit():
 
 def test_a_loop_started_again_mid_sweep_counts_from_the_optimizers_step(tmp_path):
     """The loop saved at step 60 of the sweep (a `.keras` file) and started
-    again from it with a new driver. Before, the new driver counted from 0:
-    on TensorFlow it switched at step 46 of its own count, decayed from
-    5.2e-5 (0.0089 uninterrupted) and ended at 94.0 % (98.2 %)."""
-    options = Options(seed=0)
-    model, schedule, x, y = _pair()
-    driver = keras_autolr.WarmupDriver(schedule, options=options, verbose=0, model=model)
-    for index, (inputs, labels) in enumerate(_batches(x, y)):
-        if index == 60:
-            assert driver.warming_up
-            model.save(str(tmp_path / "loop.keras"))
-            model = keras.models.load_model(str(tmp_path / "loop.keras"))
-            schedule = _keras.raw_learning_rate(model.optimizer)
-            assert isinstance(schedule, keras_autolr.AutoLRSchedule)
-            with pytest.warns(UserWarning, match="optimizer is at step 60, so the sweep") as caught:
-                driver = keras_autolr.WarmupDriver(schedule, options=options, verbose=0,
-                                                   model=model)
-            assert {w.filename for w in caught if "AutoLR" in str(w.message)} == {__file__}
-            assert driver.step == 60 and driver.snapshot.steps == [60]
-            assert driver.learning_rate() == pytest.approx(float(schedule(60)))
-        driver.on_step_end(model.train_on_batch(inputs, labels))
+    again from it with a new driver, without a backup. Before, the new
+    driver counted from 0: on TensorFlow it switched at step 46 of its own
+    count, decayed from 5.2e-5 (0.0089 uninterrupted) and ended at 94.0 %
+    (98.2 %)."""
+    driver, model, caught, started = _restarted_loop(tmp_path, backup_at=None)
+    assert [w.category for w in caught] == [UserWarning]
+    assert "optimizer is at step 60, so the sweep" in str(caught[0].message)
+    assert caught[0].filename == __file__  # the line that created the driver
+    assert started.snapshot_steps == [60]
+    assert started.learning_rate == pytest.approx(started.schedule_lr)
     decision = driver.decision
     assert driver.step == int(model.optimizer.iterations) == 264
-    assert decision.switch_step == schedule.switch_step > 60
+    assert decision.switch_step == _keras.raw_learning_rate(model.optimizer).switch_step > 60
     assert 60 <= decision.restored_step < decision.switch_step
     assert not [r for r in decision.tests if r.step <= 60]  # no test of the lost losses
-    uninterrupted, whole_schedule, _, _ = _pair()
-    whole = keras_autolr.WarmupDriver(whole_schedule, options=options, verbose=0,
-                                      model=uninterrupted)
-    for inputs, labels in _batches(x, y):
-        whole.on_step_end(uninterrupted.train_on_batch(inputs, labels))
+    whole, _ = _uninterrupted()
     assert 0.25 < decision.peak_lr / whole.decision.peak_lr < 4.0
+
+
+Started = collections.namedtuple(
+    "Started", ["snapshot_steps", "learning_rate", "schedule_lr"])
 
 
 def _restarted_loop(directory, backup_at, restart_at=60, with_model=True,
                     options=Options(seed=0)):
-    """The digits loop with `backup_dir`: `backup()` after step `backup_at`,
-    the loop saved to a `.keras` file at `restart_at` and started again from
-    it with a new driver. Returns the last driver, the model and the new
-    driver's warnings."""
+    """The digits loop, saved to a `.keras` file at `restart_at` and started
+    again from it with a new driver; with `backup_at`, the drivers have
+    `backup_dir` and `backup()` runs after step `backup_at`. Returns the
+    last driver, the model, the new driver's warnings and what it held
+    when created (`Started`)."""
     model, schedule, x, y = _pair()
-    copies = dict(model=model) if with_model else dict(optimizer=model.optimizer)
-    driver = keras_autolr.WarmupDriver(schedule, options=options, verbose=0,
-                                       backup_dir=directory, **copies)
-    caught = []
+    backup_dir = None if backup_at is None else directory
+
+    def new_driver():
+        copies = dict(model=model) if with_model else dict(optimizer=model.optimizer)
+        return keras_autolr.WarmupDriver(schedule, options=options, verbose=0,
+                                         backup_dir=backup_dir, **copies)
+
+    driver = new_driver()
+    caught = started = None
     for index, (inputs, labels) in enumerate(_batches(x, y)):
         if index == backup_at:
             driver.backup()
@@ -128,15 +125,16 @@ def _restarted_loop(directory, backup_at, restart_at=60, with_model=True,
             model.save(str(directory / "loop.keras"))
             model = keras.models.load_model(str(directory / "loop.keras"))
             schedule = _keras.raw_learning_rate(model.optimizer)
-            copies = dict(model=model) if with_model else dict(optimizer=model.optimizer)
+            assert isinstance(schedule, keras_autolr.AutoLRSchedule)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                driver = keras_autolr.WarmupDriver(
-                    schedule, options=options, verbose=0, backup_dir=directory, **copies)
+                driver = new_driver()
             caught = [w for w in caught if "AutoLR" in str(w.message)]
             assert driver.step == restart_at
+            started = Started(driver.snapshot and driver.snapshot.steps,
+                              driver.learning_rate(), float(schedule(restart_at)))
         driver.on_step_end(model.train_on_batch(inputs, labels))
-    return driver, model, caught
+    return driver, model, caught, started
 
 
 def _uninterrupted(with_model=True, options=Options(seed=0)):
@@ -155,7 +153,7 @@ def test_a_loop_started_again_from_its_backup_goes_on_as_the_uninterrupted_one(
     record (and, with the model, the copies the rewind may use), so it
     decides, rewinds and trains as if the loop had never stopped. Without
     the backup it switched at 125, not 94, from a peak twice as high."""
-    driver, model, caught = _restarted_loop(tmp_path, backup_at=60, with_model=with_model)
+    driver, model, caught, _ = _restarted_loop(tmp_path, backup_at=60, with_model=with_model)
     assert not caught  # no "the sweep goes on from there": the record is back
     whole, whole_model = _uninterrupted(with_model)
     decision, expected = driver.decision, whole.decision
@@ -172,7 +170,7 @@ def test_a_loop_started_again_from_its_backup_goes_on_as_the_uninterrupted_one(
 def test_a_loop_started_again_in_the_decay_from_its_backup_goes_on_alike(tmp_path):
     """Past the switch the schedule holds the decision; the backup brings
     back the record and the decay guard's count too."""
-    driver, model, caught = _restarted_loop(tmp_path, backup_at=150, restart_at=150)
+    driver, model, caught, _ = _restarted_loop(tmp_path, backup_at=150, restart_at=150)
     assert not caught
     whole, whole_model = _uninterrupted()
     assert whole.switch_step < 150
@@ -189,7 +187,7 @@ def test_a_backup_older_than_the_checkpoint_keeps_its_record_and_takes_new_copie
     """The backup of step 55, the checkpoint of step 60: the record up to 55
     comes back (steps 55 to 60 are unknown losses), its copies do not fit the
     weights of step 60, so the driver says so and takes new ones."""
-    driver, _, caught = _restarted_loop(tmp_path, backup_at=55)
+    driver, _, caught, _ = _restarted_loop(tmp_path, backup_at=55)
     assert [str(w.message) for w in caught] == [
         f"AutoLR: the snapshots saved with {tmp_path / 'autolr_state.npz'} are of "
         "step 55, the weights restored of step 60; the rewind uses snapshots "
